@@ -1,0 +1,80 @@
+"""The one exception tree of hashwatch.
+
+Every error the library raises on purpose derives from :class:`HashwatchError`. The CLI turns
+them into exit codes, the HTTP API into status codes, each in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "HashwatchError",
+    "IndexFormatError",
+    "InvalidHashError",
+    "ListExistsError",
+    "ListFormatError",
+    "ListNotFoundError",
+    "EntryNotFoundError",
+]
+
+
+class HashwatchError(Exception):
+    """Base class of every error hashwatch raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(HashwatchError):
+    """A setting is missing or malformed (database URL, data directory, option)."""
+
+    exit_code = 2
+
+
+class InvalidHashError(HashwatchError, ValueError):
+    """A hash value does not have the shape its type requires."""
+
+    exit_code = 2
+
+    def __init__(self, hash_type: str, value: str, reason: str) -> None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        super().__init__(f"invalid {hash_type} hash {shown!r}: {reason}")
+        self.hash_type = hash_type
+        self.value = value
+        self.reason = reason
+
+
+class DecodeError(HashwatchError):
+    """Media could not be decoded (corrupt, truncated, unsupported, too large)."""
+
+
+class ListFormatError(HashwatchError):
+    """A hash-list file is malformed; ``where`` names the line or record."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+class ListNotFoundError(HashwatchError, LookupError):
+    """No hash list with that name exists."""
+
+    exit_code = 4
+
+
+class ListExistsError(HashwatchError):
+    """A hash list with that name exists already (and the call would create it)."""
+
+    exit_code = 4
+
+
+class EntryNotFoundError(HashwatchError, LookupError):
+    """No entry matches the given hash or id in that list."""
+
+    exit_code = 4
+
+
+class IndexFormatError(HashwatchError):
+    """A persisted index file is unreadable, of another version, or corrupt."""

@@ -1,0 +1,1 @@
+"""payments stage of hashwatch."""
