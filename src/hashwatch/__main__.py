@@ -1,0 +1,3 @@
+from hashwatch.cli import main
+
+main()

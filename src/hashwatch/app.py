@@ -1,0 +1,262 @@
+"""The one library object the CLI, the server and the tests all build.
+
+``Hashwatch`` owns the settings, the database (opened lazily: hashing needs none), the list
+store, the persisted PDQ index and the runner. Every command is a method call on it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property, partial
+from pathlib import Path
+from typing import Any
+
+from hashwatch.config import Settings
+from hashwatch.errors import HashwatchError, InvalidHashError
+from hashwatch.matching.index_sync import SyncedPdqIndex
+from hashwatch.matching.matcher import Matcher, MatchResult, Signal
+from hashwatch.runner import LocalRunner, make_units
+from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
+from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
+from hashwatch.store.database import Database
+from hashwatch.store.lists import ListStore
+
+__all__ = [
+    "Hashwatch",
+    "MatchedFile",
+    "iter_files",
+    "parse_hash_ref",
+    "parse_signal_line",
+    "signals_of",
+]
+
+
+@dataclass(frozen=True)
+class MatchedFile:
+    signals: FileSignals
+    result: MatchResult
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.signals.as_dict(), **self.result.as_dict()}
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str | None]]:
+    """Files under ``paths`` in a stable order, with an error for what cannot be walked.
+
+    Directories are walked without following symbolic links (no loops, nothing outside the
+    evidence); a path that is not a regular file is reported, not silently skipped.
+    """
+    for raw in paths:
+        path = Path(raw)
+        try:
+            st = path.lstat()
+        except OSError as exc:
+            yield path, f"cannot read: {exc.strerror}"
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(path)
+        elif stat.S_ISREG(st.st_mode) or (stat.S_ISLNK(st.st_mode) and path.is_file()):
+            yield path, None
+        else:
+            yield path, "not a regular file"
+
+
+def _walk(top: Path) -> Iterator[tuple[Path, str | None]]:
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError as exc:
+        yield top, f"cannot list directory: {exc.strerror}"
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(path)
+            elif entry.is_file(follow_symlinks=False):
+                yield path, None
+            elif entry.is_symlink():
+                yield path, "symbolic link not followed"
+            else:
+                yield path, "not a regular file"
+        except OSError as exc:
+            yield path, f"cannot read: {exc.strerror}"
+
+
+def _hash_unit(options: HashOptions, unit: list[tuple[str, str | None]]) -> list[FileSignals]:
+    out = []
+    for path, error in unit:
+        out.append(FileSignals(path, None, error=error) if error else hash_file(path, options))
+    return out
+
+
+def signals_of(fs: FileSignals) -> list[Signal]:
+    """The matchable signals of a hashed file."""
+    out: list[Signal] = []
+    d = fs.digests
+    if d is not None:
+        out += [
+            Signal(HashType.MD5, d.md5),
+            Signal(HashType.SHA1, d.sha1),
+            Signal(HashType.SHA256, d.sha256),
+            Signal(HashType.ED2K, d.ed2k),
+            Signal(HashType.SHA1_BASE32, d.sha1_base32),
+        ]
+        if d.ed2k_red:
+            out.append(Signal(HashType.ED2K, d.ed2k_red))
+    if fs.pdq is not None:
+        out.append(Signal(HashType.PDQ, fs.pdq.hash, fs.pdq.quality, fs.pdq.dihedral))
+    return out
+
+
+_BARE_LENGTHS = {32: HashType.MD5, 40: HashType.SHA1}
+
+
+def parse_signal_line(line: str) -> Signal:
+    """``<type> <hash>`` (HMA's local-file form) or a bare MD5/SHA-1 hash."""
+    parts = line.split()
+    if len(parts) == 2:
+        htype = parse_hash_type(parts[0])
+        return Signal(htype, normalize_hash(htype, parts[1]))
+    if len(parts) == 1:
+        value = parts[0]
+        if len(value) in _BARE_LENGTHS:
+            htype = _BARE_LENGTHS[len(value)]
+            return Signal(htype, normalize_hash(htype, value))
+        if value.lower().startswith("urn:sha1:"):
+            return Signal(HashType.SHA1_BASE32, normalize_hash(HashType.SHA1_BASE32, value))
+        raise InvalidHashError("signal", value, "write '<type> <hash>' (e.g. 'pdq <64 hex>')")
+    raise InvalidHashError("signal", line, "expected '<type> <hash>'")
+
+
+def parse_hash_ref(text: str) -> Signal:
+    """A hash named on a command line: ``md5:…``, ``pdq:…``, ``urn:sha1:…`` or bare MD5/SHA-1."""
+    if ":" in text and not text.lower().startswith("urn:sha1:"):
+        htype, value = text.split(":", 1)
+        return parse_signal_line(f"{htype} {value}")
+    return parse_signal_line(text)
+
+
+class Hashwatch:
+    """hashwatch as a library: ``Hashwatch.open()``, then call what the CLI calls."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def open(cls, database_url: str | None = None, data_dir: str | Path | None = None) -> Hashwatch:
+        return cls(Settings.from_env(database_url, data_dir))
+
+    @cached_property
+    def db(self) -> Database:
+        return Database.open(self.settings.database_url)
+
+    @cached_property
+    def lists(self) -> ListStore:
+        return ListStore(self.db)
+
+    @cached_property
+    def pdq_index(self) -> SyncedPdqIndex:
+        return SyncedPdqIndex(self.db, self.settings.index_path).open()
+
+    def matcher(
+        self,
+        lists: Sequence[str] | None = None,
+        *,
+        dihedral: bool = False,
+        min_quality: int | None = None,
+    ) -> Matcher:
+        return Matcher(
+            self.db,
+            self.pdq_index,
+            lists=lists,
+            dihedral=dihedral,
+            min_quality=self.settings.min_pdq_quality if min_quality is None else min_quality,
+        )
+
+    def hash_options(self, *, dihedral: bool = False, policy: str | None = None) -> HashOptions:
+        return HashOptions(
+            dihedral=dihedral,
+            policy=policy or self.settings.pdq_policy,
+            max_image_pixels=self.settings.max_image_pixels,
+        )
+
+    def hash_paths(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        options: HashOptions | None = None,
+        *,
+        workers: int | None = 1,
+        unit_size: int = 64,
+    ) -> Iterator[FileSignals]:
+        """Hash every file under ``paths``; results come as work units finish."""
+        options = options or self.hash_options()
+        files = ((str(p), err) for p, err in iter_files(paths))
+        with LocalRunner(workers) as runner:
+            for batch in runner.map_units(
+                partial(_hash_unit, options), make_units(files, unit_size)
+            ):
+                yield from batch
+
+    def match_paths(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        matcher: Matcher,
+        options: HashOptions | None = None,
+        *,
+        workers: int | None = 1,
+        on_file: Callable[[FileSignals], None] | None = None,
+    ) -> Iterator[MatchedFile]:
+        options = options or self.hash_options(dihedral=matcher.dihedral)
+        batch: list[FileSignals] = []
+        for fs in self.hash_paths(paths, options, workers=workers):
+            if on_file is not None:
+                on_file(fs)
+            batch.append(fs)
+            if len(batch) >= 64:
+                yield from self._match_batch(matcher, batch)
+                batch = []
+        if batch:
+            yield from self._match_batch(matcher, batch)
+
+    @staticmethod
+    def _match_batch(matcher: Matcher, batch: list[FileSignals]) -> Iterator[MatchedFile]:
+        results = matcher.match_many([signals_of(fs) for fs in batch])
+        for fs, result in zip(batch, results, strict=True):
+            yield MatchedFile(fs, result)
+
+    def match_signal_lines(
+        self, lines: Iterable[str], matcher: Matcher, *, batch_size: int = 256
+    ) -> Iterator[dict[str, Any]]:
+        """One answer per input line, in order: the signal and its matches, or an error."""
+        pending: list[tuple[int, str, Signal | HashwatchError]] = []
+
+        def flush() -> Iterator[dict[str, Any]]:
+            good = [(n, s) for n, _, s in pending if isinstance(s, Signal)]
+            results = iter(matcher.match_many([[s] for _, s in good]))
+            for n, text, item in pending:
+                out: dict[str, Any] = {"line": n, "input": text}
+                if isinstance(item, Signal):
+                    out.update(type=item.hash_type.value, value=item.value)
+                    out.update(next(results).as_dict())
+                else:
+                    out["error"] = str(item)
+                yield out
+            pending.clear()
+
+        for n, raw in enumerate(lines, start=1):
+            text = raw.strip()
+            try:
+                item: Signal | HashwatchError = parse_signal_line(text)
+            except HashwatchError as exc:
+                item = exc
+            pending.append((n, text, item))
+            if len(pending) >= batch_size:
+                yield from flush()
+        yield from flush()
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.dispose()

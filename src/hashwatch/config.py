@@ -1,0 +1,89 @@
+"""Settings, built once and passed in: never read from globals deep inside the library."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from hashwatch.errors import ConfigError
+
+__all__ = ["DEFAULT_PDQ_THRESHOLD", "MIN_PDQ_QUALITY", "Settings"]
+
+DEFAULT_PDQ_THRESHOLD = 31  # Meta's published match distance for PDQ
+MIN_PDQ_QUALITY = 50  # Meta's rule: hashes of lower quality are not matched
+DEFAULT_MAX_IMAGE_PIXELS = 178_956_970  # Pillow's decompression-bomb limit (2 x 89 MP)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where hashwatch keeps its state and how it hashes.
+
+    ``database_url`` is a SQLAlchemy URL: ``sqlite:///path`` (the default, in the user's data
+    directory) or ``postgresql+psycopg://user@host/db`` for server mode.
+    """
+
+    database_url: str
+    data_dir: Path
+    pdq_policy: str = "fast"
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    min_pdq_quality: int = MIN_PDQ_QUALITY
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, database_url: str | None = None, data_dir: str | Path | None = None) -> Settings:
+        """Settings from arguments, then ``HASHWATCH_*`` environment variables, then defaults."""
+        env = os.environ
+        base = Path(data_dir or env.get("HASHWATCH_DATA_DIR") or user_data_dir("hashwatch"))
+        url = database_url or env.get("HASHWATCH_DATABASE_URL")
+        if not url:
+            url = f"sqlite:///{base / 'hashwatch.sqlite3'}"
+        if "://" not in url:
+            raise ConfigError(f"database URL {url!r} is not a URL (e.g. sqlite:///hw.db)")
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme means psycopg2.
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        policy = env.get("HASHWATCH_PDQ_POLICY", "fast")
+        try:
+            max_pixels = int(env.get("HASHWATCH_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
+        except ValueError as exc:
+            raise ConfigError("HASHWATCH_MAX_IMAGE_PIXELS must be an integer") from exc
+        return cls(database_url=url, data_dir=base, pdq_policy=policy, max_image_pixels=max_pixels)
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a ``sqlite:///`` URL (None for in-memory or other databases)."""
+        if not self.is_sqlite:
+            return None
+        rest = self.database_url.split(":///", 1)[-1] if ":///" in self.database_url else ""
+        if not rest or rest == ":memory:":
+            return None
+        return Path(rest.split("?", 1)[0])
+
+    @property
+    def index_path(self) -> Path:
+        """The persisted PDQ index lives beside the database it mirrors.
+
+        For SQLite that is the database file's directory; for a server database it is the data
+        directory, under a name derived from the URL (without credentials), so two databases
+        never share one index file.
+        """
+        db_file = self.sqlite_path
+        if db_file is not None:
+            return db_file.with_name(db_file.name + ".pdqindex")
+        safe = self.database_url
+        if "@" in safe:
+            scheme, rest = safe.split("://", 1)
+            safe = scheme + "://" + rest.split("@", 1)[1]
+        tag = hashlib.sha256(safe.encode()).hexdigest()[:16]
+        return self.data_dir / "indexes" / f"{tag}.pdqindex"

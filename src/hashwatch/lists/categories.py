@@ -1,0 +1,49 @@
+"""Category schemes: the raw code a list carries, and what it means in each scheme.
+
+hashwatch stores the raw code and the scheme exactly as the source wrote them and maps them to
+a label only for display; a list may carry its own mapping (``category_map``) for custom
+schemes. Labels are neutral and descriptive.
+"""
+
+from __future__ import annotations
+
+from hashwatch.lists.model import CategoryScheme
+
+__all__ = ["DEFAULT_CATEGORY_MAPS", "category_label"]
+
+DEFAULT_CATEGORY_MAPS: dict[CategoryScheme, dict[str, str]] = {
+    # VICS / DHS scheme as used by Autopsy and Project VIC (US).
+    CategoryScheme.US: {
+        "0": "uncategorised",
+        "1": "category 1: child abuse material (illegal)",
+        "2": "category 2: child exploitive (not illegal / age difficult)",
+        "3": "category 3: CGI / animation",
+        "4": "category 4: comparison exemplar",
+        "5": "category 5: non-pertinent",
+    },
+    # UK Child Abuse Image Database grades.
+    CategoryScheme.UK: {
+        "A": "category A",
+        "B": "category B",
+        "C": "category C",
+        "NI": "non-indecent",
+        "0": "uncategorised",
+    },
+    CategoryScheme.CUSTOM: {},
+    CategoryScheme.NONE: {},
+}
+
+
+def category_label(
+    scheme: str, code: str | None, custom: dict[str, str] | None = None
+) -> str | None:
+    """The display label of ``code`` in ``scheme`` (a list's own mapping wins)."""
+    if code is None:
+        return None
+    if custom and code in custom:
+        return custom[code]
+    try:
+        mapping = DEFAULT_CATEGORY_MAPS[CategoryScheme(scheme)]
+    except ValueError:
+        return None
+    return mapping.get(code.upper() if scheme == CategoryScheme.UK else code)

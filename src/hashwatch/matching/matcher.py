@@ -1,0 +1,303 @@
+"""Match signals against the hash lists of a database.
+
+Exact hash types match by equality (a database index lookup); PDQ matches every list entry
+within that list's threshold, found by the exact PDQ index (recall 1.0), optionally trying the
+eight dihedral variants of the query. The facts of a match are read from the database at match
+time, so a revocation is honoured even before the index has caught up.
+
+* ``known`` list matches are alerts, ``ignorable`` ones mark files to keep out of review;
+* a match in a ``negative`` list (known false positives) suppresses every other match of the
+  same item; the suppressed matches stay visible under ``suppressed`` for the examiner;
+* a PDQ hash of quality below the minimum (50) is not matched, and the result says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from hashwatch.config import MIN_PDQ_QUALITY
+from hashwatch.errors import ListNotFoundError
+from hashwatch.index.base import hex_to_rows
+from hashwatch.lists.categories import category_label
+from hashwatch.lists.model import ListKind
+from hashwatch.matching.index_sync import SyncedPdqIndex
+from hashwatch.signals.types import HashType, normalize_hash
+from hashwatch.store.database import Database
+from hashwatch.store.models import Entry, EntryHash, HashListRow
+
+__all__ = ["DIHEDRAL_NAMES", "Match", "MatchResult", "Matcher", "Signal"]
+
+E = Entry.__table__
+H = EntryHash.__table__
+L = HashListRow.__table__
+_LIVE = ("active", "disputed")
+DIHEDRAL_NAMES = (
+    "original", "rot90", "rot180", "rot270", "flipx", "flipy", "flip_plus1", "flip_minus1",
+)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One hash to match. ``dihedral`` holds the 8 variants of a PDQ hash when known."""
+
+    hash_type: HashType
+    value: str
+    quality: int | None = None
+    dihedral: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    list: str
+    kind: str
+    hash_type: str
+    distance: int
+    category: str | None
+    scheme: str
+    series: str | None
+    entry_id: int
+    category_label: str | None = None
+    entry_status: str = "active"
+    list_version: int = 0
+    variant: str | None = None  # which dihedral variant of the query matched
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "list": self.list,
+            "kind": self.kind,
+            "hash_type": self.hash_type,
+            "distance": self.distance,
+            "category": self.category,
+            "scheme": self.scheme,
+            "series": self.series,
+            "entry_id": self.entry_id,
+            "category_label": self.category_label,
+            "entry_status": self.entry_status,
+            "list_version": self.list_version,
+        }
+        if self.variant is not None:
+            out["variant"] = self.variant
+        return out
+
+
+@dataclass
+class MatchResult:
+    matches: list[Match] = field(default_factory=list)
+    suppressed: list[Match] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kinds(self) -> set[str]:
+        return {m.kind for m in self.matches}
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"matches": [m.as_dict() for m in self.matches]}
+        if self.suppressed:
+            out["suppressed"] = [m.as_dict() for m in self.suppressed]
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass(frozen=True)
+class _ListFacts:
+    id: int
+    name: str
+    kind: str
+    scheme: str
+    threshold: int
+    version: int
+    category_map: dict[str, str]
+
+
+class Matcher:
+    """Matches items (groups of signals of one file or one input line) against lists.
+
+    ``lists`` restricts alerts to the named lists; negative lists always apply, because a
+    known false positive is false whichever list it collides with.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        pdq_index: SyncedPdqIndex,
+        *,
+        lists: Sequence[str] | None = None,
+        dihedral: bool = False,
+        min_quality: int = MIN_PDQ_QUALITY,
+    ) -> None:
+        self.db = db
+        self.pdq_index = pdq_index
+        self.list_names = list(lists) if lists else None
+        self.dihedral = dihedral
+        self.min_quality = min_quality
+        self._lists: dict[int, _ListFacts] = {}
+        self.reload_lists()
+
+    def reload_lists(self) -> None:
+        with self.db.read() as conn:
+            rows = conn.execute(select(L)).all()
+        lists = {
+            r.id: _ListFacts(
+                r.id, r.name, r.kind, r.scheme, r.pdq_threshold, r.version,
+                dict(r.category_map or {}),
+            )
+            for r in rows
+        }
+        if self.list_names:
+            missing = set(self.list_names) - {f.name for f in lists.values()}
+            if missing:
+                raise ListNotFoundError(f"no hash list named {', '.join(sorted(missing))}")
+        self._lists = {
+            i: f
+            for i, f in lists.items()
+            if not self.list_names or f.name in self.list_names or f.kind == ListKind.NEGATIVE
+        }
+
+    def refresh(self) -> None:
+        """Catch up with list changes made since this matcher was built."""
+        self.pdq_index.refresh()
+        self.reload_lists()
+
+    @property
+    def max_threshold(self) -> int:
+        return max((f.threshold for f in self._lists.values()), default=0)
+
+    def match(self, signals: Iterable[Signal]) -> MatchResult:
+        return self.match_many([list(signals)])[0]
+
+    def match_many(self, items: Sequence[Sequence[Signal]]) -> list[MatchResult]:
+        """Match several items at once (one index query for all their PDQ hashes)."""
+        results = [MatchResult() for _ in items]
+        raw: list[list[Match]] = [[] for _ in items]
+        self._match_exact(items, raw)
+        self._match_pdq(items, raw, results)
+        for result, found in zip(results, raw, strict=True):
+            best: dict[tuple[int, str], Match] = {}
+            for m in found:
+                key = (m.entry_id, m.hash_type)
+                if key not in best or m.distance < best[key].distance:
+                    best[key] = m
+            ordered = sorted(best.values(), key=lambda m: (m.distance, m.list, m.entry_id))
+            negatives = [m for m in ordered if m.kind == ListKind.NEGATIVE]
+            if negatives:
+                result.matches = negatives
+                result.suppressed = [m for m in ordered if m.kind != ListKind.NEGATIVE]
+            else:
+                result.matches = ordered
+        return results
+
+    # -- exact ---------------------------------------------------------------------------
+
+    def _match_exact(self, items: Sequence[Sequence[Signal]], raw: list[list[Match]]) -> None:
+        wanted: dict[tuple[str, str], list[int]] = {}
+        for n, item in enumerate(items):
+            for s in item:
+                if s.hash_type is not HashType.PDQ:
+                    wanted.setdefault((s.hash_type.value, s.value), []).append(n)
+        if not wanted or not self._lists:
+            return
+        by_type: dict[str, list[str]] = {}
+        for htype, value in wanted:
+            by_type.setdefault(htype, []).append(value)
+        with self.db.read() as conn:
+            for htype, values in by_type.items():
+                for start in range(0, len(values), 1000):
+                    chunk = values[start : start + 1000]
+                    rows = conn.execute(
+                        self._facts_query().where(
+                            and_(H.c.hash_type == htype, H.c.value.in_(chunk))
+                        )
+                    )
+                    for row in rows:
+                        match = self._to_match(row, htype, 0, None)
+                        if match is not None:
+                            for n in wanted[(htype, row.value)]:
+                                raw[n].append(match)
+
+    # -- PDQ -----------------------------------------------------------------------------
+
+    def _match_pdq(
+        self,
+        items: Sequence[Sequence[Signal]],
+        raw: list[list[Match]],
+        results: list[MatchResult],
+    ) -> None:
+        queries: list[str] = []
+        owners: list[tuple[int, str | None]] = []
+        for n, item in enumerate(items):
+            for s in item:
+                if s.hash_type is not HashType.PDQ:
+                    continue
+                if s.quality is not None and s.quality < self.min_quality:
+                    results[n].notes.append(
+                        f"pdq quality {s.quality} is below {self.min_quality}: not matched"
+                    )
+                    continue
+                variants: Sequence[str | None] = [None]
+                hashes = [s.value]
+                if self.dihedral and s.dihedral:
+                    hashes = list(s.dihedral)
+                    variants = DIHEDRAL_NAMES
+                for value, variant in zip(hashes, variants, strict=True):
+                    queries.append(normalize_hash(HashType.PDQ, value))
+                    owners.append((n, variant))
+        radius = self.max_threshold
+        if not queries or not self._lists or len(self.pdq_index) == 0:
+            return
+        found = self.pdq_index.index.query(hex_to_rows(queries), radius)
+        if len(found) == 0:
+            return
+        hits: dict[int, list[tuple[int, int]]] = {}
+        for q, hid, dist in zip(found.query, found.ids, found.distances, strict=True):
+            hits.setdefault(int(hid), []).append((int(q), int(dist)))
+        with self.db.read() as conn:
+            ids = list(hits)
+            for start in range(0, len(ids), 1000):
+                rows = conn.execute(
+                    self._facts_query().where(H.c.id.in_(ids[start : start + 1000]))
+                )
+                for row in rows:
+                    for q, dist in hits[int(row.hash_id)]:
+                        n, variant = owners[q]
+                        match = self._to_match(row, "pdq", dist, variant)
+                        if match is not None:
+                            raw[n].append(match)
+
+    # -- shared --------------------------------------------------------------------------
+
+    def _facts_query(self):  # type: ignore[no-untyped-def]
+        return (
+            select(
+                H.c.id.label("hash_id"), H.c.value, H.c.list_id, E.c.id.label("entry_id"),
+                E.c.category, E.c.series, E.c.status,
+            )
+            .join(E, E.c.id == H.c.entry_id)
+            .where(and_(H.c.active, E.c.status.in_(_LIVE), H.c.list_id.in_(list(self._lists))))
+        )
+
+    def _to_match(self, row: Any, hash_type: str, distance: int, variant: str | None) -> Match | None:
+        facts = self._lists.get(int(row.list_id))
+        if facts is None:
+            return None
+        if hash_type == "pdq" and distance > facts.threshold:
+            return None
+        return Match(
+            list=facts.name,
+            kind=facts.kind,
+            hash_type=hash_type,
+            distance=distance,
+            category=row.category,
+            scheme=facts.scheme,
+            series=row.series,
+            entry_id=int(row.entry_id),
+            category_label=category_label(facts.scheme, row.category, facts.category_map),
+            entry_status=row.status,
+            list_version=facts.version,
+            variant=variant if variant != "original" else None,
+        )
+

@@ -1,0 +1,139 @@
+"""The database: one engine, migrations on open, and the change sequence.
+
+SQLite (the default, one workstation) and PostgreSQL (server mode, several replicas) run the
+same code. Every write transaction takes the next value of the change sequence by updating one
+row; on PostgreSQL that row lock also serialises writers, so sequence order is commit order and
+an index that has applied every change up to N can catch up with ``change_seq > N`` alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from hashwatch.errors import ConfigError
+from hashwatch.store.models import Meta
+
+__all__ = ["Database"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+class Database:
+    """A hashwatch database at ``url``; ``open`` brings its schema up to date."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 60}
+            path = url.split(":///", 1)[-1].split("?", 1)[0] if ":///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        self.instance_id = 0
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        db = cls(url)
+        db.upgrade()
+        return db
+
+    def upgrade(self) -> None:
+        """Apply Alembic migrations up to head (a no-op when already there)."""
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        try:
+            with self.engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
+        if current != head:
+            with self.engine.begin() as conn:
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        self.instance_id = self._ensure_instance_id()
+
+    def _ensure_instance_id(self) -> int:
+        """A random number naming this database, so an index file built from another
+        database (or an earlier one at the same path) is never mistaken for ours."""
+        with self.engine.begin() as conn:
+            value = conn.execute(select(Meta.value).where(Meta.key == "instance_id")).scalar()
+            if value is None:
+                value = secrets.randbits(62)
+                conn.execute(insert(Meta).values(key="instance_id", value=value))
+            return int(value)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without a password, for messages and logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in one transaction: committed on success, rolled back on any error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def next_change_seq(self, conn: Connection) -> int:
+        """Take the next change number inside ``conn``'s transaction."""
+        conn.execute(update(Meta).where(Meta.key == "change_seq").values(value=Meta.value + 1))
+        value = conn.execute(select(Meta.value).where(Meta.key == "change_seq")).scalar_one()
+        return int(value)
+
+    def change_seq(self) -> int:
+        return self.meta_value("change_seq")
+
+    def meta_value(self, key: str) -> int:
+        with self.read() as conn:
+            value = conn.execute(select(Meta.value).where(Meta.key == key)).scalar()
+        return int(value or 0)
+
+    def bump_index_epoch(self, conn: Connection) -> None:
+        """Tell every PDQ index to rebuild: rows were deleted, which no watermark can show."""
+        updated = conn.execute(
+            update(Meta).where(Meta.key == "index_epoch").values(value=Meta.value + 1)
+        ).rowcount
+        if not updated:
+            conn.execute(insert(Meta).values(key="index_epoch", value=1))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

@@ -1,0 +1,762 @@
+"""Hash lists in the database: create, import (one transaction), export, change status.
+
+An import streams the file in batches and reconciles it with what the list holds, keyed by the
+entry's key hash (its first hash, ``"<type>:<value>"``):
+
+* a record not in the list is added; one whose facts or hashes differ is updated; one equal to
+  what is stored is left alone;
+* in ``replace`` mode (the default) entries the file no longer contains are *withdrawn* —
+  kept, with an event saying which version withdrew them, never deleted;
+* a curator's decision outlives imports: a revoked or disputed entry stays so when the source
+  lists it again.
+
+The whole import is one transaction: a malformed record anywhere rolls everything back and the
+previous version stays as it was. An import that would change nothing (the same file again)
+is rolled back too, so the version moves only when the list changes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from hashwatch.config import DEFAULT_PDQ_THRESHOLD
+from hashwatch.errors import (
+    ConfigError,
+    EntryNotFoundError,
+    ListExistsError,
+    ListNotFoundError,
+)
+from hashwatch.lists.formats import open_list, write_list
+from hashwatch.lists.model import (
+    CategoryScheme,
+    EntryRecord,
+    EntryStatus,
+    ListHeader,
+    ListKind,
+)
+from hashwatch.signals.types import HashType, normalize_hash
+from hashwatch.store.database import Database
+from hashwatch.store.models import (
+    Entry,
+    EntryEvent,
+    EntryHash,
+    HashListRow,
+    ListImport,
+    utcnow,
+)
+
+__all__ = ["HashListInfo", "ImportReport", "ListStore", "StatusChange"]
+
+BATCH = 2000
+_LIVE = (EntryStatus.ACTIVE.value, EntryStatus.DISPUTED.value)
+E = Entry.__table__
+H = EntryHash.__table__
+L = HashListRow.__table__
+I = ListImport.__table__  # noqa: E741
+EV = EntryEvent.__table__
+
+
+@dataclass(frozen=True)
+class HashListInfo:
+    id: int
+    name: str
+    kind: ListKind
+    scheme: str
+    source_org: str | None
+    pdq_threshold: int
+    version: int
+    description: str | None
+    category_map: dict[str, str]
+    counts: dict[str, int] = field(default_factory=dict)  # entries by status
+
+
+@dataclass
+class ImportReport:
+    list_name: str
+    file: str
+    file_sha256: str
+    format: str
+    mode: str
+    version: int
+    records: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    withdrawn: int = 0
+    reactivated: int = 0
+    changed: bool = False
+    created_list: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    entry_id: int
+    key: str
+    old_status: str
+    new_status: str
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _key(record: EntryRecord) -> str:
+    htype, value = record.hashes[0]
+    return f"{htype.value}:{value}"
+
+
+def _batches(records: Iterable[EntryRecord], size: int = BATCH) -> Iterator[list[EntryRecord]]:
+    batch: list[EntryRecord] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _facts(record: EntryRecord) -> dict[str, Any]:
+    return {
+        "category": record.category,
+        "series": record.series,
+        "victim_identified": record.victim_identified,
+        "tags": list(record.tags),
+        "comment": record.comment,
+        "date": record.date,
+        "extra": record.extra or {},
+    }
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+class ListStore:
+    """The hash lists of one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- lists ---------------------------------------------------------------------------
+
+    def _row(self, conn: Connection, name: str) -> Any:
+        row = conn.execute(select(L).where(L.c.name == name)).first()
+        if row is None:
+            raise ListNotFoundError(f"no hash list named {name!r}")
+        return row
+
+    def _info(self, conn: Connection, row: Any, with_counts: bool = True) -> HashListInfo:
+        counts: dict[str, int] = {}
+        if with_counts:
+            for status, n in conn.execute(
+                select(E.c.status, func.count()).where(E.c.list_id == row.id).group_by(E.c.status)
+            ):
+                counts[status] = int(n)
+        return HashListInfo(
+            id=row.id,
+            name=row.name,
+            kind=ListKind(row.kind),
+            scheme=row.scheme,
+            source_org=row.source_org,
+            pdq_threshold=row.pdq_threshold,
+            version=row.version,
+            description=row.description,
+            category_map=dict(row.category_map or {}),
+            counts=counts,
+        )
+
+    def get(self, name: str) -> HashListInfo:
+        with self.db.read() as conn:
+            return self._info(conn, self._row(conn, name))
+
+    def all(self) -> list[HashListInfo]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(L).order_by(L.c.name)).all()
+            return [self._info(conn, row) for row in rows]
+
+    def create(
+        self,
+        name: str,
+        kind: ListKind = ListKind.KNOWN,
+        *,
+        scheme: CategoryScheme = CategoryScheme.NONE,
+        source_org: str | None = None,
+        pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
+        description: str | None = None,
+        category_map: dict[str, str] | None = None,
+    ) -> HashListInfo:
+        if not name.strip():
+            raise ConfigError("a list needs a name")
+        _check_threshold(pdq_threshold)
+        with self.db.begin() as conn:
+            if conn.execute(select(L.c.id).where(L.c.name == name)).first() is not None:
+                raise ListExistsError(f"a hash list named {name!r} exists already")
+            self.db.next_change_seq(conn)
+            conn.execute(
+                insert(L).values(
+                    name=name,
+                    kind=ListKind(kind).value,
+                    scheme=CategoryScheme(scheme).value,
+                    source_org=source_org,
+                    pdq_threshold=pdq_threshold,
+                    version=0,
+                    description=description,
+                    category_map=category_map or {},
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+            return self._info(conn, self._row(conn, name))
+
+    def configure(
+        self,
+        name: str,
+        *,
+        kind: ListKind | None = None,
+        pdq_threshold: int | None = None,
+        source_org: str | None = None,
+        scheme: CategoryScheme | None = None,
+        description: str | None = None,
+        category_map: dict[str, str] | None = None,
+    ) -> HashListInfo:
+        """Change a list's settings. The threshold and kind take effect at the next match."""
+        values: dict[str, Any] = {}
+        if kind is not None:
+            values["kind"] = ListKind(kind).value
+        if pdq_threshold is not None:
+            _check_threshold(pdq_threshold)
+            values["pdq_threshold"] = pdq_threshold
+        if source_org is not None:
+            values["source_org"] = source_org
+        if scheme is not None:
+            values["scheme"] = CategoryScheme(scheme).value
+        if description is not None:
+            values["description"] = description
+        if category_map is not None:
+            values["category_map"] = category_map
+        with self.db.begin() as conn:
+            row = self._row(conn, name)
+            if values:
+                self.db.next_change_seq(conn)
+                values["updated_at"] = utcnow()
+                conn.execute(update(L).where(L.c.id == row.id).values(**values))
+            return self._info(conn, self._row(conn, name))
+
+    def delete(self, name: str) -> None:
+        """Remove a list and all its entries. The index drops them at its next refresh."""
+        with self.db.begin() as conn:
+            row = self._row(conn, name)
+            self.db.next_change_seq(conn)
+            self.db.bump_index_epoch(conn)
+            entry_ids = select(E.c.id).where(E.c.list_id == row.id)
+            conn.execute(delete(EV).where(EV.c.entry_id.in_(entry_ids)))
+            conn.execute(delete(H).where(H.c.list_id == row.id))
+            conn.execute(delete(E).where(E.c.list_id == row.id))
+            conn.execute(delete(I).where(I.c.list_id == row.id))
+            conn.execute(delete(L).where(L.c.id == row.id))
+
+    def imports(self, name: str) -> list[dict[str, Any]]:
+        """The import history of a list, newest first."""
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            rows = conn.execute(
+                select(I).where(I.c.list_id == row.id).order_by(I.c.id.desc())
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # -- import ----------------------------------------------------------------------------
+
+    def import_file(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        kind: ListKind | None = None,
+        scheme: CategoryScheme | None = None,
+        source_org: str | None = None,
+        pdq_threshold: int | None = None,
+        mode: str = "replace",
+        actor: str | None = None,
+        default_hash_type: HashType | None = None,
+    ) -> ImportReport:
+        """Import ``path`` into list ``name`` (created if missing) in one transaction."""
+        if mode not in ("replace", "append"):
+            raise ConfigError("mode must be 'replace' or 'append'")
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+        sha = _file_sha256(path)
+        parsed = open_list(path, fmt, default_hash_type=default_hash_type)
+        header = parsed.header
+        report = ImportReport(
+            list_name=name,
+            file=str(path),
+            file_sha256=sha,
+            format=header.format,
+            mode=mode,
+            version=0,
+        )
+        with self.db.begin() as conn:
+            row = conn.execute(select(L).where(L.c.name == name)).first()
+            if row is None:
+                _check_threshold(pdq_threshold or DEFAULT_PDQ_THRESHOLD)
+                list_id = conn.execute(
+                    insert(L).values(
+                        name=name,
+                        kind=ListKind(kind or header.suggested_kind or ListKind.KNOWN).value,
+                        scheme=CategoryScheme(scheme or header.scheme or CategoryScheme.NONE).value,
+                        source_org=source_org,
+                        pdq_threshold=pdq_threshold or DEFAULT_PDQ_THRESHOLD,
+                        version=0,
+                        category_map={},
+                        created_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                row = self._row(conn, name)
+                report.created_list = True
+            else:
+                list_id = row.id
+                if kind is not None and ListKind(kind).value != row.kind:
+                    raise ConfigError(
+                        f"list {name!r} is of kind {row.kind!r}; change it with "
+                        f"`hashwatch lists set {name} --kind {ListKind(kind).value}` first"
+                    )
+            version = int(row.version) + 1
+            report.version = version
+            seq = self.db.next_change_seq(conn)
+            import_id = conn.execute(
+                insert(I).values(
+                    list_id=list_id,
+                    version=version,
+                    file_name=path.name,
+                    file_sha256=sha,
+                    format=header.format,
+                    mode=mode,
+                    imported_by=_actor(actor),
+                    started_at=utcnow(),
+                    header=_jsonable_header(header),
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            ctx = _ImportContext(conn, list_id, version, seq, import_id, _actor(actor), report)
+            for batch in _batches(parsed.records):
+                ctx.apply(batch)
+            if mode == "replace":
+                ctx.withdraw_unseen()
+            report.changed = bool(
+                report.added
+                or report.updated
+                or report.withdrawn
+                or report.reactivated
+                or report.created_list
+            )
+            if not report.changed:
+                # Nothing to record: leave the list exactly as it was (same version).
+                report.version = int(row.version)
+                conn.rollback()
+                return report
+            conn.execute(
+                update(I)
+                .where(I.c.id == import_id)
+                .values(
+                    finished_at=utcnow(),
+                    records=report.records,
+                    added=report.added,
+                    updated=report.updated,
+                    withdrawn=report.withdrawn,
+                    unchanged=report.unchanged,
+                )
+            )
+            values: dict[str, Any] = {"version": version, "updated_at": utcnow()}
+            if source_org and not row.source_org:
+                values["source_org"] = source_org
+            if row.scheme == CategoryScheme.NONE.value and (scheme or header.scheme):
+                values["scheme"] = CategoryScheme(scheme or header.scheme).value
+            conn.execute(update(L).where(L.c.id == list_id).values(**values))
+        return report
+
+    # -- status ----------------------------------------------------------------------------
+
+    def set_status(
+        self,
+        name: str,
+        hashes: Iterable[tuple[HashType, str]] = (),
+        *,
+        entry_ids: Iterable[int] = (),
+        status: EntryStatus = EntryStatus.REVOKED,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> list[StatusChange]:
+        """Revoke, dispute or reinstate entries named by any of their hashes or by id.
+
+        The record is kept; only its status changes, with an event saying who, when and why.
+        Raises :class:`EntryNotFoundError` naming the hashes that are not in the list.
+        """
+        status = EntryStatus(status)
+        wanted = [(t, normalize_hash(t, v)) for t, v in hashes]
+        ids = [int(i) for i in entry_ids]
+        with self.db.begin() as conn:
+            row = self._row(conn, name)
+            found: dict[int, str] = {}
+            missing: list[str] = []
+            for htype, value in wanted:
+                hit = conn.execute(
+                    select(H.c.entry_id).where(
+                        and_(
+                            H.c.list_id == row.id, H.c.hash_type == htype.value, H.c.value == value
+                        )
+                    )
+                ).first()
+                if hit is None:
+                    missing.append(f"{htype.value} {value}")
+                else:
+                    found[int(hit.entry_id)] = f"{htype.value} {value}"
+            for entry_id in ids:
+                hit = conn.execute(
+                    select(E.c.id).where(and_(E.c.list_id == row.id, E.c.id == entry_id))
+                ).first()
+                if hit is None:
+                    missing.append(f"entry {entry_id}")
+                else:
+                    found[entry_id] = f"entry {entry_id}"
+            if missing:
+                raise EntryNotFoundError(f"not in list {name!r}: {', '.join(missing)}")
+            seq = self.db.next_change_seq(conn)
+            changes: list[StatusChange] = []
+            for entry_id in found:
+                entry = conn.execute(select(E.c.status, E.c.key).where(E.c.id == entry_id)).one()
+                if entry.status == status.value:
+                    continue
+                conn.execute(
+                    update(E).where(E.c.id == entry_id).values(status=status.value, change_seq=seq)
+                )
+                conn.execute(
+                    insert(EV).values(
+                        entry_id=entry_id,
+                        at=utcnow(),
+                        old_status=entry.status,
+                        new_status=status.value,
+                        actor=_actor(actor),
+                        reason=reason,
+                        version=row.version,
+                    )
+                )
+                changes.append(StatusChange(entry_id, entry.key, entry.status, status.value))
+            if changes:
+                conn.execute(update(L).where(L.c.id == row.id).values(updated_at=utcnow()))
+            return changes
+
+    def events(self, name: str, entry_id: int) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            self._row(conn, name)
+            rows = conn.execute(
+                select(EV).where(EV.c.entry_id == entry_id).order_by(EV.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # -- reading entries -------------------------------------------------------------------
+
+    def records(self, name: str, *, include_inactive: bool = False) -> Iterator[EntryRecord]:
+        """Stream the list's entries as records (for export), in entry order."""
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            last = 0
+            while True:
+                query = select(E).where(and_(E.c.list_id == row.id, E.c.id > last))
+                if not include_inactive:
+                    query = query.where(E.c.status.in_(_LIVE))
+                entries = conn.execute(query.order_by(E.c.id).limit(BATCH)).all()
+                if not entries:
+                    return
+                last = entries[-1].id
+                hashes: dict[int, list[tuple[HashType, str]]] = {}
+                for h in conn.execute(
+                    select(H.c.entry_id, H.c.hash_type, H.c.value)
+                    .where(and_(H.c.entry_id.in_([e.id for e in entries]), H.c.active))
+                    .order_by(H.c.entry_id, H.c.position)
+                ):
+                    hashes.setdefault(h.entry_id, []).append((HashType(h.hash_type), h.value))
+                for e in entries:
+                    yield EntryRecord(
+                        hashes=tuple(hashes.get(e.id, ())),
+                        category=e.category,
+                        series=e.series,
+                        victim_identified=e.victim_identified,
+                        tags=tuple(e.tags or ()),
+                        comment=e.comment,
+                        date=e.date,
+                        status=EntryStatus(e.status),
+                        source=f"entry {e.id}",
+                        extra=dict(e.extra or {}),
+                    )
+
+    def export(
+        self,
+        name: str,
+        out: str | Path | BinaryIO,
+        fmt: str = "vics2",
+        *,
+        include_inactive: bool = False,
+    ) -> int:
+        """Write the list to ``out`` in ``fmt``; returns the number of entries written."""
+        info = self.get(name)
+        header = ListHeader(
+            format=fmt,
+            scheme=CategoryScheme(info.scheme),
+            suggested_kind=info.kind,
+            metadata={
+                "list": info.name,
+                "kind": info.kind.value,
+                "source_org": info.source_org,
+                "version": info.version,
+            },
+        )
+        count = 0
+
+        def counted() -> Iterator[EntryRecord]:
+            nonlocal count
+            for record in self.records(name, include_inactive=include_inactive):
+                count += 1
+                yield record
+
+        write_list(out, fmt, header, counted())
+        return count
+
+
+def _check_threshold(threshold: int) -> None:
+    if not 0 <= threshold <= 256:
+        raise ConfigError(f"PDQ threshold must be between 0 and 256, got {threshold}")
+
+
+def _jsonable_header(header: ListHeader) -> dict[str, Any]:
+    return {
+        "format": header.format,
+        "scheme": header.scheme.value if header.scheme else None,
+        "metadata": {k: v for k, v in header.metadata.items() if _is_jsonable(v)},
+    }
+
+
+def _is_jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+class _ImportContext:
+    """The state of one import transaction, applied a batch at a time."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        list_id: int,
+        version: int,
+        seq: int,
+        import_id: int,
+        actor: str,
+        report: ImportReport,
+    ) -> None:
+        self.conn = conn
+        self.list_id = list_id
+        self.version = version
+        self.seq = seq
+        self.import_id = import_id
+        self.actor = actor
+        self.report = report
+
+    def apply(self, batch: list[EntryRecord]) -> None:
+        conn = self.conn
+        by_key: dict[str, EntryRecord] = {}
+        for record in batch:
+            if not record.hashes:
+                continue
+            by_key[_key(record)] = record  # the later record of a duplicated key wins
+        self.report.records += len(batch)
+        existing = {
+            r.key: r
+            for r in conn.execute(
+                select(E).where(and_(E.c.list_id == self.list_id, E.c.key.in_(list(by_key))))
+            )
+        }
+        stored_hashes: dict[int, list[tuple[str, str]]] = {}
+        if existing:
+            for h in conn.execute(
+                select(H.c.entry_id, H.c.hash_type, H.c.value)
+                .where(and_(H.c.entry_id.in_([r.id for r in existing.values()]), H.c.active))
+                .order_by(H.c.entry_id, H.c.position)
+            ):
+                stored_hashes.setdefault(h.entry_id, []).append((h.hash_type, h.value))
+        new_rows: list[dict[str, Any]] = []
+        new_hashes: list[tuple[str, EntryRecord]] = []
+        seen_ids: list[int] = []
+        for key, record in by_key.items():
+            facts = _facts(record)
+            old = existing.get(key)
+            if old is None:
+                new_rows.append(
+                    {
+                        "list_id": self.list_id,
+                        "key": key,
+                        **facts,
+                        "status": EntryStatus.ACTIVE.value,
+                        "import_id": self.import_id,
+                        "source": record.source[:64] or None,
+                        "added_version": self.version,
+                        "updated_version": self.version,
+                        "seen_version": self.version,
+                        "change_seq": self.seq,
+                    }
+                )
+                new_hashes.append((key, record))
+                continue
+            seen_ids.append(old.id)
+            values: dict[str, Any] = {}
+            old_facts = {k: getattr(old, k) for k in facts}
+            old_facts["tags"] = list(old_facts["tags"] or [])
+            old_facts["extra"] = dict(old_facts["extra"] or {})
+            facts_changed = old_facts != facts
+            if facts_changed:
+                values.update(facts)
+            wanted_hashes = [(t.value, v) for t, v in record.hashes]
+            hashes_changed = stored_hashes.get(old.id, []) != wanted_hashes
+            if old.status == EntryStatus.WITHDRAWN.value:
+                values["status"] = EntryStatus.ACTIVE.value
+                self._event(old.id, old.status, EntryStatus.ACTIVE.value, "listed again")
+                self.report.reactivated += 1
+            if values or hashes_changed:
+                values.update(
+                    updated_version=self.version,
+                    change_seq=self.seq,
+                    import_id=self.import_id,
+                    source=record.source[:64] or None,
+                )
+                conn.execute(update(E).where(E.c.id == old.id).values(**values))
+                if hashes_changed:
+                    conn.execute(
+                        update(H)
+                        .where(and_(H.c.entry_id == old.id, H.c.active))
+                        .values(active=False, change_seq=self.seq)
+                    )
+                    self._insert_hashes(old.id, record)
+                if facts_changed or hashes_changed:
+                    self.report.updated += 1
+            else:
+                self.report.unchanged += 1
+        if seen_ids:
+            conn.execute(update(E).where(E.c.id.in_(seen_ids)).values(seen_version=self.version))
+        if new_rows:
+            conn.execute(insert(E), new_rows)
+            ids = {
+                r.key: r.id
+                for r in conn.execute(
+                    select(E.c.id, E.c.key).where(
+                        and_(E.c.list_id == self.list_id, E.c.key.in_([k for k, _ in new_hashes]))
+                    )
+                )
+            }
+            rows = [
+                {
+                    "entry_id": ids[key],
+                    "list_id": self.list_id,
+                    "hash_type": t.value,
+                    "value": v,
+                    "position": pos,
+                    "active": True,
+                    "change_seq": self.seq,
+                }
+                for key, record in new_hashes
+                for pos, (t, v) in enumerate(record.hashes)
+            ]
+            conn.execute(insert(H), rows)
+            self.report.added += len(new_rows)
+
+    def _insert_hashes(self, entry_id: int, record: EntryRecord) -> None:
+        self.conn.execute(
+            insert(H),
+            [
+                {
+                    "entry_id": entry_id,
+                    "list_id": self.list_id,
+                    "hash_type": t.value,
+                    "value": v,
+                    "position": pos,
+                    "active": True,
+                    "change_seq": self.seq,
+                }
+                for pos, (t, v) in enumerate(record.hashes)
+            ],
+        )
+
+    def _event(self, entry_id: int, old: str, new: str, reason: str) -> None:
+        self.conn.execute(
+            insert(EV).values(
+                entry_id=entry_id,
+                at=utcnow(),
+                old_status=old,
+                new_status=new,
+                actor=self.actor,
+                reason=reason,
+                version=self.version,
+            )
+        )
+
+    def withdraw_unseen(self) -> None:
+        """Withdraw live entries this import did not list (replace mode)."""
+        conn = self.conn
+        gone = [
+            (r.id, r.status)
+            for r in conn.execute(
+                select(E.c.id, E.c.status).where(
+                    and_(
+                        E.c.list_id == self.list_id,
+                        E.c.seen_version < self.version,
+                        E.c.status.in_(_LIVE),
+                    )
+                )
+            )
+        ]
+        for start in range(0, len(gone), BATCH):
+            chunk = gone[start : start + BATCH]
+            conn.execute(
+                update(E)
+                .where(E.c.id.in_([i for i, _ in chunk]))
+                .values(
+                    status=EntryStatus.WITHDRAWN.value,
+                    change_seq=self.seq,
+                    updated_version=self.version,
+                )
+            )
+            conn.execute(
+                insert(EV),
+                [
+                    {
+                        "entry_id": i,
+                        "at": utcnow(),
+                        "old_status": s,
+                        "new_status": EntryStatus.WITHDRAWN.value,
+                        "actor": self.actor,
+                        "reason": f"not in import of version {self.version}",
+                        "version": self.version,
+                    }
+                    for i, s in chunk
+                ],
+            )
+        self.report.withdrawn += len(gone)

@@ -1,0 +1,157 @@
+"""Database tables (SQLAlchemy 2 declarative). The schema changes only through Alembic.
+
+Every fact keeps its provenance: entries point at the import (file, line or record) that
+brought them, every status change is an :class:`EntryEvent` with who, when and why, and every
+import is a :class:`ListImport` row with the file's SHA-256 and the resulting list version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Entry",
+    "EntryEvent",
+    "EntryHash",
+    "HashListRow",
+    "ListImport",
+    "Meta",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Meta(Base):
+    """Small key/value facts about the database, e.g. the change sequence the index follows."""
+
+    __tablename__ = "hw_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class HashListRow(Base):
+    __tablename__ = "hash_lists"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    source_org: Mapped[str | None] = mapped_column(String(200))
+    scheme: Mapped[str] = mapped_column(String(16), nullable=False, default="NONE")
+    category_map: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    pdq_threshold: Mapped[int] = mapped_column(Integer, nullable=False, default=31)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ListImport(Base):
+    """One import of a file into a list: what came in, from where, and what it changed."""
+
+    __tablename__ = "list_imports"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    file_name: Mapped[str] = mapped_column(Text, nullable=False)
+    file_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    format: Mapped[str] = mapped_column(String(16), nullable=False)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    imported_by: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    header: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class Entry(Base):
+    """One piece of media described by a list: one or more hashes plus the curator's facts."""
+
+    __tablename__ = "entries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(
+        String(160), nullable=False
+    )  # "<type>:<value>" of the key hash
+    category: Mapped[str | None] = mapped_column(String(64))
+    series: Mapped[str | None] = mapped_column(Text)
+    victim_identified: Mapped[bool | None] = mapped_column(Boolean)
+    tags: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    comment: Mapped[str | None] = mapped_column(Text)
+    date: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("list_imports.id"))
+    source: Mapped[str | None] = mapped_column(String(64))  # "line 12", "record 5"
+    added_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    seen_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    change_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    __table_args__ = (
+        UniqueConstraint("list_id", "key", name="uq_entries_list_key"),
+        Index("ix_entries_change_seq", "change_seq"),
+    )
+
+
+class EntryHash(Base):
+    """A hash of an entry. PDQ rows are mirrored into the persisted index under their id."""
+
+    __tablename__ = "entry_hashes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="CASCADE"))
+    hash_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    value: Mapped[str] = mapped_column(String(128), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # A hash replaced by a later import is kept inactive (never deleted), so the index can
+    # learn about the removal from the change sequence alone.
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    change_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    __table_args__ = (
+        Index("ix_entry_hashes_lookup", "hash_type", "value"),
+        Index("ix_entry_hashes_entry", "entry_id"),
+        Index("ix_entry_hashes_change_seq", "change_seq"),
+    )
+
+
+class EntryEvent(Base):
+    """A status change of an entry: revoked, disputed, reinstated, withdrawn by an import."""
+
+    __tablename__ = "entry_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    old_status: Mapped[str] = mapped_column(String(16), nullable=False)
+    new_status: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
