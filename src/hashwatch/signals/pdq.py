@@ -1,0 +1,365 @@
+"""PDQ perceptual hashes of images, under two named, versioned policies.
+
+PDQ (Meta) turns a picture into 256 bits: luma -> Jarosz tent filter and decimation to 64x64 ->
+16x16 DCT -> one bit per coefficient above the median. The hashing itself is always done by
+``pdqhash`` (Meta's C++ code). What differs between implementations, by a few bits, is how the
+pixels reach it: decoder, resizer, colour handling. Because hash lists are matched at a distance
+(<= 31 bits), those few bits matter, so every hash records the policy that made it
+(:attr:`PdqResult.policy`), and a policy never changes behaviour under the same name.
+
+``reference-1`` (:data:`REFERENCE`) reproduces python-threatexchange's ``pdq_hasher``: Pillow
+decodes at full resolution; mode LA is converted to RGB; ``np.asarray``; a 2-D array is stacked
+to three channels; ``pdqhash.compute``. Its test vectors (``tests/data/pdq/expected.csv``) match
+bit for bit. Two deliberate additions: the EXIF orientation is applied (none of the vectors
+carries one), and modes whose raw array is not pixels in RGB or grey (1, P, PA, I, I;16, F,
+CMYK, YCbCr, ...) go through ``convert("RGB")``, which is python-threatexchange's own
+``force_rgb`` path: its default path would crash on them or hash palette indices. That
+reproduces its I;16 vector too (Pillow clips 16-bit values at 255; quality 36).
+
+``fast-1`` (:data:`FAST`, the default) computes the same 64x64 luma summary that the reference
+computes, from far fewer pixels, and hands that to pdqhash:
+
+1. JPEGs decode only their luma plane, at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling), as far
+   as the shorter side stays >= ``decode_min_side`` (256): a 12 MP photo decodes to 500x375,
+   whose pixels are exact 8x8 block averages. Other formats decode whole, are converted to
+   luma, and each axis is box-averaged by an integer factor to 256..511 px. 16-bit pictures
+   are scaled to 8 bits instead of being clipped (so they differ from ``reference-1``).
+2. The reference filter is replayed at FULL-resolution coordinates: for each of the 64 sample
+   rows (and columns) the weights that pdqhash's two box passes and decimation would give to
+   every full-resolution pixel are computed exactly (window ``ceil(N/128)``, its off-centre
+   even window, the shrinking windows at the edges, the sample at ``floor((i+0.5)N/64)``),
+   then summed over the block each decoded pixel stands for. Two small matrix products give
+   the 64x64 buffer. Weights are cached per axis length.
+3. pdqhash takes uint8 RGB only, and rounding the 64x64 buffer to integers would move bits near
+   the median. So each value is spread over the three channels, whose PDQ luma weights
+   (0.299, 0.587, 0.114) then reproduce it to about +-0.006. pdqhash's own filter is the
+   identity on a 64x64 input, so its DCT, median, quality and dihedral variants see the buffer.
+
+Why these parameters (bench/bench_pdq.py, one core, 40 noisy 12 MP phone-like JPEGs, bits
+from "Pillow full decode + pdqhash", which took 245-316 ms an image). Handing pdqhash a smaller
+picture and letting it filter that is not enough: its window and sample positions depend on the
+size it sees, so the bits move even though the content is the same:
+
+===============================================  =======  ============  ==================
+what reaches pdqhash                             ms/img   median / p99  1024 px: med / p99
+===============================================  =======  ============  ==================
+luma decoded at 1/8 (500x375)                    29       6 / 12
+luma decoded at 1/4                              38       4 / 10
+luma decoded at 1/2                              75       2 / 5         (4x only)
+1/2, then ``reduce`` to 512 px                   37       4 / 10
+1/4, then BOX ``resize`` to 256 px               28       14 / 25
+replayed filter, min side 128                    25       2 / 7         4 / 8
+replayed filter, min side 192                    25       2 / 2         2 / 4
+**replayed filter, min side 256 (fast-1)**       25       0 / 2         0 / 3
+replayed filter, min side 512                    27       0 / 2         0 / 2
+replayed filter, full-resolution luma            43       0 / 2         0 / 2
+===============================================  =======  ============  ==================
+
+The decode itself (libjpeg's entropy decoding, which no scaling skips) is ~23.5 of the 25 ms;
+the filter, channel split and pdqhash take ~1.5 ms. So the speed-up is bounded by the
+reference's cost over the entropy decoding: 10.1-12.6x measured on a 2-core machine. 256 is the
+smallest side at which 12 MP and 1024 px pictures both stay within 4 bits. The 2 bits left on a
+quarter of the photos come from the luma: 8-bit integers here (half of them already with a
+full-resolution RGB decode), taken from the JPEG's Y plane rather than from clamped RGB. Non-JPEG
+pictures decode whole (PNG, WebP: ~2x faster than the reference, 0-2 bits apart).
+
+Dihedral hashes (rotations/flips derived from the DCT, no re-hashing) come in pdqhash's order,
+named in :data:`DIHEDRAL_NAMES`; each is the hash the picture would have after that Pillow
+transpose. They agree with physically transformed pictures within a few bits on photos, not
+always on noise-like pictures (LA.png in the test data).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pdqhash
+from PIL import Image
+
+from hashwatch.errors import ConfigError, DecodeError, InvalidHashError
+from hashwatch.signals.image import (
+    DEFAULT_MAX_PIXELS,
+    AxisMap,
+    DecodedImage,
+    decode_image,
+    luma_image,
+)
+
+__all__ = [
+    "DIHEDRAL_NAMES",
+    "FAST",
+    "POLICIES",
+    "REFERENCE",
+    "ZERO_HASH",
+    "PdqPolicy",
+    "PdqResult",
+    "compute_pdq",
+    "get_pdq_policy",
+    "hash_decoded",
+    "pdq_distance",
+]
+
+# pdqhash.compute_dihedral's order; the Pillow transpose each one stands for, applied to the
+# upright picture: ROTATE_90 (counter-clockwise), ROTATE_180, ROTATE_270 (clockwise),
+# FLIP_TOP_BOTTOM (mirror about the x axis), FLIP_LEFT_RIGHT (about the y axis), TRANSPOSE
+# (about the main diagonal), TRANSVERSE (about the other diagonal). Checked in the tests against
+# tests/data/pdq/dih/, a photo physically rotated and flipped.
+DIHEDRAL_NAMES: tuple[str, ...] = (
+    "original",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flipx",
+    "flipy",
+    "flip_plus1",
+    "flip_minus1",
+)
+ZERO_HASH = "0" * 64
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+MIN_HASHABLE_SIDE = 5  # pdqhash: under 5 px a side the hash is all zero, quality 0
+_OUT = 64  # PDQ's decimated size
+
+
+@dataclass(frozen=True)
+class PdqPolicy:
+    """How pixels reach pdqhash. ``name`` (with its version) is recorded with every hash.
+
+    ``decode_min_side``: reduce (JPEG DCT scaling, integer box averaging) while the shorter
+    side stays at least this; None decodes at full resolution. ``decode_grey``: decode only
+    luma. ``kind``: "reference" (python-threatexchange's pipeline) or "fast" (the reference
+    filter replayed from reduced pixels). Changing any field means a new ``name``.
+    """
+
+    name: str
+    kind: Literal["reference", "fast"]
+    decode_min_side: int | None
+    decode_grey: bool
+
+    @property
+    def family(self) -> str:
+        """The name without its version: "fast" or "reference"."""
+        return self.name.rsplit("-", 1)[0]
+
+
+REFERENCE = PdqPolicy("reference-1", "reference", decode_min_side=None, decode_grey=False)
+FAST = PdqPolicy("fast-1", "fast", decode_min_side=256, decode_grey=True)
+POLICIES: dict[str, PdqPolicy] = {p.name: p for p in (FAST, REFERENCE)}
+_CURRENT = {p.family: p for p in (FAST, REFERENCE)}
+
+
+def get_pdq_policy(name: str) -> PdqPolicy:
+    """The policy called ``name``: "fast" / "reference" (current version) or a versioned name."""
+    key = name.strip().lower()
+    policy = POLICIES.get(key) or _CURRENT.get(key)
+    if policy is None:
+        known = ", ".join(sorted([*POLICIES, *_CURRENT]))
+        raise ConfigError(f"unknown PDQ policy {name!r} (known: {known})")
+    return policy
+
+
+@dataclass(frozen=True)
+class PdqResult:
+    """One picture's PDQ hash with what is needed to judge and reproduce it.
+
+    ``width``/``height``: upright full-resolution size. ``dihedral``: the 8 hashes in
+    :data:`DIHEDRAL_NAMES` order when asked for, else None.
+    """
+
+    hash: str
+    quality: int
+    width: int
+    height: int
+    media_type: str
+    policy: str
+    dihedral: tuple[str, ...] | None = None
+
+    def dihedral_by_name(self) -> dict[str, str]:
+        """The dihedral hashes keyed by name (empty when they were not computed)."""
+        return dict(zip(DIHEDRAL_NAMES, self.dihedral or (), strict=False))
+
+
+def compute_pdq(
+    source: bytes | bytearray | memoryview | Path | str | BinaryIO,
+    policy: PdqPolicy = FAST,
+    *,
+    dihedral: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> PdqResult:
+    """PDQ of the image in ``source`` (bytes already read are the cheapest to pass).
+
+    Raises :class:`~hashwatch.errors.DecodeError` for anything that is not a decodable image.
+    """
+    decoded = decode_image(source, policy, max_pixels=max_pixels)
+    return hash_decoded(decoded, policy, dihedral=dihedral)
+
+
+def hash_decoded(
+    decoded: DecodedImage, policy: PdqPolicy = FAST, *, dihedral: bool = False
+) -> PdqResult:
+    """PDQ of an already decoded picture (decoded with ``policy`` as hints, or at full size)."""
+    if decoded.width < MIN_HASHABLE_SIDE or decoded.height < MIN_HASHABLE_SIDE:
+        return PdqResult(
+            ZERO_HASH,
+            0,
+            decoded.width,
+            decoded.height,
+            decoded.media_type,
+            policy.name,
+            (ZERO_HASH,) * 8 if dihedral else None,
+        )
+    if policy.kind == "reference" and decoded.reduced:
+        raise ValueError("the reference policy needs a full-resolution decode")
+    try:
+        if policy.kind == "reference":
+            pixels = _reference_array(decoded.image)
+        else:
+            pixels = _split_luma(_luma64(decoded))
+    except (OSError, ValueError, MemoryError) as exc:
+        raise DecodeError(f"cannot prepare pixels for PDQ: {exc}") from exc
+    hashes: tuple[str, ...] | None = None
+    if dihedral:
+        vectors, quality = pdqhash.compute_dihedral(pixels)
+        hashes = tuple(_to_hex(v) for v in vectors)
+        value = hashes[0]
+    else:
+        vector, quality = pdqhash.compute(pixels)
+        value = _to_hex(vector)
+    return PdqResult(
+        value,
+        int(quality),
+        decoded.width,
+        decoded.height,
+        decoded.media_type,
+        policy.name,
+        hashes,
+    )
+
+
+def pdq_distance(a: str, b: str) -> int:
+    """Hamming distance in bits between two 64-hex PDQ hashes (either case)."""
+    for value in (a, b):
+        if not _HEX64.fullmatch(value):
+            raise InvalidHashError("pdq", value, "expected 64 hex characters")
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _to_hex(vector: npt.NDArray[np.integer]) -> str:
+    """pdqhash's 256-element 0/1 vector (most significant bit first) as 64 lowercase hex."""
+    return np.packbits(np.asarray(vector, dtype=np.uint8)).tobytes().hex()
+
+
+# --------------------------------------------------------------------------- reference-1
+
+# Modes whose np.asarray is already what python-threatexchange hands to pdqhash.
+_REFERENCE_AS_IS = {"RGB", "RGBA", "RGBX", "L"}
+
+
+def _reference_array(im: Image.Image) -> npt.NDArray[np.uint8]:
+    """python-threatexchange's conversion (see the module docstring for the two additions)."""
+    if im.mode not in _REFERENCE_AS_IS:
+        im = im.getchannel("L") if im.mode == "LAB" else im.convert("RGB")
+    array = np.asarray(im)
+    if array.ndim == 2:
+        array = np.ascontiguousarray(np.broadcast_to(array[..., np.newaxis], (*array.shape, 3)))
+    return array
+
+
+# --------------------------------------------------------------------------- fast-1
+
+
+def _luma64(decoded: DecodedImage) -> npt.NDArray[np.float32]:
+    """The 64x64 float luma that pdqhash would compute from the full-resolution picture."""
+    im = decoded.image if decoded.image.mode == "L" else luma_image(decoded.image)
+    luma = np.asarray(im, dtype=np.float32)
+    row_w = _axis_weights(decoded.rows)
+    col_w = _axis_weights(decoded.cols)
+    if luma.shape != (row_w.shape[1], col_w.shape[1]):
+        raise AssertionError(f"decoded {luma.shape} does not match {decoded.rows}, {decoded.cols}")
+    return np.asarray((row_w @ luma) @ col_w.T, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _axis_weights(axis: AxisMap) -> npt.NDArray[np.float32]:
+    """64 x ``axis.length`` weights: sample i of pdqhash's filter as a sum over decoded pixels.
+
+    pdqhash's box pass with window ``w`` writes at index ``t`` the mean of the box
+    ``[t - a, t + h)`` clipped to ``[0, n)``, with ``h = (w + 2) // 2`` and ``a = w - h``; two
+    passes, then the sample at ``c = floor((i + 0.5) * n / 64)``. So sample i weighs
+    full-resolution pixel p by ``sum over t in box(c) of [p in box(t)] / (|box(c)| |box(t)|)``.
+    Decoded pixel r stands for the mean over ``[e_r, e_{r+1})``, so it gets ``F(e_{r+1}) -
+    F(e_r)``, with ``F(x)`` the weight below x:
+
+        F(x) |box(c)| = #{t in box(c): box(t) below x}
+                        + sum over t in box(c) whose box straddles x of (x - lo_t) / |box(t)|
+
+    The boxes of t in ``[a, n - h]`` are unclipped (``|box| = w``, ``lo_t = t - a``), so the
+    prefix sums over t are arithmetic there and kept as arrays only for the ~w clipped boxes at
+    each end: O(w + 64 x decoded length) time and memory, for any n.
+    """
+    n, w = axis.size, (axis.size + 2 * _OUT - 1) // (2 * _OUT)
+    h = (w + 2) // 2
+    a = w - h
+    t0 = min(a, n)  # [t0, t1): unclipped boxes
+    t1 = max(t0, n - h + 1)
+    ends = np.r_[np.arange(t0), np.arange(t1, n)]
+    lo_end = np.maximum(ends - a, 0)
+    g_end = 1.0 / (np.minimum(ends + h, n) - lo_end)  # 1 / |box(t)|
+    g_left = np.r_[0.0, np.cumsum(g_end[:t0])]
+    gl_left = np.r_[0.0, np.cumsum((g_end * lo_end)[:t0])]
+    g_right = np.r_[0.0, np.cumsum(g_end[t0:])]
+    gl_right = np.r_[0.0, np.cumsum((g_end * lo_end)[t0:])]
+
+    def prefix(k: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64], ...]:
+        """sum of 1/|box(t)| and of lo_t/|box(t)| over t < k."""
+        left, mid, right = np.minimum(k, t0), np.clip(k, t0, t1) - t0, np.maximum(k - t1, 0)
+        g = g_left[left] + mid / w + g_right[right]
+        gl = gl_left[left] + (mid * (2 * t0 + mid - 1) / 2 - a * mid) / w + gl_right[right]
+        return g, gl
+
+    x = np.asarray(axis.edges(), dtype=np.int64)[np.newaxis, :]
+    done = np.where(x >= n, n, np.clip(x - h + 1, 0, n))  # t whose box lies below x
+    begun = np.where(x <= 0, 0, np.clip(x + a, 0, n))  # t whose box starts below x
+    c = (((np.arange(_OUT) + 0.5) * n) / _OUT).astype(np.int64)[:, np.newaxis]
+    first, stop = np.maximum(c - a, 0), np.minimum(c + h, n)  # box(c), as a range of t
+    mid_lo = np.clip(done, first, stop)
+    mid_hi = np.clip(begun, mid_lo, stop)
+    g_lo, gl_lo = prefix(mid_lo)
+    g_hi, gl_hi = prefix(mid_hi)
+    below = ((mid_lo - first) + x * (g_hi - g_lo) - (gl_hi - gl_lo)) / (stop - first)
+    weights: npt.NDArray[np.float32] = np.diff(below, axis=1).astype(np.float32)
+    weights.flags.writeable = False  # shared by every caller through the cache
+    return weights
+
+
+def _split_table() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int16]]:
+    """All channel offsets (-4..4 each) sorted by the luma change they make."""
+    offsets = np.array(list(itertools.product(range(-4, 5), repeat=3)), dtype=np.int16)
+    values = offsets @ np.array([0.299, 0.587, 0.114])
+    order = np.argsort(values, kind="stable")
+    return values[order], offsets[order]
+
+
+_SPLIT_VALUES, _SPLIT_OFFSETS = _split_table()
+
+
+def _split_luma(luma: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+    """uint8 RGB whose PDQ luma (0.299R + 0.587G + 0.114B) equals ``luma`` to about +-0.006.
+
+    A grey level ``v`` (4..251) plus per-channel offsets of -4..4 reach 729 luma values around
+    ``v``, no two more than 0.011 apart within +-0.5, so the fraction is not rounded away.
+    """
+    target = np.clip(luma.astype(np.float64), 0.0, 255.0)
+    base = np.clip(np.rint(target), 4, 251)
+    frac = target - base
+    idx = np.clip(np.searchsorted(_SPLIT_VALUES, frac), 1, len(_SPLIT_VALUES) - 1)
+    left_closer = np.abs(_SPLIT_VALUES[idx - 1] - frac) <= np.abs(_SPLIT_VALUES[idx] - frac)
+    idx = np.where(left_closer, idx - 1, idx)
+    rgb = base[..., np.newaxis] + _SPLIT_OFFSETS[idx]
+    return np.ascontiguousarray(rgb.astype(np.uint8))
