@@ -31,7 +31,7 @@ def make_tree(root: Path, total_bytes: int) -> list[Path]:
     plan += [3_000_000] * (medium // 3_000_000)  # photo-sized
     small = total_bytes - sum(plan)
     plan += [40_000] * max(0, small // 40_000)  # documents and thumbnails
-    for n, size in enumerate(plan):
+    for n in range(len(plan)):
         sub = root / f"d{n % 37:02d}"
         path = sub / f"f{n:06d}.bin"
         files.append(path)
@@ -70,8 +70,9 @@ def main() -> None:
     hw = Hashwatch(Settings(database_url="sqlite://", data_dir=root / ".hw"))
 
     def run_sha256sum() -> None:
-        subprocess.run(["xargs", "-d", "\n", "sha256sum"], input=names, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["xargs", "-d", "\n", "sha256sum"], input=names, check=True, stdout=subprocess.DEVNULL
+        )
 
     def run_hashwatch() -> None:
         count = sum(1 for _ in hw.hash_paths(files, workers=args.workers, unit_size=16))
@@ -82,15 +83,20 @@ def main() -> None:
     t_hw = min(timed(run_hashwatch) for _ in range(2))
     print(f"tree: {len(files)} files, {total / 1e9:.2f} GB, {os.cpu_count()} cores")
     print(f"sha256sum (one digest, one process): {t_ref:6.2f} s  {total / t_ref / 1e6:7.0f} MB/s")
-    print(f"hashwatch (six digests, {args.workers} workers): {t_hw:6.2f} s  "
-          f"{total / t_hw / 1e6:7.0f} MB/s")
+    print(
+        f"hashwatch (six digests, {args.workers} workers): {t_hw:6.2f} s  "
+        f"{total / t_hw / 1e6:7.0f} MB/s"
+    )
     print(f"ratio hashwatch/sha256sum wall time: {t_hw / t_ref:.2f} (goal <= 1.5)")
     one = Path(files[0])
-    t1_ref = timed(lambda: subprocess.run(["sha256sum", str(one)], check=True,
-                                          stdout=subprocess.DEVNULL))
+    t1_ref = timed(
+        lambda: subprocess.run(["sha256sum", str(one)], check=True, stdout=subprocess.DEVNULL)
+    )
     t1_hw = timed(lambda: list(hw.hash_paths([one], workers=1)))
-    print(f"one {one.stat().st_size / 1e6:.0f} MB file: sha256sum {t1_ref:.2f} s, "
-          f"hashwatch {t1_hw:.2f} s (ratio {t1_hw / t1_ref:.2f})")
+    print(
+        f"one {one.stat().st_size / 1e6:.0f} MB file: sha256sum {t1_ref:.2f} s, "
+        f"hashwatch {t1_hw:.2f} s (ratio {t1_hw / t1_ref:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ ED2K_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(("data", "blue", "red"), ED2K_VECTORS, ids=["empty", "abc", "1chunk", "2chunks"])
+@pytest.mark.parametrize(
+    ("data", "blue", "red"), ED2K_VECTORS, ids=["empty", "abc", "1chunk", "2chunks"]
+)
 def test_ed2k_vectors_blue_and_red(data: bytes, blue: str, red: str | None) -> None:
     d = digest_bytes(data)
     assert d.ed2k == blue
@@ -59,7 +61,9 @@ def test_file_digests_equal_hashlib_from_one_read(tmp_path: Path) -> None:
 def test_reading_changes_neither_bytes_nor_times(tmp_path: Path) -> None:
     path = tmp_path / "evidence.bin"
     path.write_bytes(b"benign evidence stand-in" * 1000)
-    os.utime(path, (1_000_000_000, 1_100_000_000))  # atime long before mtime: relatime would bump it
+    os.utime(
+        path, (1_000_000_000, 1_100_000_000)
+    )  # atime long before mtime: relatime would bump it
     before = path.stat()
     digest_file(path)
     after = path.stat()

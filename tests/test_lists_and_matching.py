@@ -35,8 +35,12 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
 
 def benign_rows(n: int, *, start: int = 0) -> list[dict[str, str]]:
     return [
-        {"md5": md5(f"benign-{i}".encode()), "category": str(1 + i % 3), "series": f"s{i % 4}",
-         "comment": f"stand-in {i}"}
+        {
+            "md5": md5(f"benign-{i}".encode()),
+            "category": str(1 + i % 3),
+            "series": f"s{i % 4}",
+            "comment": f"stand-in {i}",
+        }
         for i in range(start, start + n)
     ]
 
@@ -91,14 +95,19 @@ def test_revoke_keeps_record_stops_matching_and_survives_reimport(
     hw.lists.import_file("agency", listing)
     target = md5(b"benign-1")
     changes = hw.lists.set_status(
-        "agency", [(HashType.MD5, target.upper())], status=EntryStatus.REVOKED,
-        actor="examiner-7", reason="false positive confirmed",
+        "agency",
+        [(HashType.MD5, target.upper())],
+        status=EntryStatus.REVOKED,
+        actor="examiner-7",
+        reason="false positive confirmed",
     )
     assert [c.new_status for c in changes] == ["revoked"]
     assert hw.matcher().match([Signal(HashType.MD5, target)]).matches == []
     assert hw.lists.get("agency").counts == {"active": 4, "revoked": 1}
     events = hw.lists.events("agency", changes[0].entry_id)
-    assert events[-1]["actor"] == "examiner-7" and events[-1]["reason"] == "false positive confirmed"
+    assert (
+        events[-1]["actor"] == "examiner-7" and events[-1]["reason"] == "false positive confirmed"
+    )
     # The source still lists it: the curator's decision stands.
     edited = benign_rows(5)
     edited[0]["comment"] = "edited upstream"
@@ -144,8 +153,9 @@ def test_near_duplicates_match_by_pdq_within_the_list_threshold(
     assert copy == {"md5", "pdq"}
     assert results["copy.dll"].signals.media_type == "image"  # type from content
 
-    flipped = {Path(r.signals.path).name: r for r in
-               hw.match_paths([evidence], hw.matcher(dihedral=True))}["mirrored.jpg"]
+    flipped = {
+        Path(r.signals.path).name: r for r in hw.match_paths([evidence], hw.matcher(dihedral=True))
+    }["mirrored.jpg"]
     assert flipped.result.matches and flipped.result.matches[0].variant is not None
 
     # A stricter threshold on the list turns the small copy's match off.
@@ -213,4 +223,7 @@ def test_export_import_round_trip(hw: Hashwatch, tmp_path: Path) -> None:
         for record in copied:
             src = by_hash[record.hashes]
             assert (record.category, record.series, record.comment) == (
-                src.category, src.series, src.comment)
+                src.category,
+                src.series,
+                src.comment,
+            )

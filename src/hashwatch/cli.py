@@ -48,8 +48,11 @@ app.add_typer(index_app, name="index")
 err = Console(stderr=True)
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: HASHWATCH_DATABASE_URL or a SQLite file).",
-                 show_default=False),
+    typer.Option(
+        "--db",
+        help="Database URL (default: HASHWATCH_DATABASE_URL or a SQLite file).",
+        show_default=False,
+    ),
 ]
 
 
@@ -73,8 +76,14 @@ def _progress(label: str) -> Iterator[Progress | None]:
         yield None
         return
     with Progress(
-        SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
+        SpinnerColumn(),
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as progress:
         yield progress
 
@@ -99,12 +108,17 @@ def version() -> None:
 # -- hash / match -----------------------------------------------------------------------------
 
 
-PathsArg = Annotated[list[Path], typer.Argument(help="Files or directories (walked, links not followed).")]
+PathsArg = Annotated[
+    list[Path], typer.Argument(help="Files or directories (walked, links not followed).")
+]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel worker processes.")]
 PolicyOpt = Annotated[
     str,
-    typer.Option("--pdq-policy", help="'fast' (reduced-size decode) or 'reference' "
-                 "(full decode, hashes exactly like the reference pipeline)."),
+    typer.Option(
+        "--pdq-policy",
+        help="'fast' (reduced-size decode) or 'reference' "
+        "(full decode, hashes exactly like the reference pipeline).",
+    ),
 ]
 
 
@@ -112,7 +126,9 @@ PolicyOpt = Annotated[
 def hash_cmd(
     ctx: typer.Context,
     paths: PathsArg,
-    dihedral: Annotated[bool, typer.Option("--dihedral", help="Also print the 8 dihedral PDQ hashes.")] = False,
+    dihedral: Annotated[
+        bool, typer.Option("--dihedral", help="Also print the 8 dihedral PDQ hashes.")
+    ] = False,
     pdq_policy: PolicyOpt = "fast",
     workers: WorkersOpt = 1,
 ) -> None:
@@ -136,10 +152,15 @@ def match(
     ] = None,
     signals: Annotated[
         str | None,
-        typer.Option("--signals", help="Match hashes instead of files: one '<type> <hash>' a "
-                     "line, from FILE or '-' (stdin)."),
+        typer.Option(
+            "--signals",
+            help="Match hashes instead of files: one '<type> <hash>' a "
+            "line, from FILE or '-' (stdin).",
+        ),
     ] = None,
-    dihedral: Annotated[bool, typer.Option("--dihedral", help="Try the 8 rotations/flips of each PDQ hash.")] = False,
+    dihedral: Annotated[
+        bool, typer.Option("--dihedral", help="Try the 8 rotations/flips of each PDQ hash.")
+    ] = False,
     min_quality: Annotated[
         int | None, typer.Option("--min-quality", help="Lowest PDQ quality matched (default 50).")
     ] = None,
@@ -154,9 +175,8 @@ def match(
             raise ConfigError("give either PATHs or --signals, not both")
         if signals == "-":
             # Answer each line as it arrives: callers may be waiting on a pipe.
-            for line in sys.stdin:
-                for out in hw.match_signal_lines([line], matcher, batch_size=1):
-                    _emit(out)
+            for out in hw.match_signal_lines(sys.stdin, matcher, batch_size=1):
+                _emit(out)
                 sys.stdout.flush()
         else:
             with open(signals, encoding="utf-8-sig") as fh:
@@ -184,25 +204,54 @@ def match(
 def lists_import(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="VICS JSON, CSV, text or NSRL RDSv3 SQLite.")],
-    name: Annotated[str, typer.Option("--name", "-n", help="The list to import into (created if new).")],
+    name: Annotated[
+        str, typer.Option("--name", "-n", help="The list to import into (created if new).")
+    ],
     fmt: Annotated[
-        str | None, typer.Option("--format", "-f", help="vics1, vics2, csv, text, nsrl (default: detected from content).")
+        str | None,
+        typer.Option(
+            "--format", "-f", help="vics1, vics2, csv, text, nsrl (default: detected from content)."
+        ),
     ] = None,
-    kind: Annotated[ListKind | None, typer.Option("--kind", "-k", help="For a new list (default: known; NSRL: ignorable).")] = None,
-    scheme: Annotated[CategoryScheme | None, typer.Option("--scheme", help="Category scheme of the codes.")] = None,
-    source_org: Annotated[str | None, typer.Option("--source-org", help="Organisation the list comes from.")] = None,
-    threshold: Annotated[int | None, typer.Option("--threshold", help="PDQ distance threshold of a new list (default 31).")] = None,
-    append: Annotated[bool, typer.Option("--append", help="Add and update only; keep entries the file lacks.")] = False,
+    kind: Annotated[
+        ListKind | None,
+        typer.Option("--kind", "-k", help="For a new list (default: known; NSRL: ignorable)."),
+    ] = None,
+    scheme: Annotated[
+        CategoryScheme | None, typer.Option("--scheme", help="Category scheme of the codes.")
+    ] = None,
+    source_org: Annotated[
+        str | None, typer.Option("--source-org", help="Organisation the list comes from.")
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option("--threshold", help="PDQ distance threshold of a new list (default 31)."),
+    ] = None,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add and update only; keep entries the file lacks.")
+    ] = False,
     hash_type: Annotated[
-        str | None, typer.Option("--hash-type", help="Type of bare 64-hex hashes in text files (sha256 or pdq).")
+        str | None,
+        typer.Option(
+            "--hash-type", help="Type of bare 64-hex hashes in text files (sha256 or pdq)."
+        ),
     ] = None,
-    examiner: Annotated[str | None, typer.Option("--examiner", help="Who imports (default: login name).")] = None,
+    examiner: Annotated[
+        str | None, typer.Option("--examiner", help="Who imports (default: login name).")
+    ] = None,
 ) -> None:
     """Import a hash-list file as the list's next version (one transaction)."""
     hw = _hw(ctx)
     report = hw.lists.import_file(
-        name, file, fmt=fmt, kind=kind, scheme=scheme, source_org=source_org,
-        pdq_threshold=threshold, mode="append" if append else "replace", actor=examiner,
+        name,
+        file,
+        fmt=fmt,
+        kind=kind,
+        scheme=scheme,
+        source_org=source_org,
+        pdq_threshold=threshold,
+        mode="append" if append else "replace",
+        actor=examiner,
         default_hash_type=parse_hash_type(hash_type) if hash_type else None,
     )
     if report.changed:
@@ -212,7 +261,9 @@ def lists_import(
             f"{report.reactivated} listed again, {report.unchanged} unchanged ({report.format})"
         )
     else:
-        err.print(f"[bold]{name}[/] unchanged at version {report.version} ({report.records} records)")
+        err.print(
+            f"[bold]{name}[/] unchanged at version {report.version} ({report.records} records)"
+        )
     _emit(report.as_dict())
 
 
@@ -223,7 +274,11 @@ def lists_export(
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write ('-' for stdout).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="vics2, csv or text.")] = "vics2",
     include_inactive: Annotated[
-        bool, typer.Option("--include-inactive", help="Also revoked and withdrawn entries (CSV keeps their status).")
+        bool,
+        typer.Option(
+            "--include-inactive",
+            help="Also revoked and withdrawn entries (CSV keeps their status).",
+        ),
     ] = False,
 ) -> None:
     """Write a list to a file, on purpose: hash lists are sensitive."""
@@ -259,20 +314,42 @@ def lists_show(
     table = Table("list", "kind", "scheme", "source", "PDQ threshold", "version", "entries")
     for info in infos:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(info.counts.items())) or "empty"
-        table.add_row(info.name, info.kind.value, info.scheme, info.source_org or "",
-                      str(info.pdq_threshold), str(info.version), counts)
+        table.add_row(
+            info.name,
+            info.kind.value,
+            info.scheme,
+            info.source_org or "",
+            str(info.pdq_threshold),
+            str(info.version),
+            counts,
+        )
     Console().print(table)
     if name:
-        history = Table("version", "file", "format", "by", "finished", "added", "updated", "withdrawn")
+        history = Table(
+            "version", "file", "format", "by", "finished", "added", "updated", "withdrawn"
+        )
         for imp in hw.lists.imports(name):
-            history.add_row(str(imp["version"]), imp["file_name"], imp["format"],
-                            imp["imported_by"] or "", str(imp["finished_at"] or ""),
-                            str(imp["added"]), str(imp["updated"]), str(imp["withdrawn"]))
+            history.add_row(
+                str(imp["version"]),
+                imp["file_name"],
+                imp["format"],
+                imp["imported_by"] or "",
+                str(imp["finished_at"] or ""),
+                str(imp["added"]),
+                str(imp["updated"]),
+                str(imp["withdrawn"]),
+            )
         Console().print(history)
 
 
-def _set_status(ctx: typer.Context, name: str, hashes: list[str], status: EntryStatus,
-                reason: str | None, examiner: str | None) -> None:
+def _set_status(
+    ctx: typer.Context,
+    name: str,
+    hashes: list[str],
+    status: EntryStatus,
+    reason: str | None,
+    examiner: str | None,
+) -> None:
     hw = _hw(ctx)
     parsed: list[tuple[HashType, str]] = []
     ids: list[int] = []
@@ -282,8 +359,9 @@ def _set_status(ctx: typer.Context, name: str, hashes: list[str], status: EntryS
         else:
             signal = parse_hash_ref(item)
             parsed.append((signal.hash_type, signal.value))
-    changes = hw.lists.set_status(name, parsed, entry_ids=ids, status=status,
-                                  actor=examiner, reason=reason)
+    changes = hw.lists.set_status(
+        name, parsed, entry_ids=ids, status=status, actor=examiner, reason=reason
+    )
     for change in changes:
         _emit(change.__dict__)
     err.print(f"{len(changes)} entries of {name} now {status.value}")
@@ -294,26 +372,43 @@ HashesArg = Annotated[
     typer.Argument(help="Hashes as TYPE:VALUE (e.g. md5:…, pdq:…), a bare MD5/SHA-1, or entry:ID."),
 ]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept with the event).")]
-ExaminerOpt = Annotated[str | None, typer.Option("--examiner", help="Who decides (default: login name).")]
+ExaminerOpt = Annotated[
+    str | None, typer.Option("--examiner", help="Who decides (default: login name).")
+]
 
 
 @lists_app.command("revoke")
-def lists_revoke(ctx: typer.Context, name: str, hashes: HashesArg, reason: ReasonOpt = None,
-                 examiner: ExaminerOpt = None) -> None:
+def lists_revoke(
+    ctx: typer.Context,
+    name: str,
+    hashes: HashesArg,
+    reason: ReasonOpt = None,
+    examiner: ExaminerOpt = None,
+) -> None:
     """Stop matching entries; the record and its history are kept."""
     _set_status(ctx, name, hashes, EntryStatus.REVOKED, reason, examiner)
 
 
 @lists_app.command("dispute")
-def lists_dispute(ctx: typer.Context, name: str, hashes: HashesArg, reason: ReasonOpt = None,
-                  examiner: ExaminerOpt = None) -> None:
+def lists_dispute(
+    ctx: typer.Context,
+    name: str,
+    hashes: HashesArg,
+    reason: ReasonOpt = None,
+    examiner: ExaminerOpt = None,
+) -> None:
     """Flag entries as disputed: still matched, marked in every match."""
     _set_status(ctx, name, hashes, EntryStatus.DISPUTED, reason, examiner)
 
 
 @lists_app.command("reinstate")
-def lists_reinstate(ctx: typer.Context, name: str, hashes: HashesArg, reason: ReasonOpt = None,
-                    examiner: ExaminerOpt = None) -> None:
+def lists_reinstate(
+    ctx: typer.Context,
+    name: str,
+    hashes: HashesArg,
+    reason: ReasonOpt = None,
+    examiner: ExaminerOpt = None,
+) -> None:
     """Make revoked or disputed entries active again."""
     _set_status(ctx, name, hashes, EntryStatus.ACTIVE, reason, examiner)
 
@@ -329,8 +424,14 @@ def lists_create(
     description: Annotated[str | None, typer.Option("--description")] = None,
 ) -> None:
     """Create an empty list."""
-    info = _hw(ctx).lists.create(name, kind, scheme=scheme, source_org=source_org,
-                                  pdq_threshold=threshold, description=description)
+    info = _hw(ctx).lists.create(
+        name,
+        kind,
+        scheme=scheme,
+        source_org=source_org,
+        pdq_threshold=threshold,
+        description=description,
+    )
     err.print(f"created {info.kind.value} list {info.name}")
 
 
@@ -339,7 +440,9 @@ def lists_set(
     ctx: typer.Context,
     name: str,
     kind: Annotated[ListKind | None, typer.Option("--kind", "-k")] = None,
-    threshold: Annotated[int | None, typer.Option("--threshold", help="PDQ distance threshold.")] = None,
+    threshold: Annotated[
+        int | None, typer.Option("--threshold", help="PDQ distance threshold.")
+    ] = None,
     scheme: Annotated[CategoryScheme | None, typer.Option("--scheme")] = None,
     source_org: Annotated[str | None, typer.Option("--source-org")] = None,
     category_map: Annotated[
@@ -348,9 +451,17 @@ def lists_set(
 ) -> None:
     """Change a list's kind, PDQ threshold, scheme, source or category mapping."""
     mapping = json.loads(category_map.read_text()) if category_map else None
-    info = _hw(ctx).lists.configure(name, kind=kind, pdq_threshold=threshold, scheme=scheme,
-                                    source_org=source_org, category_map=mapping)
-    err.print(f"{info.name}: {info.kind.value}, threshold {info.pdq_threshold}, scheme {info.scheme}")
+    info = _hw(ctx).lists.configure(
+        name,
+        kind=kind,
+        pdq_threshold=threshold,
+        scheme=scheme,
+        source_org=source_org,
+        category_map=mapping,
+    )
+    err.print(
+        f"{info.name}: {info.kind.value}, threshold {info.pdq_threshold}, scheme {info.scheme}"
+    )
 
 
 @lists_app.command("delete")
@@ -374,8 +485,14 @@ def index_status(ctx: typer.Context) -> None:
     """Size and freshness of the persisted PDQ index."""
     hw = _hw(ctx)
     idx = hw.pdq_index
-    _emit({"path": str(idx.path), "hashes": len(idx), "watermark": idx.watermark,
-           "database_change_seq": hw.db.change_seq()})
+    _emit(
+        {
+            "path": str(idx.path),
+            "hashes": len(idx),
+            "watermark": idx.watermark,
+            "database_change_seq": hw.db.change_seq(),
+        }
+    )
 
 
 @index_app.command("rebuild")

@@ -27,7 +27,9 @@ from hashwatch.lists.model import ListKind
 
 __all__ = ["generate_demo_evidence", "main"]
 
-SAMPLE_PHOTO = Path(__file__).resolve().parents[2] / "tests" / "data" / "pdq" / "dih" / "bridge-1-original.jpg"
+SAMPLE_PHOTO = (
+    Path(__file__).resolve().parents[2] / "tests" / "data" / "pdq" / "dih" / "bridge-1-original.jpg"
+)
 
 
 def _picture(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
@@ -35,9 +37,11 @@ def _picture(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
     w, h = size
     y, x = np.mgrid[0:h, 0:w]
     base = np.stack(
-        [(x * rng.uniform(0.2, 1) + y * rng.uniform(0, 0.5)) % 256,
-         (y * rng.uniform(0.2, 1)) % 256,
-         ((x + y) * rng.uniform(0.1, 0.6)) % 256],
+        [
+            (x * rng.uniform(0.2, 1) + y * rng.uniform(0, 0.5)) % 256,
+            (y * rng.uniform(0.2, 1)) % 256,
+            ((x + y) * rng.uniform(0.1, 0.6)) % 256,
+        ],
         axis=2,
     ).astype(np.uint8)
     img = Image.fromarray(base, "RGB")
@@ -103,8 +107,15 @@ def _write_lists(hw: Hashwatch, root: Path, roles: dict[str, list[Path]]) -> tup
         writer.writerow(["md5", "pdq", "category", "series", "comment"])
         for n, fs in enumerate(hw.hash_paths(roles["known_originals"]), start=1):
             assert fs.digests is not None and fs.pdq is not None
-            writer.writerow([fs.digests.md5, fs.pdq.hash, "1", f"demo-series-{n}",
-                             "generated stand-in for known material"])
+            writer.writerow(
+                [
+                    fs.digests.md5,
+                    fs.pdq.hash,
+                    "1",
+                    f"demo-series-{n}",
+                    "generated stand-in for known material",
+                ]
+            )
     ignorable = root / "ignorable-list.txt"
     with ignorable.open("w") as fh:
         fh.write("# known software files (a stand-in for NSRL)\n")
@@ -151,11 +162,18 @@ def main(argv: list[str] | None = None) -> int:
             status, note = "other", ""
         statuses[status] += 1
         best = r.result.matches[0] if r.result.matches else None
-        table.add_row(rel, status, best.list if best else "", best.hash_type if best else "",
-                      str(best.distance) if best else "", note)
+        table.add_row(
+            rel,
+            status,
+            best.list if best else "",
+            best.hash_type if best else "",
+            str(best.distance) if best else "",
+            note,
+        )
     console.print(table)
     console.print(
-        "summary: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+        "summary: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
         + f"\nall results (JSON Lines): {out}"
     )
     hw.close()

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 
 from hashwatch.errors import IndexFormatError
 from hashwatch.index import MihPdqIndex, PdqIndex, load_index, save_index
 from hashwatch.index.base import hex_to_rows
 from hashwatch.store.database import Database
-from hashwatch.store.models import Entry, EntryHash
+from hashwatch.store.models import ENTRIES, HASHES
 
 __all__ = ["SyncedPdqIndex"]
 
 log = logging.getLogger(__name__)
-E = Entry.__table__
-H = EntryHash.__table__
+E = ENTRIES
+H = HASHES
 _LIVE = ("active", "disputed")
 _FETCH = 50_000
 # The file need not be current (opening catches up from its watermark), so rewriting a large
@@ -93,7 +94,7 @@ class SyncedPdqIndex:
         )
         self._unsaved = 0
 
-    def _live_query(self):  # type: ignore[no-untyped-def]
+    def _live_query(self) -> Select[Any]:
         return (
             select(H.c.id, H.c.value, H.c.active, E.c.status)
             .join(E, E.c.id == H.c.entry_id)

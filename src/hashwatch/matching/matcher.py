@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 
 from hashwatch.config import MIN_PDQ_QUALITY
 from hashwatch.errors import ListNotFoundError
@@ -25,19 +25,17 @@ from hashwatch.index.base import hex_to_rows
 from hashwatch.lists.categories import category_label
 from hashwatch.lists.model import ListKind
 from hashwatch.matching.index_sync import SyncedPdqIndex
+from hashwatch.signals.pdq import DIHEDRAL_NAMES
 from hashwatch.signals.types import HashType, normalize_hash
 from hashwatch.store.database import Database
-from hashwatch.store.models import Entry, EntryHash, HashListRow
+from hashwatch.store.models import ENTRIES, HASHES, LISTS
 
-__all__ = ["DIHEDRAL_NAMES", "Match", "MatchResult", "Matcher", "Signal"]
+__all__ = ["Match", "MatchResult", "Matcher", "Signal"]
 
-E = Entry.__table__
-H = EntryHash.__table__
-L = HashListRow.__table__
+E = ENTRIES
+H = HASHES
+L = LISTS
 _LIVE = ("active", "disputed")
-DIHEDRAL_NAMES = (
-    "original", "rot90", "rot180", "rot270", "flipx", "flipy", "flip_plus1", "flip_minus1",
-)
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,9 @@ class Match:
     category_label: str | None = None
     entry_status: str = "active"
     list_version: int = 0
-    variant: str | None = None  # which dihedral variant of the query matched
+    # Which dihedral variant of the query matched (see hashwatch.signals.pdq.DIHEDRAL_NAMES):
+    # "rot90" means the picture, turned as Pillow's ROTATE_90 turns it, matches the entry.
+    variant: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -143,7 +143,12 @@ class Matcher:
             rows = conn.execute(select(L)).all()
         lists = {
             r.id: _ListFacts(
-                r.id, r.name, r.kind, r.scheme, r.pdq_threshold, r.version,
+                r.id,
+                r.name,
+                r.kind,
+                r.scheme,
+                r.pdq_threshold,
+                r.version,
                 dict(r.category_map or {}),
             )
             for r in rows
@@ -270,17 +275,24 @@ class Matcher:
 
     # -- shared --------------------------------------------------------------------------
 
-    def _facts_query(self):  # type: ignore[no-untyped-def]
+    def _facts_query(self) -> Select[Any]:
         return (
             select(
-                H.c.id.label("hash_id"), H.c.value, H.c.list_id, E.c.id.label("entry_id"),
-                E.c.category, E.c.series, E.c.status,
+                H.c.id.label("hash_id"),
+                H.c.value,
+                H.c.list_id,
+                E.c.id.label("entry_id"),
+                E.c.category,
+                E.c.series,
+                E.c.status,
             )
             .join(E, E.c.id == H.c.entry_id)
             .where(and_(H.c.active, E.c.status.in_(_LIVE), H.c.list_id.in_(list(self._lists))))
         )
 
-    def _to_match(self, row: Any, hash_type: str, distance: int, variant: str | None) -> Match | None:
+    def _to_match(
+        self, row: Any, hash_type: str, distance: int, variant: str | None
+    ) -> Match | None:
         facts = self._lists.get(int(row.list_id))
         if facts is None:
             return None
@@ -300,4 +312,3 @@ class Matcher:
             list_version=facts.version,
             variant=variant if variant != "original" else None,
         )
-

@@ -29,6 +29,7 @@ __all__ = [
     "DigestAccumulator",
     "digest_bytes",
     "digest_file",
+    "digest_stream",
     "open_evidence",
 ]
 
@@ -175,25 +176,40 @@ def read_blocks(stream: BinaryIO, block_size: int = READ_BLOCK_SIZE) -> Iterable
         yield block
 
 
+def digest_stream(
+    stream: BinaryIO,
+    size: int | None = None,
+    *,
+    keep: Callable[[bytes, int | None], bool] | None = None,
+) -> tuple[ByteDigests, bytes | None]:
+    """Digest a stream in one read. ``keep(first_block, size)`` decides whether the whole
+    content is also returned (images are decoded from memory without a second read)."""
+    threaded = size is not None and size >= PARALLEL_MIN_SIZE
+    acc = DigestAccumulator(threaded=threaded)
+    kept: list[bytes] | None = None
+    first = True
+    for block in read_blocks(stream):
+        if first:
+            first = False
+            if keep is not None and keep(block, size):
+                kept = []
+        if kept is not None:
+            kept.append(block)
+        acc.update(block)
+    if first and keep is not None:
+        keep(b"", size)
+    digests = acc.finish()
+    return digests, (b"".join(kept) if kept is not None else None)
+
+
 def digest_file(
     path: str | os.PathLike[str],
     *,
-    keep: Callable[[bytes, int], bool] | None = None,
+    keep: Callable[[bytes, int | None], bool] | None = None,
 ) -> tuple[ByteDigests, bytes | None]:
-    """Digest a file in one read. ``keep(first_block, size)`` decides whether the whole content
-    is also returned (used for images, decoded from memory without a second read)."""
+    """:func:`digest_stream` over a file opened as evidence (read-only, atime kept)."""
     with open_evidence(path) as stream:
-        size = os.fstat(stream.fileno()).st_size
-        acc = DigestAccumulator(threaded=size >= PARALLEL_MIN_SIZE)
-        kept: list[bytes] | None = None
-        for block in read_blocks(stream):
-            if kept is None and keep is not None and acc._size == 0 and keep(block, size):
-                kept = []
-            if kept is not None:
-                kept.append(block)
-            acc.update(block)
-        digests = acc.finish()
-    return digests, (b"".join(kept) if kept is not None else None)
+        return digest_stream(stream, os.fstat(stream.fileno()).st_size, keep=keep)
 
 
 def digest_path(path: Path) -> ByteDigests:

@@ -8,17 +8,18 @@ cannot be decoded still gets its byte digests and an ``error`` saying why.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hashwatch import __version__
 from hashwatch.errors import DecodeError
-from hashwatch.signals.digests import ByteDigests, digest_file
+from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
+from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
 
-__all__ = ["FileSignals", "HashOptions", "hash_file"]
+__all__ = ["FileSignals", "HashOptions", "hash_file", "hash_stream"]
 
 # Images larger than this are decoded from the file instead of from the bytes of the digest
 # read (a second read, rather than holding hundreds of MB per worker).
@@ -30,6 +31,8 @@ class HashOptions:
     dihedral: bool = False
     policy: str = "fast"
     max_image_pixels: int | None = None
+    exif: bool = False  # read EXIF leads of images (the scan wants them)
+    thumbnail: bool = False  # make a small JPEG for the report
 
     @property
     def pdq_policy(self) -> PdqPolicy:
@@ -43,6 +46,8 @@ class FileSignals:
     mime: str | None = None
     pdq: PdqResult | None = None
     error: str | None = None
+    exif: dict[str, Any] | None = None
+    thumbnail: bytes | None = field(default=None, repr=False)
 
     @property
     def media_type(self) -> str | None:
@@ -76,33 +81,67 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
+class _ImageSniffer:
+    """Decides from the first block whether to keep the content for decoding, and remembers
+    the media type it saw."""
+
+    def __init__(self) -> None:
+        self.mime: str | None = None
+
+    def __call__(self, first_block: bytes, size: int | None) -> bool:
+        self.mime = sniff_media_type(first_block[:64])
+        fits = size is None or size <= KEEP_IN_MEMORY_MAX
+        return self.mime is not None and self.mime.startswith("image/") and fits
+
+
+def hash_stream(
+    stream: BinaryIO,
+    display_path: str,
+    size: int | None = None,
+    options: HashOptions | None = None,
+) -> FileSignals:
+    """All signals of the bytes in ``stream`` (a file, or a member of an archive)."""
+    options = options or HashOptions()
+    sniffer = _ImageSniffer()
+    try:
+        digests, content = digest_stream(stream, size, keep=sniffer)
+    except OSError as exc:
+        return FileSignals(display_path, None, error=f"cannot read: {_describe(exc)}")
+    return _with_pdq(display_path, digests, sniffer.mime, content, None, options)
+
+
 def hash_file(path: str | os.PathLike[str], options: HashOptions | None = None) -> FileSignals:
     """All signals of the file at ``path``; never raises for a bad file, reports ``error``."""
     options = options or HashOptions()
     shown = str(path)
-    mime: str | None = None
-
-    def keep(first_block: bytes, size: int) -> bool:
-        nonlocal mime
-        mime = sniff_media_type(first_block[:64])
-        return mime is not None and mime.startswith("image/") and size <= KEEP_IN_MEMORY_MAX
-
+    sniffer = _ImageSniffer()
     try:
-        digests, content = digest_file(path, keep=keep)
+        digests, content = digest_file(path, keep=sniffer)
     except OSError as exc:
         return FileSignals(shown, None, error=f"cannot read: {exc.strerror or _describe(exc)}")
+    return _with_pdq(shown, digests, sniffer.mime, content, Path(path), options)
+
+
+def _with_pdq(
+    shown: str,
+    digests: ByteDigests,
+    mime: str | None,
+    content: bytes | None,
+    path: Path | None,
+    options: HashOptions,
+) -> FileSignals:
     if mime is None or not mime.startswith("image/"):
         return FileSignals(shown, digests, mime=mime)
-    source: bytes | Path = content if content is not None else Path(path)
+    source: bytes | Path | None = content if content is not None else path
+    if source is None:
+        return FileSignals(shown, digests, mime=mime, error="image too large to decode in memory")
+    kwargs = {"max_pixels": options.max_image_pixels} if options.max_image_pixels else {}
     try:
-        pdq = compute_pdq(
-            source,
-            options.pdq_policy,
-            dihedral=options.dihedral,
-            **({"max_pixels": options.max_image_pixels} if options.max_image_pixels else {}),
-        )
+        pdq = compute_pdq(source, options.pdq_policy, dihedral=options.dihedral, **kwargs)
     except DecodeError as exc:
         return FileSignals(shown, digests, mime=mime, error=_describe(exc))
     except (MemoryError, OSError, ValueError) as exc:  # decoder faults never stop a run
         return FileSignals(shown, digests, mime=mime, error=f"cannot decode: {_describe(exc)}")
-    return FileSignals(shown, digests, mime=mime, pdq=pdq)
+    exif = read_exif_leads(content) if options.exif and content is not None else None
+    thumb = thumbnail_jpeg(content) if options.thumbnail and content is not None else None
+    return FileSignals(shown, digests, mime=mime, pdq=pdq, exif=exif, thumbnail=thumb)

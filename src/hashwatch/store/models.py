@@ -19,12 +19,18 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ENTRIES",
+    "EVENTS",
+    "HASHES",
+    "IMPORTS",
+    "LISTS",
     "Base",
     "Entry",
     "EntryEvent",
@@ -45,7 +51,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+    pass
 
 
 class Meta(Base):
@@ -155,3 +161,17 @@ class EntryEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# Core handles for bulk statements (imports move hundreds of thousands of rows).
+LISTS = _table(HashListRow)
+IMPORTS = _table(ListImport)
+ENTRIES = _table(Entry)
+HASHES = _table(EntryHash)
+EVENTS = _table(EntryEvent)

@@ -1,0 +1,90 @@
+"""Investigative leads from image metadata, and the small thumbnail a reviewer sees.
+
+Leads are the EXIF facts that can tie pictures to one camera, place or time: make, model,
+body serial number, owner name, capture time, GPS position, software. They are read from the
+image header only (no pixel decode). A lead is a lead: EXIF can be edited or stripped.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image, ImageOps
+
+__all__ = ["THUMBNAIL_SIZE", "read_exif_leads", "thumbnail_jpeg"]
+
+THUMBNAIL_SIZE = 160
+
+_IFD0 = {0x010F: "make", 0x0110: "model", 0x0131: "software", 0x0132: "modified"}
+_EXIF = {
+    0x9003: "capture_time",
+    0xA430: "owner",
+    0xA431: "serial",
+    0xA434: "lens",
+    0xA435: "lens_serial",
+}
+_EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if value is None:
+        return None
+    text = "".join(ch for ch in str(value).strip("\x00 ").strip() if ch.isprintable())
+    return text[:200] or None
+
+
+def _degrees(parts: Any, ref: Any) -> float | None:
+    try:
+        d, m, s = (float(x) for x in parts)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    value = d + m / 60 + s / 3600
+    if _text(ref) in ("S", "W"):
+        value = -value
+    return round(value, 6)
+
+
+def read_exif_leads(content: bytes) -> dict[str, Any] | None:
+    """The leads present in the image's EXIF, or None when it carries none."""
+    try:
+        with Image.open(io.BytesIO(content)) as im:
+            exif = im.getexif()
+            leads: dict[str, Any] = {}
+            for tag, name in _IFD0.items():
+                if (value := _text(exif.get(tag))) is not None:
+                    leads[name] = value
+            sub = exif.get_ifd(_EXIF_IFD)
+            for tag, name in _EXIF.items():
+                if (value := _text(sub.get(tag))) is not None:
+                    leads[name] = value
+            gps = exif.get_ifd(_GPS_IFD)
+            if gps:
+                lat = _degrees(gps.get(2), gps.get(1))
+                lon = _degrees(gps.get(4), gps.get(3))
+                if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180:
+                    leads["gps"] = {"lat": lat, "lon": lon}
+            orientation = exif.get(0x0112)
+            if orientation not in (None, 1):
+                leads["orientation"] = int(orientation)
+    except Exception:  # noqa: BLE001 - metadata is best effort; the hash is what counts
+        return None
+    return leads or None
+
+
+def thumbnail_jpeg(content: bytes, size: int = THUMBNAIL_SIZE) -> bytes | None:
+    """A small upright JPEG for the report (JPEGs decode at reduced size: cheap)."""
+    try:
+        with Image.open(io.BytesIO(content)) as im:
+            im.draft("RGB", (size * 2, size * 2))
+            im.seek(0)
+            small = ImageOps.exif_transpose(im.convert("RGB"))
+            small.thumbnail((size, size))
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=70)
+            return out.getvalue()
+    except Exception:  # noqa: BLE001 - a missing thumbnail never fails a file
+        return None

@@ -1,0 +1,251 @@
+"""Applying one import to a list, a batch of records at a time (see :mod:`.lists`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from hashwatch.lists.model import EntryRecord, EntryStatus
+from hashwatch.store.models import ENTRIES, EVENTS, HASHES, utcnow
+
+if TYPE_CHECKING:
+    from hashwatch.store.lists import ImportReport
+
+__all__ = ["ImportContext", "batches"]
+
+BATCH = 2000
+LIVE = (EntryStatus.ACTIVE.value, EntryStatus.DISPUTED.value)
+E = ENTRIES
+H = HASHES
+EV = EVENTS
+
+
+def _key(record: EntryRecord) -> str:
+    htype, value = record.hashes[0]
+    return f"{htype.value}:{value}"
+
+
+def batches(records: Iterable[EntryRecord], size: int = BATCH) -> Iterator[list[EntryRecord]]:
+    batch: list[EntryRecord] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _facts(record: EntryRecord) -> dict[str, Any]:
+    return {
+        "category": record.category,
+        "series": record.series,
+        "victim_identified": record.victim_identified,
+        "tags": list(record.tags),
+        "comment": record.comment,
+        "date": record.date,
+        "extra": record.extra or {},
+    }
+
+
+class ImportContext:
+    """The state of one import transaction, applied a batch at a time."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        list_id: int,
+        version: int,
+        seq: int,
+        import_id: int,
+        actor: str,
+        report: ImportReport,
+    ) -> None:
+        self.conn = conn
+        self.list_id = list_id
+        self.version = version
+        self.seq = seq
+        self.import_id = import_id
+        self.actor = actor
+        self.report = report
+
+    def apply(self, batch: list[EntryRecord]) -> None:
+        conn = self.conn
+        by_key: dict[str, EntryRecord] = {}
+        for record in batch:
+            if not record.hashes:
+                continue
+            by_key[_key(record)] = record  # the later record of a duplicated key wins
+        self.report.records += len(batch)
+        existing = {
+            r.key: r
+            for r in conn.execute(
+                select(E).where(and_(E.c.list_id == self.list_id, E.c.key.in_(list(by_key))))
+            )
+        }
+        stored_hashes: dict[int, list[tuple[str, str]]] = {}
+        if existing:
+            for h in conn.execute(
+                select(H.c.entry_id, H.c.hash_type, H.c.value)
+                .where(and_(H.c.entry_id.in_([r.id for r in existing.values()]), H.c.active))
+                .order_by(H.c.entry_id, H.c.position)
+            ):
+                stored_hashes.setdefault(h.entry_id, []).append((h.hash_type, h.value))
+        new_rows: list[dict[str, Any]] = []
+        new_hashes: list[tuple[str, EntryRecord]] = []
+        seen_ids: list[int] = []
+        for key, record in by_key.items():
+            facts = _facts(record)
+            old = existing.get(key)
+            if old is None:
+                new_rows.append(
+                    {
+                        "list_id": self.list_id,
+                        "key": key,
+                        **facts,
+                        "status": EntryStatus.ACTIVE.value,
+                        "import_id": self.import_id,
+                        "source": record.source[:64] or None,
+                        "added_version": self.version,
+                        "updated_version": self.version,
+                        "seen_version": self.version,
+                        "change_seq": self.seq,
+                    }
+                )
+                new_hashes.append((key, record))
+                continue
+            seen_ids.append(old.id)
+            values: dict[str, Any] = {}
+            old_facts = {k: getattr(old, k) for k in facts}
+            old_facts["tags"] = list(old_facts["tags"] or [])
+            old_facts["extra"] = dict(old_facts["extra"] or {})
+            facts_changed = old_facts != facts
+            if facts_changed:
+                values.update(facts)
+            wanted_hashes = [(t.value, v) for t, v in record.hashes]
+            hashes_changed = stored_hashes.get(old.id, []) != wanted_hashes
+            if old.status == EntryStatus.WITHDRAWN.value:
+                values["status"] = EntryStatus.ACTIVE.value
+                self._event(old.id, old.status, EntryStatus.ACTIVE.value, "listed again")
+                self.report.reactivated += 1
+            if values or hashes_changed:
+                values.update(
+                    updated_version=self.version,
+                    change_seq=self.seq,
+                    import_id=self.import_id,
+                    source=record.source[:64] or None,
+                )
+                conn.execute(update(E).where(E.c.id == old.id).values(**values))
+                if hashes_changed:
+                    conn.execute(
+                        update(H)
+                        .where(and_(H.c.entry_id == old.id, H.c.active))
+                        .values(active=False, change_seq=self.seq)
+                    )
+                    self._insert_hashes(old.id, record)
+                if facts_changed or hashes_changed:
+                    self.report.updated += 1
+            else:
+                self.report.unchanged += 1
+        if seen_ids:
+            conn.execute(update(E).where(E.c.id.in_(seen_ids)).values(seen_version=self.version))
+        if new_rows:
+            conn.execute(insert(E), new_rows)
+            ids = {
+                r.key: r.id
+                for r in conn.execute(
+                    select(E.c.id, E.c.key).where(
+                        and_(E.c.list_id == self.list_id, E.c.key.in_([k for k, _ in new_hashes]))
+                    )
+                )
+            }
+            rows = [
+                {
+                    "entry_id": ids[key],
+                    "list_id": self.list_id,
+                    "hash_type": t.value,
+                    "value": v,
+                    "position": pos,
+                    "active": True,
+                    "change_seq": self.seq,
+                }
+                for key, record in new_hashes
+                for pos, (t, v) in enumerate(record.hashes)
+            ]
+            conn.execute(insert(H), rows)
+            self.report.added += len(new_rows)
+
+    def _insert_hashes(self, entry_id: int, record: EntryRecord) -> None:
+        self.conn.execute(
+            insert(H),
+            [
+                {
+                    "entry_id": entry_id,
+                    "list_id": self.list_id,
+                    "hash_type": t.value,
+                    "value": v,
+                    "position": pos,
+                    "active": True,
+                    "change_seq": self.seq,
+                }
+                for pos, (t, v) in enumerate(record.hashes)
+            ],
+        )
+
+    def _event(self, entry_id: int, old: str, new: str, reason: str) -> None:
+        self.conn.execute(
+            insert(EV).values(
+                entry_id=entry_id,
+                at=utcnow(),
+                old_status=old,
+                new_status=new,
+                actor=self.actor,
+                reason=reason,
+                version=self.version,
+            )
+        )
+
+    def withdraw_unseen(self) -> None:
+        """Withdraw live entries this import did not list (replace mode)."""
+        conn = self.conn
+        gone = [
+            (r.id, r.status)
+            for r in conn.execute(
+                select(E.c.id, E.c.status).where(
+                    and_(
+                        E.c.list_id == self.list_id,
+                        E.c.seen_version < self.version,
+                        E.c.status.in_(LIVE),
+                    )
+                )
+            )
+        ]
+        for start in range(0, len(gone), BATCH):
+            chunk = gone[start : start + BATCH]
+            conn.execute(
+                update(E)
+                .where(E.c.id.in_([i for i, _ in chunk]))
+                .values(
+                    status=EntryStatus.WITHDRAWN.value,
+                    change_seq=self.seq,
+                    updated_version=self.version,
+                )
+            )
+            conn.execute(
+                insert(EV),
+                [
+                    {
+                        "entry_id": i,
+                        "at": utcnow(),
+                        "old_status": s,
+                        "new_status": EntryStatus.WITHDRAWN.value,
+                        "actor": self.actor,
+                        "reason": f"not in import of version {self.version}",
+                        "version": self.version,
+                    }
+                    for i, s in chunk
+                ],
+            )
+        self.report.withdrawn += len(gone)

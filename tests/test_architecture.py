@@ -1,0 +1,79 @@
+"""Imports flow one way, and every module's public names exist."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import hashwatch
+
+SRC = Path(hashwatch.__file__).parent
+
+# What each stage may import from hashwatch (besides itself). Lower stages never import higher.
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "config": {"errors"},
+    "signals": {"errors", "config", "__init__"},
+    "index": {"errors"},
+    "lists": {"errors", "signals"},
+    "runner": set(),
+    "store": {"errors", "config", "signals", "lists", "index", "__init__"},
+    "matching": {"errors", "config", "signals", "lists", "index", "store"},
+}
+FORBIDDEN_THIRD_PARTY = {
+    "signals": {"sqlalchemy", "fastapi", "typer", "alembic"},
+    "index": {"sqlalchemy", "fastapi", "typer", "alembic"},
+    "lists": {"sqlalchemy", "fastapi", "typer", "alembic"},
+}
+
+
+def _stage(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+MODULES = sorted(p for p in SRC.rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_flow_one_way(path: Path) -> None:
+    stage = _stage(path)
+    if stage not in ALLOWED:
+        return  # app, cli, demo sit on top and may import everything below
+    for name in _imports(path):
+        top = name.split(".")[0]
+        if top == "hashwatch":
+            parts = name.split(".")
+            target = parts[1] if len(parts) > 1 else "__init__"
+            assert target == stage or target in ALLOWED[stage], f"{path.name} imports {name}"
+        assert top not in FORBIDDEN_THIRD_PARTY.get(stage, set()), f"{path.name} imports {name}"
+
+
+def test_modules_stay_small() -> None:
+    for path in MODULES:
+        lines = len(path.read_text().splitlines())
+        assert lines <= 650, f"{path.relative_to(SRC)} has {lines} lines: split it"
+
+
+def test_public_names_exist() -> None:
+    for info in pkgutil.walk_packages([str(SRC)], prefix="hashwatch."):
+        if ".migrations" in info.name or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            assert hasattr(module, name), f"{info.name}.__all__ names missing {name}"
