@@ -34,7 +34,9 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, database_url: str | None = None, data_dir: str | Path | None = None) -> Settings:
+    def from_env(
+        cls, database_url: str | None = None, data_dir: str | Path | None = None
+    ) -> Settings:
         """Settings from arguments, then ``HASHWATCH_*`` environment variables, then defaults."""
         env = os.environ
         base = Path(data_dir or env.get("HASHWATCH_DATA_DIR") or user_data_dir("hashwatch"))

@@ -9,13 +9,13 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DecodeError",
+    "EntryNotFoundError",
     "HashwatchError",
     "IndexFormatError",
     "InvalidHashError",
     "ListExistsError",
     "ListFormatError",
     "ListNotFoundError",
-    "EntryNotFoundError",
 ]
 
 
