@@ -7,6 +7,7 @@ them into exit codes, the HTTP API into status codes, each in one place.
 from __future__ import annotations
 
 __all__ = [
+    "AuditLogError",
     "ConfigError",
     "DecodeError",
     "EntryNotFoundError",
@@ -78,3 +79,7 @@ class EntryNotFoundError(HashwatchError, LookupError):
 
 class IndexFormatError(HashwatchError):
     """A persisted index file is unreadable, of another version, or corrupt."""
+
+
+class AuditLogError(HashwatchError):
+    """The audit log cannot be continued (its last complete line is unreadable)."""

@@ -1,0 +1,233 @@
+"""``case.vics.json``: the scan's media as a VICS 2.0 case, for review tools that read VICS.
+
+Griffeye, Autopsy and other review tools import a VICS case to show the media of a case with
+what is already known about it. hashwatch writes one case (``#Cases``) whose Media are:
+
+* every image and video that was hashed (known, new or ignorable alike: the review tool
+  wants the whole picture set), and
+* every other file with a *known* match (a known list can name any file type).
+
+Media are keyed by MD5 as VICS requires: several files with one MD5 become one Media with
+one MediaFiles entry per path. Category is the raw code of the first known match (never
+mapped or guessed; new and ignorable media stay uncategorised, null). The file's category
+scheme (the OData context segment) is the scheme most known matches use; a match from a list
+of another scheme keeps its code out of ``Category`` (it would read as another grade) and
+its facts in ``MediaMetadata``. hashwatch's own findings (status, cluster, list, entry,
+distance) are ``MediaMetadata`` properties named ``hashwatch.*``; other tools ignore them,
+hashwatch's reader keeps them.
+
+The file is written with :func:`hashwatch.lists.formats.write_list`, so it is complete or
+absent, and reads back with :func:`hashwatch.lists.formats.open_list`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hashwatch import __version__
+from hashwatch.errors import InvalidHashError
+from hashwatch.lists.formats import VICS2, write_list
+from hashwatch.lists.model import CategoryScheme, EntryRecord, ListHeader
+from hashwatch.scan.model import ARCHIVE_SEPARATOR, ItemRecord, ItemStatus
+from hashwatch.signals.types import HashType, normalize_hash
+
+__all__ = ["CASE_FIELDS", "MEDIA_TYPES", "write_vics_case"]
+
+MEDIA_TYPES = frozenset({"image", "video"})
+# case_info keys (hashwatch spelling) -> VICS case fields; VICS spellings are accepted too.
+CASE_FIELDS = {
+    "case_id": "CaseID",
+    "case_number": "CaseNumber",
+    "contact_name": "ContactName",
+    "contact_phone": "ContactPhone",
+    "contact_email": "ContactEmail",
+    "contact_title": "ContactTitle",
+    "contact_organization": "ContactOrganization",
+}
+_STATUS_ORDER = {
+    ItemStatus.KNOWN: 0,
+    ItemStatus.NEW: 1,
+    ItemStatus.IGNORABLE: 2,
+    ItemStatus.OTHER: 3,
+    ItemStatus.ERROR: 4,
+}
+_SEP = re.compile(r"[/\\]")
+_ALT = (
+    (HashType.SHA256, "sha256"),
+    (HashType.PDQ, "pdq"),
+    (HashType.ED2K, "ed2k"),
+)
+
+
+@dataclass
+class _Media:
+    """One MD5's Media object being assembled from every record with that MD5."""
+
+    record: ItemRecord
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _known(record: ItemRecord) -> dict[str, Any] | None:
+    for match in record.matches:
+        if match.get("kind", "known") == "known":
+            return match
+    return None
+
+
+def _included(record: ItemRecord) -> bool:
+    if not record.md5:
+        return False
+    return record.media_type in MEDIA_TYPES or (
+        record.status is ItemStatus.KNOWN and _known(record) is not None
+    )
+
+
+def _media_file(record: ItemRecord, md5: str) -> dict[str, Any]:
+    """A MediaFiles entry: FilePath is the full display path; archive members name a parent."""
+    name = _SEP.split(record.path.rsplit(ARCHIVE_SEPARATOR, 1)[-1])[-1]
+    entry: dict[str, Any] = {"MD5": md5, "FileName": name, "FilePath": record.path}
+    if record.mtime:
+        entry["Written"] = record.mtime
+    if ARCHIVE_SEPARATOR in record.path:
+        parent = record.path.rsplit(ARCHIVE_SEPARATOR, 1)[0]
+        entry["ParentFileName"] = _SEP.split(parent.rsplit(ARCHIVE_SEPARATOR, 1)[-1])[-1]
+        entry["ParentFilePath"] = parent
+    return entry
+
+
+def _hashes(record: ItemRecord, md5: str) -> tuple[tuple[HashType, str], ...]:
+    pairs: list[tuple[HashType, str]] = [(HashType.MD5, md5)]
+    for hash_type, attr in ((HashType.SHA1, "sha1"), *_ALT):
+        value = getattr(record, attr)
+        if value:
+            try:
+                pairs.append((hash_type, normalize_hash(hash_type, value)))
+            except InvalidHashError:
+                continue  # a malformed digest is left out rather than failing the export
+    return tuple(pairs)
+
+
+def _metadata(record: ItemRecord, match: dict[str, Any] | None, foreign: bool) -> list[Any]:
+    props: list[tuple[str, Any]] = [("hashwatch.status", record.status.value)]
+    if record.cluster is not None:
+        props.append(("hashwatch.cluster", record.cluster))
+    if match is not None:
+        props += [
+            ("hashwatch.list", match.get("list")),
+            ("hashwatch.entry_id", match.get("entry_id")),
+            ("hashwatch.hash_type", match.get("hash_type")),
+            ("hashwatch.distance", match.get("distance")),
+        ]
+        if foreign:
+            props += [
+                ("hashwatch.category", match.get("category")),
+                ("hashwatch.category_scheme", match.get("scheme")),
+            ]
+    if record.width and record.height:
+        props.append(("hashwatch.dimensions", f"{record.width}x{record.height}"))
+    return [{"PropertyName": k, "PropertyValue": str(v)} for k, v in props if v is not None]
+
+
+def _entry(media: _Media, md5: str, scheme: str | None) -> EntryRecord:
+    record = media.record
+    match = _known(record) if record.status is ItemStatus.KNOWN else None
+    category = series = comment = None
+    foreign = False
+    if match is not None:
+        foreign = match.get("category") is not None and (
+            str(match.get("scheme") or "").upper() != (scheme or "").upper()
+        )
+        category = None if foreign else match.get("category")
+        series = match.get("series")
+        comment = (
+            f"hashwatch: matches known list {match.get('list')!s} entry "
+            f"{match.get('entry_id')!s} ({match.get('hash_type')!s}, distance "
+            f"{match.get('distance')!s}); a lead for review, not a verdict"
+        )
+    extra: dict[str, Any] = {}
+    if record.size is not None:
+        extra["MediaSize"] = record.size
+    if record.mime:
+        extra["MimeType"] = record.mime
+    extra["MediaFiles"] = media.files
+    extra["MediaMetadata"] = _metadata(record, match, foreign)
+    return EntryRecord(
+        hashes=_hashes(record, md5),
+        category=None if category is None else str(category),
+        series=series,
+        comment=comment,
+        extra=extra,
+    )
+
+
+def _scheme(media: Iterable[_Media]) -> str | None:
+    """The scheme most categorised known matches use (first seen wins a tie)."""
+    counts: Counter[str] = Counter()
+    for m in media:
+        match = _known(m.record) if m.record.status is ItemStatus.KNOWN else None
+        if match is not None and match.get("category") is not None and match.get("scheme"):
+            counts[str(match["scheme"])] += 1
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _case_fields(case_info: Mapping[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for ours, theirs in CASE_FIELDS.items():
+        value = case_info.get(ours, case_info.get(theirs))
+        if value is not None:
+            fields[theirs] = str(value)
+    if "CaseID" not in fields:
+        fields["CaseID"] = str(uuid.uuid4())
+    else:
+        fields["CaseID"] = str(uuid.UUID(fields["CaseID"]))  # a GUID, or a clear error
+    fields.setdefault("CaseNumber", "")
+    fields["SourceApplicationName"] = "hashwatch"
+    fields["SourceApplicationVersion"] = __version__
+    return fields
+
+
+def write_vics_case(
+    path: str | os.PathLike[str],
+    records: Iterable[ItemRecord],
+    case_info: Mapping[str, Any],
+) -> int:
+    """Write the VICS 2.0 case file; return the number of Media (distinct MD5s) written.
+
+    ``case_info`` may hold ``case_id`` (a GUID; a new one is made when absent),
+    ``case_number``, ``contact_*`` and ``scheme`` (the category scheme, to override the one
+    taken from the matches). Records are read once; one entry per distinct MD5 is held in
+    memory (the MediaFiles of an MD5 can come from anywhere in the scan), thumbnails not kept.
+    """
+    by_md5: dict[str, _Media] = {}
+    for record in records:
+        if not _included(record):
+            continue
+        md5 = normalize_hash(HashType.MD5, record.md5 or "")
+        media = by_md5.get(md5)
+        if media is None:
+            slim = ItemRecord(**{**record.__dict__, "thumbnail": None})
+            media = by_md5[md5] = _Media(slim)
+        elif media.record.status is not ItemStatus.KNOWN and record.status is ItemStatus.KNOWN:
+            media.record = ItemRecord(**{**record.__dict__, "thumbnail": None})
+        media.files.append(_media_file(record, md5))
+    scheme = str(case_info.get("scheme") or _scheme(by_md5.values()) or "").upper() or None
+    try:
+        header_scheme = CategoryScheme(str(scheme).upper()) if scheme else CategoryScheme.NONE
+    except ValueError:
+        header_scheme = CategoryScheme.CUSTOM
+    header = ListHeader(format=VICS2, scheme=header_scheme, metadata=_case_fields(case_info))
+    ordered = sorted(
+        by_md5.items(),
+        key=lambda kv: (
+            _STATUS_ORDER[kv[1].record.status],
+            kv[1].record.cluster if kv[1].record.cluster is not None else 1 << 62,
+        ),
+    )
+    entries = (_entry(media, md5, scheme) for md5, media in ordered)
+    return write_list(path, VICS2, header, entries)
