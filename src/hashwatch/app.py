@@ -17,8 +17,9 @@ from typing import Any
 from hashwatch.config import Settings
 from hashwatch.errors import HashwatchError, InvalidHashError
 from hashwatch.matching.index_sync import SyncedPdqIndex
-from hashwatch.matching.matcher import Matcher, MatchResult, Signal
+from hashwatch.matching.matcher import Matcher, MatchResult, Signal, signals_from_fields
 from hashwatch.runner import LocalRunner, make_units
+from hashwatch.triage import ScanConfig, ScanOutcome, ScanProgress, Scanner
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
 from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
 from hashwatch.store.database import Database
@@ -94,21 +95,7 @@ def _hash_unit(options: HashOptions, unit: list[tuple[str, str | None]]) -> list
 
 def signals_of(fs: FileSignals) -> list[Signal]:
     """The matchable signals of a hashed file."""
-    out: list[Signal] = []
-    d = fs.digests
-    if d is not None:
-        out += [
-            Signal(HashType.MD5, d.md5),
-            Signal(HashType.SHA1, d.sha1),
-            Signal(HashType.SHA256, d.sha256),
-            Signal(HashType.ED2K, d.ed2k),
-            Signal(HashType.SHA1_BASE32, d.sha1_base32),
-        ]
-        if d.ed2k_red:
-            out.append(Signal(HashType.ED2K, d.ed2k_red))
-    if fs.pdq is not None:
-        out.append(Signal(HashType.PDQ, fs.pdq.hash, fs.pdq.quality, fs.pdq.dihedral))
-    return out
+    return signals_from_fields(fs.as_dict())
 
 
 _BARE_LENGTHS = {32: HashType.MD5, 40: HashType.SHA1}
@@ -256,6 +243,34 @@ class Hashwatch:
             if len(pending) >= batch_size:
                 yield from flush()
         yield from flush()
+
+    def scan(
+        self,
+        evidence: Sequence[str | os.PathLike[str]],
+        case_dir: str | os.PathLike[str],
+        *,
+        lists: Sequence[str] | None = None,
+        workers: int | None = None,
+        resume: bool = False,
+        dihedral: bool = True,
+        progress: ScanProgress | None = None,
+        unit_files: int = 64,
+    ) -> ScanOutcome:
+        """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`)."""
+        matcher = self.matcher(lists, dihedral=dihedral)
+        used = [info for info in self.lists.all() if info.id in matcher.list_ids]
+        config = ScanConfig(
+            evidence=[Path(p) for p in evidence],
+            case_dir=Path(case_dir),
+            lists=lists,
+            resume=resume,
+            dihedral=dihedral,
+            pdq_policy=self.settings.pdq_policy,
+            max_image_pixels=self.settings.max_image_pixels,
+            unit_max_files=unit_files,
+        )
+        with LocalRunner(workers) as runner:
+            return Scanner(config, matcher, used, runner, progress).run()
 
     def close(self) -> None:
         if "db" in self.__dict__:

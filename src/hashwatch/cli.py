@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,9 @@ from rich.progress import (
     Progress,
     SpinnerColumn,
     TextColumn,
+    TaskID,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -29,6 +32,8 @@ from hashwatch import __version__
 from hashwatch.app import Hashwatch, parse_hash_ref
 from hashwatch.errors import ConfigError, HashwatchError
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
+from hashwatch.report.manifest import verify_case
+from hashwatch.triage import summary_lines
 from hashwatch.signals.hasher import FileSignals
 from hashwatch.signals.types import HashType, parse_hash_type
 
@@ -195,6 +200,82 @@ def match(
 
         for matched in hw.match_paths(paths, matcher, options, workers=workers, on_file=tick):
             _emit(matched.as_dict())
+
+
+class _RichScanProgress:
+    """Files, bytes, rate and ETA on stderr while a person watches."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.started = time.monotonic()
+        self.nbytes = 0
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.total_bytes = total_bytes
+        self.task = self.progress.add_task("scanning", total=files, rate="", size="")
+
+    def advance(self, files: int, nbytes: int) -> None:
+        self.nbytes += nbytes
+        rate = self.nbytes / max(1e-6, time.monotonic() - self.started) / 1e6
+        if self.task is not None:
+            self.progress.update(
+                self.task, advance=files, rate=f"{rate:.1f} MB/s",
+                size=f"{self.nbytes / 1e6:,.0f}/{self.total_bytes / 1e6:,.0f} MB",
+            )
+
+    def phase(self, text: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, description=text)
+
+
+@app.command()
+def scan(
+    ctx: typer.Context,
+    evidence: Annotated[list[Path], typer.Argument(help="Files, folders and archives to scan (read-only).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The case directory to create.")],
+    list_names: Annotated[
+        list[str] | None, typer.Option("--list", "-l", help="Lists to use (default: all).")
+    ] = None,
+    workers: WorkersOpt = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a scan that was stopped.")] = False,
+    no_dihedral: Annotated[
+        bool, typer.Option("--no-dihedral", help="Do not match rotated/flipped copies.")
+    ] = False,
+    unit_files: Annotated[
+        int, typer.Option("--unit-files", help="Files per work unit (units are resumed whole).")
+    ] = 64,
+) -> None:
+    """Triage evidence: known, ignorable, and NEW media first, into a case directory."""
+    hw = _hw(ctx)
+    columns = (
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[size]}"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        outcome = hw.scan(
+            evidence, out, lists=list_names, workers=workers or None, resume=resume,
+            dihedral=not no_dihedral, progress=_RichScanProgress(bar), unit_files=unit_files,
+        )
+    for line in summary_lines(outcome):
+        err.print(line)
+    err.print(f"report: {outcome.report}")
+    _emit({"case_dir": str(outcome.case_dir), "report": str(outcome.report),
+           "summary": outcome.summary.as_json()})
+
+
+@app.command()
+def verify(
+    case_dir: Annotated[Path, typer.Argument(help="A case directory written by `hashwatch scan`.")],
+) -> None:
+    """Re-check a case's outputs against its manifest and its audit-log hash chain."""
+    result = verify_case(case_dir)
+    for problem in result.problems:
+        err.print(f"[red]changed:[/] {problem}", highlight=False)
+    if not result.ok:
+        raise typer.Exit(5)
+    err.print(f"{case_dir}: all outputs match the manifest; audit log chain intact")
 
 
 # -- lists --------------------------------------------------------------------------------------

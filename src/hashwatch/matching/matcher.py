@@ -13,7 +13,7 @@ time, so a revocation is honoured even before the index has caught up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from hashwatch.signals.types import HashType, normalize_hash
 from hashwatch.store.database import Database
 from hashwatch.store.models import ENTRIES, HASHES, LISTS
 
-__all__ = ["Match", "MatchResult", "Matcher", "Signal"]
+__all__ = ["Match", "MatchResult", "Matcher", "Signal", "signals_from_fields"]
 
 E = ENTRIES
 H = HASHES
@@ -46,6 +46,33 @@ class Signal:
     value: str
     quality: int | None = None
     dihedral: tuple[str, ...] | None = None
+
+
+_EXACT_FIELDS = (
+    ("md5", HashType.MD5),
+    ("sha1", HashType.SHA1),
+    ("sha256", HashType.SHA256),
+    ("ed2k", HashType.ED2K),
+    ("ed2k_red", HashType.ED2K),
+    ("sha1_base32", HashType.SHA1_BASE32),
+)
+
+
+def signals_from_fields(fields: Mapping[str, Any]) -> list[Signal]:
+    """The matchable signals of a hashed file, from its JSON fields (``hashwatch hash`` and
+    scan results share them: md5, sha1, sha256, ed2k, ed2k_red, sha1_base32, pdq, ...)."""
+    out = [Signal(htype, fields[key]) for key, htype in _EXACT_FIELDS if fields.get(key)]
+    if fields.get("pdq"):
+        dihedral = fields.get("pdq_dihedral")
+        out.append(
+            Signal(
+                HashType.PDQ,
+                fields["pdq"],
+                fields.get("pdq_quality"),
+                tuple(dihedral) if dihedral else None,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -169,6 +196,11 @@ class Matcher:
         self.reload_lists()
 
     @property
+    def list_ids(self) -> set[int]:
+        """The lists this matcher matches against (named lists plus negative lists)."""
+        return set(self._lists)
+
+    @property
     def max_threshold(self) -> int:
         return max((f.threshold for f in self._lists.values()), default=0)
 
@@ -195,6 +227,34 @@ class Matcher:
             else:
                 result.matches = ordered
         return results
+
+    def nearest_known(self, pdq_hashes: Sequence[str], radius: int) -> list[int | None]:
+        """Per hash, the distance to the closest live entry of a ``known`` list within
+        ``radius`` (None if none). Used to rank near misses: new material close to known
+        material without matching it."""
+        out: list[int | None] = [None] * len(pdq_hashes)
+        known = [i for i, f in self._lists.items() if f.kind == ListKind.KNOWN]
+        if not pdq_hashes or not known or len(self.pdq_index) == 0:
+            return out
+        found = self.pdq_index.index.query(hex_to_rows(list(pdq_hashes)), radius)
+        if len(found) == 0:
+            return out
+        ids = sorted({int(i) for i in found.ids.tolist()})
+        live: set[int] = set()
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 1000):
+                rows = conn.execute(
+                    self._facts_query().where(
+                        and_(H.c.id.in_(ids[start : start + 1000]), H.c.list_id.in_(known))
+                    )
+                )
+                live.update(int(r.hash_id) for r in rows)
+        for q, hid, dist in zip(
+            found.query.tolist(), found.ids.tolist(), found.distances.tolist(), strict=True
+        ):
+            if int(hid) in live and (out[q] is None or dist < out[q]):  # type: ignore[operator]
+                out[q] = int(dist)
+        return out
 
     # -- exact ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from hashwatch.errors import DecodeError
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
+from hashwatch.signals.video_sniff import sniff_video_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
 
 __all__ = ["FileSignals", "HashOptions", "hash_file", "hash_stream"]
@@ -89,7 +90,7 @@ class _ImageSniffer:
         self.mime: str | None = None
 
     def __call__(self, first_block: bytes, size: int | None) -> bool:
-        self.mime = sniff_media_type(first_block[:64])
+        self.mime = sniff_media_type(first_block[:64]) or sniff_video_type(first_block[:256])
         fits = size is None or size <= KEEP_IN_MEMORY_MAX
         return self.mime is not None and self.mime.startswith("image/") and fits
 

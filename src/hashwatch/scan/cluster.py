@@ -1,0 +1,191 @@
+"""Group new media into clusters of near-duplicates and order them for review.
+
+Two new items belong to one cluster when their PDQ hashes are within the threshold (31 by
+default) — comparing every dihedral variant, so a flipped or rotated copy joins its original —
+or when their bytes are identical (same MD5). Clustering is transitive (union-find). Items whose
+PDQ quality is below the matching minimum (flat or tiny pictures, whose hashes collide) only
+join by identical bytes.
+
+Priority (higher is reviewed first), the sum of:
+
+* **near miss to known material**: +4, and up to +2 more the closer it is, when any member's
+  hash is within 2x the threshold of a known-list entry without matching it;
+* **camera-original signs**: +2 when a member carries camera make or model in EXIF, +1 for a
+  body serial number, +1 for a GPS position, +0.5 for a capture time;
+* **size**: +log2(number of members) — many copies suggest distribution;
+* **quality**: + mean PDQ quality / 100 (a hash of a detailed picture is more informative);
+* **resolution**: +0.5 when the largest member is at least 2 megapixels (camera originals are
+  large; thumbnails and re-shared copies are small).
+
+Ties are broken by size, then by the representative's path, so the order is reproducible.
+Every cluster records the reasons behind its score in words, shown in the report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hashwatch.config import DEFAULT_PDQ_THRESHOLD, MIN_PDQ_QUALITY
+from hashwatch.index import LinearPdqIndex, MihPdqIndex, PdqIndex
+from hashwatch.index.base import hex_to_rows
+from hashwatch.scan.model import Cluster, ItemRecord
+
+__all__ = ["cluster_new_media"]
+
+# Below this many hashes a linear scan is as fast as building multi-index tables.
+_LINEAR_MAX = 20_000
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    members: list[int]
+    priority: float
+    reasons: list[str]
+    near_known: int | None
+
+
+def cluster_new_media(
+    items: Sequence[ItemRecord],
+    *,
+    threshold: int = DEFAULT_PDQ_THRESHOLD,
+    min_quality: int = MIN_PDQ_QUALITY,
+    nearest_known: Callable[[list[str]], list[int | None]] | None = None,
+) -> list[Cluster]:
+    """Cluster ``items`` (the new media of a scan), number them in review order, and set
+    each item's ``cluster``. ``nearest_known(pdq_hashes)`` gives, per hash, the distance to
+    the closest known-list entry within 2x the threshold (None if none)."""
+    n = len(items)
+    if n == 0:
+        return []
+    uf = _UnionFind(n)
+    by_md5: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.md5:
+            if item.md5 in by_md5:
+                uf.union(by_md5[item.md5], i)
+            else:
+                by_md5[item.md5] = i
+    hashed = [
+        i for i, it in enumerate(items)
+        if it.pdq and (it.pdq_quality is None or it.pdq_quality >= min_quality)
+    ]
+    if len(hashed) > 1:
+        _union_near_duplicates(items, hashed, threshold, uf)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(uf.find(i), []).append(i)
+    near = _near_known(items, hashed, nearest_known)
+    scored = [_score(items, members, near) for members in groups.values()]
+    scored.sort(
+        key=lambda s: (-s.priority, -len(s.members), items[s.members[0]].path)
+    )
+    clusters: list[Cluster] = []
+    for number, s in enumerate(scored, start=1):
+        paths = [items[i].path for i in s.members]
+        for i in s.members:
+            items[i].cluster = number
+        clusters.append(
+            Cluster(
+                number=number,
+                members=paths,
+                representative=paths[0],
+                priority=round(s.priority, 3),
+                reasons=s.reasons,
+                nearest_known_distance=s.near_known,
+            )
+        )
+    return clusters
+
+
+def _union_near_duplicates(
+    items: Sequence[ItemRecord], hashed: list[int], threshold: int, uf: _UnionFind
+) -> None:
+    ids = np.asarray(hashed, dtype=np.int64)
+    rows = hex_to_rows([items[i].pdq or "" for i in hashed])
+    index: PdqIndex = LinearPdqIndex() if len(hashed) <= _LINEAR_MAX else MihPdqIndex()
+    index.add(ids, rows)
+    queries: list[str] = []
+    owners: list[int] = []
+    for i in hashed:
+        variants = items[i].pdq_dihedral or [items[i].pdq or ""]
+        queries.extend(variants)
+        owners.extend([i] * len(variants))
+    found = index.query(hex_to_rows(queries), threshold)
+    for q, other in zip(found.query.tolist(), found.ids.tolist(), strict=True):
+        uf.union(owners[q], int(other))
+
+
+def _near_known(
+    items: Sequence[ItemRecord],
+    hashed: list[int],
+    nearest_known: Callable[[list[str]], list[int | None]] | None,
+) -> dict[int, int]:
+    if nearest_known is None or not hashed:
+        return {}
+    distances = nearest_known([items[i].pdq or "" for i in hashed])
+    return {i: d for i, d in zip(hashed, distances, strict=True) if d is not None}
+
+
+def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]) -> _Scored:
+    # Representative: the best picture of the group (quality, then resolution, then path).
+    members = sorted(
+        members,
+        key=lambda i: (
+            -(items[i].pdq_quality or 0),
+            -((items[i].width or 0) * (items[i].height or 0)),
+            items[i].path,
+        ),
+    )
+    reasons: list[str] = []
+    priority = 0.0
+    near_known = min((near[i] for i in members if i in near), default=None)
+    if near_known is not None:
+        bonus = 4 + 2 * max(0.0, 1 - near_known / 64)
+        priority += bonus
+        reasons.append(f"near miss to known material (PDQ distance {near_known})")
+    exifs = [items[i].exif or {} for i in members]
+    if any("make" in e or "model" in e for e in exifs):
+        priority += 2
+        reasons.append("camera make/model in EXIF (possible camera original)")
+    if any("serial" in e for e in exifs):
+        priority += 1
+        reasons.append("camera serial number in EXIF")
+    if any("gps" in e for e in exifs):
+        priority += 1
+        reasons.append("GPS position in EXIF")
+    if any("capture_time" in e for e in exifs):
+        priority += 0.5
+        reasons.append("capture time in EXIF")
+    if len(members) > 1:
+        priority += math.log2(len(members))
+        reasons.append(f"{len(members)} near-duplicate copies")
+    qualities = [items[i].pdq_quality for i in members if items[i].pdq_quality is not None]
+    if qualities:
+        priority += sum(qualities) / len(qualities) / 100
+    largest = max((items[i].width or 0) * (items[i].height or 0) for i in members)
+    if largest >= 2_000_000:
+        priority += 0.5
+        reasons.append(f"large picture ({largest / 1e6:.1f} megapixels)")
+    if not reasons:
+        reasons.append("single new item, no metadata leads")
+    return _Scored(members, priority, reasons, near_known)

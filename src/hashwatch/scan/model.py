@@ -1,0 +1,113 @@
+"""What a scan produces: one record per file (archive members included) and clusters of new media.
+
+These plain records are what every output is written from: ``results.jsonl`` (one
+:meth:`ItemRecord.as_json` a line), ``report.html``, ``case.vics.json`` and the summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["ARCHIVE_SEPARATOR", "Cluster", "ItemRecord", "ItemStatus", "ScanSummary"]
+
+# A member of an archive is written ``outer.zip!/inner/dir/file.jpg`` (nested: ``a.zip!/b.tar!/c``).
+ARCHIVE_SEPARATOR = "!/"
+
+
+class ItemStatus(StrEnum):
+    KNOWN = "known"  # matches a known list: an alert
+    IGNORABLE = "ignorable"  # only in ignorable lists (e.g. NSRL)
+    NEW = "new"  # an image or video that matches no list: review first
+    OTHER = "other"  # not media, no match
+    ERROR = "error"  # could not be read or decoded: see ``error``
+
+
+@dataclass
+class ItemRecord:
+    """One file of the evidence, or one member of an archive, after hashing and matching."""
+
+    path: str  # display path, archive members as outer.zip!/inner/file
+    root: str  # the evidence root it was found under
+    size: int | None = None
+    mtime: str | None = None  # ISO-8601 UTC, from the file system or the archive entry
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    ed2k: str | None = None
+    ed2k_red: str | None = None
+    sha1_base32: str | None = None
+    media_type: str | None = None  # "image", "video", ...
+    mime: str | None = None
+    width: int | None = None
+    height: int | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    pdq_dihedral: list[str] | None = None
+    pdq_policy: str | None = None
+    status: ItemStatus = ItemStatus.OTHER
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: list[dict[str, Any]] = field(default_factory=list)
+    cluster: int | None = None  # number of the new-media cluster (1 = review first)
+    exif: dict[str, Any] | None = None  # leads: make, model, serial, capture time, GPS, software
+    error: str | None = None
+    note: str | None = None  # e.g. "unsafe member name" (read and hashed all the same)
+    is_archive: bool = False
+    thumbnail: bytes | None = field(default=None, repr=False)  # small JPEG, never in JSON
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``results.jsonl`` object: every field but the thumbnail; absent values omitted
+        except the ones the format promises (status, matches, cluster, exif, error)."""
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if key in ("thumbnail",):
+                continue
+            if value is None and key not in ("cluster", "exif", "error"):
+                continue
+            if key == "pdq_dihedral" and not value:
+                continue
+            if key == "suppressed" and not value:
+                continue
+            if key in ("is_archive", "note") and not value:
+                continue
+            out[key] = value.value if isinstance(value, ItemStatus) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        record = cls(**known)
+        record.status = ItemStatus(record.status)
+        return record
+
+
+@dataclass
+class Cluster:
+    """Near-duplicate new media (within the PDQ threshold, dihedral aware), reviewed once."""
+
+    number: int  # 1 = reviewed first
+    members: list[str]  # display paths, the representative first
+    representative: str
+    priority: float
+    reasons: list[str]  # why it ranks where it does, in words
+    nearest_known_distance: int | None = None  # a near miss to known material, if any
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ScanSummary:
+    files: int = 0
+    bytes: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    new_clusters: int = 0
+    known_by_list: dict[str, int] = field(default_factory=dict)
+    known_by_category: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    camera_serials: dict[str, int] = field(default_factory=dict)  # new images per serial
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)

@@ -1,0 +1,108 @@
+"""The scan's working state in the case directory: what is done, and every record so far.
+
+A scan writes each finished work unit — its records and the keys of the evidence files it
+covered — in ONE SQLite transaction. A scan killed at any moment therefore leaves either all of
+a unit or none of it, and ``--resume`` skips exactly the evidence files already done: no file
+missing, none twice. Records are upserted by (root, path), so a unit that runs twice changes
+nothing. The state file is the scan's own; the evidence is never written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from hashwatch.scan.model import ItemRecord
+
+__all__ = ["STATE_FILE", "ScanState"]
+
+STATE_FILE = "scan-state.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS done (key TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS items (
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL,
+    record TEXT NOT NULL,
+    thumbnail BLOB,
+    PRIMARY KEY (root, path)
+);
+"""
+
+
+class ScanState:
+    def __init__(self, case_dir: Path) -> None:
+        self.path = case_dir / STATE_FILE
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")  # a finished unit survives a power cut
+        self.conn.executescript(_SCHEMA)
+
+    def get_meta(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    def done_keys(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT key FROM done")}
+
+    def save_unit(self, keys: Iterable[str], records: Iterable[ItemRecord]) -> None:
+        """Store a finished unit atomically."""
+        with self.conn:  # one transaction
+            self.conn.execute("BEGIN")
+            self.conn.executemany(
+                "INSERT INTO items(root, path, status, record, thumbnail) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(root, path) DO UPDATE SET status = excluded.status, "
+                "record = excluded.record, thumbnail = excluded.thumbnail",
+                [
+                    (r.root, r.path, r.status.value, json.dumps(r.as_json()), r.thumbnail)
+                    for r in records
+                ],
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO done(key) VALUES (?)", [(k,) for k in keys]
+            )
+
+    def records(self, *, thumbnails: bool = False) -> Iterator[ItemRecord]:
+        """Every record, in path order."""
+        query = "SELECT record, thumbnail FROM items ORDER BY path, root"
+        for record, thumb in self.conn.execute(query):
+            item = ItemRecord.from_json(json.loads(record))
+            if thumbnails:
+                item.thumbnail = thumb
+            yield item
+
+    def update_clusters(self, assignments: dict[tuple[str, str], int]) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            for (root, path), number in assignments.items():
+                row = self.conn.execute(
+                    "SELECT record FROM items WHERE root = ? AND path = ?", (root, path)
+                ).fetchone()
+                data = json.loads(row[0])
+                data["cluster"] = number
+                self.conn.execute(
+                    "UPDATE items SET record = ? WHERE root = ? AND path = ?",
+                    (json.dumps(data), root, path),
+                )
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def remove(self) -> None:
+        """Delete the state file (with SQLite's journal files) once the outputs are written."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)

@@ -1,0 +1,333 @@
+"""``hashwatch scan`` orchestrated: evidence in, a case directory out — known, ignorable, NEW first.
+
+The scan walks the evidence (file system only; archives are opened inside the workers), groups
+evidence files into work units (up to 64 files or 256 MB), and maps a worker over the units
+through the runner. Workers read evidence read-only, expand archives in memory, and return one
+record per file or member with its signals, EXIF leads and thumbnail. The main process matches
+each unit's records against the lists, decides their status, and stores the unit atomically in
+the case's state file — which is what makes ``--resume`` exact after a kill.
+
+When every unit is done the new media are clustered and ranked, and the outputs are written
+from the state: ``results.jsonl``, ``report.html``, ``case.vics.json``, ``manifest.json``; every
+step is recorded in the hash-chained ``audit.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from hashwatch import __version__
+from hashwatch.audit import AuditLog
+from hashwatch.config import DEFAULT_PDQ_THRESHOLD
+from hashwatch.errors import ConfigError
+from hashwatch.matching.matcher import Matcher, MatchResult, signals_from_fields
+from hashwatch.report.html import write_html_report
+from hashwatch.report.manifest import roots_from_records, write_manifest
+from hashwatch.report.vics_case import write_vics_case
+from hashwatch.runner import Runner
+from hashwatch.scan.cluster import cluster_new_media
+from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
+from hashwatch.scan.state import STATE_FILE, ScanState
+from hashwatch.scan.walk import EvidenceFile, walk_evidence
+from hashwatch.scan.worker import WorkerOptions, UnitResult, process_unit
+from hashwatch.store.lists import HashListInfo
+
+__all__ = [
+    "ScanConfig",
+    "ScanOutcome",
+    "ScanProgress",
+    "Scanner",
+    "decide_status",
+    "summary_lines",
+]
+
+UNIT_MAX_FILES = 64
+UNIT_MAX_BYTES = 256 * 1024 * 1024
+NEAR_MISS_MARGIN = 16  # near misses: up to threshold + 16 bits (different pictures: >= 40)
+OUTPUTS = ("results.jsonl", "report.html", "case.vics.json")
+
+
+class ScanProgress(Protocol):
+    def start(self, files: int, total_bytes: int) -> None: ...
+    def advance(self, files: int, nbytes: int) -> None: ...
+    def phase(self, text: str) -> None: ...
+
+
+class _NoProgress:
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, files: int, nbytes: int) -> None:
+        pass
+
+    def phase(self, text: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    evidence: Sequence[Path]
+    case_dir: Path
+    lists: Sequence[str] | None = None
+    resume: bool = False
+    dihedral: bool = True
+    pdq_policy: str = "fast"
+    max_image_pixels: int | None = None
+    unit_max_files: int = UNIT_MAX_FILES
+    unit_max_bytes: int = UNIT_MAX_BYTES
+
+
+@dataclass
+class ScanOutcome:
+    case_dir: Path
+    summary: ScanSummary
+    clusters: list[Cluster] = field(default_factory=list)
+
+    @property
+    def report(self) -> Path:
+        return self.case_dir / "report.html"
+
+
+def decide_status(record: ItemRecord, result: MatchResult) -> ItemStatus:
+    """known > ignorable (incl. known false positives) > error > new media > other."""
+    kinds = {m.kind for m in result.matches}
+    if "known" in kinds:
+        return ItemStatus.KNOWN
+    if kinds & {"ignorable", "negative"}:
+        return ItemStatus.IGNORABLE
+    if record.error:
+        return ItemStatus.ERROR
+    if record.media_type in ("image", "video"):
+        return ItemStatus.NEW
+    return ItemStatus.OTHER
+
+
+def _units(files: Iterable[EvidenceFile], max_files: int, max_bytes: int) -> Iterator[list[EvidenceFile]]:
+    unit: list[EvidenceFile] = []
+    size = 0
+    for ef in files:
+        if unit and (len(unit) >= max_files or size + ef.size > max_bytes):
+            yield unit
+            unit, size = [], 0
+        unit.append(ef)
+        size += ef.size
+    if unit:
+        yield unit
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Scanner:
+    """One scan of evidence into a case directory."""
+
+    def __init__(
+        self,
+        config: ScanConfig,
+        matcher: Matcher,
+        lists: Sequence[HashListInfo],
+        runner: Runner,
+        progress: ScanProgress | None = None,
+    ) -> None:
+        self.config = config
+        self.matcher = matcher
+        self.lists = list(lists)
+        self.runner = runner
+        self.progress: ScanProgress = progress or _NoProgress()
+        self.case_dir = config.case_dir.resolve()
+        self.roots = [str(Path(p).resolve()) for p in config.evidence]
+
+    def _check_paths(self) -> None:
+        for root in self.roots:
+            if not Path(root).exists():
+                raise ConfigError(f"evidence {root} does not exist")
+            if self.case_dir == Path(root) or Path(root) in self.case_dir.parents:
+                raise ConfigError(f"the case directory {self.case_dir} is inside evidence {root}")
+        state = self.case_dir / STATE_FILE
+        if state.exists() and not self.config.resume:
+            raise ConfigError(
+                f"{self.case_dir} holds a scan already: add --resume to continue it, "
+                "or choose a new case directory"
+            )
+        if not state.exists() and self.config.resume:
+            raise ConfigError(f"nothing to resume in {self.case_dir}")
+        if not state.exists() and self.case_dir.exists() and any(self.case_dir.iterdir()):
+            raise ConfigError(f"{self.case_dir} is not empty: choose a new case directory")
+
+    def run(self) -> ScanOutcome:
+        self._check_paths()
+        self.case_dir.mkdir(parents=True, exist_ok=True)
+        state = ScanState(self.case_dir)
+        audit = AuditLog(self.case_dir / "audit.log")
+        started = time.monotonic()
+        try:
+            self._begin(state, audit)
+            self._process(state, audit)
+            outcome = self._finish(state, audit)
+        finally:
+            state.close()
+        outcome.summary.seconds = round(time.monotonic() - started, 3)
+        return outcome
+
+    # -- phases --------------------------------------------------------------------------
+
+    def _begin(self, state: ScanState, audit: AuditLog) -> None:
+        lists = [
+            {"name": i.name, "kind": i.kind.value, "version": i.version,
+             "source_org": i.source_org, "pdq_threshold": i.pdq_threshold}
+            for i in self.lists
+        ]
+        if state.get_meta("started") is None:
+            state.set_meta("started", _now())
+            state.set_meta("case_id", str(uuid.uuid4()))  # one CaseID for every export
+            state.set_meta("roots", self.roots)
+            state.set_meta("lists", lists)
+            state.set_meta("settings", self._settings())
+            audit.append("scan.started", roots=self.roots, lists=lists, settings=self._settings(),
+                         hashwatch=__version__)
+            return
+        if state.get_meta("roots") != self.roots:
+            raise ConfigError("--resume must be given the same evidence as the scan it continues")
+        if state.get_meta("lists") != lists:
+            audit.append("scan.lists_changed", before=state.get_meta("lists"), now=lists)
+            state.set_meta("lists", lists)
+        audit.append("scan.resumed", done_files=len(state.done_keys()))
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "pdq_policy": self.config.pdq_policy,
+            "dihedral": self.config.dihedral,
+            "min_pdq_quality": self.matcher.min_quality,
+            "list_filter": list(self.config.lists) if self.config.lists else None,
+        }
+
+    def _process(self, state: ScanState, audit: AuditLog) -> None:
+        done = state.done_keys()
+        total_files = total_bytes = 0
+        for ef in walk_evidence(self.roots):
+            if ef.key not in done:
+                total_files += 1
+                total_bytes += ef.size
+        self.progress.start(total_files, total_bytes)
+        todo = (ef for ef in walk_evidence(self.roots) if ef.key not in done)
+        options = WorkerOptions(
+            dihedral=True,  # clustering compares rotations/flips whatever matching does
+            pdq_policy=self.config.pdq_policy,
+            max_image_pixels=self.config.max_image_pixels,
+        )
+        units = _units(todo, self.config.unit_max_files, self.config.unit_max_bytes)
+        for result in self.runner.map_units(partial(process_unit, options), units):
+            self._store_unit(state, result)
+            self.progress.advance(len(result.keys), result.bytes)
+
+    def _store_unit(self, state: ScanState, result: UnitResult) -> None:
+        records = result.records
+        matched = self.matcher.match_many(
+            [signals_from_fields(self._match_fields(r)) for r in records]
+        )
+        for record, match in zip(records, matched, strict=True):
+            record.matches = [m.as_dict() for m in match.matches]
+            record.suppressed = [m.as_dict() for m in match.suppressed]
+            record.status = decide_status(record, match)
+        state.save_unit(result.keys, records)
+
+    def _match_fields(self, record: ItemRecord) -> dict[str, Any]:
+        fields = record.as_json()
+        if not self.config.dihedral:
+            fields.pop("pdq_dihedral", None)
+        return fields
+
+    def _finish(self, state: ScanState, audit: AuditLog) -> ScanOutcome:
+        self.progress.phase("clustering new media")
+        records = list(state.records())
+        new = [r for r in records if r.status is ItemStatus.NEW]
+        threshold = min((i.pdq_threshold for i in self.lists if i.kind.value == "known"),
+                        default=DEFAULT_PDQ_THRESHOLD)
+        clusters = cluster_new_media(
+            new,
+            threshold=threshold,
+            min_quality=self.matcher.min_quality,
+            nearest_known=lambda hashes: self.matcher.nearest_known(
+                hashes, threshold + NEAR_MISS_MARGIN
+            ),
+        )
+        state.update_clusters({(r.root, r.path): r.cluster for r in new if r.cluster})
+        summary = self._summarise(records, clusters)
+        self.progress.phase("writing outputs")
+        evidence = roots_from_records(records)
+        case_info = {
+            "case_id": state.get_meta("case_id"),
+            "evidence": [root.as_json() for root in evidence],
+            "case_dir": str(self.case_dir),
+            "hashwatch": __version__,
+            "started": state.get_meta("started"),
+            "finished": _now(),
+            "roots": self.roots,
+            "lists": state.get_meta("lists"),
+            "settings": state.get_meta("settings"),
+        }
+        with (self.case_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record.as_json(), ensure_ascii=False) + "\n")
+        write_vics_case(self.case_dir / "case.vics.json", records, case_info)
+        with_thumbs = list(state.records(thumbnails=True))
+        write_html_report(self.case_dir / "report.html", with_thumbs, clusters, summary, case_info)
+        # The outputs now hold everything: the working state has done its job.
+        state.close()
+        state.remove()
+        brief = summary.as_json()
+        brief["camera_serials"] = dict(list(summary.camera_serials.items())[:20])  # bounded
+        audit.append("scan.finished", summary=brief, outputs=list(OUTPUTS))
+        write_manifest(self.case_dir, case_info=case_info, evidence=evidence, outputs=list(OUTPUTS))
+        return ScanOutcome(self.case_dir, summary, clusters)
+
+    def _summarise(self, records: Sequence[ItemRecord], clusters: Sequence[Cluster]) -> ScanSummary:
+        by_status: Counter[str] = Counter(r.status.value for r in records)
+        by_list: Counter[str] = Counter()
+        by_category: Counter[str] = Counter()
+        serials: Counter[str] = Counter()
+        for r in records:
+            if r.status is ItemStatus.KNOWN:
+                known = [m for m in r.matches if m["kind"] == "known"]
+                for name in {m["list"] for m in known}:
+                    by_list[name] += 1
+                best = known[0]
+                by_category[best.get("category_label") or best.get("category") or "uncategorised"] += 1
+            if r.status is ItemStatus.NEW and r.exif and r.exif.get("serial"):
+                serials[f"{r.exif.get('make', '')} {r.exif.get('model', '')} #{r.exif['serial']}".strip()] += 1
+        return ScanSummary(
+            files=len(records),
+            bytes=sum(r.size or 0 for r in records if "!/" not in r.path),
+            by_status=dict(by_status),
+            new_clusters=len(clusters),
+            known_by_list=dict(by_list),
+            known_by_category=dict(by_category),
+            errors=by_status.get("error", 0),
+            camera_serials=dict(serials.most_common()),
+        )
+
+
+def summary_lines(outcome: ScanOutcome) -> list[str]:
+    s = outcome.summary
+    order = ["new", "known", "ignorable", "other", "error"]
+    counts = ", ".join(f"{s.by_status.get(k, 0)} {k}" for k in order)
+    lines = [
+        f"{s.files} files ({s.bytes / 1e6:.1f} MB) in {s.seconds:.1f} s: {counts}",
+        f"{s.new_clusters} clusters of new media, first in review order",
+    ]
+    if s.known_by_list:
+        lines.append("known by list: " + ", ".join(f"{k} {v}" for k, v in s.known_by_list.items()))
+    for serial, n in list(s.camera_serials.items())[:3]:
+        lines.append(f"lead: {n} new images from camera {serial}")
+    return lines
+
