@@ -17,7 +17,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import pytest
 from PIL import Image, ImageOps
 
 from hashwatch.app import Hashwatch
@@ -169,8 +168,11 @@ def test_scan_leaves_evidence_untouched(sqlite_hw: Hashwatch, tmp_path: Path) ->
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "hashwatch", *args], env=env, cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "hashwatch", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -179,11 +181,15 @@ def test_killed_scan_resumes_without_gaps_or_duplicates(tmp_path: Path) -> None:
     evidence.mkdir()
     for n in range(240):
         (evidence / f"img-{n:04d}.jpg").write_bytes(jpeg_bytes(scene(1000 + n, (160, 120)), 80))
-    env = {**os.environ, "HASHWATCH_DATA_DIR": str(tmp_path / "data"),
-           "HASHWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'hw.sqlite3'}"}
+    env = {
+        **os.environ,
+        "HASHWATCH_DATA_DIR": str(tmp_path / "data"),
+        "HASHWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'hw.sqlite3'}",
+    }
     case = tmp_path / "case"
-    proc = _cli("scan", str(evidence), "--out", str(case), "--workers", "1",
-                "--unit-files", "8", env=env)
+    proc = _cli(
+        "scan", str(evidence), "--out", str(case), "--workers", "1", "--unit-files", "8", env=env
+    )
     state = case / "scan-state.sqlite3"
     deadline = time.monotonic() + 60
     done = 0
@@ -194,7 +200,7 @@ def test_killed_scan_resumes_without_gaps_or_duplicates(tmp_path: Path) -> None:
                     done = conn.execute("SELECT count(*) FROM done").fetchone()[0]
             except sqlite3.Error:
                 done = 0
-            if 40 <= done:
+            if done >= 40:
                 break
         time.sleep(0.05)
     assert proc.poll() is None, "the scan finished before it could be killed"
@@ -202,7 +208,7 @@ def test_killed_scan_resumes_without_gaps_or_duplicates(tmp_path: Path) -> None:
     proc.wait()
     assert 0 < done < 240
     again = _cli("scan", str(evidence), "--out", str(case), "--resume", "--workers", "2", env=env)
-    out, err = again.communicate(timeout=120)
+    _out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err.decode()
     lines = (case / "results.jsonl").read_text().splitlines()
     paths = [json.loads(line)["path"] for line in lines]

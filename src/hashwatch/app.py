@@ -19,11 +19,11 @@ from hashwatch.errors import HashwatchError, InvalidHashError
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal, signals_from_fields
 from hashwatch.runner import LocalRunner, make_units
-from hashwatch.triage import ScanConfig, ScanOutcome, ScanProgress, Scanner
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
 from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
 from hashwatch.store.database import Database
 from hashwatch.store.lists import ListStore
+from hashwatch.triage import ScanConfig, Scanner, ScanOutcome, ScanProgress
 
 __all__ = [
     "Hashwatch",

@@ -21,8 +21,8 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
-    TextColumn,
     TaskID,
+    TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
@@ -33,9 +33,9 @@ from hashwatch.app import Hashwatch, parse_hash_ref
 from hashwatch.errors import ConfigError, HashwatchError
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
 from hashwatch.report.manifest import verify_case
-from hashwatch.triage import summary_lines
 from hashwatch.signals.hasher import FileSignals
 from hashwatch.signals.types import HashType, parse_hash_type
+from hashwatch.triage import summary_lines
 
 __all__ = ["app", "main"]
 
@@ -220,7 +220,9 @@ class _RichScanProgress:
         rate = self.nbytes / max(1e-6, time.monotonic() - self.started) / 1e6
         if self.task is not None:
             self.progress.update(
-                self.task, advance=files, rate=f"{rate:.1f} MB/s",
+                self.task,
+                advance=files,
+                rate=f"{rate:.1f} MB/s",
                 size=f"{self.nbytes / 1e6:,.0f}/{self.total_bytes / 1e6:,.0f} MB",
             )
 
@@ -232,13 +234,17 @@ class _RichScanProgress:
 @app.command()
 def scan(
     ctx: typer.Context,
-    evidence: Annotated[list[Path], typer.Argument(help="Files, folders and archives to scan (read-only).")],
+    evidence: Annotated[
+        list[Path], typer.Argument(help="Files, folders and archives to scan (read-only).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The case directory to create.")],
     list_names: Annotated[
         list[str] | None, typer.Option("--list", "-l", help="Lists to use (default: all).")
     ] = None,
     workers: WorkersOpt = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue a scan that was stopped.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a scan that was stopped.")
+    ] = False,
     no_dihedral: Annotated[
         bool, typer.Option("--no-dihedral", help="Do not match rotated/flipped copies.")
     ] = False,
@@ -249,20 +255,36 @@ def scan(
     """Triage evidence: known, ignorable, and NEW media first, into a case directory."""
     hw = _hw(ctx)
     columns = (
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[size]}"), TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(),
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[size]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         outcome = hw.scan(
-            evidence, out, lists=list_names, workers=workers or None, resume=resume,
-            dihedral=not no_dihedral, progress=_RichScanProgress(bar), unit_files=unit_files,
+            evidence,
+            out,
+            lists=list_names,
+            workers=workers or None,
+            resume=resume,
+            dihedral=not no_dihedral,
+            progress=_RichScanProgress(bar),
+            unit_files=unit_files,
         )
     for line in summary_lines(outcome):
         err.print(line)
     err.print(f"report: {outcome.report}")
-    _emit({"case_dir": str(outcome.case_dir), "report": str(outcome.report),
-           "summary": outcome.summary.as_json()})
+    _emit(
+        {
+            "case_dir": str(outcome.case_dir),
+            "report": str(outcome.report),
+            "summary": outcome.summary.as_json(),
+        }
+    )
 
 
 @app.command()
@@ -590,7 +612,7 @@ def main() -> None:
     try:
         app()
     except HashwatchError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:  # output piped into head & co.
         sys.exit(0)

@@ -1,19 +1,22 @@
-"""``make demo``: a benign demonstration of hashing and matching, start to finish.
+"""``make demo``: the investigator's main job on benign generated data, start to finish.
 
 It generates pictures (gradients and shapes; the bundled public bridge photo when the
 repository's test data is present), derives altered copies of some — resized, recompressed,
-renamed to ``.dll``, flipped — builds a ``known`` list from a few originals and an
-``ignorable`` list from generated "system" files, imports both into an embedded SQLite
-database under ``demo-case/``, matches the whole folder and prints what was found.
-Nothing here is, or depicts, real material: every "known" file is a generated stand-in.
+renamed to ``.dll``, flipped, packed into nested archives — builds a ``known`` list from a few
+originals and an ``ignorable`` list from generated "system" files, imports both into an embedded
+SQLite database under ``demo-case/``, scans the evidence folder into a case directory and prints
+the summary and the path of ``report.html``. Nothing here is, or depicts, real material: every
+"known" file is a generated stand-in.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 import sys
-from collections import Counter
+import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +24,10 @@ from PIL import Image, ImageDraw, ImageOps
 from rich.console import Console
 from rich.table import Table
 
-from hashwatch.app import Hashwatch, MatchedFile
+from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
-from hashwatch.lists.model import ListKind
+from hashwatch.lists.model import CategoryScheme, ListKind
+from hashwatch.triage import summary_lines
 
 __all__ = ["generate_demo_evidence", "main"]
 
@@ -84,6 +88,23 @@ def generate_demo_evidence(root: Path) -> dict[str, list[Path]]:
         else:
             img.save(path, "JPEG", quality=70 if how == "resized" else 92)
         roles["evidence"].append(path)
+    # A nested archive, as downloads often arrive: zip > tar.gz > pictures.
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as tar:
+        for name, data in (
+            ("holiday/known-copy.jpg", (originals / "known-3.jpg").read_bytes()),
+            ("holiday/unlisted.png", _png_bytes(_picture(21))),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = evidence / "downloads" / "photos-backup.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("backup/holiday.tar.gz", inner.getvalue())
+    roles["evidence"].append(archive)
+    # Near-duplicates of one unlisted picture: one cluster for the reviewer.
+    _picture(22).save(evidence / "photos" / "IMG_0100.jpg", "JPEG", quality=90)
+    _picture(22).resize((400, 300)).save(evidence / "photos" / "IMG_0100_small.jpg", "JPEG")
     # Pictures no list knows: they are the "new" material a reviewer should see first.
     for n, img in enumerate(pictures[3:], start=5):
         path = evidence / "photos" / f"IMG_{n:04d}.png"
@@ -98,6 +119,12 @@ def generate_demo_evidence(root: Path) -> dict[str, list[Path]]:
     broken.write_bytes((originals / "known-2.jpg").read_bytes()[:600])
     roles["evidence"].append(broken)
     return roles
+
+
+def _png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
 
 
 def _write_lists(hw: Hashwatch, root: Path, roles: dict[str, list[Path]]) -> tuple[Path, Path]:
@@ -138,44 +165,27 @@ def main(argv: list[str] | None = None) -> int:
     roles = generate_demo_evidence(root)
     known_csv, ignorable = _write_lists(hw, root, roles)
     hw.lists.import_file("demo-known", known_csv, kind=ListKind.KNOWN, source_org="demo")
-    hw.lists.import_file("demo-software", ignorable, kind=ListKind.IGNORABLE, source_org="demo")
-    matcher = hw.matcher(dihedral=True)
-    results: list[MatchedFile] = list(hw.match_paths([root / "evidence"], matcher, workers=2))
-    out = root / "matches.jsonl"
-    import json
-
-    with out.open("w") as fh:
-        for r in results:
-            fh.write(json.dumps(r.as_dict()) + "\n")
-    table = Table("file", "status", "list", "hash", "distance", "note")
-    statuses: Counter[str] = Counter()
-    for r in sorted(results, key=lambda r: r.signals.path):
-        rel = str(Path(r.signals.path).relative_to(root / "evidence"))
-        if r.signals.error:
-            status, note = "error", r.signals.error
-        elif r.result.matches:
-            status = r.result.matches[0].kind
-            note = "flipped copy" if r.result.matches[0].variant else ""
-        elif r.signals.media_type == "image":
-            status, note = "new", "no list knows it: review first"
-        else:
-            status, note = "other", ""
-        statuses[status] += 1
-        best = r.result.matches[0] if r.result.matches else None
-        table.add_row(
-            rel,
-            status,
-            best.list if best else "",
-            best.hash_type if best else "",
-            str(best.distance) if best else "",
-            note,
-        )
-    console.print(table)
-    console.print(
-        "summary: "
-        + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-        + f"\nall results (JSON Lines): {out}"
+    hw.lists.configure(
+        "demo-known",
+        scheme=CategoryScheme.CUSTOM,
+        category_map={"1": "demo category (generated stand-in)"},
     )
+    hw.lists.import_file("demo-software", ignorable, kind=ListKind.IGNORABLE, source_org="demo")
+    outcome = hw.scan([root / "evidence"], root / "case", workers=2)
+    table = Table("status", "files", "what it means")
+    meanings = {
+        "new": "matches no list: review first, cluster by cluster",
+        "known": "matches the known list (a lead to check, not a verdict)",
+        "ignorable": "known software files, kept out of review",
+        "other": "not media, no match",
+        "error": "could not be read or decoded: see the report",
+    }
+    for status, meaning in meanings.items():
+        table.add_row(status, str(outcome.summary.by_status.get(status, 0)), meaning)
+    console.print(table)
+    for line in summary_lines(outcome):
+        console.print(line)
+    console.print(f"[bold]report:[/] {outcome.report}")
     hw.close()
     return 0
 

@@ -38,7 +38,7 @@ from hashwatch.scan.cluster import cluster_new_media
 from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
 from hashwatch.scan.state import STATE_FILE, ScanState
 from hashwatch.scan.walk import EvidenceFile, walk_evidence
-from hashwatch.scan.worker import WorkerOptions, UnitResult, process_unit
+from hashwatch.scan.worker import UnitResult, WorkerOptions, process_unit
 from hashwatch.store.lists import HashListInfo
 
 __all__ = [
@@ -111,7 +111,9 @@ def decide_status(record: ItemRecord, result: MatchResult) -> ItemStatus:
     return ItemStatus.OTHER
 
 
-def _units(files: Iterable[EvidenceFile], max_files: int, max_bytes: int) -> Iterator[list[EvidenceFile]]:
+def _units(
+    files: Iterable[EvidenceFile], max_files: int, max_bytes: int
+) -> Iterator[list[EvidenceFile]]:
     unit: list[EvidenceFile] = []
     size = 0
     for ef in files:
@@ -183,8 +185,13 @@ class Scanner:
 
     def _begin(self, state: ScanState, audit: AuditLog) -> None:
         lists = [
-            {"name": i.name, "kind": i.kind.value, "version": i.version,
-             "source_org": i.source_org, "pdq_threshold": i.pdq_threshold}
+            {
+                "name": i.name,
+                "kind": i.kind.value,
+                "version": i.version,
+                "source_org": i.source_org,
+                "pdq_threshold": i.pdq_threshold,
+            }
             for i in self.lists
         ]
         if state.get_meta("started") is None:
@@ -193,8 +200,13 @@ class Scanner:
             state.set_meta("roots", self.roots)
             state.set_meta("lists", lists)
             state.set_meta("settings", self._settings())
-            audit.append("scan.started", roots=self.roots, lists=lists, settings=self._settings(),
-                         hashwatch=__version__)
+            audit.append(
+                "scan.started",
+                roots=self.roots,
+                lists=lists,
+                settings=self._settings(),
+                hashwatch=__version__,
+            )
             return
         if state.get_meta("roots") != self.roots:
             raise ConfigError("--resume must be given the same evidence as the scan it continues")
@@ -251,8 +263,10 @@ class Scanner:
         self.progress.phase("clustering new media")
         records = list(state.records())
         new = [r for r in records if r.status is ItemStatus.NEW]
-        threshold = min((i.pdq_threshold for i in self.lists if i.kind.value == "known"),
-                        default=DEFAULT_PDQ_THRESHOLD)
+        threshold = min(
+            (i.pdq_threshold for i in self.lists if i.kind.value == "known"),
+            default=DEFAULT_PDQ_THRESHOLD,
+        )
         clusters = cluster_new_media(
             new,
             threshold=threshold,
@@ -302,9 +316,12 @@ class Scanner:
                 for name in {m["list"] for m in known}:
                     by_list[name] += 1
                 best = known[0]
-                by_category[best.get("category_label") or best.get("category") or "uncategorised"] += 1
+                by_category[
+                    best.get("category_label") or best.get("category") or "uncategorised"
+                ] += 1
             if r.status is ItemStatus.NEW and r.exif and r.exif.get("serial"):
-                serials[f"{r.exif.get('make', '')} {r.exif.get('model', '')} #{r.exif['serial']}".strip()] += 1
+                e = r.exif
+                serials[f"{e.get('make', '')} {e.get('model', '')} #{e['serial']}".strip()] += 1
         return ScanSummary(
             files=len(records),
             bytes=sum(r.size or 0 for r in records if "!/" not in r.path),
@@ -330,4 +347,3 @@ def summary_lines(outcome: ScanOutcome) -> list[str]:
     for serial, n in list(s.camera_serials.items())[:3]:
         lines.append(f"lead: {n} new images from camera {serial}")
     return lines
-

@@ -252,7 +252,8 @@ class Matcher:
         for q, hid, dist in zip(
             found.query.tolist(), found.ids.tolist(), found.distances.tolist(), strict=True
         ):
-            if int(hid) in live and (out[q] is None or dist < out[q]):  # type: ignore[operator]
+            best = out[q]
+            if int(hid) in live and (best is None or dist < best):
                 out[q] = int(dist)
         return out
 

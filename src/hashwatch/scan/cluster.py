@@ -86,7 +86,8 @@ def cluster_new_media(
             else:
                 by_md5[item.md5] = i
     hashed = [
-        i for i, it in enumerate(items)
+        i
+        for i, it in enumerate(items)
         if it.pdq and (it.pdq_quality is None or it.pdq_quality >= min_quality)
     ]
     if len(hashed) > 1:
@@ -96,9 +97,7 @@ def cluster_new_media(
         groups.setdefault(uf.find(i), []).append(i)
     near = _near_known(items, hashed, nearest_known)
     scored = [_score(items, members, near) for members in groups.values()]
-    scored.sort(
-        key=lambda s: (-s.priority, -len(s.members), items[s.members[0]].path)
-    )
+    scored.sort(key=lambda s: (-s.priority, -len(s.members), items[s.members[0]].path))
     clusters: list[Cluster] = []
     for number, s in enumerate(scored, start=1):
         paths = [items[i].path for i in s.members]
@@ -179,7 +178,7 @@ def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]
     if len(members) > 1:
         priority += math.log2(len(members))
         reasons.append(f"{len(members)} near-duplicate copies")
-    qualities = [items[i].pdq_quality for i in members if items[i].pdq_quality is not None]
+    qualities = [q for i in members if (q := items[i].pdq_quality) is not None]
     if qualities:
         priority += sum(qualities) / len(qualities) / 100
     largest = max((items[i].width or 0) * (items[i].height or 0) for i in members)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from hashwatch.scan.archives import ArchiveLimits, Expanded, expand_evidence
-from hashwatch.scan.model import ItemRecord, ItemStatus
+from hashwatch.scan.model import ItemRecord
 from hashwatch.scan.walk import EvidenceFile
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_stream
 
@@ -65,7 +65,10 @@ def _record(ef: EvidenceFile, item: Expanded[FileSignals]) -> ItemRecord:
             record.size = fs.digests.size
         record.exif = fs.exif
         record.thumbnail = fs.thumbnail
-    errors = [e for e in (item.error, fs.error if fs is not None else None) if e]
+    errors: list[str] = []
+    for error in (item.error, fs.error if fs is not None else None):
+        if error and not any(error in seen or seen in error for seen in errors):
+            errors.append(error)  # a limit hit while hashing is reported by both: say it once
     record.error = "; ".join(errors) or None
     record.note = item.note
     return record

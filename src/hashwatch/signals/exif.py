@@ -70,7 +70,7 @@ def read_exif_leads(content: bytes) -> dict[str, Any] | None:
             orientation = exif.get(0x0112)
             if orientation not in (None, 1):
                 leads["orientation"] = int(orientation)
-    except Exception:  # noqa: BLE001 - metadata is best effort; the hash is what counts
+    except Exception:
         return None
     return leads or None
 
@@ -86,5 +86,5 @@ def thumbnail_jpeg(content: bytes, size: int = THUMBNAIL_SIZE) -> bytes | None:
             out = io.BytesIO()
             small.save(out, "JPEG", quality=70)
             return out.getvalue()
-    except Exception:  # noqa: BLE001 - a missing thumbnail never fails a file
+    except Exception:
         return None

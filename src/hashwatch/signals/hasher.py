@@ -17,8 +17,8 @@ from hashwatch.errors import DecodeError
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
-from hashwatch.signals.video_sniff import sniff_video_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
+from hashwatch.signals.video_sniff import sniff_video_type
 
 __all__ = ["FileSignals", "HashOptions", "hash_file", "hash_stream"]
 
