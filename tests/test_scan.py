@@ -217,3 +217,48 @@ def test_killed_scan_resumes_without_gaps_or_duplicates(tmp_path: Path) -> None:
     assert verify_case(case).ok
     events = [json.loads(line)["event"] for line in (case / "audit.log").read_text().splitlines()]
     assert events[0] == "scan.started" and "scan.resumed" in events
+
+
+def _png_header_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge canvas (a decompression bomb): no pixel data needed."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def test_hostile_evidence_becomes_errors_and_the_scan_finishes(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    evidence = tmp_path / "seized"
+    (evidence / "loop").mkdir(parents=True)
+    (evidence / "loop" / "again").symlink_to(evidence / "loop")  # a symlink loop
+    os.mkfifo(evidence / "pipe")  # opening it would block a naive reader
+    (evidence / "bomb.png").write_bytes(_png_header_claiming(100_000, 100_000))
+    with zipfile.ZipFile(evidence / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("zeros.bin", "w") as member:
+            block = bytes(1 << 20)
+            for _ in range(300):
+                member.write(block)
+    (evidence / "zero.jpg").write_bytes(b"")
+    (evidence / "fine.jpg").write_bytes(jpeg_bytes(scene(80)))
+    outcome = sqlite_hw.scan([evidence], tmp_path / "case", workers=1)
+    results = {
+        Path(p).relative_to(evidence).as_posix(): r
+        for p, r in read_results(tmp_path / "case").items()
+    }
+    assert results["loop/again"]["status"] == "error" and "link" in results["loop/again"]["error"]
+    assert results["pipe"]["status"] == "error" and "md5" not in results["pipe"]
+    assert results["bomb.png"]["status"] == "error" and results["bomb.png"]["md5"]
+    assert "zip bomb" in results["bomb.zip!/zeros.bin"]["error"]
+    assert results["zero.jpg"]["status"] == "other" and results["zero.jpg"]["size"] == 0
+    assert results["fine.jpg"]["status"] == "new"
+    assert outcome.summary.errors >= 3
+    assert verify_case(tmp_path / "case").ok

@@ -62,6 +62,8 @@ class ImportContext:
         import_id: int,
         actor: str,
         report: ImportReport,
+        *,
+        analyze: bool = False,
     ) -> None:
         self.conn = conn
         self.list_id = list_id
@@ -70,6 +72,11 @@ class ImportContext:
         self.import_id = import_id
         self.actor = actor
         self.report = report
+        # PostgreSQL plans from statistics that do not yet count the rows this transaction
+        # inserts; ANALYZE does count them. Without it, key lookups of a large first import
+        # scan the growing table (quadratic). Re-analyse as the list grows 4x.
+        self.analyze = analyze
+        self.next_analyze = BATCH
 
     def apply(self, batch: list[EntryRecord]) -> None:
         conn = self.conn
@@ -152,15 +159,9 @@ class ImportContext:
         if seen_ids:
             conn.execute(update(E).where(E.c.id.in_(seen_ids)).values(seen_version=self.version))
         if new_rows:
-            conn.execute(insert(E), new_rows)
-            ids = {
-                r.key: r.id
-                for r in conn.execute(
-                    select(E.c.id, E.c.key).where(
-                        and_(E.c.list_id == self.list_id, E.c.key.in_([k for k, _ in new_hashes]))
-                    )
-                )
-            }
+            # insertmanyvalues: one round trip per page, ids back without a second lookup.
+            inserted = conn.execute(insert(E).returning(E.c.id, E.c.key), new_rows)
+            ids = {r.key: r.id for r in inserted}
             rows = [
                 {
                     "entry_id": ids[key],
@@ -176,6 +177,9 @@ class ImportContext:
             ]
             conn.execute(insert(H), rows)
             self.report.added += len(new_rows)
+            if self.analyze and self.report.added >= self.next_analyze:
+                conn.exec_driver_sql("ANALYZE entries, entry_hashes")
+                self.next_analyze *= 4
 
     def _insert_hashes(self, entry_id: int, record: EntryRecord) -> None:
         self.conn.execute(

@@ -272,6 +272,19 @@ class ListStore:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         sha = _file_sha256(path)
+        last = self._last_import(name)
+        if last is not None and last["file_sha256"] == sha and last["mode"] == mode:
+            # The very file the list was last built from: nothing can change.
+            return ImportReport(
+                list_name=name,
+                file=str(path),
+                file_sha256=sha,
+                format=last["format"],
+                mode=mode,
+                version=int(last["version"]),
+                records=int(last["records"]),
+                unchanged=int(last["records"]),
+            )
         parsed = open_list(path, fmt, default_hash_type=default_hash_type)
         header = parsed.header
         report = ImportReport(
@@ -324,7 +337,10 @@ class ListStore:
                     header=_jsonable_header(header),
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-            ctx = ImportContext(conn, list_id, version, seq, import_id, _actor(actor), report)
+            ctx = ImportContext(
+                conn, list_id, version, seq, import_id, _actor(actor), report,
+                analyze=not self.db.is_sqlite,
+            )
             for batch in batches(parsed.records):
                 ctx.apply(batch)
             if mode == "replace":
@@ -362,6 +378,23 @@ class ListStore:
                 ).value
             conn.execute(update(L).where(L.c.id == list_id).values(**values))
         return report
+
+    def _last_import(self, name: str) -> dict[str, Any] | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(L.c.id, L.c.version).where(L.c.name == name)).first()
+            if row is None:
+                return None
+            imp = (
+                conn.execute(
+                    select(I)
+                    .where(and_(I.c.list_id == row.id, I.c.version == row.version))
+                    .order_by(I.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            return dict(imp) if imp is not None else None
 
     # -- status ----------------------------------------------------------------------------
 

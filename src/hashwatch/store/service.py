@@ -1,0 +1,267 @@
+"""Tables and stores of the HTTP matching service: API keys, match records, webhooks.
+
+They live in the same database as the lists so that every replica of ``hashwatch serve`` sees
+the same keys, records and delivery queue. Uploaded media never reaches this module: a match
+record holds when, which key, which list, which entry and the distance — no content and no
+hash of the upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hashwatch.errors import ConfigError, KeyNotFoundError
+from hashwatch.store.database import Database
+from hashwatch.store.models import Base, BigId, utcnow
+
+__all__ = [
+    "KEYS",
+    "MATCH_RECORDS",
+    "ApiKey",
+    "KeyInfo",
+    "KeyStore",
+    "MatchRecord",
+    "MatchRecordStore",
+    "NewKey",
+    "Role",
+    "WebhookDeliveryRow",
+    "WebhookRow",
+    "hash_token",
+]
+
+
+class Role(StrEnum):
+    """What a key may do. Each role includes the rights of the ones before it."""
+
+    MATCHER = "matcher"  # hash and match
+    CURATOR = "curator"  # + lists
+    ADMIN = "admin"  # + keys, webhooks, settings
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+class ApiKey(Base):
+    """An API key, stored as the SHA-256 of its token: the token itself is shown once."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)  # to recognise a key
+    rate_per_s: Mapped[int | None] = mapped_column(Integer)  # None: the server's default
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MatchRecord(Base):
+    """One match served: kept for the configured retention, then purged."""
+
+    __tablename__ = "match_records"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    key_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    list_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    entry_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    hash_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    distance: Mapped[int] = mapped_column(Integer, nullable=False)
+    __table_args__ = (Index("ix_match_records_at", "at"),)
+
+
+class WebhookRow(Base):
+    """Where match events go: every match, or only one list's or one category's."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    secret: Mapped[str] = mapped_column(String(128), nullable=False)  # needed to sign
+    list_name: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one webhook: ``pending`` until sent, ``dead`` after too many failures."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+KEYS = _table(ApiKey)
+MATCH_RECORDS = _table(MatchRecord)
+K = KEYS
+MR = MATCH_RECORDS
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a key: SHA-256 of the token (the token has 256 random bits, so a
+    slow password hash would add nothing)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    rate_per_s: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.value,
+            "prefix": self.prefix,
+            "rate_per_s": self.rate_per_s,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created: ``token`` is shown once and never stored."""
+
+    info: KeyInfo
+    token: str
+
+
+def _key_info(row: Any) -> KeyInfo:
+    return KeyInfo(
+        int(row.id),
+        row.name,
+        Role(row.role),
+        row.prefix,
+        row.rate_per_s,
+        row.created_at,
+        row.revoked_at,
+    )
+
+
+class KeyStore:
+    """API keys of one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, name: str, role: Role, *, rate_per_s: int | None = None) -> NewKey:
+        if not name.strip() or len(name) > 200:
+            raise ConfigError("a key needs a name of 1 to 200 characters")
+        if rate_per_s is not None and rate_per_s <= 0:
+            raise ConfigError("a key's rate limit must be positive")
+        token = "hw_" + secrets.token_urlsafe(32)
+        with self.db.begin() as conn:
+            if conn.execute(select(K.c.id).where(K.c.name == name)).first() is not None:
+                raise ConfigError(f"a key named {name!r} exists already")
+            conn.execute(
+                insert(K).values(
+                    name=name,
+                    role=Role(role).value,
+                    token_sha256=hash_token(token),
+                    prefix=token[:10],
+                    rate_per_s=rate_per_s,
+                    created_at=utcnow(),
+                )
+            )
+            row = conn.execute(select(K).where(K.c.name == name)).one()
+        return NewKey(_key_info(row), token)
+
+    def authenticate(self, token: str) -> KeyInfo | None:
+        """The live key whose token this is, or None. The stored digest is compared in
+        constant time (the database lookup narrows by digest, which reveals nothing)."""
+        digest = hash_token(token)
+        with self.db.read() as conn:
+            row = conn.execute(select(K).where(K.c.token_sha256 == digest)).first()
+        if row is None or not hmac.compare_digest(row.token_sha256, digest):
+            return None
+        if row.revoked_at is not None:
+            return None
+        return _key_info(row)
+
+    def all(self) -> list[KeyInfo]:
+        with self.db.read() as conn:
+            return [_key_info(r) for r in conn.execute(select(K).order_by(K.c.id))]
+
+    def revoke(self, name: str) -> KeyInfo:
+        with self.db.begin() as conn:
+            row = conn.execute(select(K).where(K.c.name == name)).first()
+            if row is None:
+                raise KeyNotFoundError(f"no API key named {name!r}")
+            if row.revoked_at is None:
+                conn.execute(update(K).where(K.c.id == row.id).values(revoked_at=utcnow()))
+            return _key_info(conn.execute(select(K).where(K.c.id == row.id)).one())
+
+
+class MatchRecordStore:
+    """The record of matches served (time, key, list, entry, distance)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            with self.db.begin() as conn:
+                conn.execute(insert(MR), [{"at": utcnow(), **r} for r in rows])
+
+    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(MR).order_by(MR.c.id.desc()).limit(limit)).mappings()
+            return [{**r, "at": r["at"].isoformat()} for r in rows]
+
+    def count(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(MR)).scalar_one())
+
+    def purge(self, retention: timedelta, now: datetime | None = None) -> int:
+        """Delete records older than ``retention``; returns how many were deleted."""
+        cutoff = (now or utcnow()) - retention
+        with self.db.begin() as conn:
+            return int(conn.execute(delete(MR).where(MR.c.at < cutoff)).rowcount or 0)
