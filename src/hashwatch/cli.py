@@ -50,6 +50,7 @@ index_app = typer.Typer(help="The persisted PDQ index.", no_args_is_help=True)
 app.add_typer(lists_app, name="lists")
 app.add_typer(index_app, name="index")
 
+
 err = Console(stderr=True)
 DbOption = Annotated[
     str | None,
@@ -606,6 +607,11 @@ def index_rebuild(ctx: typer.Context) -> None:
     idx.watermark = -1
     idx.refresh()
     err.print(f"rebuilt: {len(idx)} PDQ hashes")
+
+
+from hashwatch.cli_service import register  # noqa: E402 - needs the helpers above
+
+register(app)
 
 
 def main() -> None:

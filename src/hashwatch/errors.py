@@ -14,9 +14,11 @@ __all__ = [
     "HashwatchError",
     "IndexFormatError",
     "InvalidHashError",
+    "KeyNotFoundError",
     "ListExistsError",
     "ListFormatError",
     "ListNotFoundError",
+    "WebhookNotFoundError",
 ]
 
 
@@ -83,3 +85,15 @@ class IndexFormatError(HashwatchError):
 
 class AuditLogError(HashwatchError):
     """The audit log cannot be continued (its last complete line is unreadable)."""
+
+
+class KeyNotFoundError(HashwatchError, LookupError):
+    """No API key with that name exists."""
+
+    exit_code = 4
+
+
+class WebhookNotFoundError(HashwatchError, LookupError):
+    """No webhook or webhook delivery with that id exists."""
+
+    exit_code = 4

@@ -1,0 +1,145 @@
+"""``hashwatch serve``, ``hashwatch keys`` and ``hashwatch webhooks``: the HTTP service's commands.
+
+Thin like the rest of the CLI: each command calls a store or starts uvicorn. Kept apart from
+:mod:`hashwatch.cli` so that module stays small; FastAPI and uvicorn are imported only by
+``serve``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hashwatch.cli import _emit, _hw, err
+from hashwatch.errors import ConfigError
+from hashwatch.store.service import KeyStore, Role
+from hashwatch.store.webhooks import WebhookStore
+
+__all__ = ["register"]
+
+keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhooks of the HTTP service.", no_args_is_help=True)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes.")] = 1,
+    retention_days: Annotated[
+        float | None, typer.Option("--retention-days", help="Keep match records this long.")
+    ] = None,
+    max_upload_mb: Annotated[
+        float | None, typer.Option("--max-upload-mb", help="Largest media upload (in memory).")
+    ] = None,
+) -> None:
+    """Run the HTTP matching service (docs/serve.md); database from --db or the environment."""
+    import os
+
+    import uvicorn
+
+    from hashwatch.web.settings import ServeSettings
+
+    hw = _hw(ctx)
+    hw.db  # noqa: B018 - migrate once here, before the workers start
+    settings = ServeSettings.from_env(
+        retention_days=retention_days,
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024) if max_upload_mb else None,
+    )
+    os.environ["HASHWATCH_DATABASE_URL"] = hw.settings.database_url
+    os.environ["HASHWATCH_DATA_DIR"] = str(hw.settings.data_dir)
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "hashwatch.web.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    role: Annotated[Role, typer.Option("--role", help="matcher, curator or admin.")],
+    name: Annotated[str | None, typer.Option("--name", help="A name for the key.")] = None,
+    rate: Annotated[
+        int | None, typer.Option("--rate", help="Requests per second (default: the server's).")
+    ] = None,
+) -> None:
+    """Create an API key and print its token once (only its SHA-256 is stored)."""
+    import secrets
+
+    new = KeyStore(_hw(ctx).db).create(
+        name or f"{role.value}-{secrets.token_hex(3)}", role, rate_per_s=rate
+    )
+    err.print(f"created {new.info.role.value} key {new.info.name}; the token is shown only once:")
+    typer.echo(new.token)
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, name: str) -> None:
+    """Revoke an API key (every server refuses it within about a second)."""
+    info = KeyStore(_hw(ctx).db).revoke(name)
+    err.print(f"revoked key {info.name}")
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    """List API keys (names, roles, prefixes; never tokens)."""
+    for info in KeyStore(_hw(ctx).db).all():
+        _emit(info.as_dict())
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    ctx: typer.Context,
+    url: str,
+    list_name: Annotated[
+        str | None, typer.Option("--list", help="Only this list's matches.")
+    ] = None,
+    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
+) -> None:
+    """Add a webhook; prints its signing secret once."""
+    hook, secret = WebhookStore(_hw(ctx).db).add(url, list_name=list_name, category=category)
+    _emit({**hook, "secret": secret})
+
+
+@webhooks_app.command("list")
+def webhooks_list(ctx: typer.Context) -> None:
+    """List webhooks (never their secrets)."""
+    for hook in WebhookStore(_hw(ctx).db).all():
+        _emit(hook)
+
+
+@webhooks_app.command("dead")
+def webhooks_dead(ctx: typer.Context) -> None:
+    """List deliveries that failed too often (the dead letters)."""
+    for delivery in WebhookStore(_hw(ctx).db).deliveries("dead", 1000):
+        _emit(delivery)
+
+
+@webhooks_app.command("resend")
+def webhooks_resend(
+    ctx: typer.Context,
+    delivery_ids: Annotated[list[int] | None, typer.Argument(help="Deliveries to resend.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Resend every dead letter.")] = False,
+) -> None:
+    """Queue dead deliveries again; a running server sends them."""
+    store = WebhookStore(_hw(ctx).db)
+    if all_dead:
+        err.print(f"queued {store.resend_dead()} deliveries again")
+        return
+    if not delivery_ids:
+        raise ConfigError("give delivery ids, or --all-dead")
+    for delivery_id in delivery_ids:
+        store.resend(delivery_id)
+    err.print(f"queued {len(delivery_ids)} deliveries again")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(webhooks_app, name="webhooks")

@@ -1,0 +1,133 @@
+"""Who is calling: bearer API keys, roles, and a per-key rate limit.
+
+Keys are looked up by the SHA-256 of the presented token and cached for a second, so a
+revocation reaches every process within about a second without a database query per request.
+The rate limit is a token bucket held in the process: with ``--workers N`` (or N replicas)
+each process has its own bucket, so a key's effective limit is up to N times the setting.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hashwatch.store.service import KeyInfo, KeyStore, Role
+
+__all__ = ["ApiError", "Authenticator", "Principal", "RateLimiter", "require"]
+
+
+class ApiError(Exception):
+    """An HTTP error of the service itself (authentication, limits), with its status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: int
+    name: str
+    role: Role
+
+
+class RateLimiter:
+    """Token buckets per key: ``rate`` tokens a second, holding at most ``burst``."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key_id: int, rate: float, burst: float) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until one is free."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            if tokens >= 1:
+                self._buckets[key_id] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1 - tokens) / rate
+
+
+class Authenticator:
+    """Turns a bearer token into a :class:`Principal`, or refuses with 401/429."""
+
+    def __init__(self, keys: KeyStore, rate_per_s: float, burst: float, ttl_s: float = 1.0):
+        self.keys = keys
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.ttl_s = ttl_s
+        self.limiter = RateLimiter()
+        self._cache: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, token: str) -> KeyInfo | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(token)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        info = self.keys.authenticate(token)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()  # bounded: unknown tokens must not grow it forever
+            self._cache[token] = (now, info)
+        return info
+
+    def principal(self, token: str | None) -> Principal:
+        if not token:
+            raise ApiError(401, "an API key is required: Authorization: Bearer <key>")
+        info = self.lookup(token)
+        if info is None:
+            raise ApiError(401, "unknown or revoked API key")
+        rate = float(info.rate_per_s) if info.rate_per_s else self.rate_per_s
+        burst = max(self.burst if not info.rate_per_s else 2 * rate, 1.0)
+        wait = self.limiter.take(info.id, rate, burst)
+        if wait > 0:
+            raise ApiError(
+                429,
+                f"rate limit of {rate:g} requests/s exceeded for key {info.name!r}",
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return Principal(info.id, info.name, info.role)
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hw_…`")
+
+
+def require(role: Role) -> object:
+    """A dependency admitting keys whose role includes ``role`` (401 without, 403 below)."""
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        auth: Authenticator = request.app.state.auth
+        principal = auth.principal(credentials.credentials if credentials else None)
+        if not principal.role.allows(role):
+            raise ApiError(
+                403,
+                f"this needs a {role.value} key; {principal.name!r} is a "
+                f"{principal.role.value} key",
+            )
+        request.state.principal = principal
+        return principal
+
+    return Depends(dependency)

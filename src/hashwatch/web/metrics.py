@@ -1,0 +1,71 @@
+"""Prometheus metrics of one server process (``GET /metrics``).
+
+Each app has its own registry, so tests can build several apps in one process. With
+``--workers N`` every worker reports its own numbers; a scrape sees the worker that answered
+(run one worker per container, or add up across replicas in Prometheus).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hashwatch_http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hashwatch_http_request_duration_seconds",
+            "Time to answer a request, by route.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.matches = Counter(
+            "hashwatch_matches", "Matches served, by list.", ["list"], registry=self.registry
+        )
+        self.lookups = Counter("hashwatch_lookups", "Signals looked up.", registry=self.registry)
+        self.index_size = Gauge(
+            "hashwatch_index_hashes", "PDQ hashes in this process's index.", registry=self.registry
+        )
+        self.change_seq = Gauge(
+            "hashwatch_index_change_seq",
+            "Database change sequence this process has applied.",
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "hashwatch_webhook_deliveries",
+            "Webhook delivery attempts by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def middleware(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(path, request.method, str(status)).inc()
+            self.latency.labels(path).observe(time.perf_counter() - started)

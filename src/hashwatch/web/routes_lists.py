@@ -1,0 +1,245 @@
+"""``/v1/lists``: curate hash lists over HTTP (curator keys). Thin: calls :class:`ListStore`.
+
+A list file uploaded for import may be spooled to a temporary file (the importer reads a
+path and streams it); uploaded *media* never is. Every write is an audit event naming the key,
+the list and counts — never the hashes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO, Literal, cast
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from hashwatch.lists.formats import write_list
+from hashwatch.lists.model import EntryRecord, ListHeader, ListKind
+from hashwatch.signals.types import parse_hash_type
+from hashwatch.store.lists import HashListInfo, ListStore
+from hashwatch.store.service import Role
+from hashwatch.web.auth import ApiError, Principal, require
+from hashwatch.web.schemas import (
+    STATUS_ACTIONS,
+    CreateList,
+    EntryStatusChange,
+    NewEntries,
+    UpdateList,
+    jsonable,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/lists", tags=["lists"])
+Curator = Annotated[Principal, require(Role.CURATOR)]
+
+
+def _store(request: Request) -> ListStore:
+    store: ListStore = request.app.state.hw.lists
+    return store
+
+
+def _audit(request: Request, event: str, **details: Any) -> None:
+    """Record a write, and apply it to this process's matcher at once (other processes catch
+    up within their poll interval)."""
+    request.app.state.audit.append(event, **details)
+    if event != "list.exported":
+        request.app.state.service.refresh_if_changed()
+
+
+def _info(info: HashListInfo) -> dict[str, Any]:
+    return {**jsonable(info.__dict__), "kind": info.kind.value}
+
+
+@router.get("", summary="All lists with their settings and entry counts")
+def all_lists(request: Request, _p: Curator) -> list[dict[str, Any]]:
+    return [_info(i) for i in _store(request).all()]
+
+
+@router.post("", status_code=201, summary="Create an empty list")
+def create_list(request: Request, p: Curator, body: CreateList) -> dict[str, Any]:
+    info = _store(request).create(
+        body.name,
+        body.kind,
+        scheme=body.scheme,
+        source_org=body.source_org,
+        pdq_threshold=body.pdq_threshold,
+        description=body.description,
+    )
+    _audit(request, "list.created", key=p.name, list=info.name, kind=info.kind.value)
+    return _info(info)
+
+
+@router.get("/{name}", summary="One list, with its import history")
+def get_list(request: Request, _p: Curator, name: str) -> dict[str, Any]:
+    store = _store(request)
+    return {**_info(store.get(name)), "imports": jsonable(store.imports(name))}
+
+
+@router.patch("/{name}", summary="Change a list's threshold, kind, scheme or category map")
+def update_list(request: Request, p: Curator, name: str, body: UpdateList) -> dict[str, Any]:
+    info = _store(request).configure(
+        name,
+        kind=body.kind,
+        pdq_threshold=body.pdq_threshold,
+        source_org=body.source_org,
+        scheme=body.scheme,
+        description=body.description,
+        category_map=body.category_map,
+    )
+    changed = sorted(body.model_dump(exclude_none=True))
+    _audit(request, "list.configured", key=p.name, list=name, changed=changed)
+    return _info(info)
+
+
+@router.post("/{name}/import", summary="Import a list file (VICS, CSV, text, NSRL RDSv3)")
+async def import_list(
+    request: Request,
+    p: Curator,
+    name: str,
+    file: UploadFile,
+    format: Annotated[str | None, Query(description="default: detected")] = None,
+    mode: Literal["replace", "append"] = "replace",
+    kind: ListKind | None = None,
+    hash_type: Annotated[str | None, Query(description="type of bare 64-hex hashes")] = None,
+) -> dict[str, Any]:
+    limit: int = request.app.state.settings.max_list_upload_bytes
+    if file.size is not None and file.size > limit:
+        raise ApiError(413, f"the list file exceeds the limit of {limit} bytes")
+    htype = parse_hash_type(hash_type) if hash_type else None
+    fd, path = tempfile.mkstemp(prefix="hashwatch-list-", suffix=".upload")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while block := await file.read(1 << 20):
+                out.write(block)
+        report = await run_in_threadpool(
+            _store(request).import_file,
+            name,
+            path,
+            fmt=format,
+            kind=kind,
+            mode=mode,
+            actor=f"key:{p.name}",
+            default_hash_type=htype,
+        )
+    finally:
+        os.unlink(path)
+    result = report.as_dict()
+    result["file"] = file.filename or "upload"
+    _audit(
+        request,
+        "list.imported",
+        key=p.name,
+        list=name,
+        version=report.version,
+        format=report.format,
+        sha256=report.file_sha256,
+        records=report.records,
+        added=report.added,
+        updated=report.updated,
+        withdrawn=report.withdrawn,
+    )
+    return result
+
+
+@router.get("/{name}/export", summary="Export a list (sensitive: audited)")
+def export_list(
+    request: Request,
+    p: Curator,
+    name: str,
+    format: Literal["vics2", "csv", "text"] = "vics2",
+    include_inactive: bool = False,
+) -> StreamingResponse:
+    store = _store(request)
+    store.get(name)  # 404 before streaming starts
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - closed by chunks()
+    count = store.export(name, cast(BinaryIO, spool), format, include_inactive=include_inactive)
+    spool.seek(0)
+    _audit(request, "list.exported", key=p.name, list=name, format=format, entries=count)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while block := spool.read(1 << 20):
+                yield block
+
+    media = {"vics2": "application/json", "csv": "text/csv", "text": "text/plain"}[format]
+    disposition = f'attachment; filename="{name}.{format}"'.encode("ascii", "replace").decode()
+    return StreamingResponse(
+        chunks(), media_type=media, headers={"Content-Disposition": disposition}
+    )
+
+
+@router.post("/{name}/entries", status_code=201, summary="Add entries (append, one transaction)")
+def add_entries(request: Request, p: Curator, name: str, body: NewEntries) -> dict[str, Any]:
+    store = _store(request)
+    info = store.get(name)
+    records = [
+        EntryRecord(
+            hashes=tuple((s.hash_type, s.value) for s in e.hashes),
+            category=e.category,
+            series=e.series,
+            tags=tuple(e.tags),
+            comment=e.comment,
+            source=f"api entry {n}",
+        )
+        for n, e in enumerate(body.entries, start=1)
+    ]
+    fd, path = tempfile.mkstemp(prefix="hashwatch-entries-", suffix=".json")
+    os.close(fd)
+    try:
+        write_list(path, "vics2", ListHeader(format="vics2", scheme=None), records)
+        report = store.import_file(
+            name, path, fmt="vics2", mode="append", actor=f"key:{p.name}", kind=info.kind
+        )
+    finally:
+        os.unlink(path)
+    _audit(
+        request,
+        "entries.added",
+        key=p.name,
+        list=name,
+        version=report.version,
+        added=report.added,
+        updated=report.updated,
+    )
+    return {k: v for k, v in report.as_dict().items() if k != "file"}
+
+
+@router.post(
+    "/{name}/entries/{action}",
+    summary="Revoke, dispute or reinstate entries named by hash or id",
+)
+def change_entries(
+    request: Request,
+    p: Curator,
+    name: str,
+    action: Literal["revoke", "dispute", "reinstate"],
+    body: EntryStatusChange,
+) -> dict[str, Any]:
+    status = STATUS_ACTIONS[action]
+    changes = _store(request).set_status(
+        name,
+        [(s.hash_type, s.value) for s in body.hashes],
+        entry_ids=body.entry_ids,
+        status=status,
+        actor=f"key:{p.name}",
+        reason=body.reason,
+    )
+    _audit(
+        request,
+        f"entries.{action}",
+        key=p.name,
+        list=name,
+        entries=len(changes),
+        entry_ids=[c.entry_id for c in changes][:1000],
+        reason=body.reason,
+    )
+    return {
+        "changed": [
+            {"entry_id": c.entry_id, "old_status": c.old_status, "new_status": c.new_status}
+            for c in changes
+        ]
+    }

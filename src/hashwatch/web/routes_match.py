@@ -1,0 +1,121 @@
+"""``/v1/hash`` and ``/v1/match``: thin, media kept in memory only."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from hashwatch.matching.matcher import Signal
+from hashwatch.store.service import Role
+from hashwatch.web.auth import ApiError, Principal, require
+from hashwatch.web.schemas import MatchRequest
+from hashwatch.web.service import MatchService
+from hashwatch.web.uploads import read_body, read_media_part
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["matching"])
+
+_MULTIPART = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {"file": {"type": "string", "format": "binary"}},
+            "required": ["file"],
+        }
+    }
+}
+_MATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **_MULTIPART,
+            "application/json": {"schema": MatchRequest.model_json_schema()},
+        },
+    }
+}
+Dihedral = Annotated[bool, Query(description="Also hash/try the 8 rotations and flips (PDQ).")]
+
+
+def _service(request: Request) -> MatchService:
+    service: MatchService = request.app.state.service
+    return service
+
+
+async def _media(request: Request) -> tuple[bytes, str]:
+    limit: int = request.app.state.settings.max_upload_bytes
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise ApiError(415, "send the media as multipart/form-data with a 'file' field")
+    body = await read_body(request, limit + 64 * 1024)  # room for the multipart framing
+    data, filename = read_media_part(body, ctype)
+    del body
+    if len(data) > limit:
+        raise ApiError(413, f"the upload exceeds the limit of {limit} bytes")
+    return data, filename
+
+
+@router.post(
+    "/v1/hash",
+    summary="Signals of an uploaded file (the keys `hashwatch hash` prints)",
+    openapi_extra={"requestBody": {"required": True, "content": _MULTIPART}},
+)
+async def hash_upload(
+    request: Request, _p: Annotated[Principal, require(Role.MATCHER)], dihedral: Dihedral = False
+) -> dict[str, Any]:
+    data, filename = await _media(request)
+    fs = await run_in_threadpool(_service(request).hash_bytes, data, filename, dihedral=dihedral)
+    return fs.as_dict()
+
+
+@router.post(
+    "/v1/match",
+    summary="Match an uploaded file, or up to 1,000 signals",
+    description=(
+        "multipart `file`: `{signals: {<hash fields>}, matches: [...]}`. "
+        'JSON `{"signals": [{"type": "pdq", "value": "..."}]}`: `{signals: [{type, value, '
+        "matches}], matches: [...]}` — one result per input signal, in order, and the flat "
+        "list of all matches, each with `signal`, the index of the signal it matched."
+    ),
+    openapi_extra=_MATCH_BODY,
+)
+async def match(
+    request: Request,
+    principal: Annotated[Principal, require(Role.MATCHER)],
+    dihedral: Dihedral = False,
+) -> dict[str, Any]:
+    service = _service(request)
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        body = await read_body(request, 2 * 1024 * 1024)
+        try:
+            parsed = MatchRequest.model_validate(json.loads(body or b"null"))
+        except json.JSONDecodeError as exc:
+            raise ApiError(422, f"malformed JSON: {exc}") from None
+        except ValidationError as exc:
+            raise ApiError(422, "invalid signals", errors=_errors(exc)) from None
+        signals = [Signal(s.hash_type, s.value, s.quality) for s in parsed.signals]
+        results = await run_in_threadpool(
+            service.match_items, [[s] for s in signals], principal.name
+        )
+        per_signal: list[dict[str, Any]] = []
+        flat: list[dict[str, Any]] = []
+        for n, (signal, result) in enumerate(zip(signals, results, strict=True)):
+            out = {"type": signal.hash_type.value, "value": signal.value, **result.as_dict()}
+            per_signal.append(out)
+            flat.extend({**m, "signal": n} for m in out["matches"])
+        return {"signals": per_signal, "matches": flat}
+    data, filename = await _media(request)
+    fs, result = await run_in_threadpool(
+        service.match_file, data, filename, principal.name, dihedral=dihedral
+    )
+    del data
+    return {"signals": fs.as_dict(), **result.as_dict()}
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]

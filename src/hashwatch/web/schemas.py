@@ -1,0 +1,169 @@
+"""Request and response bodies of the HTTP API (they document themselves in OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
+from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
+from hashwatch.store.service import Role
+
+__all__ = [
+    "CreateKey",
+    "CreateList",
+    "CreateWebhook",
+    "EntryIn",
+    "EntryStatusChange",
+    "MatchOut",
+    "MatchRequest",
+    "NewEntries",
+    "SignalIn",
+    "UpdateList",
+]
+
+
+class SignalIn(BaseModel):
+    """One hash to match: ``{"type": "pdq", "value": "<64 hex>"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="md5, sha1, sha256, ed2k, sha1_base32 or pdq")
+    value: str = Field(max_length=200)
+    quality: int | None = Field(None, ge=0, le=100, description="PDQ quality, if known")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        return parse_hash_type(value).value  # InvalidHashError is a ValueError: a 422
+
+    @field_validator("value")
+    @classmethod
+    def _normalise(cls, value: str, info: ValidationInfo) -> str:
+        htype = info.data.get("type")
+        if htype is None:
+            return value  # the type's own error is reported
+        return normalize_hash(HashType(htype), value)
+
+    @property
+    def hash_type(self) -> HashType:
+        return HashType(self.type)
+
+
+class MatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    signals: list[SignalIn] = Field(min_length=1, max_length=1000)
+
+
+class MatchOut(BaseModel):
+    list: str
+    kind: str
+    hash_type: str
+    distance: int
+    category: str | None
+    scheme: str
+    series: str | None
+    entry_id: int
+    category_label: str | None = None
+    entry_status: str = "active"
+    list_version: int = 0
+    variant: str | None = None
+
+
+class CreateList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/]+$")
+    kind: ListKind = ListKind.KNOWN
+    scheme: CategoryScheme = CategoryScheme.NONE
+    source_org: str | None = Field(None, max_length=200)
+    pdq_threshold: int = Field(31, ge=0, le=256)
+    description: str | None = Field(None, max_length=10_000)
+
+
+class UpdateList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: ListKind | None = None
+    scheme: CategoryScheme | None = None
+    source_org: str | None = Field(None, max_length=200)
+    pdq_threshold: int | None = Field(None, ge=0, le=256)
+    description: str | None = Field(None, max_length=10_000)
+    category_map: dict[str, str] | None = None
+
+
+class EntryIn(BaseModel):
+    """An entry to add: its hashes (the first is its key) and the curator's facts."""
+
+    model_config = ConfigDict(extra="forbid")
+    hashes: list[SignalIn] = Field(min_length=1, max_length=16)
+    category: str | None = Field(None, max_length=64)
+    series: str | None = Field(None, max_length=1000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    comment: str | None = Field(None, max_length=10_000)
+
+    @field_validator("tags")
+    @classmethod
+    def _short_tags(cls, tags: list[str]) -> list[str]:
+        if any(len(t) > 200 for t in tags):
+            raise ValueError("a tag has at most 200 characters")
+        return tags
+
+
+class NewEntries(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[EntryIn] = Field(min_length=1, max_length=10_000)
+
+
+class EntryStatusChange(BaseModel):
+    """Entries named by any of their hashes or by id."""
+
+    model_config = ConfigDict(extra="forbid")
+    hashes: list[SignalIn] = Field(default_factory=list, max_length=10_000)
+    entry_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    reason: str | None = Field(None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _something(self) -> EntryStatusChange:
+        if not self.hashes and not self.entry_ids:
+            raise ValueError("name entries by 'hashes' or 'entry_ids'")
+        if any(i < 1 or i > 2**62 for i in self.entry_ids):
+            raise ValueError("entry_ids are positive integers")
+        return self
+
+
+STATUS_ACTIONS: dict[str, EntryStatus] = {
+    "revoke": EntryStatus.REVOKED,
+    "dispute": EntryStatus.DISPUTED,
+    "reinstate": EntryStatus.ACTIVE,
+}
+
+
+class CreateKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    rate_per_s: int | None = Field(None, ge=1, le=1_000_000)
+
+
+class CreateWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(pattern=r"^https?://", max_length=2000)
+    list: str | None = Field(None, max_length=200, description="only matches in this list")
+    category: str | None = Field(None, max_length=64, description="only this category")
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO strings (list infos and import rows hold datetimes)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,64 @@
+"""Settings of ``hashwatch serve``, built once and passed to :func:`create_app`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from hashwatch.errors import ConfigError
+
+__all__ = ["ServeSettings"]
+
+_ENV = "HASHWATCH_SERVE_"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Limits and background jobs of the HTTP service (environment: ``HASHWATCH_SERVE_*``)."""
+
+    max_upload_bytes: int = 50 * 1024 * 1024  # media uploads are held in memory, never on disk
+    max_list_upload_bytes: int = 2 * 1024 * 1024 * 1024  # list files may be spooled to disk
+    max_signals: int = 1000  # signals in one JSON match call
+    rate_per_s: float = 200.0  # default per key (token bucket, per process)
+    burst: float = 400.0
+    retention_days: float = 30.0  # match records
+    refresh_interval_s: float = 1.0  # change-sequence poll (freshness across replicas)
+    purge_interval_s: float = 3600.0
+    webhook_interval_s: float = 0.5
+    webhook_max_attempts: int = 8
+    webhook_backoff_s: float = 2.0
+    webhook_timeout_s: float = 5.0
+    audit_log: Path | None = None  # default: <data dir>/serve-audit.log
+    background: bool = True  # run the poller, delivery loop and purge job
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ServeSettings:
+        """Defaults, then ``HASHWATCH_SERVE_<FIELD>`` variables, then ``overrides``."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(_ENV + f.name.upper())
+            if raw is None:
+                continue
+            try:
+                if f.name == "audit_log":
+                    values[f.name] = Path(raw)
+                elif f.name == "background":
+                    values[f.name] = raw.lower() in ("1", "true", "yes")
+                elif f.type in ("int",):
+                    values[f.name] = int(raw)
+                else:
+                    values[f.name] = float(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{_ENV}{f.name.upper()}: not a number: {raw!r}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, for worker processes started by uvicorn."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[_ENV + f.name.upper()] = str(value)
+        return out

@@ -1,0 +1,81 @@
+"""Helpers of the service tests: an app with fast background jobs, keys, a webhook receiver."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from hashwatch.app import Hashwatch
+from hashwatch.store.service import KeyStore, Role
+from hashwatch.web.app import create_app
+from hashwatch.web.settings import ServeSettings
+
+FAST = {
+    "refresh_interval_s": 0.2,
+    "webhook_interval_s": 0.05,
+    "webhook_backoff_s": 0.05,
+    "webhook_max_attempts": 3,
+    "webhook_timeout_s": 2.0,
+}
+
+
+def settings(**changes: Any) -> ServeSettings:
+    return ServeSettings(**{**FAST, **changes})
+
+
+@contextmanager
+def client(hw: Hashwatch, **changes: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(hw, settings(**changes))) as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_key(hw: Hashwatch, role: Role, name: str | None = None, **kw: Any) -> dict[str, str]:
+    return bearer(KeyStore(hw.db).create(name or f"{role.value}-test", role, **kw).token)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records what it is sent."""
+
+    status: int = 200
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+@contextmanager
+def receiver(status: int = 200) -> Iterator[Receiver]:
+    rec = Receiver(status)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            rec.received.append((dict(self.headers.items()), body))
+            self.send_response(rec.status)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    rec.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield rec
+    finally:
+        server.shutdown()
+        server.server_close()
