@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "index": {"errors"},
     "lists": {"errors", "signals"},
     "runner": set(),
-    "store": {"errors", "config", "signals", "lists", "index", "__init__"},
+    "store": {"errors", "config", "signals", "lists", "index", "runner", "__init__"},
     "matching": {"errors", "config", "signals", "lists", "index", "store"},
     "audit": {"errors"},
     "scan": {"errors", "config", "signals", "lists", "index"},

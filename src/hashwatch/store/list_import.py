@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, insert, select, update
 
 from hashwatch.lists.model import EntryRecord, EntryStatus
+from hashwatch.runner import make_units
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, utcnow
 
 if TYPE_CHECKING:
@@ -28,14 +29,7 @@ def _key(record: EntryRecord) -> str:
 
 
 def batches(records: Iterable[EntryRecord], size: int = BATCH) -> Iterator[list[EntryRecord]]:
-    batch: list[EntryRecord] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    return make_units(records, size)
 
 
 def _facts(record: EntryRecord) -> dict[str, Any]:
@@ -162,41 +156,29 @@ class ImportContext:
             # insertmanyvalues: one round trip per page, ids back without a second lookup.
             inserted = conn.execute(insert(E).returning(E.c.id, E.c.key), new_rows)
             ids = {r.key: r.id for r in inserted}
-            rows = [
-                {
-                    "entry_id": ids[key],
-                    "list_id": self.list_id,
-                    "hash_type": t.value,
-                    "value": v,
-                    "position": pos,
-                    "active": True,
-                    "change_seq": self.seq,
-                }
-                for key, record in new_hashes
-                for pos, (t, v) in enumerate(record.hashes)
-            ]
+            rows = [row for key, record in new_hashes for row in self._hash_rows(ids[key], record)]
             conn.execute(insert(H), rows)
             self.report.added += len(new_rows)
             if self.analyze and self.report.added >= self.next_analyze:
                 conn.exec_driver_sql("ANALYZE entries, entry_hashes")
                 self.next_analyze *= 4
 
+    def _hash_rows(self, entry_id: int, record: EntryRecord) -> list[dict[str, Any]]:
+        return [
+            {
+                "entry_id": entry_id,
+                "list_id": self.list_id,
+                "hash_type": t.value,
+                "value": v,
+                "position": pos,
+                "active": True,
+                "change_seq": self.seq,
+            }
+            for pos, (t, v) in enumerate(record.hashes)
+        ]
+
     def _insert_hashes(self, entry_id: int, record: EntryRecord) -> None:
-        self.conn.execute(
-            insert(H),
-            [
-                {
-                    "entry_id": entry_id,
-                    "list_id": self.list_id,
-                    "hash_type": t.value,
-                    "value": v,
-                    "position": pos,
-                    "active": True,
-                    "change_seq": self.seq,
-                }
-                for pos, (t, v) in enumerate(record.hashes)
-            ],
-        )
+        self.conn.execute(insert(H), self._hash_rows(entry_id, record))
 
     def _event(self, entry_id: int, old: str, new: str, reason: str) -> None:
         self.conn.execute(

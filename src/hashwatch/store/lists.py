@@ -338,7 +338,13 @@ class ListStore:
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             ctx = ImportContext(
-                conn, list_id, version, seq, import_id, _actor(actor), report,
+                conn,
+                list_id,
+                version,
+                seq,
+                import_id,
+                _actor(actor),
+                report,
                 analyze=not self.db.is_sqlite,
             )
             for batch in batches(parsed.records):

@@ -38,6 +38,7 @@ __all__ = [
     "HashListRow",
     "ListImport",
     "Meta",
+    "table_of",
     "utcnow",
 ]
 
@@ -163,15 +164,16 @@ class EntryEvent(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
-def _table(model: type[Base]) -> Table:
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed as such (for bulk Core statements)."""
     table = model.__table__
     assert isinstance(table, Table)
     return table
 
 
 # Core handles for bulk statements (imports move hundreds of thousands of rows).
-LISTS = _table(HashListRow)
-IMPORTS = _table(ListImport)
-ENTRIES = _table(Entry)
-HASHES = _table(EntryHash)
-EVENTS = _table(EntryEvent)
+LISTS = table_of(HashListRow)
+IMPORTS = table_of(ListImport)
+ENTRIES = table_of(Entry)
+HASHES = table_of(EntryHash)
+EVENTS = table_of(EntryEvent)

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Table,
     Text,
     delete,
     func,
@@ -36,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hashwatch.errors import ConfigError, KeyNotFoundError
 from hashwatch.store.database import Database
-from hashwatch.store.models import Base, BigId, utcnow
+from hashwatch.store.models import Base, BigId, table_of, utcnow
 
 __all__ = [
     "KEYS",
@@ -126,14 +125,8 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
 
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-KEYS = _table(ApiKey)
-MATCH_RECORDS = _table(MatchRecord)
+KEYS = table_of(ApiKey)
+MATCH_RECORDS = table_of(MatchRecord)
 K = KEYS
 MR = MATCH_RECORDS
 

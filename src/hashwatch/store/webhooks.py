@@ -14,24 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from hashwatch.errors import ConfigError, WebhookNotFoundError
 from hashwatch.store.database import Database
-from hashwatch.store.models import utcnow
+from hashwatch.store.models import table_of, utcnow
 from hashwatch.store.service import MATCH_RECORDS, WebhookDeliveryRow, WebhookRow
 
 __all__ = ["DELIVERIES", "WEBHOOKS", "Delivery", "WebhookStore"]
 
 
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-WEBHOOKS = _table(WebhookRow)
-DELIVERIES = _table(WebhookDeliveryRow)
+WEBHOOKS = table_of(WebhookRow)
+DELIVERIES = table_of(WebhookDeliveryRow)
 W = WEBHOOKS
 D = DELIVERIES
 
