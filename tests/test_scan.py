@@ -242,11 +242,13 @@ def test_hostile_evidence_becomes_errors_and_the_scan_finishes(
     (evidence / "loop" / "again").symlink_to(evidence / "loop")  # a symlink loop
     os.mkfifo(evidence / "pipe")  # opening it would block a naive reader
     (evidence / "bomb.png").write_bytes(_png_header_claiming(100_000, 100_000))
-    with zipfile.ZipFile(evidence / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("zeros.bin", "w") as member:
-            block = bytes(1 << 20)
-            for _ in range(300):
-                member.write(block)
+    with (
+        zipfile.ZipFile(evidence / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf,
+        zf.open("zeros.bin", "w") as member,
+    ):
+        block = bytes(1 << 20)
+        for _ in range(300):
+            member.write(block)
     (evidence / "zero.jpg").write_bytes(b"")
     (evidence / "fine.jpg").write_bytes(jpeg_bytes(scene(80)))
     outcome = sqlite_hw.scan([evidence], tmp_path / "case", workers=1)

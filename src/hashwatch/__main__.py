@@ -1,3 +1,3 @@
-from hashwatch.cli import main
+from hashwatch._entry import main
 
 main()
