@@ -36,9 +36,11 @@ def serve(
 ) -> None:
     """Run the HTTP matching service (docs/serve.md); database from --db or the environment."""
     import os
+    import shutil
 
     import uvicorn
 
+    from hashwatch.web.metrics import MULTIPROC_ENV
     from hashwatch.web.settings import ServeSettings
 
     hw = _hw(ctx)
@@ -46,7 +48,14 @@ def serve(
     settings = ServeSettings.from_env(
         retention_days=retention_days,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024) if max_upload_mb else None,
+        workers=workers,
     )
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Every worker writes its metrics here; a scrape of any worker reports the sum.
+        metrics_dir = hw.settings.data_dir / "prometheus" / f"serve-{os.getpid()}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ[MULTIPROC_ENV] = str(metrics_dir)
     os.environ["HASHWATCH_DATABASE_URL"] = hw.settings.database_url
     os.environ["HASHWATCH_DATA_DIR"] = str(hw.settings.data_dir)
     os.environ.update(settings.to_env())

@@ -158,7 +158,9 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.audit = audit
     app.state.keys = keys
-    app.state.auth = Authenticator(keys, settings.rate_per_s, settings.burst)
+    app.state.auth = Authenticator(
+        keys, settings.rate_per_s, settings.burst, share=1 / max(1, settings.workers)
+    )
     app.middleware("http")(metrics.middleware)
     _install_error_handlers(app)
     app.include_router(routes_match.router)

@@ -69,10 +69,21 @@ class RateLimiter:
 class Authenticator:
     """Turns a bearer token into a :class:`Principal`, or refuses with 401/429."""
 
-    def __init__(self, keys: KeyStore, rate_per_s: float, burst: float, ttl_s: float = 1.0):
+    def __init__(
+        self,
+        keys: KeyStore,
+        rate_per_s: float,
+        burst: float,
+        ttl_s: float = 1.0,
+        *,
+        share: float = 1.0,
+    ):
         self.keys = keys
         self.rate_per_s = rate_per_s
         self.burst = burst
+        # With N worker processes on one host each holds 1/N of every key's budget, so the
+        # server as a whole honours the configured rate (uvicorn spreads connections evenly).
+        self.share = share
         self.ttl_s = ttl_s
         self.limiter = RateLimiter()
         self._cache: dict[str, tuple[float, KeyInfo | None]] = {}
@@ -99,7 +110,7 @@ class Authenticator:
             raise ApiError(401, "unknown or revoked API key")
         rate = float(info.rate_per_s) if info.rate_per_s else self.rate_per_s
         burst = max(self.burst if not info.rate_per_s else 2 * rate, 1.0)
-        wait = self.limiter.take(info.id, rate, burst)
+        wait = self.limiter.take(info.id, rate * self.share, max(burst * self.share, 1.0))
         if wait > 0:
             raise ApiError(
                 429,

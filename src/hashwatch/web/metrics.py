@@ -1,20 +1,32 @@
-"""Prometheus metrics of one server process (``GET /metrics``).
+"""Prometheus metrics of the server (``GET /metrics``).
 
 Each app has its own registry, so tests can build several apps in one process. With
-``--workers N`` every worker reports its own numbers; a scrape sees the worker that answered
-(run one worker per container, or add up across replicas in Prometheus).
+``--workers N``, ``hashwatch serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory
+before the workers start: prometheus_client then keeps every worker's values in files there, and
+whichever worker answers a scrape reports the sum over all of them (gauges: the maximum).
+Replicas on other hosts are added up by Prometheus as usual.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["Metrics"]
+__all__ = ["MULTIPROC_ENV", "Metrics"]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -38,12 +50,16 @@ class Metrics:
         )
         self.lookups = Counter("hashwatch_lookups", "Signals looked up.", registry=self.registry)
         self.index_size = Gauge(
-            "hashwatch_index_hashes", "PDQ hashes in this process's index.", registry=self.registry
+            "hashwatch_index_hashes",
+            "PDQ hashes in the index.",
+            registry=self.registry,
+            multiprocess_mode="max",
         )
         self.change_seq = Gauge(
             "hashwatch_index_change_seq",
-            "Database change sequence this process has applied.",
+            "Database change sequence the index has applied.",
             registry=self.registry,
+            multiprocess_mode="min",
         )
         self.webhooks = Counter(
             "hashwatch_webhook_deliveries",
@@ -53,6 +69,10 @@ class Metrics:
         )
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROC_ENV):
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+            return generate_latest(combined)
         return generate_latest(self.registry)
 
     async def middleware(

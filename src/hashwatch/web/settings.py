@@ -20,8 +20,9 @@ class ServeSettings:
     max_upload_bytes: int = 50 * 1024 * 1024  # media uploads are held in memory, never on disk
     max_list_upload_bytes: int = 2 * 1024 * 1024 * 1024  # list files may be spooled to disk
     max_signals: int = 1000  # signals in one JSON match call
-    rate_per_s: float = 200.0  # default per key (token bucket, per process)
+    rate_per_s: float = 200.0  # default per key, for the whole server (all its workers)
     burst: float = 400.0
+    workers: int = 1  # processes of this server: each enforces 1/workers of a key's rate
     retention_days: float = 30.0  # match records
     refresh_interval_s: float = 1.0  # change-sequence poll (freshness across replicas)
     purge_interval_s: float = 3600.0
