@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,3 +81,18 @@ def receiver(status: int = 200) -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def wait_until_serving(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Poll ``/healthz`` until the server answers; fail if it exits or takes too long."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)

@@ -20,6 +20,7 @@ from hashwatch.signals.hasher import hash_stream
 from hashwatch.store.database import Database
 from hashwatch.store.service import KeyStore, Role
 from tests.media import jpeg_bytes, scene
+from tests.serve_helpers import wait_until_serving
 
 pytestmark = pytest.mark.postgres
 
@@ -55,15 +56,7 @@ def _server(url: str, data_dir: Path) -> Iterator[str]:
     proc = subprocess.Popen(cmd, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_serving(base, proc)
         yield base
     finally:
         proc.terminate()

@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import httpx
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.store.service import KeyStore, Role
+from tests.serve_helpers import wait_until_serving
 
 
 def _port() -> int:
@@ -49,15 +49,7 @@ def test_two_workers_report_and_limit_as_one_server(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_serving(base, proc)
         for _ in range(40):  # new connections: uvicorn spreads them over both workers
             assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         scrapes = [httpx.get(f"{base}/metrics", timeout=5).text for _ in range(6)]
