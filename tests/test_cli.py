@@ -109,3 +109,28 @@ def test_verify_names_a_tampered_case(run, tmp_path: Path) -> None:  # type: ign
     assert tampered.returncode != 0 and "results.jsonl" in tampered.stderr
     again = run("scan", "ev", "--out", "case")
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_hash_a_video_prints_one_frame_hash_per_second(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    video = ROOT / "tests" / "data" / "video" / "chair-19-sd-bar.mp4"
+    (tmp_path / "clip.bin").write_bytes(video.read_bytes())  # type from content, not name
+    (tmp_path / "cut.mp4").write_bytes(video.read_bytes()[: len(video.read_bytes()) * 6 // 10])
+    result = run("hash", "clip.bin", "cut.mp4")
+    assert result.returncode == 0, result.stderr
+    rows = {Path(r["path"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    clip = rows["clip.bin"]
+    assert clip["media_type"] == "video" and clip["fps"] == 30.0
+    assert [f["frame"] for f in clip["frames"]] == list(range(0, 570, 30))
+    assert [f["timestamp"] for f in clip["frames"]][:3] == [0.0, 1.0, 2.0]
+    assert all(len(f["pdq"]) == 64 for f in clip["frames"])
+    reference = {}
+    for line in video.with_suffix(".vpdq.txt").read_text().splitlines():
+        frame, _quality, value, _ts = line.split(",")
+        reference[int(frame)] = value
+    for f in clip["frames"]:
+        distance = bin(int(f["pdq"], 16) ^ int(reference[f["frame"]], 16)).count("1")
+        assert distance <= 31, (f["frame"], distance)
+    cut = rows["cut.mp4"]
+    assert cut["frames"] and "error" in cut and cut["md5"]
+    half = json.loads(run("hash", "clip.bin", "--frame-interval", "0.5").stdout)
+    assert [f["frame"] for f in half["frames"]] == list(range(0, 564, 15))  # 564 frames

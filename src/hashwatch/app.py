@@ -163,11 +163,18 @@ class Hashwatch:
             min_quality=self.settings.min_pdq_quality if min_quality is None else min_quality,
         )
 
-    def hash_options(self, *, dihedral: bool = False, policy: str | None = None) -> HashOptions:
+    def hash_options(
+        self,
+        *,
+        dihedral: bool = False,
+        policy: str | None = None,
+        frame_interval: float | None = None,
+    ) -> HashOptions:
         return HashOptions(
             dihedral=dihedral,
             policy=policy or self.settings.pdq_policy,
             max_image_pixels=self.settings.max_image_pixels,
+            frame_interval=frame_interval,
         )
 
     def hash_paths(

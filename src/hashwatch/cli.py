@@ -137,10 +137,15 @@ def hash_cmd(
     ] = False,
     pdq_policy: PolicyOpt = "fast",
     workers: WorkersOpt = 1,
+    frame_interval: Annotated[
+        float, typer.Option("--frame-interval", help="Seconds between hashed video frames.")
+    ] = 1.0,
 ) -> None:
-    """Print the signals of every file as JSON Lines (digests; PDQ for images)."""
+    """Print the signals of every file as JSON Lines (digests; PDQ for images and video frames)."""
     hw = _hw(ctx)
-    options = hw.hash_options(dihedral=dihedral, policy=pdq_policy)
+    if frame_interval <= 0:
+        raise ConfigError("--frame-interval must be above 0")
+    options = hw.hash_options(dihedral=dihedral, policy=pdq_policy, frame_interval=frame_interval)
     with _progress("hashing") as progress:
         task = progress.add_task("hash", total=None, rate="") if progress else None
         for fs in hw.hash_paths(paths, options, workers=workers):

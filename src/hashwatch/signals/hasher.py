@@ -18,6 +18,7 @@ from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
+from hashwatch.signals.video import VideoSignals, hash_video
 from hashwatch.signals.video_sniff import sniff_video_type
 
 __all__ = ["FileSignals", "HashOptions", "hash_file", "hash_stream"]
@@ -34,6 +35,8 @@ class HashOptions:
     max_image_pixels: int | None = None
     exif: bool = False  # read EXIF leads of images (the scan wants them)
     thumbnail: bool = False  # make a small JPEG for the report
+    # Hash video frames (one per this many seconds); None: videos are hashed as byte files.
+    frame_interval: float | None = None
 
     @property
     def pdq_policy(self) -> PdqPolicy:
@@ -49,6 +52,7 @@ class FileSignals:
     error: str | None = None
     exif: dict[str, Any] | None = None
     thumbnail: bytes | None = field(default=None, repr=False)
+    video: VideoSignals | None = None
 
     @property
     def media_type(self) -> str | None:
@@ -63,6 +67,15 @@ class FileSignals:
         if self.mime is not None:
             out["media_type"] = self.media_type
             out["mime"] = self.mime
+        if self.video is not None:
+            out.update(
+                duration=self.video.duration,
+                fps=self.video.fps,
+                width=self.video.width,
+                height=self.video.height,
+                frames=[dict(f) for f in self.video.frames],
+                pdq_policy=self.video.policy,
+            )
         if self.pdq is not None:
             out["width"] = self.pdq.width
             out["height"] = self.pdq.height
@@ -131,6 +144,10 @@ def _with_pdq(
     path: Path | None,
     options: HashOptions,
 ) -> FileSignals:
+    if mime is not None and mime.startswith("video/") and options.frame_interval and path:
+        # Frames are decoded from the file (a second read): videos are not held in memory.
+        video = hash_video(path, frame_interval=options.frame_interval, policy=options.pdq_policy)
+        return FileSignals(shown, digests, mime=mime, video=video, error=video.error)
     if mime is None or not mime.startswith("image/"):
         return FileSignals(shown, digests, mime=mime)
     source: bytes | Path | None = content if content is not None else path
