@@ -19,6 +19,7 @@ from hashwatch.errors import HashwatchError, InvalidHashError
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal, signals_from_fields
 from hashwatch.runner import LocalRunner, make_units
+from hashwatch.scan.walk import walk_evidence
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
 from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
 from hashwatch.store.database import Database
@@ -58,32 +59,14 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, 
             yield path, f"cannot read: {exc.strerror}"
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(path)
+            # The evidence walker, with paths kept relative to the directory as given.
+            top = os.path.abspath(path)
+            for ef in walk_evidence([path]):
+                yield path / os.path.relpath(ef.path, top), ef.error
         elif stat.S_ISREG(st.st_mode) or (stat.S_ISLNK(st.st_mode) and path.is_file()):
             yield path, None
         else:
             yield path, "not a regular file"
-
-
-def _walk(top: Path) -> Iterator[tuple[Path, str | None]]:
-    try:
-        entries = sorted(os.scandir(top), key=lambda e: e.name)
-    except OSError as exc:
-        yield top, f"cannot list directory: {exc.strerror}"
-        return
-    for entry in entries:
-        path = Path(entry.path)
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _walk(path)
-            elif entry.is_file(follow_symlinks=False):
-                yield path, None
-            elif entry.is_symlink():
-                yield path, "symbolic link not followed"
-            else:
-                yield path, "not a regular file"
-        except OSError as exc:
-            yield path, f"cannot read: {exc.strerror}"
 
 
 def _hash_unit(options: HashOptions, unit: list[tuple[str, str | None]]) -> list[FileSignals]:
