@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -31,7 +31,6 @@ class Settings:
     pdq_policy: str = "fast"
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     min_pdq_quality: int = MIN_PDQ_QUALITY
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(
@@ -54,9 +53,6 @@ class Settings:
         except ValueError as exc:
             raise ConfigError("HASHWATCH_MAX_IMAGE_PIXELS must be an integer") from exc
         return cls(database_url=url, data_dir=base, pdq_policy=policy, max_image_pixels=max_pixels)
-
-    def with_changes(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
     @property
     def is_sqlite(self) -> bool:

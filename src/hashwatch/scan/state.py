@@ -96,9 +96,6 @@ class ScanState:
                     (json.dumps(data), root, path),
                 )
 
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM items").fetchone()[0])
-
     def close(self) -> None:
         self.conn.close()
 

@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from Crypto.Hash import MD4
@@ -210,7 +209,3 @@ def digest_file(
     """:func:`digest_stream` over a file opened as evidence (read-only, atime kept)."""
     with open_evidence(path) as stream:
         return digest_stream(stream, os.fstat(stream.fileno()).st_size, keep=keep)
-
-
-def digest_path(path: Path) -> ByteDigests:
-    return digest_file(path)[0]

@@ -23,7 +23,6 @@ __all__ = [
     "CreateWebhook",
     "EntryIn",
     "EntryStatusChange",
-    "MatchOut",
     "MatchRequest",
     "NewEntries",
     "SignalIn",
@@ -60,21 +59,6 @@ class SignalIn(BaseModel):
 class MatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     signals: list[SignalIn] = Field(min_length=1, max_length=1000)
-
-
-class MatchOut(BaseModel):
-    list: str
-    kind: str
-    hash_type: str
-    distance: int
-    category: str | None
-    scheme: str
-    series: str | None
-    entry_id: int
-    category_label: str | None = None
-    entry_status: str = "active"
-    list_version: int = 0
-    variant: str | None = None
 
 
 class CreateList(BaseModel):
