@@ -22,11 +22,18 @@ from hashwatch.lists.formats import (
     TEXT,
     VICS1,
     VICS2,
+    VPDQ,
     open_list,
     write_list,
 )
 from hashwatch.lists.formats.csv_format import write_csv
-from hashwatch.lists.model import CategoryScheme, EntryRecord, EntryStatus, ListHeader
+from hashwatch.lists.model import (
+    CategoryScheme,
+    EntryRecord,
+    EntryStatus,
+    ListHeader,
+    VideoFrameHash,
+)
 from hashwatch.signals.types import HashType
 
 BOM = b"\xef\xbb\xbf"
@@ -526,9 +533,9 @@ def test_writers_refuse_tags_that_would_not_read_back() -> None:
 def test_registry_names_and_api() -> None:
     import hashwatch.lists.formats as formats
 
-    assert set(FORMATS) == {"vics1", "vics2", "csv", "text", "nsrl"}
+    assert set(FORMATS) == {"vics1", "vics2", "csv", "text", "nsrl", "vpdq"}
     assert all(name == fmt.name for name, fmt in FORMATS.items())
-    assert {n for n, f in FORMATS.items() if f.write is not None} == {VICS2, CSV, TEXT}
+    assert {n for n, f in FORMATS.items() if f.write is not None} == {VICS2, CSV, TEXT, "vpdq"}
     for name in formats.__all__:
         assert hasattr(formats, name), name
     with pytest.raises(ValueError, match="twice"):
@@ -555,12 +562,26 @@ def test_write_list_to_a_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", sorted(n for n, f in FORMATS.items() if f.write is not None))
 def test_every_writable_format_reads_back_its_hashes(tmp_path: Path, fmt: str) -> None:
-    """The contract every writer/reader pair keeps: hashes survive, format is detected."""
+    """The contract every writer/reader pair keeps: hashes survive, format is detected.
+
+    vPDQ files hold videos only: their key hash and frames survive; VICS keeps frames too."""
+    frames = tuple(VideoFrameHash(n * 30, float(n), pdq(100 + n), 90) for n in range(3))
     records = [
-        EntryRecord(hashes=((HashType.MD5, md5(i)), (HashType.PDQ, pdq(i)))) for i in range(5)
+        EntryRecord(
+            hashes=((HashType.MD5, md5(i)), (HashType.PDQ, pdq(i))),
+            frames=frames if fmt in (VICS2, VPDQ) else (),
+        )
+        for i in range(5)
     ]
     out = tmp_path / "export.bin"
     write_list(out, fmt, ListHeader(format=fmt), records)
     header, back = read_all(out)
     assert header.format == fmt
-    assert sorted(p for r in back for p in r.hashes) == sorted(p for r in records for p in r.hashes)
+    if fmt == VPDQ:
+        assert [r.hashes for r in back] == [r.hashes[:1] for r in records]
+    else:
+        assert sorted(p for r in back for p in r.hashes) == sorted(
+            p for r in records for p in r.hashes
+        )
+    if fmt in (VICS2, VPDQ):
+        assert all(r.frames == frames for r in back)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hashwatch.config import Settings
-from hashwatch.errors import HashwatchError, InvalidHashError
+from hashwatch.errors import ConfigError, HashwatchError, InvalidHashError
+from hashwatch.lists.model import EntryRecord, ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal, signals_from_fields
 from hashwatch.runner import LocalRunner, make_units
@@ -23,7 +24,7 @@ from hashwatch.scan.walk import walk_evidence
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
 from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
 from hashwatch.store.database import Database
-from hashwatch.store.lists import ListStore
+from hashwatch.store.lists import ImportReport, ListStore
 from hashwatch.triage import ScanConfig, Scanner, ScanOutcome, ScanProgress
 
 __all__ = [
@@ -109,6 +110,44 @@ def parse_hash_ref(text: str) -> Signal:
     return parse_signal_line(text)
 
 
+def media_record(
+    fs: FileSignals,
+    *,
+    category: str | None = None,
+    series: str | None = None,
+    comment: str | None = None,
+) -> EntryRecord | str:
+    """The list entry for a hashed media file, or why it cannot be one."""
+    if fs.digests is None:
+        return fs.error or "not readable"
+    fields = fs.as_dict()
+    frames = tuple(
+        VideoFrameHash(f["frame"], f["timestamp"], f["pdq"], f["quality"])
+        for f in (fs.video.frames if fs.video is not None else ())
+    )
+    if fs.pdq is None and not frames:
+        why = fs.error or f"not an image or video ({fs.mime or 'unknown type'})"
+        return f"{why}: no perceptual hash"
+    hashes = [(t, fields[t.value]) for t in (HashType.MD5, HashType.SHA1, HashType.SHA256)]
+    if fs.pdq is not None:
+        hashes.append((HashType.PDQ, fs.pdq.hash))
+    extra: dict[str, Any] = {"hashed_by": fields["hashed_by"], "pdq_policy": fields["pdq_policy"]}
+    if fs.video is not None:
+        video = fs.video.to_dict()
+        extra["video"] = {
+            k: video[k] for k in ("duration", "fps", "width", "height", "mime_type") if k in video
+        }
+    return EntryRecord(
+        hashes=tuple(hashes),
+        category=category,
+        series=series,
+        comment=comment,
+        source=f"media {fs.digests.sha256[:12]}",
+        extra=extra,
+        frames=frames,
+    )
+
+
 class Hashwatch:
     """hashwatch as a library: ``Hashwatch.open()``, then call what the CLI calls."""
 
@@ -138,6 +177,8 @@ class Hashwatch:
         dihedral: bool = False,
         min_quality: int | None = None,
     ) -> Matcher:
+        """A matcher over the lists as they are now (the index catches up with changes)."""
+        self.pdq_index.refresh()
         return Matcher(
             self.db,
             self.pdq_index,
@@ -151,7 +192,7 @@ class Hashwatch:
         *,
         dihedral: bool = False,
         policy: str | None = None,
-        frame_interval: float | None = None,
+        frame_interval: float | None = 1.0,
     ) -> HashOptions:
         return HashOptions(
             dihedral=dihedral,
@@ -200,7 +241,7 @@ class Hashwatch:
 
     @staticmethod
     def _match_batch(matcher: Matcher, batch: list[FileSignals]) -> Iterator[MatchedFile]:
-        results = matcher.match_many([signals_of(fs) for fs in batch])
+        results = matcher.match_fields([fs.as_dict() for fs in batch])
         for fs, result in zip(batch, results, strict=True):
             yield MatchedFile(fs, result)
 
@@ -233,6 +274,39 @@ class Hashwatch:
             if len(pending) >= batch_size:
                 yield from flush()
         yield from flush()
+
+    def add_media(
+        self,
+        name: str,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        kind: ListKind | None = None,
+        category: str | None = None,
+        series: str | None = None,
+        comment: str | None = None,
+        frame_interval: float = 0.1,
+        actor: str | None = None,
+    ) -> tuple[ImportReport, list[str]]:
+        """Hash media files into list ``name`` as one new version: each file becomes an entry
+        keyed by its MD5, with SHA-1, SHA-256, the PDQ of an image, or a video's frame hashes
+        (one per ``frame_interval`` seconds: densely, so that a copy sampled once a second
+        at other instants still finds close frames). Returns the report and the files left
+        out."""
+        options = self.hash_options(frame_interval=frame_interval)
+        records: list[EntryRecord] = []
+        problems: list[str] = []
+        for fs in self.hash_paths(paths, options):
+            record = media_record(fs, category=category, series=series, comment=comment)
+            if isinstance(record, str):
+                problems.append(f"{fs.path}: {record}")
+            else:
+                records.append(record)
+        if not records:
+            raise ConfigError("no media file could be hashed: nothing added")
+        report = self.lists.add_records(
+            name, records, source=f"add-media ({len(records)} files)", kind=kind, actor=actor
+        )
+        return report, problems
 
     def scan(
         self,

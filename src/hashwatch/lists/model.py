@@ -1,14 +1,15 @@
 """What a hash list is made of, independent of file formats and of the database.
 
 A list holds *entries*. An entry describes one piece of media by one or more hashes (a VICS
-Media record carries MD5, SHA-1 and, as AlternativeHashes, SHA-256 and PDQ), plus the
-curator's facts about it: raw category code, series, victim identified, tags, comment, date,
-and where the record came from.
+Media record carries MD5, SHA-1 and, as AlternativeHashes, SHA-256 and PDQ) and, for a video,
+the PDQ hashes of its sampled frames, plus the curator's facts about it: raw category code,
+series, victim identified, tags, comment, date, and where the record came from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -16,13 +17,20 @@ from typing import Any
 from hashwatch.signals.types import HashType
 
 __all__ = [
+    "MIN_FRAME_QUALITY",
     "CategoryScheme",
     "EntryRecord",
     "EntryStatus",
     "ListHeader",
     "ListKind",
     "ParsedList",
+    "VideoFrameHash",
+    "frame_set_digest",
+    "matchable_frames",
 ]
+
+# vPDQ never matches frames of lower quality (Meta's rule, the same as for images).
+MIN_FRAME_QUALITY = 50
 
 
 class ListKind(StrEnum):
@@ -48,6 +56,39 @@ class CategoryScheme(StrEnum):
 
 
 @dataclass(frozen=True)
+class VideoFrameHash:
+    """One hashed frame of a video: number among decoded frames, time in seconds, PDQ, quality.
+
+    The fields of a vPDQ line (``frame,quality,hex,timestamp``)."""
+
+    frame: int
+    timestamp: float
+    pdq: str
+    quality: int
+
+
+def matchable_frames(
+    frames: Iterable[VideoFrameHash], min_quality: int = MIN_FRAME_QUALITY
+) -> list[VideoFrameHash]:
+    """The frames vPDQ matches with: quality >= ``min_quality``, the first of exact duplicates."""
+    seen: set[str] = set()
+    out = []
+    for f in frames:
+        if f.quality >= min_quality and f.pdq not in seen:
+            seen.add(f.pdq)
+            out.append(f)
+    return out
+
+
+def frame_set_digest(frames: Iterable[VideoFrameHash]) -> str:
+    """SHA-256 of the canonical vPDQ lines of ``frames`` (the key of a frames-only entry)."""
+    digest = hashlib.sha256()
+    for f in sorted(frames, key=lambda f: (f.frame, f.pdq)):
+        digest.update(f"{f.frame},{f.quality},{f.pdq}\n".encode("ascii"))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
 class EntryRecord:
     """One record read from (or written to) a list file.
 
@@ -66,6 +107,8 @@ class EntryRecord:
     status: EntryStatus = EntryStatus.ACTIVE
     source: str = ""  # "line 12", "record 5", "Media[3]"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # A video's frame hashes (vPDQ): matched like PDQ hashes of images, counted per video.
+    frames: tuple[VideoFrameHash, ...] = ()
 
     def hash_of(self, hash_type: HashType) -> str | None:
         for htype, value in self.hashes:

@@ -23,8 +23,9 @@ from hashwatch.config import MIN_PDQ_QUALITY
 from hashwatch.errors import ListNotFoundError
 from hashwatch.index.base import hex_to_rows
 from hashwatch.lists.categories import category_label
-from hashwatch.lists.model import ListKind
+from hashwatch.lists.model import ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
+from hashwatch.matching.video import frames_from_dicts, match_video
 from hashwatch.signals.pdq import DIHEDRAL_NAMES
 from hashwatch.signals.types import HashType, normalize_hash
 from hashwatch.store.database import Database
@@ -91,6 +92,12 @@ class Match:
     # Which dihedral variant of the query matched (see hashwatch.signals.pdq.DIHEDRAL_NAMES):
     # "rot90" means the picture, turned as Pillow's ROTATE_90 turns it, matches the entry.
     variant: str | None = None
+    # The matched hash is a frame of a known video: its time (seconds) in that video.
+    ref_time: float | None = None
+    # A video matched below the list's video thresholds: shown (partial re-use), no alert.
+    partial: bool = False
+    # Video-level facts of a video query: query %, compared %, segments (see matching.video).
+    video: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -108,6 +115,11 @@ class Match:
         }
         if self.variant is not None:
             out["variant"] = self.variant
+        if self.ref_time is not None:
+            out["ref_time"] = self.ref_time
+        if self.video is not None:
+            out["partial"] = self.partial
+            out["video"] = self.video
         return out
 
 
@@ -119,7 +131,8 @@ class MatchResult:
 
     @property
     def kinds(self) -> set[str]:
-        return {m.kind for m in self.matches}
+        """The kinds of list that matched decisively (partial video matches do not count)."""
+        return {m.kind for m in self.matches if not m.partial}
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"matches": [m.as_dict() for m in self.matches]}
@@ -139,6 +152,8 @@ class _ListFacts:
     threshold: int
     version: int
     category_map: dict[str, str]
+    video_min_compared_pct: float = 80.0
+    video_min_query_pct: float = 0.0
 
 
 class Matcher:
@@ -177,6 +192,8 @@ class Matcher:
                 r.pdq_threshold,
                 r.version,
                 dict(r.category_map or {}),
+                float(r.video_min_compared_pct),
+                float(r.video_min_query_pct),
             )
             for r in rows
         }
@@ -199,6 +216,13 @@ class Matcher:
     def list_ids(self) -> set[int]:
         """The lists this matcher matches against (named lists plus negative lists)."""
         return set(self._lists)
+
+    def list_facts(self, name: str) -> _ListFacts:
+        """The settings of a list this matcher matches against, by name."""
+        for facts in self._lists.values():
+            if facts.name == name:
+                return facts
+        raise ListNotFoundError(f"no hash list named {name}")
 
     @property
     def max_threshold(self) -> int:
@@ -228,6 +252,30 @@ class Matcher:
                 result.matches = ordered
         return results
 
+    def match_fields(self, items: Sequence[Mapping[str, Any]]) -> list[MatchResult]:
+        """Match hashed files given as their JSON fields (``hashwatch hash`` output, scan
+        records): a video with ``frames`` by vPDQ's rules, everything else in one batch."""
+        plain = [n for n, fields in enumerate(items) if not fields.get("frames")]
+        results: list[MatchResult] = [MatchResult() for _ in items]
+        for n, result in zip(
+            plain, self.match_many([signals_from_fields(items[n]) for n in plain]), strict=True
+        ):
+            results[n] = result
+        for n, fields in enumerate(items):
+            if fields.get("frames"):
+                results[n] = self.match_video(
+                    frames_from_dicts(fields["frames"]), signals_from_fields(fields)
+                )
+        return results
+
+    def match_video(
+        self, frames: Sequence[VideoFrameHash], signals: Iterable[Signal] = ()
+    ) -> MatchResult:
+        """Match a video: its file hashes (``signals``) by equality, and its frame hashes with
+        vPDQ's semantics (see :mod:`hashwatch.matching.video`)."""
+        result = self.match(signals)
+        return match_video(self, frames, result)
+
     def nearest_known(self, pdq_hashes: Sequence[str], radius: int) -> list[int | None]:
         """Per hash, the distance to the closest live entry of a ``known`` list within
         ``radius`` (None if none). Used to rank near misses: new material close to known
@@ -244,7 +292,7 @@ class Matcher:
         with self.db.read() as conn:
             for start in range(0, len(ids), 1000):
                 rows = conn.execute(
-                    self._facts_query().where(
+                    self.facts_query().where(
                         and_(H.c.id.in_(ids[start : start + 1000]), H.c.list_id.in_(known))
                     )
                 )
@@ -275,12 +323,10 @@ class Matcher:
                 for start in range(0, len(values), 1000):
                     chunk = values[start : start + 1000]
                     rows = conn.execute(
-                        self._facts_query().where(
-                            and_(H.c.hash_type == htype, H.c.value.in_(chunk))
-                        )
+                        self.facts_query().where(and_(H.c.hash_type == htype, H.c.value.in_(chunk)))
                     )
                     for row in rows:
-                        match = self._to_match(row, htype, 0, None)
+                        match = self.to_match(row, htype, 0, None)
                         if match is not None:
                             for n in wanted[(htype, row.value)]:
                                 raw[n].append(match)
@@ -324,19 +370,17 @@ class Matcher:
         with self.db.read() as conn:
             ids = list(hits)
             for start in range(0, len(ids), 1000):
-                rows = conn.execute(
-                    self._facts_query().where(H.c.id.in_(ids[start : start + 1000]))
-                )
+                rows = conn.execute(self.facts_query().where(H.c.id.in_(ids[start : start + 1000])))
                 for row in rows:
                     for q, dist in hits[int(row.hash_id)]:
                         n, variant = owners[q]
-                        match = self._to_match(row, "pdq", dist, variant)
+                        match = self.to_match(row, "pdq", dist, variant)
                         if match is not None:
                             raw[n].append(match)
 
     # -- shared --------------------------------------------------------------------------
 
-    def _facts_query(self) -> Select[Any]:
+    def facts_query(self) -> Select[Any]:
         return (
             select(
                 H.c.id.label("hash_id"),
@@ -346,12 +390,13 @@ class Matcher:
                 E.c.category,
                 E.c.series,
                 E.c.status,
+                H.c.frame_time,
             )
             .join(E, E.c.id == H.c.entry_id)
             .where(and_(H.c.active, E.c.status.in_(_LIVE), H.c.list_id.in_(list(self._lists))))
         )
 
-    def _to_match(
+    def to_match(
         self, row: Any, hash_type: str, distance: int, variant: str | None
     ) -> Match | None:
         facts = self._lists.get(int(row.list_id))
@@ -372,4 +417,5 @@ class Matcher:
             entry_status=row.status,
             list_version=facts.version,
             variant=variant if variant != "original" else None,
+            ref_time=row.frame_time,
         )

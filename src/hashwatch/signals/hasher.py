@@ -36,7 +36,7 @@ class HashOptions:
     exif: bool = False  # read EXIF leads of images (the scan wants them)
     thumbnail: bool = False  # make a small JPEG for the report
     # Hash video frames (one per this many seconds); None: videos are hashed as byte files.
-    frame_interval: float | None = None
+    frame_interval: float | None = 1.0
 
     @property
     def pdq_policy(self) -> PdqPolicy:
@@ -95,17 +95,23 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
-class _ImageSniffer:
+class _MediaSniffer:
     """Decides from the first block whether to keep the content for decoding, and remembers
-    the media type it saw."""
+    the media type it saw. Videos are kept only when they have no path to decode from (a
+    member of an archive) and their frames are wanted."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_video: bool = False) -> None:
         self.mime: str | None = None
+        self.keep_video = keep_video
 
     def __call__(self, first_block: bytes, size: int | None) -> bool:
         self.mime = sniff_media_type(first_block[:64]) or sniff_video_type(first_block[:256])
         fits = size is None or size <= KEEP_IN_MEMORY_MAX
-        return self.mime is not None and self.mime.startswith("image/") and fits
+        if self.mime is None or not fits:
+            return False
+        return self.mime.startswith("image/") or (
+            self.keep_video and self.mime.startswith("video/")
+        )
 
 
 def hash_stream(
@@ -116,7 +122,7 @@ def hash_stream(
 ) -> FileSignals:
     """All signals of the bytes in ``stream`` (a file, or a member of an archive)."""
     options = options or HashOptions()
-    sniffer = _ImageSniffer()
+    sniffer = _MediaSniffer(keep_video=options.frame_interval is not None)
     try:
         digests, content = digest_stream(stream, size, keep=sniffer)
     except OSError as exc:
@@ -128,7 +134,7 @@ def hash_file(path: str | os.PathLike[str], options: HashOptions | None = None) 
     """All signals of the file at ``path``; never raises for a bad file, reports ``error``."""
     options = options or HashOptions()
     shown = str(path)
-    sniffer = _ImageSniffer()
+    sniffer = _MediaSniffer()
     try:
         digests, content = digest_file(path, keep=sniffer)
     except OSError as exc:
@@ -144,9 +150,15 @@ def _with_pdq(
     path: Path | None,
     options: HashOptions,
 ) -> FileSignals:
-    if mime is not None and mime.startswith("video/") and options.frame_interval and path:
-        # Frames are decoded from the file (a second read): videos are not held in memory.
-        video = hash_video(path, frame_interval=options.frame_interval, policy=options.pdq_policy)
+    if mime is not None and mime.startswith("video/") and options.frame_interval:
+        # Files are decoded from their path (a second read, nothing held in memory); members
+        # of archives from the bytes kept by the digest read.
+        video_source = path if path is not None else content
+        if video_source is None:
+            return FileSignals(shown, digests, mime=mime, error="video too large to decode")
+        video = hash_video(
+            video_source, frame_interval=options.frame_interval, policy=options.pdq_policy
+        )
         return FileSignals(shown, digests, mime=mime, video=video, error=video.error)
     if mime is None or not mime.startswith("image/"):
         return FileSignals(shown, digests, mime=mime)

@@ -20,10 +20,13 @@ class HashType(StrEnum):
     ED2K = "ed2k"
     SHA1_BASE32 = "sha1_base32"
     PDQ = "pdq"
+    # The identity of a video's frame-hash set (SHA-256 of its canonical vPDQ lines): the key
+    # of a list entry known only by its frame hashes (a vPDQ file), never a query signal.
+    VPDQ = "vpdq"
 
     @property
     def is_exact(self) -> bool:
-        """True for byte digests matched by equality; False for perceptual hashes."""
+        """True for digests matched by equality; False for perceptual hashes."""
         return self is not HashType.PDQ
 
 
@@ -35,6 +38,7 @@ _HEX_LENGTHS = {
     HashType.SHA256: 64,
     HashType.ED2K: 32,
     HashType.PDQ: 64,
+    HashType.VPDQ: 64,
 }
 _HEX = re.compile(r"^[0-9a-f]+$")
 _BASE32 = re.compile(r"^[A-Z2-7]{32}$")
@@ -56,6 +60,7 @@ _ALIASES = {
     "pdq": HashType.PDQ,
     "pdq_hash": HashType.PDQ,
     "pdqhash": HashType.PDQ,
+    "vpdq": HashType.VPDQ,
 }
 
 

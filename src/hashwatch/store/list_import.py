@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from hashwatch.lists.model import EntryRecord, EntryStatus
+from hashwatch.lists.model import EntryRecord, EntryStatus, VideoFrameHash, matchable_frames
 from hashwatch.runner import make_units
+from hashwatch.signals.types import HashType
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, utcnow
 
 if TYPE_CHECKING:
     from hashwatch.store.lists import ImportReport
 
-__all__ = ["ImportContext", "batches"]
+__all__ = ["ImportContext", "batches", "entry_records"]
 
 BATCH = 2000
 LIVE = (EntryStatus.ACTIVE.value, EntryStatus.DISPUTED.value)
@@ -32,7 +33,24 @@ def batches(records: Iterable[EntryRecord], size: int = BATCH) -> Iterator[list[
     return make_units(records, size)
 
 
+def _stored_frames(record: EntryRecord) -> list[VideoFrameHash]:
+    """The frames of a video entry that are stored and indexed: those vPDQ matches with."""
+    return matchable_frames(record.frames)
+
+
+def _hash_keys(record: EntryRecord) -> list[tuple[str, str, int | None]]:
+    """What identifies the hash rows of an entry, in order (does an import change them?)."""
+    keys: list[tuple[str, str, int | None]] = [(t.value, v, None) for t, v in record.hashes]
+    keys += [(HashType.PDQ.value, f.pdq, f.frame) for f in _stored_frames(record)]
+    return keys
+
+
 def _facts(record: EntryRecord) -> dict[str, Any]:
+    extra = dict(record.extra or {})
+    if record.frames:
+        video = dict(extra.get("video") or {})
+        video.update(frames_read=len(record.frames), frames_kept=len(_stored_frames(record)))
+        extra["video"] = video
     return {
         "category": record.category,
         "series": record.series,
@@ -40,7 +58,7 @@ def _facts(record: EntryRecord) -> dict[str, Any]:
         "tags": list(record.tags),
         "comment": record.comment,
         "date": record.date,
-        "extra": record.extra or {},
+        "extra": extra,
     }
 
 
@@ -86,14 +104,14 @@ class ImportContext:
                 select(E).where(and_(E.c.list_id == self.list_id, E.c.key.in_(list(by_key))))
             )
         }
-        stored_hashes: dict[int, list[tuple[str, str]]] = {}
+        stored_hashes: dict[int, list[tuple[str, str, int | None]]] = {}
         if existing:
             for h in conn.execute(
-                select(H.c.entry_id, H.c.hash_type, H.c.value)
+                select(H.c.entry_id, H.c.hash_type, H.c.value, H.c.frame)
                 .where(and_(H.c.entry_id.in_([r.id for r in existing.values()]), H.c.active))
                 .order_by(H.c.entry_id, H.c.position)
             ):
-                stored_hashes.setdefault(h.entry_id, []).append((h.hash_type, h.value))
+                stored_hashes.setdefault(h.entry_id, []).append((h.hash_type, h.value, h.frame))
         new_rows: list[dict[str, Any]] = []
         new_hashes: list[tuple[str, EntryRecord]] = []
         seen_ids: list[int] = []
@@ -125,8 +143,7 @@ class ImportContext:
             facts_changed = old_facts != facts
             if facts_changed:
                 values.update(facts)
-            wanted_hashes = [(t.value, v) for t, v in record.hashes]
-            hashes_changed = stored_hashes.get(old.id, []) != wanted_hashes
+            hashes_changed = stored_hashes.get(old.id, []) != _hash_keys(record)
             if old.status == EntryStatus.WITHDRAWN.value:
                 values["status"] = EntryStatus.ACTIVE.value
                 self._event(old.id, old.status, EntryStatus.ACTIVE.value, "listed again")
@@ -164,18 +181,34 @@ class ImportContext:
                 self.next_analyze *= 4
 
     def _hash_rows(self, entry_id: int, record: EntryRecord) -> list[dict[str, Any]]:
-        return [
+        common: dict[str, Any] = {"entry_id": entry_id, "list_id": self.list_id, "active": True}
+        rows: list[dict[str, Any]] = [
             {
-                "entry_id": entry_id,
-                "list_id": self.list_id,
+                **common,
                 "hash_type": t.value,
                 "value": v,
                 "position": pos,
-                "active": True,
                 "change_seq": self.seq,
+                "frame": None,
+                "frame_time": None,
+                "quality": None,
             }
             for pos, (t, v) in enumerate(record.hashes)
         ]
+        rows += [
+            {
+                **common,
+                "hash_type": HashType.PDQ.value,
+                "value": f.pdq,
+                "position": len(record.hashes) + n,
+                "change_seq": self.seq,
+                "frame": f.frame,
+                "frame_time": f.timestamp,
+                "quality": f.quality,
+            }
+            for n, f in enumerate(_stored_frames(record))
+        ]
+        return rows
 
     def _insert_hashes(self, entry_id: int, record: EntryRecord) -> None:
         self.conn.execute(insert(H), self._hash_rows(entry_id, record))
@@ -235,3 +268,44 @@ class ImportContext:
                 ],
             )
         self.report.withdrawn += len(gone)
+
+
+def entry_records(
+    conn: Connection, list_id: int, *, include_inactive: bool = False
+) -> Iterator[EntryRecord]:
+    """Stream a list's entries as records (for export), in entry order, a batch at a time."""
+    last = 0
+    while True:
+        query = select(E).where(and_(E.c.list_id == list_id, E.c.id > last))
+        if not include_inactive:
+            query = query.where(E.c.status.in_(LIVE))
+        entries = conn.execute(query.order_by(E.c.id).limit(BATCH)).all()
+        if not entries:
+            return
+        last = entries[-1].id
+        hashes: dict[int, list[tuple[HashType, str]]] = {}
+        frames: dict[int, list[VideoFrameHash]] = {}
+        for h in conn.execute(
+            select(H.c.entry_id, H.c.hash_type, H.c.value, H.c.frame, H.c.frame_time, H.c.quality)
+            .where(and_(H.c.entry_id.in_([e.id for e in entries]), H.c.active))
+            .order_by(H.c.entry_id, H.c.position)
+        ):
+            if h.frame is not None:
+                frame = VideoFrameHash(h.frame, h.frame_time or 0.0, h.value, h.quality or 0)
+                frames.setdefault(h.entry_id, []).append(frame)
+            else:
+                hashes.setdefault(h.entry_id, []).append((HashType(h.hash_type), h.value))
+        for e in entries:
+            yield EntryRecord(
+                hashes=tuple(hashes.get(e.id, ())),
+                category=e.category,
+                series=e.series,
+                victim_identified=e.victim_identified,
+                tags=tuple(e.tags or ()),
+                comment=e.comment,
+                date=e.date,
+                status=EntryStatus(e.status),
+                source=f"entry {e.id}",
+                extra=dict(e.extra or {}),
+                frames=tuple(frames.get(e.id, ())),
+            )

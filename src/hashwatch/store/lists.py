@@ -44,7 +44,7 @@ from hashwatch.lists.model import (
 )
 from hashwatch.signals.types import HashType, normalize_hash
 from hashwatch.store.database import Database
-from hashwatch.store.list_import import BATCH, LIVE, ImportContext, batches
+from hashwatch.store.list_import import ImportContext, batches, entry_records
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, IMPORTS, LISTS, utcnow
 
 __all__ = ["HashListInfo", "ImportReport", "ListStore", "StatusChange"]
@@ -68,6 +68,8 @@ class HashListInfo:
     description: str | None
     category_map: dict[str, str]
     counts: dict[str, int] = field(default_factory=dict)  # entries by status
+    video_min_compared_pct: float = 80.0
+    video_min_query_pct: float = 0.0
 
 
 @dataclass
@@ -148,6 +150,8 @@ class ListStore:
             description=row.description,
             category_map=dict(row.category_map or {}),
             counts=counts,
+            video_min_compared_pct=float(row.video_min_compared_pct),
+            video_min_query_pct=float(row.video_min_query_pct),
         )
 
     def get(self, name: str) -> HashListInfo:
@@ -203,9 +207,19 @@ class ListStore:
         scheme: CategoryScheme | None = None,
         description: str | None = None,
         category_map: dict[str, str] | None = None,
+        video_min_compared_pct: float | None = None,
+        video_min_query_pct: float | None = None,
     ) -> HashListInfo:
-        """Change a list's settings. The threshold and kind take effect at the next match."""
+        """Change a list's settings. Thresholds and kind take effect at the next match."""
         values: dict[str, Any] = {}
+        for column, pct in (
+            ("video_min_compared_pct", video_min_compared_pct),
+            ("video_min_query_pct", video_min_query_pct),
+        ):
+            if pct is not None:
+                if not 0 <= pct <= 100:
+                    raise ConfigError(f"{column} must be between 0 and 100, got {pct}")
+                values[column] = float(pct)
         if kind is not None:
             values["kind"] = ListKind(kind).value
         if pdq_threshold is not None:
@@ -286,10 +300,70 @@ class ListStore:
                 unchanged=int(last["records"]),
             )
         parsed = open_list(path, fmt, default_hash_type=default_hash_type)
-        header = parsed.header
+        return self._import_records(
+            name,
+            parsed.header,
+            parsed.records,
+            file=str(path),
+            file_sha256=sha,
+            kind=kind,
+            scheme=scheme,
+            source_org=source_org,
+            pdq_threshold=pdq_threshold,
+            mode=mode,
+            actor=actor,
+        )
+
+    def add_records(
+        self,
+        name: str,
+        records: Iterable[EntryRecord],
+        *,
+        source: str,
+        kind: ListKind | None = None,
+        actor: str | None = None,
+    ) -> ImportReport:
+        """Add (or update) ``records`` in list ``name`` (created if missing), keeping the
+        rest of the list: one transaction and one new version, like an import in append
+        mode. ``source`` says where the records came from (e.g. "add-media: 3 files")."""
+        batch = list(records)
+        digest = hashlib.sha256()
+        for record in batch:
+            digest.update(f"{record.hashes[0][0].value}:{record.hashes[0][1]}\n".encode())
+        header = ListHeader(format="media", scheme=None)
+        return self._import_records(
+            name,
+            header,
+            iter(batch),
+            file=source,
+            file_sha256=digest.hexdigest(),
+            kind=kind,
+            scheme=None,
+            source_org=None,
+            pdq_threshold=None,
+            mode="append",
+            actor=actor,
+        )
+
+    def _import_records(
+        self,
+        name: str,
+        header: ListHeader,
+        records: Iterator[EntryRecord],
+        *,
+        file: str,
+        file_sha256: str,
+        kind: ListKind | None,
+        scheme: CategoryScheme | None,
+        source_org: str | None,
+        pdq_threshold: int | None,
+        mode: str,
+        actor: str | None,
+    ) -> ImportReport:
+        sha = file_sha256
         report = ImportReport(
             list_name=name,
-            file=str(path),
+            file=file,
             file_sha256=sha,
             format=header.format,
             mode=mode,
@@ -328,7 +402,7 @@ class ListStore:
                 insert(I).values(
                     list_id=list_id,
                     version=version,
-                    file_name=path.name,
+                    file_name=Path(file).name,
                     file_sha256=sha,
                     format=header.format,
                     mode=mode,
@@ -347,7 +421,7 @@ class ListStore:
                 report,
                 analyze=not self.db.is_sqlite,
             )
-            for batch in batches(parsed.records):
+            for batch in batches(records):
                 ctx.apply(batch)
             if mode == "replace":
                 ctx.withdraw_unseen()
@@ -487,35 +561,7 @@ class ListStore:
         """Stream the list's entries as records (for export), in entry order."""
         with self.db.read() as conn:
             row = self._row(conn, name)
-            last = 0
-            while True:
-                query = select(E).where(and_(E.c.list_id == row.id, E.c.id > last))
-                if not include_inactive:
-                    query = query.where(E.c.status.in_(LIVE))
-                entries = conn.execute(query.order_by(E.c.id).limit(BATCH)).all()
-                if not entries:
-                    return
-                last = entries[-1].id
-                hashes: dict[int, list[tuple[HashType, str]]] = {}
-                for h in conn.execute(
-                    select(H.c.entry_id, H.c.hash_type, H.c.value)
-                    .where(and_(H.c.entry_id.in_([e.id for e in entries]), H.c.active))
-                    .order_by(H.c.entry_id, H.c.position)
-                ):
-                    hashes.setdefault(h.entry_id, []).append((HashType(h.hash_type), h.value))
-                for e in entries:
-                    yield EntryRecord(
-                        hashes=tuple(hashes.get(e.id, ())),
-                        category=e.category,
-                        series=e.series,
-                        victim_identified=e.victim_identified,
-                        tags=tuple(e.tags or ()),
-                        comment=e.comment,
-                        date=e.date,
-                        status=EntryStatus(e.status),
-                        source=f"entry {e.id}",
-                        extra=dict(e.extra or {}),
-                    )
+            yield from entry_records(conn, row.id, include_inactive=include_inactive)
 
     def export(
         self,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -72,6 +73,14 @@ class HashListRow(Base):
     scheme: Mapped[str] = mapped_column(String(16), nullable=False, default="NONE")
     category_map: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     pdq_threshold: Mapped[int] = mapped_column(Integer, nullable=False, default=31)
+    # A video matches an entry of this list as known when at least this share of the entry's
+    # frames is found (compared %) and this share of the query's frames matched (query %).
+    video_min_compared_pct: Mapped[float] = mapped_column(
+        Float, nullable=False, default=80.0, server_default="80"
+    )
+    video_min_query_pct: Mapped[float] = mapped_column(
+        Float, nullable=False, default=0.0, server_default="0"
+    )
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -143,6 +152,11 @@ class EntryHash(Base):
     # learn about the removal from the change sequence alone.
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     change_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # A frame of a known video (PDQ rows only): its number, time in seconds, and quality.
+    # Frames share the PDQ index with images; NULL for hashes of whole files and images.
+    frame: Mapped[int | None] = mapped_column(Integer)
+    frame_time: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (
         Index("ix_entry_hashes_lookup", "hash_type", "value"),
         Index("ix_entry_hashes_entry", "entry_id"),

@@ -16,8 +16,7 @@ from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from hashwatch.lists.formats import write_list
-from hashwatch.lists.model import EntryRecord, ListHeader, ListKind
+from hashwatch.lists.model import EntryRecord, ListKind, VideoFrameHash
 from hashwatch.signals.types import parse_hash_type
 from hashwatch.store.lists import HashListInfo, ListStore
 from hashwatch.store.service import Role
@@ -89,6 +88,8 @@ def update_list(request: Request, p: Curator, name: str, body: UpdateList) -> di
         scheme=body.scheme,
         description=body.description,
         category_map=body.category_map,
+        video_min_compared_pct=body.video_min_compared_pct,
+        video_min_query_pct=body.video_min_query_pct,
     )
     changed = sorted(body.model_dump(exclude_none=True))
     _audit(request, "list.configured", key=p.name, list=name, changed=changed)
@@ -150,7 +151,7 @@ def export_list(
     request: Request,
     p: Curator,
     name: str,
-    format: Literal["vics2", "csv", "text"] = "vics2",
+    format: Literal["vics2", "csv", "text", "vpdq"] = "vics2",
     include_inactive: bool = False,
 ) -> StreamingResponse:
     store = _store(request)
@@ -165,7 +166,12 @@ def export_list(
             while block := spool.read(1 << 20):
                 yield block
 
-    media = {"vics2": "application/json", "csv": "text/csv", "text": "text/plain"}[format]
+    media = {
+        "vics2": "application/json",
+        "csv": "text/csv",
+        "text": "text/plain",
+        "vpdq": "text/plain",
+    }[format]
     disposition = f'attachment; filename="{name}.{format}"'.encode("ascii", "replace").decode()
     return StreamingResponse(
         chunks(), media_type=media, headers={"Content-Disposition": disposition}
@@ -184,18 +190,13 @@ def add_entries(request: Request, p: Curator, name: str, body: NewEntries) -> di
             tags=tuple(e.tags),
             comment=e.comment,
             source=f"api entry {n}",
+            frames=tuple(VideoFrameHash(f.frame, f.timestamp, f.pdq, f.quality) for f in e.frames),
         )
         for n, e in enumerate(body.entries, start=1)
     ]
-    fd, path = tempfile.mkstemp(prefix="hashwatch-entries-", suffix=".json")
-    os.close(fd)
-    try:
-        write_list(path, "vics2", ListHeader(format="vics2", scheme=None), records)
-        report = store.import_file(
-            name, path, fmt="vics2", mode="append", actor=f"key:{p.name}", kind=info.kind
-        )
-    finally:
-        os.unlink(path)
+    report = store.add_records(
+        name, records, source=f"api ({len(records)} entries)", actor=f"key:{p.name}", kind=info.kind
+    )
     _audit(
         request,
         "entries.added",

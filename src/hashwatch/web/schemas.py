@@ -79,13 +79,34 @@ class UpdateList(BaseModel):
     pdq_threshold: int | None = Field(None, ge=0, le=256)
     description: str | None = Field(None, max_length=10_000)
     category_map: dict[str, str] | None = None
+    video_min_compared_pct: float | None = Field(None, ge=0, le=100)
+    video_min_query_pct: float | None = Field(None, ge=0, le=100)
+
+
+class FrameIn(BaseModel):
+    """One hashed frame of a known video (a vPDQ line)."""
+
+    model_config = ConfigDict(extra="forbid")
+    frame: int = Field(ge=0)
+    timestamp: float = Field(ge=0)
+    pdq: str
+    quality: int = Field(ge=0, le=100)
+
+    @field_validator("pdq")
+    @classmethod
+    def _pdq(cls, value: str) -> str:
+        return normalize_hash(HashType.PDQ, value)
 
 
 class EntryIn(BaseModel):
-    """An entry to add: its hashes (the first is its key) and the curator's facts."""
+    """An entry to add: its hashes (the first is its key), a video's frame hashes, and the
+    curator's facts."""
 
     model_config = ConfigDict(extra="forbid")
     hashes: list[SignalIn] = Field(min_length=1, max_length=16)
+    frames: list[FrameIn] = Field(
+        default_factory=list, max_length=100_000, description="vPDQ frames of a video"
+    )
     category: str | None = Field(None, max_length=64)
     series: str | None = Field(None, max_length=1000)
     tags: list[str] = Field(default_factory=list, max_length=50)

@@ -112,7 +112,13 @@ class MatchService:
         self, data: bytes, name: str, key_name: str, *, dihedral: bool = False
     ) -> tuple[FileSignals, MatchResult]:
         fs = self.hash_bytes(data, name, dihedral=dihedral)
-        result = self.match_items([signals_of(fs)], key_name, dihedral=dihedral)[0]
+        if fs.video is None:
+            return fs, self.match_items([signals_of(fs)], key_name, dihedral=dihedral)[0]
+        matcher = self.dihedral_matcher if dihedral else self.matcher
+        with self.lock.read():
+            result = matcher.match_fields([fs.as_dict()])[0]
+        self.metrics.lookups.inc(len(fs.video.frames) + len(signals_of(fs)))
+        self._record([result], key_name)
         return fs, result
 
     def match_items(
@@ -130,7 +136,8 @@ class MatchService:
         events: list[dict[str, Any]] = []
         now = datetime.now(UTC).isoformat()
         for result in results:
-            for m in result.matches:
+            # A partial video match is shown to whoever asked, but it alerts nobody.
+            for m in (m for m in result.matches if not m.partial):
                 records.append(
                     {
                         "key_name": key_name,
@@ -155,6 +162,7 @@ class MatchService:
                         "scheme": m.scheme,
                         "series": m.series,
                         "entry_status": m.entry_status,
+                        **({"video": m.video} if m.video is not None else {}),
                     }
                 )
         if not records:

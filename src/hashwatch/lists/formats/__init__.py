@@ -22,6 +22,7 @@ from hashwatch.lists.formats.detect import detect_format
 from hashwatch.lists.formats.nsrl import NSRL, read_nsrl
 from hashwatch.lists.formats.text import TEXT, read_text, write_text
 from hashwatch.lists.formats.vics import VICS1, VICS2, read_vics, write_vics2
+from hashwatch.lists.formats.vpdq import VPDQ, read_vpdq, write_vpdq
 from hashwatch.lists.model import EntryRecord, ListHeader, ParsedList
 from hashwatch.signals.types import HashType
 
@@ -32,6 +33,7 @@ __all__ = [
     "TEXT",
     "VICS1",
     "VICS2",
+    "VPDQ",
     "ListFormat",
     "ListReader",
     "ListWriter",
@@ -77,6 +79,9 @@ FORMATS: Mapping[str, ListFormat] = _registry(
     ListFormat(CSV, "CSV with a header naming hash columns", read_csv, write_csv),
     ListFormat(TEXT, "one hash a line, bare or '<type> <hash>' (HMA)", read_text, write_text),
     ListFormat(NSRL, "NIST NSRL RDSv3 SQLite (read only, ignorable)", read_nsrl),
+    ListFormat(
+        VPDQ, "vPDQ frame hashes of videos, 'frame,quality,hex,timestamp'", read_vpdq, write_vpdq
+    ),
 )
 
 
@@ -110,7 +115,7 @@ def write_list(
     header: ListHeader,
     records: Iterable[EntryRecord],
 ) -> int:
-    """Write ``records`` as ``fmt`` ("vics2", "csv" or "text"); return how many were written.
+    """Write ``records`` as ``fmt`` ("vics2", "csv", "text", "vpdq"); return how many were written.
 
     A path is written through a temporary file beside it and renamed into place when
     complete, so a failed export never leaves a truncated list behind. A binary stream is

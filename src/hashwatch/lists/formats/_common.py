@@ -62,6 +62,7 @@ _CANONICAL = {
     HashType.ED2K: re.compile(r"[0-9a-f]{32}"),
     HashType.PDQ: re.compile(r"[0-9a-f]{64}"),
     HashType.SHA1_BASE32: re.compile(r"[A-Z2-7]{32}"),
+    HashType.VPDQ: re.compile(r"[0-9a-f]{64}"),
 }
 
 

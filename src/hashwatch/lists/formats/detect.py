@@ -7,7 +7,8 @@ Investigators receive lists renamed by mail gateways, case systems and colleague
 2. JSON (after a byte-order mark and whitespace) whose OData context names VICS 1.x or
    2.0, or a bare ``{"value": [...]}`` hash set -> ``vics1``/``vics2``;
 3. a first line that is a CSV header naming a hash column -> ``csv``;
-4. lines of hashes (bare or ``<type> <hash>``, comments allowed) -> ``text``.
+4. ``frame,quality,hex,timestamp`` lines (after optional ``#`` comments) -> ``vpdq``;
+5. lines of hashes (bare or ``<type> <hash>``, comments allowed) -> ``text``.
 
 Anything else raises :class:`ListFormatError` saying what the file looked like.
 """
@@ -18,7 +19,7 @@ import sqlite3
 from pathlib import Path
 
 from hashwatch.errors import ListFormatError
-from hashwatch.lists.formats import csv_format, nsrl, text, vics
+from hashwatch.lists.formats import csv_format, nsrl, text, vics, vpdq
 from hashwatch.signals.types import HashType
 
 __all__ = ["detect_format"]
@@ -29,7 +30,7 @@ _TEXT_LINES_CHECKED = 5
 
 
 def detect_format(path: str | Path) -> str:
-    """Name the format of the list at ``path`` ("nsrl", "vics1", "vics2", "csv", "text")."""
+    """Name the format of the list at ``path`` ("nsrl", "vics1", "vics2", "csv", "vpdq", "text")."""
     path = Path(path)
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
@@ -85,6 +86,9 @@ def _detect_lines(path: Path, decoded: str, complete: bool) -> str:
     first = lines[0] if lines else ""
     if csv_format.parse_header_line(first) is not None:
         return csv_format.CSV
+    data = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if data and vpdq.looks_like_vpdq(data[0]):
+        return vpdq.VPDQ
     checked = 0
     for n, line in enumerate(lines, 1):
         try:

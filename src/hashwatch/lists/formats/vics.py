@@ -38,12 +38,15 @@ from hashwatch.lists.formats._common import (
     split_tags,
     type_from_name,
 )
+from hashwatch.lists.formats.vpdq import parse_frame_line
 from hashwatch.lists.model import (
     CategoryScheme,
     EntryRecord,
     EntryStatus,
     ListHeader,
     ParsedList,
+    VideoFrameHash,
+    frame_set_digest,
 )
 from hashwatch.signals.types import HashType
 
@@ -81,7 +84,13 @@ _HASH_NAMES = {
     HashType.ED2K: "ED2K",
     HashType.SHA1_BASE32: "SHA1Base32",
     HashType.PDQ: "PDQ",
+    HashType.VPDQ: "vPDQ",
 }
+# A video's frame hashes travel as AlternativeHashes named "vPDQ" whose value is one vPDQ
+# line, "frame,quality,pdq_hex,timestamp" (hashwatch's convention: VICS has no frame field;
+# readers that do not know it keep them as unknown hashes). Time ranges the curator
+# categorised stay in the record's Segments (Start, End, Category), kept as written.
+_FRAME_NAME = "vPDQ"
 # Media fields the reader maps onto EntryRecord; everything else goes to ``extra``.
 _MODELLED = frozenset(
     {
@@ -253,6 +262,7 @@ def media_to_record(item: Any, n: int) -> EntryRecord:
     if not isinstance(item, dict):
         raise ListFormatError(f"Media record is not a JSON object but {item!r}", where=where)
     hashes: list[tuple[HashType, str]] = []
+    frames: list[VideoFrameHash] = []
     extra: dict[str, Any] = {}
     add_hash(hashes, HashType.MD5, item.get("MD5"), where, "MD5")
     odata_id = item.get("odata.id")
@@ -277,6 +287,10 @@ def media_to_record(item: Any, n: int) -> EntryRecord:
                     f"AlternativeHashes[{i}]: expected {{HashName, HashValue}}, got {alt!r}",
                     where=where,
                 )
+            value = alt.get("HashValue")
+            if name.strip().lower() == "vpdq" and isinstance(value, str) and "," in value:
+                frames.append(parse_frame_line(value, f"{where} AlternativeHashes[{i}]"))
+                continue
             hash_type = type_from_name(name)
             if hash_type is None:
                 unknown.append(alt)  # PhotoDNA and friends: kept, never dropped
@@ -289,6 +303,8 @@ def media_to_record(item: Any, n: int) -> EntryRecord:
         hashes = reorder_hashes(hashes, order, where, "HashOrder")
     elif order is not None:
         extra["HashOrder"] = order
+    if not hashes and frames:
+        hashes.append((HashType.VPDQ, frame_set_digest(frames)))
     if not hashes:
         raise ListFormatError(
             "Media record has no usable hash (MD5, SHA1 or a known AlternativeHashes entry)",
@@ -317,6 +333,7 @@ def media_to_record(item: Any, n: int) -> EntryRecord:
         status=status,
         source=where,
         extra=extra,
+        frames=tuple(frames),
     )
 
 
@@ -344,6 +361,10 @@ def record_to_media(record: EntryRecord, media_id: int) -> dict[str, Any]:
             media["SHA1"] = value
         else:
             alternatives.append({"HashName": _HASH_NAMES[hash_type], "HashValue": value})
+    alternatives.extend(
+        {"HashName": _FRAME_NAME, "HashValue": f"{f.frame},{f.quality},{f.pdq},{f.timestamp:.3f}"}
+        for f in record.frames
+    )
     if record.victim_identified is not None:
         media["VictimIdentified"] = record.victim_identified
     if record.series is not None:

@@ -1,0 +1,355 @@
+"""``hashwatch lists ...``: import, export, show, change and add to hash lists.
+
+Thin like the rest of the CLI (see :mod:`hashwatch.cli`): each command calls
+:class:`hashwatch.store.lists.ListStore` and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hashwatch.app import parse_hash_ref
+from hashwatch.cli import _emit, _hw, err
+from hashwatch.errors import ConfigError
+from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
+from hashwatch.signals.types import HashType, parse_hash_type
+
+__all__ = ["lists_app"]
+
+lists_app = typer.Typer(help="Hash lists: import, export, show, revoke.", no_args_is_help=True)
+
+
+@lists_app.command("import")
+def lists_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="VICS JSON, CSV, text or NSRL RDSv3 SQLite.")],
+    name: Annotated[
+        str, typer.Option("--name", "-n", help="The list to import into (created if new).")
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="vics1, vics2, csv, text, nsrl (default: detected from content)."
+        ),
+    ] = None,
+    kind: Annotated[
+        ListKind | None,
+        typer.Option("--kind", "-k", help="For a new list (default: known; NSRL: ignorable)."),
+    ] = None,
+    scheme: Annotated[
+        CategoryScheme | None, typer.Option("--scheme", help="Category scheme of the codes.")
+    ] = None,
+    source_org: Annotated[
+        str | None, typer.Option("--source-org", help="Organisation the list comes from.")
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option("--threshold", help="PDQ distance threshold of a new list (default 31)."),
+    ] = None,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add and update only; keep entries the file lacks.")
+    ] = False,
+    hash_type: Annotated[
+        str | None,
+        typer.Option(
+            "--hash-type", help="Type of bare 64-hex hashes in text files (sha256 or pdq)."
+        ),
+    ] = None,
+    examiner: Annotated[
+        str | None, typer.Option("--examiner", help="Who imports (default: login name).")
+    ] = None,
+) -> None:
+    """Import a hash-list file as the list's next version (one transaction)."""
+    hw = _hw(ctx)
+    report = hw.lists.import_file(
+        name,
+        file,
+        fmt=fmt,
+        kind=kind,
+        scheme=scheme,
+        source_org=source_org,
+        pdq_threshold=threshold,
+        mode="append" if append else "replace",
+        actor=examiner,
+        default_hash_type=parse_hash_type(hash_type) if hash_type else None,
+    )
+    if report.changed:
+        err.print(
+            f"[bold]{name}[/] version {report.version}: {report.records} records, "
+            f"{report.added} added, {report.updated} updated, {report.withdrawn} withdrawn, "
+            f"{report.reactivated} listed again, {report.unchanged} unchanged ({report.format})"
+        )
+    else:
+        err.print(
+            f"[bold]{name}[/] unchanged at version {report.version} ({report.records} records)"
+        )
+    _emit(report.as_dict())
+
+
+@lists_app.command("export")
+def lists_export(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The list to export.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write ('-' for stdout).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="vics2, csv or text.")] = "vics2",
+    include_inactive: Annotated[
+        bool,
+        typer.Option(
+            "--include-inactive",
+            help="Also revoked and withdrawn entries (CSV keeps their status).",
+        ),
+    ] = False,
+) -> None:
+    """Write a list to a file, on purpose: hash lists are sensitive."""
+    hw = _hw(ctx)
+    if str(out) == "-":
+        count = hw.lists.export(name, sys.stdout.buffer, fmt, include_inactive=include_inactive)
+    else:
+        tmp = out.with_name(out.name + ".partial")
+        count = hw.lists.export(name, tmp, fmt, include_inactive=include_inactive)
+        tmp.replace(out)
+    err.print(f"exported {count} entries of {name} to {out} ({fmt})")
+
+
+@lists_app.command("show")
+def lists_show(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="A list; without it, all lists.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show lists: kind, scheme, threshold, version, entries by status, import history."""
+    hw = _hw(ctx)
+    infos = [hw.lists.get(name)] if name else hw.lists.all()
+    if as_json:
+        for info in infos:
+            data = {**info.__dict__, "kind": info.kind.value}
+            if name:
+                data["imports"] = [
+                    {k: (str(v) if k.endswith("_at") else v) for k, v in imp.items()}
+                    for imp in hw.lists.imports(name)
+                ]
+            _emit(data)
+        return
+    table = Table("list", "kind", "scheme", "source", "PDQ threshold", "version", "entries")
+    for info in infos:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(info.counts.items())) or "empty"
+        table.add_row(
+            info.name,
+            info.kind.value,
+            info.scheme,
+            info.source_org or "",
+            str(info.pdq_threshold),
+            str(info.version),
+            counts,
+        )
+    Console().print(table)
+    if name:
+        history = Table(
+            "version", "file", "format", "by", "finished", "added", "updated", "withdrawn"
+        )
+        for imp in hw.lists.imports(name):
+            history.add_row(
+                str(imp["version"]),
+                imp["file_name"],
+                imp["format"],
+                imp["imported_by"] or "",
+                str(imp["finished_at"] or ""),
+                str(imp["added"]),
+                str(imp["updated"]),
+                str(imp["withdrawn"]),
+            )
+        Console().print(history)
+
+
+def _set_status(
+    ctx: typer.Context,
+    name: str,
+    hashes: list[str],
+    status: EntryStatus,
+    reason: str | None,
+    examiner: str | None,
+) -> None:
+    hw = _hw(ctx)
+    parsed: list[tuple[HashType, str]] = []
+    ids: list[int] = []
+    for item in hashes:
+        if item.startswith("entry:"):
+            ids.append(int(item.split(":", 1)[1]))
+        else:
+            signal = parse_hash_ref(item)
+            parsed.append((signal.hash_type, signal.value))
+    changes = hw.lists.set_status(
+        name, parsed, entry_ids=ids, status=status, actor=examiner, reason=reason
+    )
+    for change in changes:
+        _emit(change.__dict__)
+    err.print(f"{len(changes)} entries of {name} now {status.value}")
+
+
+HashesArg = Annotated[
+    list[str],
+    typer.Argument(help="Hashes as TYPE:VALUE (e.g. md5:…, pdq:…), a bare MD5/SHA-1, or entry:ID."),
+]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept with the event).")]
+ExaminerOpt = Annotated[
+    str | None, typer.Option("--examiner", help="Who decides (default: login name).")
+]
+
+
+@lists_app.command("revoke")
+def lists_revoke(
+    ctx: typer.Context,
+    name: str,
+    hashes: HashesArg,
+    reason: ReasonOpt = None,
+    examiner: ExaminerOpt = None,
+) -> None:
+    """Stop matching entries; the record and its history are kept."""
+    _set_status(ctx, name, hashes, EntryStatus.REVOKED, reason, examiner)
+
+
+@lists_app.command("dispute")
+def lists_dispute(
+    ctx: typer.Context,
+    name: str,
+    hashes: HashesArg,
+    reason: ReasonOpt = None,
+    examiner: ExaminerOpt = None,
+) -> None:
+    """Flag entries as disputed: still matched, marked in every match."""
+    _set_status(ctx, name, hashes, EntryStatus.DISPUTED, reason, examiner)
+
+
+@lists_app.command("reinstate")
+def lists_reinstate(
+    ctx: typer.Context,
+    name: str,
+    hashes: HashesArg,
+    reason: ReasonOpt = None,
+    examiner: ExaminerOpt = None,
+) -> None:
+    """Make revoked or disputed entries active again."""
+    _set_status(ctx, name, hashes, EntryStatus.ACTIVE, reason, examiner)
+
+
+@lists_app.command("create")
+def lists_create(
+    ctx: typer.Context,
+    name: str,
+    kind: Annotated[ListKind, typer.Option("--kind", "-k")] = ListKind.KNOWN,
+    scheme: Annotated[CategoryScheme, typer.Option("--scheme")] = CategoryScheme.NONE,
+    source_org: Annotated[str | None, typer.Option("--source-org")] = None,
+    threshold: Annotated[int, typer.Option("--threshold")] = 31,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+) -> None:
+    """Create an empty list."""
+    info = _hw(ctx).lists.create(
+        name,
+        kind,
+        scheme=scheme,
+        source_org=source_org,
+        pdq_threshold=threshold,
+        description=description,
+    )
+    err.print(f"created {info.kind.value} list {info.name}")
+
+
+@lists_app.command("set")
+def lists_set(
+    ctx: typer.Context,
+    name: str,
+    kind: Annotated[ListKind | None, typer.Option("--kind", "-k")] = None,
+    threshold: Annotated[
+        int | None, typer.Option("--threshold", help="PDQ distance threshold.")
+    ] = None,
+    scheme: Annotated[CategoryScheme | None, typer.Option("--scheme")] = None,
+    source_org: Annotated[str | None, typer.Option("--source-org")] = None,
+    category_map: Annotated[
+        Path | None, typer.Option("--category-map", help="JSON file mapping raw codes to labels.")
+    ] = None,
+    video_min_compared: Annotated[
+        float | None,
+        typer.Option(
+            "--video-min-compared",
+            help="Percent of a known video's frames a video must contain to match (default 80).",
+        ),
+    ] = None,
+    video_min_query: Annotated[
+        float | None,
+        typer.Option(
+            "--video-min-query",
+            help="Percent of a video's own frames that must match a known video (default 0).",
+        ),
+    ] = None,
+) -> None:
+    """Change a list's kind, thresholds (PDQ, video), scheme, source or category mapping."""
+    mapping = json.loads(category_map.read_text()) if category_map else None
+    info = _hw(ctx).lists.configure(
+        name,
+        kind=kind,
+        pdq_threshold=threshold,
+        scheme=scheme,
+        source_org=source_org,
+        category_map=mapping,
+        video_min_compared_pct=video_min_compared,
+        video_min_query_pct=video_min_query,
+    )
+    err.print(
+        f"{info.name}: {info.kind.value}, threshold {info.pdq_threshold}, scheme {info.scheme}, "
+        f"video: compared >= {info.video_min_compared_pct:g}%, "
+        f"query >= {info.video_min_query_pct:g}%"
+    )
+
+
+@lists_app.command("add-media")
+def lists_add_media(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The list (created as 'known' if missing).")],
+    paths: Annotated[list[Path], typer.Argument(help="Image or video files, or folders.")],
+    kind: Annotated[ListKind | None, typer.Option("--kind", "-k")] = None,
+    category: Annotated[str | None, typer.Option("--category", help="Raw category code.")] = None,
+    series: Annotated[str | None, typer.Option("--series")] = None,
+    comment: Annotated[str | None, typer.Option("--comment")] = None,
+    frame_interval: Annotated[
+        float,
+        typer.Option(
+            "--frame-interval",
+            help="Seconds between hashed video frames. Known videos are hashed densely so that "
+            "a copy sampled once a second at other instants still finds close frames.",
+        ),
+    ] = 0.1,
+) -> None:
+    """Hash media files and add them to a list: file digests, PDQ, and a video's frame hashes."""
+    hw = _hw(ctx)
+    report, problems = hw.add_media(
+        name,
+        paths,
+        kind=kind,
+        category=category,
+        series=series,
+        comment=comment,
+        frame_interval=frame_interval,
+    )
+    for problem in problems:
+        err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+    _emit(report.as_dict())
+
+
+@lists_app.command("delete")
+def lists_delete(
+    ctx: typer.Context,
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm the deletion.")] = False,
+) -> None:
+    """Delete a list with all its entries and history."""
+    if not yes:
+        raise ConfigError(f"deleting {name!r} removes its entries and history: add --yes")
+    _hw(ctx).lists.delete(name)
+    err.print(f"deleted {name}")
