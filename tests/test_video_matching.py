@@ -281,3 +281,34 @@ def test_curator_adds_a_video_entry_over_http(
     assert len(record.frames) == len({f["pdq"] for f in frames})
     assert hw.lists.get("v").video_min_compared_pct == 60
     assert hw.matcher().match_video(frames_of(known_clip)).kinds == {"known"}
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG"])
+def test_animated_images_are_hashed_and_matched_as_clips(tmp_path: Path, fmt: str) -> None:
+    import io
+
+    from hashwatch.app import Hashwatch as App
+    from hashwatch.config import Settings
+    from hashwatch.signals.hasher import hash_stream
+    from tests.media import scene
+
+    pictures = [scene(60 + i, (200, 150)) for i in range(6)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, fmt, save_all=True, append_images=pictures[1:], duration=500, loop=0)
+    signals = hash_stream(io.BytesIO(buf.getvalue()), f"a.{fmt.lower()}")
+    fields = signals.as_dict()
+    assert fields["media_type"] == "image" and fields["pdq"]
+    assert [f["timestamp"] for f in fields["frames"]] == [0.0, 1.0, 2.0]
+    assert [f["frame"] for f in fields["frames"]] == [0, 2, 4]
+    assert fields["pdq"] == fields["frames"][0]["pdq"]
+    # The fifth picture is a known image: the animation is known through its frame.
+    app = App(Settings(f"sqlite:///{tmp_path / 'h.db'}", tmp_path / "d"))
+    try:
+        still = tmp_path / "known.txt"
+        still.write_text(f"pdq {fields['frames'][2]['pdq']}\n")
+        app.lists.import_file("images", still)
+        (result,) = app.matcher().match_fields([fields])
+        assert result.kinds == {"known"}
+        assert result.matches[0].video is not None
+    finally:
+        app.close()

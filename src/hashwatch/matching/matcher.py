@@ -263,9 +263,9 @@ class Matcher:
             results[n] = result
         for n, fields in enumerate(items):
             if fields.get("frames"):
-                results[n] = self.match_video(
-                    frames_from_dicts(fields["frames"]), signals_from_fields(fields)
-                )
+                # An animated image's own PDQ is its first frame: matched with the frames.
+                exact = [s for s in signals_from_fields(fields) if s.hash_type is not HashType.PDQ]
+                results[n] = self.match_video(frames_from_dicts(fields["frames"]), exact)
         return results
 
     def match_video(

@@ -7,13 +7,17 @@ cannot be decoded still gets its byte digests and an ``error`` saying why.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from PIL import Image
+
 from hashwatch import __version__
 from hashwatch.errors import DecodeError
+from hashwatch.signals.animated import hash_animated_image
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
@@ -174,4 +178,34 @@ def _with_pdq(
         return FileSignals(shown, digests, mime=mime, error=f"cannot decode: {_describe(exc)}")
     exif = read_exif_leads(content) if options.exif and content is not None else None
     thumb = thumbnail_jpeg(content) if options.thumbnail and content is not None else None
-    return FileSignals(shown, digests, mime=mime, pdq=pdq, exif=exif, thumbnail=thumb)
+    animation: VideoSignals | None = None
+    animated_source = content if content is not None else path
+    if options.frame_interval and mime in _ANIMATABLE and _is_animated(animated_source):
+        # An animated GIF/WebP/PNG is a short video: its frames are hashed as a video's are
+        # (the PDQ above is its first frame, as an image viewer shows it).
+        assert animated_source is not None
+        animation = hash_animated_image(
+            animated_source,
+            mime or "image",
+            frame_interval=options.frame_interval,
+            policy=options.pdq_policy,
+        )
+        if len(animation.frames) < 2:
+            animation = None  # a single sampled frame adds nothing to the image's own PDQ
+    return FileSignals(
+        shown, digests, mime=mime, pdq=pdq, exif=exif, thumbnail=thumb, video=animation
+    )
+
+
+_ANIMATABLE = frozenset({"image/gif", "image/webp", "image/png", "image/apng"})
+
+
+def _is_animated(source: bytes | Path | None) -> bool:
+    """True for an image with more than one frame (Pillow reads only the headers for this)."""
+    if source is None:
+        return False
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            return bool(getattr(im, "is_animated", False))
+    except (OSError, ValueError, MemoryError, Image.DecompressionBombError):
+        return False
