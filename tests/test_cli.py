@@ -132,5 +132,9 @@ def test_hash_a_video_prints_one_frame_hash_per_second(run, tmp_path: Path) -> N
         assert distance <= 31, (f["frame"], distance)
     cut = rows["cut.mp4"]
     assert cut["frames"] and "error" in cut and cut["md5"]
-    half = json.loads(run("hash", "clip.bin", "--frame-interval", "0.5").stdout)
+    half = json.loads(
+        run("hash", "clip.bin", "--frame-interval", "0.5", "--sampling", "exact").stdout
+    )
+    assert half["sampling"] == "exact"
     assert [f["frame"] for f in half["frames"]] == list(range(0, 564, 15))  # 564 frames
+    assert run("hash", "clip.bin", "--sampling", "every").returncode == 2

@@ -6,6 +6,7 @@ errors go to stderr; a :class:`HashwatchError` becomes its exit code with a one-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -135,12 +136,25 @@ def hash_cmd(
     frame_interval: Annotated[
         float, typer.Option("--frame-interval", help="Seconds between hashed video frames.")
     ] = 1.0,
+    sampling: Annotated[
+        str,
+        typer.Option(
+            "--sampling",
+            help="Video frames: 'fast' (keyframe-first) or 'exact' (every k-th frame, "
+            "numbered as Meta's vPDQ tool numbers them).",
+        ),
+    ] = "fast",
 ) -> None:
     """Print the signals of every file as JSON Lines (digests; PDQ for images and video frames)."""
     hw = _hw(ctx)
     if frame_interval <= 0:
         raise ConfigError("--frame-interval must be above 0")
-    options = hw.hash_options(dihedral=dihedral, policy=pdq_policy, frame_interval=frame_interval)
+    if sampling not in ("fast", "exact"):
+        raise ConfigError("--sampling must be 'fast' or 'exact'")
+    options = dataclasses.replace(
+        hw.hash_options(dihedral=dihedral, policy=pdq_policy, frame_interval=frame_interval),
+        sampling=sampling,
+    )
     with _progress("hashing") as progress:
         task = progress.add_task("hash", total=None, rate="") if progress else None
         for fs in hw.hash_paths(paths, options, workers=workers):

@@ -3,9 +3,10 @@
 The scan walks the evidence (file system only; archives are opened inside the workers), groups
 evidence files into work units (up to 64 files or 256 MB), and maps a worker over the units
 through the runner. Workers read evidence read-only, expand archives in memory, and return one
-record per file or member with its signals, EXIF leads and thumbnail. The main process matches
-each unit's records against the lists, decides their status, and stores the unit atomically in
-the case's state file — which is what makes ``--resume`` exact after a kill.
+record per file or member with its signals (a video's frame hashes), EXIF leads and thumbnail
+(a video's contact sheet). The main process matches each unit's records against the lists (a
+video by its frames, with vPDQ's rules), decides their status, and stores the unit atomically
+in the case's state file — which is what makes ``--resume`` exact after a kill.
 
 When every unit is done the new media are clustered and ranked, and the outputs are written
 from the state: ``results.jsonl``, ``report.html``, ``case.vics.json``, ``manifest.json``; every
@@ -29,7 +30,7 @@ from hashwatch import __version__
 from hashwatch.audit import AuditLog
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD
 from hashwatch.errors import ConfigError
-from hashwatch.matching.matcher import Matcher, MatchResult, signals_from_fields
+from hashwatch.matching.matcher import Matcher, MatchResult
 from hashwatch.report.html import write_html_report
 from hashwatch.report.manifest import roots_from_records, write_manifest
 from hashwatch.report.vics_case import write_vics_case
@@ -82,6 +83,7 @@ class ScanConfig:
     dihedral: bool = True
     pdq_policy: str = "fast"
     max_image_pixels: int | None = None
+    frame_interval: float | None = 1.0  # seconds between hashed video frames (vPDQ: 1)
     unit_max_files: int = UNIT_MAX_FILES
     unit_max_bytes: int = UNIT_MAX_BYTES
 
@@ -98,13 +100,19 @@ class ScanOutcome:
 
 
 def decide_status(record: ItemRecord, result: MatchResult) -> ItemStatus:
-    """known > ignorable (incl. known false positives) > error > new media > other."""
-    kinds = {m.kind for m in result.matches}
+    """known > ignorable (incl. known false positives) > error > new media > other.
+
+    Only decisive matches count: a partial video match (below the list's video thresholds)
+    leaves a video ``new``, with the match listed for the examiner. A damaged video whose
+    readable frames were hashed is media to review (``new`` unless matched), its ``error``
+    kept; ``error`` is for what could not be checked at all.
+    """
+    kinds = result.kinds
     if "known" in kinds:
         return ItemStatus.KNOWN
     if kinds & {"ignorable", "negative"}:
         return ItemStatus.IGNORABLE
-    if record.error:
+    if record.error and not record.frames:
         return ItemStatus.ERROR
     if record.media_type in ("image", "video"):
         return ItemStatus.NEW
@@ -220,6 +228,7 @@ class Scanner:
             "pdq_policy": self.config.pdq_policy,
             "dihedral": self.config.dihedral,
             "min_pdq_quality": self.matcher.min_quality,
+            "frame_interval": self.config.frame_interval,
             "list_filter": list(self.config.lists) if self.config.lists else None,
         }
 
@@ -236,6 +245,7 @@ class Scanner:
             dihedral=True,  # clustering compares rotations/flips whatever matching does
             pdq_policy=self.config.pdq_policy,
             max_image_pixels=self.config.max_image_pixels,
+            frame_interval=self.config.frame_interval,
         )
         units = _units(todo, self.config.unit_max_files, self.config.unit_max_bytes)
         for result in self.runner.map_units(partial(process_unit, options), units):
@@ -244,9 +254,8 @@ class Scanner:
 
     def _store_unit(self, state: ScanState, result: UnitResult) -> None:
         records = result.records
-        matched = self.matcher.match_many(
-            [signals_from_fields(self._match_fields(r)) for r in records]
-        )
+        # One call for the unit: images and files in one batch, videos by their frames.
+        matched = self.matcher.match_fields([self._match_fields(r) for r in records])
         for record, match in zip(records, matched, strict=True):
             record.matches = [m.as_dict() for m in match.matches]
             record.suppressed = [m.as_dict() for m in match.suppressed]
@@ -310,9 +319,11 @@ class Scanner:
         by_list: Counter[str] = Counter()
         by_category: Counter[str] = Counter()
         serials: Counter[str] = Counter()
+        videos: Counter[str] = Counter()
+        videos_partial = 0
         for r in records:
             if r.status is ItemStatus.KNOWN:
-                known = [m for m in r.matches if m["kind"] == "known"]
+                known = [m for m in r.matches if m["kind"] == "known" and not m.get("partial")]
                 for name in {m["list"] for m in known}:
                     by_list[name] += 1
                 best = known[0]
@@ -322,6 +333,12 @@ class Scanner:
             if r.status is ItemStatus.NEW and r.exif and r.exif.get("serial"):
                 e = r.exif
                 serials[f"{e.get('make', '')} {e.get('model', '')} #{e['serial']}".strip()] += 1
+            if r.media_type == "video":
+                videos[r.status.value] += 1
+                if r.status is ItemStatus.NEW and any(
+                    m.get("partial") and m.get("kind") == "known" for m in r.matches
+                ):
+                    videos_partial += 1
         return ScanSummary(
             files=len(records),
             bytes=sum(r.size or 0 for r in records if "!/" not in r.path),
@@ -331,6 +348,8 @@ class Scanner:
             known_by_category=dict(by_category),
             errors=by_status.get("error", 0),
             camera_serials=dict(serials.most_common()),
+            videos_by_status=dict(videos),
+            videos_partial=videos_partial,
         )
 
 
@@ -342,6 +361,14 @@ def summary_lines(outcome: ScanOutcome) -> list[str]:
         f"{s.files} files ({s.bytes / 1e6:.1f} MB) in {s.seconds:.1f} s: {counts}",
         f"{s.new_clusters} clusters of new media, first in review order",
     ]
+    if s.videos_by_status:
+        videos = ", ".join(f"{n} {k}" for k in order if (n := s.videos_by_status.get(k, 0)))
+        lines.append(f"videos: {sum(s.videos_by_status.values())} ({videos})")
+        if s.videos_partial:
+            lines.append(
+                f"lead: {s.videos_partial} new video(s) share frames with a known video "
+                "(partial match, see the report)"
+            )
     if s.known_by_list:
         lines.append("known by list: " + ", ".join(f"{k} {v}" for k, v in s.known_by_list.items()))
     for serial, n in list(s.camera_serials.items())[:3]:

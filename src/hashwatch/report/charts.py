@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-__all__ = ["PALETTE", "STYLESHEET", "bar_chart", "esc", "short"]
+__all__ = ["PALETTE", "STYLESHEET", "bar_chart", "esc", "path_html", "short", "table"]
 
 # Colour-blind-safe hues (Okabe-Ito), in a fixed order so a status keeps its colour.
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#999999")
@@ -58,6 +58,18 @@ def short(value: object, limit: int = 60) -> str:
     """``value`` cut to ``limit`` characters, keeping the end (file names live there)."""
     text = "" if value is None else str(value)
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
+
+
+def path_html(path: object) -> str:
+    """A path, escaped, in the report's path style."""
+    return f'<span class="path">{esc(path)}</span>'
+
+
+def table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
+    """A table; cells are HTML already (the callers escape)."""
+    th = "".join(f'<th scope="col">{h}</th>' for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def bar_chart(
@@ -170,7 +182,7 @@ border:1px solid #8c959f;border-radius:4px;background:#fff}
 .thumb figcaption{font-size:12px;color:var(--muted);overflow:hidden;text-overflow:ellipsis;
 white-space:nowrap}
 table.known{table-layout:fixed}.known th:nth-child(1){width:112px}
-.known th:nth-child(3){width:90px}.known th:nth-child(4){width:150px}
+.known th:nth-child(3){width:90px}.known th:nth-child(4){width:240px}
 .known th:nth-child(5){width:150px}.known th:nth-child(6){width:110px}
 table.known .thumb{width:96px;grid-template-columns:auto}table.known .frame{width:96px;height:96px}
 table.known .frame img{max-width:96px;max-height:96px}table.known figcaption{display:none}

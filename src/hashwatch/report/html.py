@@ -5,11 +5,12 @@ inline: CSS, SVG charts, thumbnails as ``data:`` URIs; there is no script and no
 reference at all, and a Content-Security-Policy forbids loading anything else. New media
 come first (the point of the tool), then known matches, then what was set aside.
 
-Thumbnails are shown blurred and greyscale. Each has its own "Reveal" toggle (a checkbox
-styled as a button: it works without script and reveals that one image only), no image is
-ever larger than a 160 px box, and printing always prints them blurred. The page stays
-bounded: at most :data:`MAX_THUMBNAILS` thumbnails and capped lists, each cap saying what
-was left out and that ``results.jsonl`` holds every record.
+Thumbnails are shown blurred and greyscale (a video's is a contact sheet of a few frames,
+shown the same way). Each has its own "Reveal" toggle (a checkbox styled as a button: it works
+without script and reveals that one image only), no image is ever larger than a 160 px box, and
+printing always prints them blurred. The page stays bounded: at most :data:`MAX_THUMBNAILS`
+thumbnails and capped lists, each cap saying what was left out and that ``results.jsonl``
+holds every record.
 
 Records are read in one pass; only what the page shows is kept (the thumbnails it will
 show, capped rows, and counts), so a scan of millions of files renders in bounded memory.
@@ -28,6 +29,14 @@ from typing import Any
 
 from hashwatch import __version__
 from hashwatch.report.charts import PALETTE, STYLESHEET, bar_chart, esc, short
+from hashwatch.report.charts import path_html as _path
+from hashwatch.report.charts import table as _table
+from hashwatch.report.videos import (
+    VideoRows,
+    video_facts,
+    video_matches_html,
+    video_section,
+)
 from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
 
 __all__ = ["MAX_THUMBNAILS", "STATUS_TEXT", "write_html_report"]
@@ -65,9 +74,10 @@ _ORDER = ("new", "known", "ignorable", "other", "error")
 _COLOUR = dict(
     zip(_ORDER, (PALETTE[0], PALETTE[1], PALETTE[6], "#c4c4c4", PALETTE[3]), strict=True)
 )
+_ANCHOR = {"other": "ignorable", "error": "errors"}
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'"
 _NAV = {"about": "How to read", "summary": "Summary", "new": "New", "exif": "EXIF leads"}
-_NAV |= {"known": "Known", "ignorable": "Ignorable", "errors": "Errors"}
+_NAV |= {"known": "Known", "videos": "Videos", "ignorable": "Ignorable", "errors": "Errors"}
 
 
 @dataclass
@@ -147,6 +157,18 @@ class _Collected:
     ignorable: list[str] = field(default_factory=list)
     ignorable_by_list: Counter[str] = field(default_factory=Counter)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    read_in_part: list[tuple[str, str, str]] = field(default_factory=list)  # path, status, error
+    read_in_part_total: int = 0
+    videos: VideoRows = field(default_factory=VideoRows)
+    video_matches: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # new, shown
+    video_info: dict[str, str] = field(default_factory=dict)  # path -> facts, new videos shown
+
+
+def _first(record: ItemRecord) -> dict[str, Any]:
+    """The match a record is listed under: its first decisive match (a partial video match
+    alerts nobody), else its first match."""
+    decisive = (m for m in record.matches if not m.get("partial"))
+    return next(decisive, record.matches[0] if record.matches else {})
 
 
 def _category(match: Mapping[str, Any]) -> str:
@@ -161,7 +183,12 @@ def _collect(records: Iterable[ItemRecord], wanted: set[str], known_budget: int)
     known_thumbs = 0
     for r in records:
         c.status[r.status.value] += 1
-        first = r.matches[0] if r.matches else {}
+        c.videos.add(r)
+        first = _first(r)
+        if r.error and r.status is not ItemStatus.ERROR and r.frames:
+            c.read_in_part_total += 1
+            if len(c.read_in_part) < ERROR_ROWS:
+                c.read_in_part.append((r.path, r.status.value, r.error))
         if r.status is ItemStatus.NEW:
             c.leads.add(r)
             if r.cluster is not None:
@@ -172,13 +199,19 @@ def _collect(records: Iterable[ItemRecord], wanted: set[str], known_budget: int)
                     c.unclustered.append(r.path)
             if r.path in wanted and r.thumbnail:
                 c.thumbs[r.path] = r.thumbnail
+            if r.path in wanted and r.media_type == "video":
+                c.video_info[r.path] = video_facts(r)
+                if r.matches:
+                    c.video_matches[r.path] = r.matches
         elif r.status is ItemStatus.KNOWN:
             c.by_category[_category(first)] += 1
             c.by_list[str(first.get("list", "?"))] += 1
             if len(c.known) < KNOWN_ROWS:
                 keep = r.thumbnail if known_thumbs < known_budget else None
                 known_thumbs += keep is not None
-                c.known.append(ItemRecord(**{**r.__dict__, "thumbnail": keep}))
+                if r.media_type == "video":
+                    c.video_info[r.path] = video_facts(r)
+                c.known.append(ItemRecord(**{**r.__dict__, "thumbnail": keep, "frames": None}))
         elif r.status is ItemStatus.IGNORABLE:
             c.ignorable_by_list[str(first.get("list", "?"))] += 1
             if len(c.ignorable) < LISTED:
@@ -216,6 +249,14 @@ class _Page:
         )
 
 
+def _badge(c: _Collected, path: str, badge: str) -> str:
+    return " · ".join(x for x in (badge, "video" if path in c.video_info else "") if x)
+
+
+def _alt(c: _Collected, path: str, what: str) -> str:
+    return f"contact sheet of a video, {what}" if path in c.video_info else what
+
+
 def _image_type(data: bytes | None) -> str | None:
     """The MIME type of a JPEG or PNG thumbnail; anything else is not put in the page."""
     if data and data.startswith(b"\xff\xd8\xff"):
@@ -227,17 +268,6 @@ def _image_type(data: bytes | None) -> str | None:
 
 def _name(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1] or path
-
-
-def _path(path: object) -> str:
-    return f'<span class="path">{esc(path)}</span>'
-
-
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
-    """A table; cells are HTML already (the callers escape)."""
-    th = "".join(f'<th scope="col">{h}</th>' for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _paths(paths: Iterable[str], total: int, what: str = "paths") -> str:
@@ -337,7 +367,9 @@ def _intro(page: _Page) -> None:
         "picture, small distances are near-copies (resized, re-encoded). Thumbnails are "
         "blurred and grey: <em>Reveal</em> shows that one image, at most 160 px; printing "
         "keeps every image blurred. EXIF data (camera, time, place) can be edited or "
-        "removed: it is a lead too.</p></section>",
+        "removed: it is a lead too.</p>",
+        "<p>Videos are matched by the PDQ hashes of their frames; the Videos section "
+        "explains how to read a video match (query %, compared %, partial).</p></section>",
     )
 
 
@@ -346,7 +378,7 @@ def _summary(page: _Page, c: _Collected, summary: ScanSummary, clusters: Sequenc
     total = summary.files or sum(counts.values())
     rows = [
         (
-            f'<a href="#{"ignorable" if k == "other" else k}">{esc(STATUS_TEXT[k][0])}</a>',
+            f'<a href="#{_ANCHOR.get(k, k)}">{esc(STATUS_TEXT[k][0])}</a>',
             f"{counts[k]:,}",
         )
         for k in _ORDER
@@ -361,10 +393,23 @@ def _summary(page: _Page, c: _Collected, summary: ScanSummary, clusters: Sequenc
     )
     sizes = Counter(next(lbl for top, lbl in buckets if len(cl.members) <= top) for cl in clusters)
     took = f" in {summary.seconds:,.0f} s" if summary.seconds else ""
+    videos = Counter(summary.videos_by_status or c.videos.status)
+    partial = summary.videos_partial or c.videos.partial
+    video_line = ""
+    if videos:
+        shared = (
+            f", {partial:,} of them new but sharing frames with a known video" if partial else ""
+        )
+        video_line = (
+            f' <a href="#videos">{sum(videos.values()):,} videos</a>: '
+            f"{videos.get('known', 0):,} known, {videos.get('new', 0):,} new{shared}."
+        )
+        rows.append(('<a href="#videos">of which videos</a>', f"{sum(videos.values()):,}"))
     page.add(
         _section("summary", "Summary", "", ""),
         f"<p>{total:,} files ({_size(summary.bytes)}) examined{took}: "
-        f"{counts['new']:,} new in {len(clusters):,} clusters, {counts['known']:,} known.</p>",
+        f"{counts['new']:,} new in {len(clusters):,} clusters, {counts['known']:,} known."
+        f"{video_line}</p>",
         '<div class="summary-grid">',
         _table(["Status", "Files"], rows, "counts"),
         '<div class="charts">',
@@ -376,6 +421,8 @@ def _summary(page: _Page, c: _Collected, summary: ScanSummary, clusters: Sequenc
                   title="Known files by category", chart_id="c-cat", colors=[PALETTE[1]]),
         bar_chart(Counter(summary.known_by_list or c.by_list).most_common(),
                   title="Known files by list", chart_id="c-list", colors=[PALETTE[4]]),
+        bar_chart([(STATUS_TEXT[k][0], videos.get(k, 0)) for k in _ORDER], title="Videos by status",
+                  chart_id="c-video", colors=[_COLOUR[k] for k in _ORDER]) if videos else "",
         "</div></div></section>",
     )  # fmt: skip
 
@@ -384,10 +431,15 @@ def _cluster(page: _Page, c: _Collected, cl: Cluster) -> None:
     members = [cl.representative, *(m for m in cl.members if m != cl.representative)]
     n = len(members)
     figs = "".join(
-        page.thumb(c.thumbs.get(p), f"cluster {cl.number}, file {i + 1}", p,
-                   "representative" if i == 0 else "")
+        page.thumb(c.thumbs.get(p), _alt(c, p, f"cluster {cl.number}, file {i + 1}"), p,
+                   _badge(c, p, "representative" if i == 0 else ""))
         for i, p in enumerate(members[:THUMBS_PER_CLUSTER])
     )  # fmt: skip
+    videos = [
+        (_path(p), c.video_info[p], video_matches_html(c.video_matches[p]))
+        for p in members[:THUMBS_PER_CLUSTER]
+        if p in c.video_matches
+    ]
     leads = c.cluster_leads.get(cl.number, _Leads()).rows(3)
     reasons = "".join(f"<li>{esc(x)}</li>" for x in cl.reasons)
     near, ident = cl.nearest_known_distance, f"cluster-{cl.number}"
@@ -399,6 +451,7 @@ def _cluster(page: _Page, c: _Collected, cl: Cluster) -> None:
         "" if near is None else f'<p class="near">Nearest known entry: PDQ distance {near} '
         "(close to known material, not a match).</p>",
         f'<div class="thumbs">{figs}</div>',
+        _table(["Video", "Facts", "Shares frames with"], videos, "videos") if videos else "",
         f'<p class="more">…and {n - THUMBS_PER_CLUSTER:,} more in this cluster.</p>'
         if n > THUMBS_PER_CLUSTER else "",
         '<div class="cluster-facts">',
@@ -458,13 +511,13 @@ def _known(page: _Page, c: _Collected) -> None:
         page.add('<p class="muted">No file matched a known list.</p>')
     groups: dict[tuple[str, str], list[ItemRecord]] = {}
     for r in c.known:
-        m = r.matches[0] if r.matches else {}
+        m = _first(r)
         groups.setdefault((str(m.get("category") or "~"), str(m.get("list", "?"))), []).append(r)
     for (_, list_name), rows in sorted(groups.items()):
-        first = rows[0].matches[0] if rows[0].matches else {}
+        first = _first(rows[0])
         cells = []
         for r in rows:
-            m = r.matches[0] if r.matches else {}
+            m = _first(r)
             kind = str(m.get("hash_type", "")).upper()
             how = (
                 f"{kind} distance {esc(m.get('distance'))}"
@@ -473,9 +526,13 @@ def _known(page: _Page, c: _Collected) -> None:
             )
             how += f" ({esc(m['variant'])})" if m.get("variant") else ""
             more = f" +{len(r.matches) - 1} more" if len(r.matches) > 1 else ""
+            if r.media_type == "video":
+                how = f"{c.video_info.get(r.path, '')}<br>{video_matches_html(r.matches)}"
+                more = ""
             status = str(m.get("entry_status", "active"))
             cells.append((
-                page.thumb(r.thumbnail, f"known match {r.path}", r.path), _path(r.path),
+                page.thumb(r.thumbnail, _alt(c, r.path, f"known match {r.path}"), r.path),
+                _path(r.path),
                 f"{esc(m.get('entry_id'))}{esc(more)}", how, esc(m.get("series") or "—"),
                 esc(status) if status == "active" else f'<b class="flag">{esc(status)}</b>',
             ))  # fmt: skip
@@ -505,7 +562,16 @@ def _rest(page: _Page, c: _Collected) -> None:
     if c.errors:
         rows = ((_path(p), esc(e)) for p, e in c.errors)
         page.add(_table(["Path", "Reason"], rows), _more(n_err - len(c.errors), "errors"))
-    page.add('<p class="muted">Every file was read.</p>' if not n_err else "", "</section>")
+    page.add('<p class="muted">Every file was read.</p>' if not n_err else "")
+    if c.read_in_part:
+        part = ((_path(p), esc(status), esc(e)) for p, status, e in c.read_in_part)
+        page.add(
+            "<h3>Read in part</h3><p class=explain>Damaged or truncated videos: the frames "
+            "that could be read were hashed and matched, the rest could not be checked.</p>",
+            _table(["Path", "Status", "Reason"], part),
+            _more(c.read_in_part_total - len(c.read_in_part), "videos read in part"),
+        )
+    page.add("</section>")
 
 
 def write_html_report(
@@ -546,6 +612,7 @@ def write_html_report(
     _new(page, collected, ordered)
     _exif(page, collected)
     _known(page, collected)
+    page.add(video_section(collected.videos))
     _rest(page, collected)
     page.add(
         f"</main><footer><p>Written by hashwatch {esc(__version__)} on {esc(generated)}. "

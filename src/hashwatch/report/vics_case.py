@@ -16,6 +16,13 @@ its facts in ``MediaMetadata``. hashwatch's own findings (status, cluster, list,
 distance) are ``MediaMetadata`` properties named ``hashwatch.*``; other tools ignore them,
 hashwatch's reader keeps them.
 
+A video carries its sampled frame hashes as AlternativeHashes named ``vPDQ`` (one vPDQ line
+``frame,quality,pdq,timestamp`` each, hashwatch's convention; see
+:mod:`hashwatch.lists.formats.vics`), so a case imported as a list matches the video again —
+a re-encoded copy too — and its duration and frame rate as ``hashwatch.duration`` and
+``hashwatch.fps``. A video's partial match with a known video (shown, no alert) is named in
+``hashwatch.partial_match``.
+
 The file is written with :func:`hashwatch.lists.formats.write_list`, so it is complete or
 absent, and reads back with :func:`hashwatch.lists.formats.open_list`.
 """
@@ -33,7 +40,7 @@ from typing import Any
 from hashwatch import __version__
 from hashwatch.errors import InvalidHashError
 from hashwatch.lists.formats import VICS2, write_list
-from hashwatch.lists.model import CategoryScheme, EntryRecord, ListHeader
+from hashwatch.lists.model import CategoryScheme, EntryRecord, ListHeader, VideoFrameHash
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, ItemRecord, ItemStatus
 from hashwatch.signals.types import HashType, normalize_hash
 
@@ -74,10 +81,40 @@ class _Media:
 
 
 def _known(record: ItemRecord) -> dict[str, Any] | None:
+    """The first decisive known match (partial video matches are not)."""
     for match in record.matches:
-        if match.get("kind", "known") == "known":
+        if match.get("kind", "known") == "known" and not match.get("partial"):
             return match
     return None
+
+
+def _frames(record: ItemRecord) -> tuple[VideoFrameHash, ...]:
+    """A video's frame hashes (a malformed one is left out rather than failing the export)."""
+    out: list[VideoFrameHash] = []
+    for f in record.frames or ():
+        try:
+            pdq = normalize_hash(HashType.PDQ, str(f["pdq"]))
+            out.append(
+                VideoFrameHash(
+                    int(f["frame"]), float(f["timestamp"]), pdq, int(f.get("quality", 0))
+                )
+            )
+        except (InvalidHashError, KeyError, TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
+def _partial(record: ItemRecord) -> str | None:
+    """The partial known video matches of a record, in words."""
+    parts = []
+    for m in record.matches:
+        video = m.get("video")
+        if m.get("partial") and m.get("kind") == "known" and isinstance(video, dict):
+            parts.append(
+                f"list {m.get('list')} entry {m.get('entry_id')}: query "
+                f"{video.get('query_pct')}%, compared {video.get('compared_pct')}%"
+            )
+    return "; ".join(parts[:5]) or None
 
 
 def _included(record: ItemRecord) -> bool:
@@ -118,11 +155,15 @@ def _metadata(record: ItemRecord, match: dict[str, Any] | None, foreign: bool) -
     if record.cluster is not None:
         props.append(("hashwatch.cluster", record.cluster))
     if match is not None:
+        found = match.get("video")
+        video: dict[str, Any] = found if isinstance(found, dict) else {}
         props += [
             ("hashwatch.list", match.get("list")),
             ("hashwatch.entry_id", match.get("entry_id")),
             ("hashwatch.hash_type", match.get("hash_type")),
             ("hashwatch.distance", match.get("distance")),
+            ("hashwatch.query_pct", video.get("query_pct")),
+            ("hashwatch.compared_pct", video.get("compared_pct")),
         ]
         if foreign:
             props += [
@@ -131,6 +172,15 @@ def _metadata(record: ItemRecord, match: dict[str, Any] | None, foreign: bool) -
             ]
     if record.width and record.height:
         props.append(("hashwatch.dimensions", f"{record.width}x{record.height}"))
+    if record.frames is not None:
+        props += [
+            ("hashwatch.duration", record.duration),
+            ("hashwatch.fps", record.fps),
+            ("hashwatch.frames", len(record.frames)),
+            ("hashwatch.partial_match", _partial(record)),
+        ]
+        if record.error:
+            props.append(("hashwatch.error", record.error))
     return [{"PropertyName": k, "PropertyValue": str(v)} for k, v in props if v is not None]
 
 
@@ -145,10 +195,17 @@ def _entry(media: _Media, md5: str, scheme: str | None) -> EntryRecord:
         )
         category = None if foreign else match.get("category")
         series = match.get("series")
+        video = match.get("video")
+        frames = (
+            f"; video frames: query {video.get('query_pct')}%, compared "
+            f"{video.get('compared_pct')}%"
+            if isinstance(video, dict)
+            else ""
+        )
         comment = (
             f"hashwatch: matches known list {match.get('list')!s} entry "
             f"{match.get('entry_id')!s} ({match.get('hash_type')!s}, distance "
-            f"{match.get('distance')!s}); a lead for review, not a verdict"
+            f"{match.get('distance')!s}{frames}); a lead for review, not a verdict"
         )
     extra: dict[str, Any] = {}
     if record.size is not None:
@@ -163,6 +220,7 @@ def _entry(media: _Media, md5: str, scheme: str | None) -> EntryRecord:
         series=series,
         comment=comment,
         extra=extra,
+        frames=_frames(record),
     )
 
 

@@ -6,14 +6,25 @@ or when their bytes are identical (same MD5). Clustering is transitive (union-fi
 PDQ quality is below the matching minimum (flat or tiny pictures, whose hashes collide) only
 join by identical bytes.
 
+New videos are clustered by their frames, with vPDQ's frame rule (two frames match within the
+threshold; frames below the minimum quality and repeated hashes are left out): two videos join
+when at least half of the distinct frames of one of them match frames of the other — a
+re-encoded copy, or an excerpt and the video it was cut from. Sharing a few frames (a common
+intro or logo) does not join them. Videos and images are clustered apart: a still taken from a
+video is not grouped with it.
+
 Priority (higher is reviewed first), the sum of:
 
+* **partial match with a known video**: +6, and up to +2 more with the share matched, when a
+  member video shares frames with a known video without meeting the list's video thresholds
+  (the reason says how much: "shares 40 % of its frames with a known video");
 * **near miss to known material**: +4, and up to +2 more the closer it is, when any member's
   hash is within 2x the threshold of a known-list entry without matching it;
 * **camera-original signs**: +2 when a member carries camera make or model in EXIF, +1 for a
   body serial number, +1 for a GPS position, +0.5 for a capture time;
 * **size**: +log2(number of members) — many copies suggest distribution;
-* **quality**: + mean PDQ quality / 100 (a hash of a detailed picture is more informative);
+* **quality**: + mean PDQ quality / 100 (a hash of a detailed picture is more informative;
+  for a video, the mean quality of its frames);
 * **resolution**: +0.5 when the largest member is at least 2 megapixels (camera originals are
   large; thumbnails and re-shared copies are small).
 
@@ -26,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +50,11 @@ __all__ = ["cluster_new_media"]
 
 # Below this many hashes a linear scan is as fast as building multi-index tables.
 _LINEAR_MAX = 20_000
+# Videos join when this share of one video's distinct frames match frames of the other.
+VIDEO_SHARED_MIN = 0.5
+# A frame found in more videos than this (a stock intro, a logo card) does not join them.
+_COMMON_FRAME_VIDEOS = 64
+_QUERY_CHUNK = 4096
 
 
 class _UnionFind:
@@ -92,6 +109,7 @@ def cluster_new_media(
     ]
     if len(hashed) > 1:
         _union_near_duplicates(items, hashed, threshold, uf)
+    _union_shared_frames(items, threshold, min_quality, uf)
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(uf.find(i), []).append(i)
@@ -134,6 +152,52 @@ def _union_near_duplicates(
         uf.union(owners[q], int(other))
 
 
+def _frame_hashes(item: ItemRecord, min_quality: int) -> list[str]:
+    """A video's distinct frame hashes of matchable quality (vPDQ's rule)."""
+    good = (
+        str(f.get("pdq", "")).lower()
+        for f in item.frames or ()
+        if int(f.get("quality", 0)) >= min_quality
+    )
+    return [h for h in dict.fromkeys(good) if len(h) == 64]
+
+
+def _union_shared_frames(
+    items: Sequence[ItemRecord], threshold: int, min_quality: int, uf: _UnionFind
+) -> None:
+    """Join videos when half the frames of one match frames of the other (module docstring)."""
+    owners_of: dict[str, set[int]] = {}  # distinct hash -> videos holding it
+    counts: dict[int, int] = {}
+    for i, item in enumerate(items):
+        if item.frames:
+            frames = _frame_hashes(item, min_quality)
+            counts[i] = len(frames)
+            for h in frames:
+                owners_of.setdefault(h, set()).add(i)
+    if len(counts) < 2:
+        return
+    hashes = list(owners_of)
+    owners = [owners_of[h] for h in hashes]
+    rows = hex_to_rows(hashes)
+    index: PdqIndex = LinearPdqIndex() if len(hashes) <= _LINEAR_MAX else MihPdqIndex()
+    index.add(np.arange(len(hashes), dtype=np.int64), rows)
+    shared: dict[tuple[int, int], set[int]] = {}  # (a, b) -> a's frames that match b's
+    for start in range(0, len(hashes), _QUERY_CHUNK):
+        found = index.query(rows[start : start + _QUERY_CHUNK], threshold)
+        near: dict[int, set[int]] = {}
+        for q, other in zip(found.query.tolist(), found.ids.tolist(), strict=True):
+            near.setdefault(start + int(q), set()).update(owners[int(other)])
+        for u, videos in near.items():
+            if len(videos) > _COMMON_FRAME_VIDEOS:
+                continue
+            for a in owners[u]:
+                for b in videos - {a}:
+                    shared.setdefault((a, b), set()).add(u)
+    for (a, b), matched in shared.items():
+        if len(matched) >= VIDEO_SHARED_MIN * counts[a]:
+            uf.union(a, b)
+
+
 def _near_known(
     items: Sequence[ItemRecord],
     hashed: list[int],
@@ -145,18 +209,48 @@ def _near_known(
     return {i: d for i, d in zip(hashed, distances, strict=True) if d is not None}
 
 
+def _quality(item: ItemRecord) -> float | None:
+    """PDQ quality of an image; the mean quality of a video's frames."""
+    if item.pdq_quality is not None:
+        return float(item.pdq_quality)
+    qualities = [int(f.get("quality", 0)) for f in item.frames or ()]
+    return sum(qualities) / len(qualities) if qualities else None
+
+
+def _partial_known(items: Sequence[ItemRecord], members: list[int]) -> dict[str, Any] | None:
+    """The largest partial match of a member video with a known video, if any."""
+    best: dict[str, Any] | None = None
+    for i in members:
+        for m in items[i].matches:
+            video = m.get("video")
+            if m.get("kind") != "known" or not m.get("partial") or not isinstance(video, dict):
+                continue
+            share = max(float(video.get("query_pct", 0)), float(video.get("compared_pct", 0)))
+            if best is None or share > best["share"]:
+                best = {**video, "share": share, "list": m.get("list"), "entry": m.get("entry_id")}
+    return best
+
+
 def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]) -> _Scored:
     # Representative: the best picture of the group (quality, then resolution, then path).
     members = sorted(
         members,
         key=lambda i: (
-            -(items[i].pdq_quality or 0),
+            -(_quality(items[i]) or 0),
             -((items[i].width or 0) * (items[i].height or 0)),
             items[i].path,
         ),
     )
     reasons: list[str] = []
     priority = 0.0
+    partial = _partial_known(items, members)
+    if partial is not None:
+        priority += 6 + 2 * min(1.0, partial["share"] / 100)
+        reasons.append(
+            f"shares {partial['query_pct']:.0f} % of its frames with a known video (list "
+            f"{partial['list']}, entry {partial['entry']}; {partial['compared_pct']:.0f} % of "
+            "that video's frames found): a partial match, below the list's video thresholds"
+        )
     near_known = min((near[i] for i in members if i in near), default=None)
     if near_known is not None:
         bonus = 4 + 2 * max(0.0, 1 - near_known / 64)
@@ -177,14 +271,21 @@ def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]
         reasons.append("capture time in EXIF")
     if len(members) > 1:
         priority += math.log2(len(members))
-        reasons.append(f"{len(members)} near-duplicate copies")
-    qualities = [q for i in members if (q := items[i].pdq_quality) is not None]
+        videos = all(items[i].frames for i in members)
+        reasons.append(
+            f"{len(members)} videos sharing most of their frames"
+            if videos
+            else f"{len(members)} near-duplicate copies"
+        )
+    qualities = [q for i in members if (q := _quality(items[i])) is not None]
     if qualities:
         priority += sum(qualities) / len(qualities) / 100
     largest = max((items[i].width or 0) * (items[i].height or 0) for i in members)
     if largest >= 2_000_000:
         priority += 0.5
-        reasons.append(f"large picture ({largest / 1e6:.1f} megapixels)")
+        what = "video frames" if any(items[i].frames for i in members) else "picture"
+        reasons.append(f"large {what} ({largest / 1e6:.1f} megapixels)")
     if not reasons:
-        reasons.append("single new item, no metadata leads")
+        what = "video" if items[members[0]].frames else "item"
+        reasons.append(f"single new {what}, no metadata leads")
     return _Scored(members, priority, reasons, near_known)

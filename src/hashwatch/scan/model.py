@@ -46,6 +46,9 @@ class ItemRecord:
     pdq_quality: int | None = None
     pdq_dihedral: list[str] | None = None
     pdq_policy: str | None = None
+    duration: float | None = None  # a video's announced duration, seconds
+    fps: float | None = None  # a video's average frame rate
+    sampling: str | None = None  # how a video's frames were chosen ("fast", "exact")
     status: ItemStatus = ItemStatus.OTHER
     matches: list[dict[str, Any]] = field(default_factory=list)
     suppressed: list[dict[str, Any]] = field(default_factory=list)
@@ -54,7 +57,11 @@ class ItemRecord:
     error: str | None = None
     note: str | None = None  # e.g. "unsafe member name" (read and hashed all the same)
     is_archive: bool = False
-    thumbnail: bytes | None = field(default=None, repr=False)  # small JPEG, never in JSON
+    # A video's (or an animated image's) sampled frames, ``{frame, timestamp, pdq, quality}``
+    # each (vPDQ's fields), so that a case can be matched again later; None for other files.
+    frames: list[dict[str, Any]] | None = field(default=None, repr=False)
+    # Small JPEG (an image's thumbnail, a video's contact sheet), never in JSON.
+    thumbnail: bytes | None = field(default=None, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         """The ``results.jsonl`` object: every field but the thumbnail; absent values omitted
@@ -71,6 +78,8 @@ class ItemRecord:
                 continue
             if key in ("is_archive", "note") and not value:
                 continue
+            if key == "frames":
+                value = [dict(f) for f in value]
             out[key] = value.value if isinstance(value, ItemStatus) else value
         return out
 
@@ -107,6 +116,8 @@ class ScanSummary:
     known_by_category: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     camera_serials: dict[str, int] = field(default_factory=dict)  # new images per serial
+    videos_by_status: dict[str, int] = field(default_factory=dict)
+    videos_partial: int = 0  # new videos that share frames with a known video (partial match)
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from PIL import Image
 
 from hashwatch import __version__
 from hashwatch.errors import DecodeError
-from hashwatch.signals.animated import hash_animated_image
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
@@ -41,6 +40,7 @@ class HashOptions:
     thumbnail: bool = False  # make a small JPEG for the report
     # Hash video frames (one per this many seconds); None: videos are hashed as byte files.
     frame_interval: float | None = 1.0
+    sampling: str = "fast"  # video frames: "fast" (keyframe-first) or "exact" (vPDQ's frames)
 
     @property
     def pdq_policy(self) -> PdqPolicy:
@@ -78,6 +78,7 @@ class FileSignals:
                 width=self.video.width,
                 height=self.video.height,
                 frames=[dict(f) for f in self.video.frames],
+                sampling=self.video.sampling,
                 pdq_policy=self.video.policy,
             )
         if self.pdq is not None:
@@ -161,7 +162,10 @@ def _with_pdq(
         if video_source is None:
             return FileSignals(shown, digests, mime=mime, error="video too large to decode")
         video = hash_video(
-            video_source, frame_interval=options.frame_interval, policy=options.pdq_policy
+            video_source,
+            frame_interval=options.frame_interval,
+            policy=options.pdq_policy,
+            sampling=options.sampling,
         )
         return FileSignals(shown, digests, mime=mime, video=video, error=video.error)
     if mime is None or not mime.startswith("image/"):
@@ -184,11 +188,8 @@ def _with_pdq(
         # An animated GIF/WebP/PNG is a short video: its frames are hashed as a video's are
         # (the PDQ above is its first frame, as an image viewer shows it).
         assert animated_source is not None
-        animation = hash_animated_image(
-            animated_source,
-            mime or "image",
-            frame_interval=options.frame_interval,
-            policy=options.pdq_policy,
+        animation = hash_video(
+            animated_source, frame_interval=options.frame_interval, policy=options.pdq_policy
         )
         if len(animation.frames) < 2:
             animation = None  # a single sampled frame adds nothing to the image's own PDQ

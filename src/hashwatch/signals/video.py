@@ -1,24 +1,51 @@
-"""PDQ hashes of video frames, sampled as Meta's vPDQ samples them.
+"""PDQ hashes of video frames: vPDQ's frame hashes, sampled keyframe-first by default.
 
-Why vPDQ's semantics: hash lists of videos (vPDQ) are made of per-frame PDQ hashes of every k-th
-decoded frame, ``k = int(seconds_per_hash * fps)`` (at least 1), each with its frame number,
-quality and timestamp (``frame_number / fps``). Matching ignores order and time, so what matters
-is that the same frames are hashed and that each hash is close to Meta's; frame numbers count
-decoded frames from 0, exactly as the reference tool does.
+What a hash list of videos holds (Meta's vPDQ): per-frame PDQ hashes, each with its frame number
+(index among decoded frames, from 0, in presentation order), quality and timestamp
+(``frame_number / fps``). vPDQ hashes every k-th frame, ``k = int(seconds_per_hash * fps)``.
+Matching ignores order and time: a video matches when enough of its frames are within 31 bits of
+some frame of the other. So what matters is that the frames hashed cover the video densely
+enough and that each hash is the one Meta's tool would give *that* frame.
 
-Why it is faster than "decode every frame, convert to RGB, pdqhash": a decoder has to decode
-every frame of an inter-coded stream anyway (``skip_frame = "NONKEY"`` or ``"NONREF"`` would drop
-frames and shift the numbering), but only the sampled frames are converted. With the default
-policy (:data:`~hashwatch.signals.pdq.FAST`) a sampled frame is not converted to RGB at all:
-its luma plane (Y of 8-bit YUV, expanded from limited to full range as an RGB conversion would)
-is box-averaged by an integer factor to 256..511 px and goes through ``fast-1``'s replay of
-PDQ's filter (see :mod:`hashwatch.signals.pdq`). For BT.601 YUV, ``0.299 R + 0.587 G + 0.114 B``
-of the converted frame *is* the expanded Y (the chroma terms cancel), so only rounding and
-clipping separate the two. Pixel formats without such a plane (GIF palettes, RGB codecs) go
-through an RGB conversion. :data:`~hashwatch.signals.pdq.REFERENCE` hashes the full-size RGB
-frame as vPDQ does. Decoding every frame dominates (bench/bench_video.py, 720p30 H.264: ~1.3x
-the baseline in CPU-seconds). Run with one BLAS thread (OPENBLAS_NUM_THREADS=1, as hashwatch's
-runner sets): OpenBLAS's spinning threads would otherwise cost more CPU than the hashing.
+Two samplings (``hash_video(..., sampling=...)``, recorded in :attr:`VideoSignals.sampling`):
+
+* ``"exact"``: decode every frame and hash frames ``k*n``, exactly vPDQ's choice.
+* ``"fast"`` (default): one frame per ``frame_interval`` seconds of presentation time, chosen
+  keyframe-first (:mod:`hashwatch.signals._video_decode`). Why not always vPDQ's frames: an
+  inter-coded frame can only be decoded after every frame it refers to, back to the last
+  keyframe, so hashing frame 30, 60, ... of a 30 fps video means decoding all of them, and that
+  decoding was ~80 % of the cost. A keyframe decodes alone, so a slot holding one hashes it;
+  only slots without one decode further, from their GOP's keyframe to the slot's cheapest frame
+  (first in decoding order) or to vPDQ's own frame when that is a few packets further, skipping
+  frames nothing refers to. Each frame keeps its true frame number and ``timestamp = frame /
+  fps``, and its hash is bit for bit the one a full decode gives that frame (no lossy decoder
+  shortcut: skipping the loop filter moved hashes by up to 42 bits on the benchmark's video).
+  Where keyframes are not vPDQ's frames, the frames hashed differ from vPDQ's by less than an
+  interval; that matters only for content that changes within a few frames (the conformance
+  videos move so fast that 2 frames apart can be 90 bits apart), and the tests compare each
+  frame with Meta's hash of the same frame number. Where timestamps cannot give true frame
+  numbers (the cases listed in :mod:`~hashwatch.signals._video_decode`), and for non-seekable
+  file objects, ``fast`` decodes everything and reports ``sampling == "exact"``. The speed-up
+  depends on the GOP (bench/bench_video.py, 720p30 H.264 against "decode all + RGB + pdqhash"):
+  ~7x with a keyframe every second, as phones record; ~3x with 2 s GOPs (half the slots decode
+  half a GOP); ~1.5x with keyframes seconds apart and P-frames only, where nearly every frame
+  must be decoded anyway.
+
+Pixels, with the default policy (:data:`~hashwatch.signals.pdq.FAST`): a hashed frame is not
+converted to RGB at all: its luma plane (Y of 8-bit YUV, expanded from limited to full range as
+an RGB conversion would) is box-averaged by an integer factor to 256..511 px and goes through
+``fast-1``'s replay of PDQ's filter (see :mod:`hashwatch.signals.pdq`). For BT.601 YUV,
+``0.299 R + 0.587 G + 0.114 B`` of the converted frame *is* the expanded Y (the chroma terms
+cancel), so only rounding and clipping separate the two. Pixel formats without such a plane (GIF
+palettes, RGB codecs) go through an RGB conversion. :data:`~hashwatch.signals.pdq.REFERENCE`
+hashes the full-size RGB frame as vPDQ does. The decoder runs on one thread by default: FFmpeg's
+threads saved no CPU time in the benchmark (within 3 %), the scan runs one process per core, and
+one thread applies ``skip_frame`` to exactly the packet it is set for. Run with one BLAS thread
+(OPENBLAS_NUM_THREADS=1, as hashwatch's runner sets): OpenBLAS's spinning threads would
+otherwise cost more CPU than the hashing.
+
+Animated WebP, which FFmpeg does not decode, is read with Pillow; its frames are numbered in
+order, ``fps`` is frames per second of its total duration.
 
 Errors: bad input never raises. A broken or truncated video gives the frames that could be read
 and an ``error`` string; a file with no readable video stream gives no frames and an ``error``.
@@ -28,21 +55,34 @@ Display rotation (side data) is ignored, as vPDQ ignores it: frames are hashed a
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+import math
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, BinaryIO, TypedDict
 
 import av
 import numpy as np
 from PIL import Image
 
 from hashwatch.errors import DecodeError
+from hashwatch.signals._video_decode import KeyframeSampler, NeedExact, timestamps_reorder
 from hashwatch.signals.image import AxisMap, DecodedImage, luma_image
 from hashwatch.signals.pdq import FAST, PdqPolicy, hash_decoded
 from hashwatch.signals.video_sniff import sniff_video_type
 
-__all__ = ["FrameHash", "VideoSignals", "hash_video", "hash_video_frames", "sniff"]
+__all__ = [
+    "SAMPLINGS",
+    "FrameHash",
+    "VideoSignals",
+    "hash_av_frame",
+    "hash_video",
+    "hash_video_frames",
+    "sniff",
+]
+
+SAMPLINGS = ("fast", "exact")
 
 # 8-bit planar/semi-planar YUV formats whose plane 0 is the luma at full size.
 _YUV8 = {
@@ -52,6 +92,11 @@ _YUV8 = {
 _FULL_RANGE_FORMATS = {"yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "yuvj411p"}
 _COLOR_RANGE_JPEG = 2  # AVCOL_RANGE_JPEG
 _END_TOLERANCE_S = 0.5  # a stream that stops earlier than its announced duration is truncated
+# Limited (MPEG) range 16..235 to 0..255, as FFmpeg's YUV->RGB conversion does, per 8-bit value.
+_EXPAND_LUT = np.clip(np.rint((np.arange(256) - 16.0) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
+_READ_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, MemoryError, DecodeError)
+
+Source = bytes | Path | BinaryIO
 
 
 class FrameHash(TypedDict):
@@ -69,8 +114,9 @@ class VideoSignals:
 
     ``media_type`` is always "video" (the kind of signal); ``mime_type`` is the sniffed container
     type (None when unrecognised, e.g. GIF, which PyAV reads as a video too). ``duration`` is the
-    container's announced duration in seconds (0.0 when unknown), ``fps``
-    the stream's average frame rate, ``policy`` the PDQ policy's versioned name.
+    container's announced duration in seconds (0.0 when unknown), ``fps`` the stream's average
+    frame rate, ``policy`` the PDQ policy's versioned name, ``sampling`` how frames were chosen
+    ("fast": keyframe-first, "exact": every k-th decoded frame, see the module docstring).
     """
 
     media_type: str
@@ -82,6 +128,7 @@ class VideoSignals:
     policy: str
     frames: list[FrameHash] = field(default_factory=list)
     error: str | None = None
+    sampling: str = "exact"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (frames as plain dicts)."""
@@ -93,6 +140,7 @@ class VideoSignals:
             "width": self.width,
             "height": self.height,
             "policy": self.policy,
+            "sampling": self.sampling,
             "frames": [dict(f) for f in self.frames],
             "error": self.error,
         }
@@ -104,46 +152,142 @@ def sniff(head: bytes) -> str | None:
 
 
 def hash_video(
-    source: bytes | Path, *, frame_interval: float = 1.0, policy: PdqPolicy = FAST
+    source: Source,
+    *,
+    frame_interval: float = 1.0,
+    policy: PdqPolicy = FAST,
+    sampling: str = "fast",
+    threads: int = 1,
 ) -> VideoSignals:
-    """PDQ of one frame per ``frame_interval`` seconds (every k-th frame, k = int(interval*fps)).
+    """PDQ of one frame per ``frame_interval`` seconds of ``source`` (bytes, path, binary file).
 
-    Never raises for bad input: see the module docstring.
+    ``sampling``: "fast" (keyframe-first, the default) or "exact" (every k-th decoded frame,
+    ``k = int(frame_interval * fps)``, as vPDQ); see the module docstring. ``threads``: decoder
+    threads (0: FFmpeg's choice). Never raises for bad input: see the module docstring.
     """
     if not frame_interval > 0:
         raise ValueError("frame_interval must be positive")
-    return _hash(source, policy, lambda fps: max(1, int(frame_interval * fps)), None)
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}")
+    if threads < 0:
+        raise ValueError("threads must be 0 (FFmpeg's choice) or more")
+    return _Job(_Input(source), policy, threads).run(frame_interval, sampling, None)
 
 
 def hash_video_frames(
-    source: bytes | Path, frame_numbers: Iterable[int], *, policy: PdqPolicy = FAST
+    source: Source, frame_numbers: Iterable[int], *, policy: PdqPolicy = FAST, threads: int = 1
 ) -> VideoSignals:
     """PDQ of the given decoded-frame numbers only (for conformance checks against vPDQ)."""
     wanted = frozenset(frame_numbers)
-    return _hash(source, policy, None, wanted)
+    return _Job(_Input(source), policy, threads).run(1.0, "exact", wanted)
 
 
-def _hash(
-    source: bytes | Path,
-    policy: PdqPolicy,
-    step_for: Any,
-    wanted: frozenset[int] | None,
-) -> VideoSignals:
-    """Open, decode every frame, hash the sampled ones; errors become ``VideoSignals.error``."""
-    head = bytes(source[:256]) if isinstance(source, bytes) else _read_head(source)
-    result = VideoSignals("video", sniff_video_type(head), 0.0, 0.0, 0, 0, policy.name)
-    try:
-        container = av.open(
-            io.BytesIO(source) if isinstance(source, bytes) else str(source), mode="r"
+def hash_av_frame(frame: Any, policy: PdqPolicy = FAST) -> tuple[str, int]:
+    """PDQ hash and quality of one decoded PyAV video frame (live streams sample with this).
+
+    Raises :class:`~hashwatch.errors.DecodeError` when the frame's pixels cannot be prepared.
+    """
+    hashed = hash_decoded(_decoded(frame, policy), policy)
+    return hashed.hash, hashed.quality
+
+
+class _Input:
+    """The source, opened (and re-opened, for a fallback to exact sampling) as PyAV input."""
+
+    def __init__(self, source: Source) -> None:
+        self._data: bytes | None = None
+        self._path: str | None = None
+        self._file: Any = None
+        self._start = 0
+        self.reopenable = True
+        if isinstance(source, bytes | bytearray | memoryview):
+            self._data = bytes(source)
+            self.head = self._data[:256]
+        elif isinstance(source, str | os.PathLike):
+            self._path = os.fspath(source)
+            self.head = _read_head(self._path)
+        else:
+            self._file, self._start, self.head, self.reopenable = _peek(source)
+
+    def open(self) -> Any:
+        """A PyAV input container (raises FFmpeg's or the file's errors)."""
+        if self._data is not None:
+            return av.open(io.BytesIO(self._data), mode="r")
+        if self._path is not None:
+            return av.open(self._path, mode="r")
+        if not self.reopenable:
+            return av.open(self._file, mode="r")
+        self._file.seek(self._start)
+        # FFmpeg seeks to absolute offsets: shift them when the file does not start at 0.
+        return av.open(_Window(self._file, self._start) if self._start else self._file, mode="r")
+
+    def read_all(self) -> bytes:
+        """Every byte (animated WebP, read by Pillow)."""
+        if self._data is not None:
+            return self._data
+        if self._path is not None:
+            return Path(self._path).read_bytes()
+        if self.reopenable:
+            self._file.seek(self._start)
+        return bytes(self._file.read())
+
+
+class _Job:
+    """One hashing run over one input; :meth:`run` never raises for bad input."""
+
+    def __init__(self, source: _Input, policy: PdqPolicy, threads: int) -> None:
+        self.source = source
+        self.policy = policy
+        self.threads = threads
+        self.result = VideoSignals(
+            "video", sniff_video_type(source.head), 0.0, 0.0, 0, 0, policy.name
         )
-    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
-        result.error = f"cannot open as video: {exc}"
-        return result
-    with container:
-        if not container.streams.video:
-            result.error = "no video stream"
+
+    def run(self, interval: float, sampling: str, wanted: frozenset[int] | None) -> VideoSignals:
+        head = self.source.head
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return self._pillow(interval, sampling, wanted)
+        if sampling == "fast" and self.source.reopenable:
+            try:
+                return self._decode(interval, "fast", wanted)
+            except NeedExact:
+                self.result.frames, self.result.error = [], None
+        return self._decode(interval, "exact", wanted)
+
+    def _decode(
+        self, interval: float, sampling: str, wanted: frozenset[int] | None
+    ) -> VideoSignals:
+        result = self.result
+        result.sampling = sampling
+        try:
+            container = self.source.open()
+        except _READ_ERRORS as exc:
+            result.error = f"cannot open as video: {exc}"
             return result
-        stream = container.streams.video[0]
+        with container:
+            if not container.streams.video:
+                result.error = "no video stream"
+                return result
+            stream = container.streams.video[0]
+            self._describe(container, stream)
+            stream.codec_context.thread_count = self.threads
+            if sampling == "fast":
+                if timestamps_reorder(container, stream):
+                    raise NeedExact("timestamps are decoding times")
+                count = self._fast(container, stream, interval)
+            else:
+                count = self._exact(container, stream, interval, wanted)
+        fps = result.fps if result.fps > 0 else 30.0
+        if count == 0:
+            result.error = result.error or "no frame could be decoded"
+        elif result.error is None and result.duration - _END_TOLERANCE_S > count / fps:
+            result.error = (
+                f"truncated: {count} frames ({count / fps:.2f} s) of {result.duration:.2f} s"
+            )
+        return result
+
+    def _describe(self, container: Any, stream: Any) -> None:
+        result = self.result
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         result.fps = float(rate) if rate else 0.0
         result.width, result.height = stream.width, stream.height
@@ -151,35 +295,154 @@ def _hash(
             result.duration = container.duration / 1_000_000
         elif stream.duration is not None and stream.time_base is not None:
             result.duration = float(stream.duration * stream.time_base)
-        fps = result.fps if result.fps > 0 else 30.0  # vPDQ needs a rate; 30 when unknown
-        step = step_for(fps) if step_for is not None else 1
+
+    def _exact(
+        self, container: Any, stream: Any, interval: float, wanted: frozenset[int] | None
+    ) -> int:
+        """Decode every frame; hash every k-th (or the wanted ones). Returns frames decoded."""
+        fps = self.result.fps if self.result.fps > 0 else 30.0  # vPDQ needs a rate; 30 if none
+        step = max(1, int(interval * fps))
         count = 0
         try:
-            for count, frame in enumerate(_frames(container, stream), start=1):
+            for count, frame in enumerate(container.decode(stream), start=1):
                 n = count - 1
                 if (wanted is None and n % step == 0) or (wanted is not None and n in wanted):
-                    hashed = hash_decoded(_decoded(frame, policy), policy)
-                    result.frames.append(
-                        FrameHash(
-                            frame=n,
-                            timestamp=round(n / fps, 3),
-                            pdq=hashed.hash,
-                            quality=hashed.quality,
-                        )
-                    )
-        except (av.FFmpegError, OSError, ValueError, EOFError, MemoryError, DecodeError) as exc:
-            result.error = f"decoding stopped after {count} frames: {exc}"
-            return result
-        if count == 0:
-            result.error = "no frame could be decoded"
-        elif result.duration > 0 and count / fps < result.duration - _END_TOLERANCE_S:
-            result.error = (
-                f"truncated: {count} frames ({count / fps:.2f} s) of {result.duration:.2f} s"
-            )
-    return result
+                    self._add(n, *hash_av_frame(frame, self.policy))
+        except _READ_ERRORS as exc:
+            self.result.error = f"decoding stopped after {count} frames: {exc}"
+        return count
+
+    def _fast(self, container: Any, stream: Any, interval: float) -> int:
+        """Keyframe-first sampling (raises NeedExact). Returns the stream's frame count."""
+        if not stream.time_base:
+            raise NeedExact("the stream has no time base")
+        fps = self.result.fps if self.result.fps > 0 else 30.0
+        sampler = KeyframeSampler(
+            stream.codec_context,
+            float(stream.time_base),
+            interval,
+            max(1, int(interval * fps)),
+            lambda f: hash_av_frame(f, self.policy),
+        )
+        try:
+            for packet in container.demux(stream):
+                sampler.feed(packet)
+        except _READ_ERRORS as exc:
+            self.result.error = f"reading stopped after {sampler.packets} frames: {exc}"
+        sampler.finish()
+        for n, pdq, quality in sampler.frames():
+            self._add(n, pdq, quality)
+        self.result.error = self.result.error or sampler.error
+        return sampler.packets
+
+    def _add(self, n: int, pdq: str, quality: int) -> None:
+        fps = self.result.fps if self.result.fps > 0 else 30.0
+        self.result.frames.append(
+            FrameHash(frame=n, timestamp=round(n / fps, 3), pdq=pdq, quality=quality)
+        )
+
+    def _pillow(
+        self, interval: float, sampling: str, wanted: frozenset[int] | None
+    ) -> VideoSignals:
+        """An animated (or still) WebP, frame by frame with Pillow."""
+        result = self.result
+        result.sampling = sampling
+        try:
+            with Image.open(io.BytesIO(self.source.read_all())) as im:
+                result.width, result.height = im.size
+                count = int(getattr(im, "n_frames", 1))
+                durations_ms = []
+                for n in range(count):
+                    im.seek(n)
+                    im.load()  # Pillow reads a WebP frame's duration when decoding it
+                    durations_ms.append(max(0, int(im.info.get("duration") or 0)))
+                total_ms = sum(durations_ms)
+                result.duration = total_ms / 1000
+                result.fps = count * 1000 / total_ms if total_ms > 0 else 0.0
+                starts = [sum(durations_ms[:n]) / 1000 for n in range(count)]
+                for n in _pillow_frames(starts, result.fps, interval, sampling, wanted):
+                    im.seek(n)
+                    hashed = hash_decoded(_prepared(im.convert("RGB"), self.policy), self.policy)
+                    self._add(n, hashed.hash, hashed.quality)
+        except (*_READ_ERRORS, Image.DecompressionBombError) as exc:
+            result.error = f"cannot read as animated image: {exc}"
+        return result
 
 
-def _read_head(path: Path) -> bytes:
+def _pillow_frames(
+    starts: list[float],
+    fps: float,
+    interval: float,
+    sampling: str,
+    wanted: frozenset[int] | None,
+) -> list[int]:
+    """The frame numbers to hash among frames starting at ``starts`` (seconds)."""
+    if wanted is not None:
+        return [n for n in range(len(starts)) if n in wanted]
+    if sampling == "exact":
+        return list(range(0, len(starts), max(1, int(interval * (fps or 30.0)))))
+    chosen: dict[int, int] = {}
+    for n, start in enumerate(starts):
+        chosen.setdefault(math.floor(start / interval + 1e-6), n)
+    return sorted(chosen.values())
+
+
+def _peek(stream: Any) -> tuple[Any, int, bytes, bool]:
+    """``(file for PyAV, start, first bytes, re-openable)`` of a binary file object, left unread.
+
+    An unreadable object gives no bytes: opening it then reports the error.
+    """
+    try:
+        if stream.seekable():
+            start = int(stream.tell())
+            head = bytes(stream.read(256))
+            stream.seek(start)
+            return stream, start, head, True
+        head = bytes(stream.read(256))
+    except (AttributeError, OSError, ValueError, TypeError):
+        return stream, 0, b"", False
+    return _Replay(head, stream), 0, head, False
+
+
+class _Window:
+    """A seekable binary file seen from ``start`` on (offsets and ``tell`` shifted)."""
+
+    def __init__(self, stream: Any, start: int) -> None:
+        self._stream = stream
+        self._start = start
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._stream.read(size))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        where = self._start + offset if whence == 0 else offset
+        return int(self._stream.seek(where, whence)) - self._start
+
+    def tell(self) -> int:
+        return int(self._stream.tell()) - self._start
+
+    def seekable(self) -> bool:
+        return True
+
+
+class _Replay:
+    """A forward-only reader: ``head`` (already read from ``stream``), then the rest of it."""
+
+    def __init__(self, head: bytes, stream: Any) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0:
+                data, self._head = self._head + bytes(self._stream.read()), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return bytes(self._stream.read(size))
+
+
+def _read_head(path: str) -> bytes:
     """The first bytes of ``path`` for sniffing (empty when unreadable: av.open will report)."""
     try:
         with open(path, "rb") as fh:
@@ -188,35 +451,28 @@ def _read_head(path: Path) -> bytes:
         return b""
 
 
-def _frames(container: Any, stream: Any) -> Iterator[Any]:
-    """Every decoded frame of ``stream``; a decoding failure raises (reported as the error).
-
-    FFmpeg's decoders conceal most damage themselves, so this stops only on what they cannot.
-    """
-    yield from container.decode(stream)
-
-
 def _decoded(frame: Any, policy: PdqPolicy) -> DecodedImage:
     """The frame as a :class:`DecodedImage`: reduced luma (fast) or full-size RGB (reference)."""
-    width, height = int(frame.width), int(frame.height)
     if policy.kind == "reference" or policy.decode_min_side is None:
-        image = Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB")
-        return DecodedImage(image, width, height, "video", 1, AxisMap(height), AxisMap(width))
+        return _prepared(Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB"), policy)
     luma = _luma_plane(frame)
     if luma is None:
-        image = luma_image(frame.to_image())
-        full_range = True
-    else:
-        image = Image.fromarray(luma, "L")
-        full_range = _is_full_range(frame)
+        return _prepared(frame.to_image(), policy)
+    return _prepared(Image.fromarray(luma, "L"), policy, full_range=_is_full_range(frame))
+
+
+def _prepared(image: Image.Image, policy: PdqPolicy, *, full_range: bool = True) -> DecodedImage:
+    """A full-size picture ready for ``policy``: as is (reference) or reduced luma (fast)."""
+    width, height = image.size
+    if policy.kind == "reference" or policy.decode_min_side is None:
+        return DecodedImage(image, width, height, "video", 1, AxisMap(height), AxisMap(width))
+    image = luma_image(image)
     min_side = policy.decode_min_side
     gx, gy = max(1, width // min_side), max(1, height // min_side)
     if gx > 1 or gy > 1:
         image = image.reduce((gx, gy))
     if not full_range:
-        # Limited (MPEG) range 16..235 to 0..255, as FFmpeg's YUV->RGB conversion does.
-        values = (np.asarray(image, dtype=np.float32) - 16.0) * (255.0 / 219.0)
-        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(_EXPAND_LUT[np.asarray(image)], "L")
     return DecodedImage(image, width, height, "video", 1, AxisMap(height, gy), AxisMap(width, gx))
 
 
