@@ -17,6 +17,7 @@ from PIL import Image
 
 from hashwatch import __version__
 from hashwatch.errors import DecodeError
+from hashwatch.signals.contact_sheet import contact_sheet_jpeg
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
@@ -167,7 +168,11 @@ def _with_pdq(
             policy=options.pdq_policy,
             sampling=options.sampling,
         )
-        return FileSignals(shown, digests, mime=mime, video=video, error=video.error)
+        # The report's picture of a video: a contact sheet of a few frames.
+        sheet = contact_sheet_jpeg(video_source) if options.thumbnail and video.frames else None
+        return FileSignals(
+            shown, digests, mime=mime, video=video, error=video.error, thumbnail=sheet
+        )
     if mime is None or not mime.startswith("image/"):
         return FileSignals(shown, digests, mime=mime)
     source: bytes | Path | None = content if content is not None else path
