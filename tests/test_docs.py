@@ -28,6 +28,15 @@ def test_ci_runs_make_test() -> None:
 
 def test_every_documented_file_exists() -> None:
     readme = (ROOT / "README.md").read_text()
-    for name in ("signals.md", "lists.md", "matching.md", "benchmarks.md", "cli.md"):
+    for name in (
+        "signals.md",
+        "lists.md",
+        "matching.md",
+        "scan.md",
+        "serve.md",
+        "streams.md",
+        "benchmarks.md",
+        "cli.md",
+    ):
         assert f"docs/{name}" in readme
         assert (ROOT / "docs" / name).exists(), name

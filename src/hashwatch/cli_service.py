@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hashwatch.cli import _emit, _hw, err
+from hashwatch.cli_watch import watch
 from hashwatch.errors import ConfigError
 from hashwatch.store.service import KeyStore, Role
 from hashwatch.store.webhooks import WebhookStore
@@ -150,5 +151,6 @@ def webhooks_resend(
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command()(watch)
     app.add_typer(keys_app, name="keys")
     app.add_typer(webhooks_app, name="webhooks")

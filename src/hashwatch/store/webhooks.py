@@ -5,11 +5,22 @@ match records, and the request returns; a delivery loop (in every server process
 rows and sends them. Because the queue is a table, deliveries survive restarts, and several
 replicas share the work: on PostgreSQL a claim takes rows ``FOR UPDATE SKIP LOCKED`` and leases
 them, so two replicas never send the same row at once.
+
+Every webhook request (the service's deliveries, ``hashwatch watch --webhook``) is signed the
+same way, as Stripe signs its webhooks::
+
+    Hashwatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+
+the receiver recomputes the HMAC over the timestamp and the raw body with the secret it was
+given, compares in constant time and rejects old timestamps (:func:`verify_signature`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +32,38 @@ from hashwatch.store.database import Database
 from hashwatch.store.models import table_of, utcnow
 from hashwatch.store.service import MATCH_RECORDS, WebhookDeliveryRow, WebhookRow
 
-__all__ = ["DELIVERIES", "WEBHOOKS", "Delivery", "WebhookStore"]
+__all__ = [
+    "DELIVERIES",
+    "SIGNATURE_HEADER",
+    "WEBHOOKS",
+    "Delivery",
+    "WebhookStore",
+    "sign",
+    "verify_signature",
+]
+
+SIGNATURE_HEADER = "Hashwatch-Signature"
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The ``Hashwatch-Signature`` value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now: float | None = None
+) -> bool:
+    """What a receiver does (shown in docs/serve.md, used by the tests)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now or time.time()) - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
 WEBHOOKS = table_of(WebhookRow)

@@ -1,18 +1,12 @@
 """Sending webhook events: signed, retried with exponential backoff, never on the match path.
 
 A match only inserts rows into the deliveries table; :class:`DeliveryLoop` (a thread in every
-server process) claims due rows and POSTs them. Each request carries::
-
-    Hashwatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
-
-as Stripe signs its webhooks: the receiver recomputes the HMAC over the timestamp and the raw
-body with the secret it was given, compares in constant time and rejects old timestamps.
+server process) claims due rows and POSTs them, signed (see :mod:`hashwatch.store.webhooks`;
+``sign`` and ``verify_signature`` are re-exported here for receivers and tests).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -20,33 +14,18 @@ import time
 
 import httpx
 
-from hashwatch.store.webhooks import Delivery, WebhookStore
+from hashwatch.store.webhooks import (
+    SIGNATURE_HEADER,
+    Delivery,
+    WebhookStore,
+    sign,
+    verify_signature,
+)
 from hashwatch.web.metrics import Metrics
 
 __all__ = ["SIGNATURE_HEADER", "DeliveryLoop", "sign", "verify_signature"]
 
 log = logging.getLogger(__name__)
-SIGNATURE_HEADER = "Hashwatch-Signature"
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify_signature(
-    secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now: float | None = None
-) -> bool:
-    """What a receiver does (shown in docs/serve.md, used by the tests)."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs((now or time.time()) - timestamp) > tolerance_s:
-        return False
-    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
 class DeliveryLoop:
