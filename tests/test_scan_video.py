@@ -410,3 +410,20 @@ def test_video_records_survive_the_scan_state(tmp_path: Path) -> None:
         state.close()
     assert back == record and back.thumbnail == record.thumbnail
     assert "thumbnail" not in json.dumps(back.as_json())
+
+
+def test_frame_interval_zero_hashes_videos_as_files_only(story: dict[str, Any]) -> None:
+    """--frame-interval 0: digests only (exact matches still find the known file)."""
+    case = story["tmp"] / "case-no-frames"
+    _cli(
+        "scan", str(story["evidence"] / "DCIM"), "--out", str(case), "--frame-interval", "0",
+        env=story["env"],
+    )  # fmt: skip
+    items = {
+        Path(item["path"]).name: item
+        for item in map(json.loads, (case / "results.jsonl").read_text().splitlines())
+    }
+    assert not any("frames" in item for item in items.values())
+    assert items[KNOWN]["status"] == "known"  # by its MD5
+    assert {m["hash_type"] for m in items[KNOWN]["matches"]} >= {"md5"}
+    assert items["reencoded.mp4"]["status"] == "new"

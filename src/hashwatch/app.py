@@ -319,6 +319,7 @@ class Hashwatch:
         dihedral: bool = True,
         progress: ScanProgress | None = None,
         unit_files: int = 64,
+        frame_interval: float | None = 1.0,
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`)."""
         matcher = self.matcher(lists, dihedral=dihedral)
@@ -332,6 +333,7 @@ class Hashwatch:
             pdq_policy=self.settings.pdq_policy,
             max_image_pixels=self.settings.max_image_pixels,
             unit_max_files=unit_files,
+            frame_interval=frame_interval,
         )
         with LocalRunner(workers) as runner:
             return Scanner(config, matcher, used, runner, progress).run()

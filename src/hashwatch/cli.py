@@ -266,6 +266,10 @@ def scan(
     unit_files: Annotated[
         int, typer.Option("--unit-files", help="Files per work unit (units are resumed whole).")
     ] = 64,
+    frame_interval: Annotated[
+        float,
+        typer.Option("--frame-interval", help="Seconds between hashed video frames (0: none)."),
+    ] = 1.0,
 ) -> None:
     """Triage evidence: known, ignorable, and NEW media first, into a case directory."""
     hw = _hw(ctx)
@@ -289,6 +293,7 @@ def scan(
             dihedral=not no_dihedral,
             progress=_RichScanProgress(bar),
             unit_files=unit_files,
+            frame_interval=frame_interval if frame_interval > 0 else None,
         )
     for line in summary_lines(outcome):
         err.print(line)
