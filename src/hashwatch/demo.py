@@ -4,9 +4,10 @@ It generates pictures (gradients and shapes; the bundled public bridge photo whe
 repository's test data is present), derives altered copies of some — resized, recompressed,
 renamed to ``.dll``, flipped, packed into nested archives — builds a ``known`` list from a few
 originals and an ``ignorable`` list from generated "system" files, imports both into an embedded
-SQLite database under ``demo-case/``, scans the evidence folder into a case directory and prints
-the summary and the path of ``report.html``. Nothing here is, or depicts, real material: every
-"known" file is a generated stand-in.
+SQLite database under ``demo-case/``, adds a generated "known" video clip with ``add-media``
+(the evidence holds a re-encoded copy and a clip that re-uses part of it), scans the evidence
+folder into a case directory and prints the summary and the path of ``report.html``. Nothing
+here is, or depicts, real material: every "known" file is a generated stand-in.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 from rich.console import Console
@@ -118,7 +120,41 @@ def generate_demo_evidence(root: Path) -> dict[str, list[Path]]:
     broken = evidence / "downloads" / "broken.jpg"
     broken.write_bytes((originals / "known-2.jpg").read_bytes()[:600])
     roles["evidence"].append(broken)
+    # Videos: a "known" clip, a smaller re-encoded copy of it, and a clip that re-uses its
+    # first three seconds before other scenes (partial re-use: shown, not an alert).
+    known_clip = originals / "known-clip.mp4"
+    _write_clip(known_clip, [31, 32, 33, 34, 35, 36], (480, 360), crf=23)
+    roles["known_videos"] = [known_clip]
+    for path, seeds, size, crf in (
+        (evidence / "videos" / "VID_0001.mp4", [31, 32, 33, 34, 35, 36], (320, 240), 30),
+        (evidence / "videos" / "VID_0002.mp4", [31, 32, 33, 41, 42, 43, 44], (480, 360), 23),
+        (evidence / "videos" / "VID_0003.mp4", [51, 52, 53, 54], (480, 360), 23),
+    ):
+        _write_clip(path, seeds, size, crf=crf)
+        roles["evidence"].append(path)
     return roles
+
+
+def _write_clip(path: Path, seeds: list[int], size: tuple[int, int], *, crf: int) -> None:
+    """A slideshow video: one generated scene a second with a mark drifting across it, drawn
+    at one size and scaled, so copies at other sizes show the same pictures."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fps, (w, h) = 10, size
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "ultrafast", "g": str(fps)}
+        for second, seed in enumerate(seeds):
+            base = np.asarray(_picture(seed, (480, 360)).resize(size), dtype=np.uint8)
+            for i in range(fps):
+                rgb = base.copy()
+                side = w // 24
+                x = (w - side) * i // fps
+                rgb[h // 2 - side // 2 : h // 2 + side // 2, x : x + side] = 255
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts = second * fps + i
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
 
 
 def _png_bytes(img: Image.Image) -> bytes:
@@ -161,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True)
     settings = Settings(database_url=f"sqlite:///{root / 'hashwatch.sqlite3'}", data_dir=root)
     hw = Hashwatch(settings)
-    console.print(f"[bold]hashwatch demo[/] in {root} (benign generated pictures only)")
+    console.print(f"[bold]hashwatch demo[/] in {root} (benign generated pictures and videos only)")
     roles = generate_demo_evidence(root)
     known_csv, ignorable = _write_lists(hw, root, roles)
     hw.lists.import_file("demo-known", known_csv, kind=ListKind.KNOWN, source_org="demo")
@@ -171,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         category_map={"1": "demo category (generated stand-in)"},
     )
     hw.lists.import_file("demo-software", ignorable, kind=ListKind.IGNORABLE, source_org="demo")
+    hw.add_media("demo-known-videos", roles["known_videos"], category="1")
     outcome = hw.scan([root / "evidence"], root / "case", workers=2)
     table = Table("status", "files", "what it means")
     meanings = {
