@@ -137,7 +137,16 @@ def lists_show(
                 ]
             _emit(data)
         return
-    table = Table("list", "kind", "scheme", "source", "PDQ threshold", "version", "entries")
+    table = Table(
+        "list",
+        "kind",
+        "scheme",
+        "source",
+        "PDQ threshold",
+        "video % (compared/query)",
+        "version",
+        "entries",
+    )
     for info in infos:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(info.counts.items())) or "empty"
         table.add_row(
@@ -146,6 +155,7 @@ def lists_show(
             info.scheme,
             info.source_org or "",
             str(info.pdq_threshold),
+            f"{info.video_min_compared_pct:g} / {info.video_min_query_pct:g}",
             str(info.version),
             counts,
         )
