@@ -136,6 +136,9 @@ def bench_one(data: bytes, repeat: int) -> list[tuple[str, float, str]]:
         "baseline, 1 decoder thread": lambda: baseline(data, threads=1),
         "hashwatch fast (keyframe-first)": lambda: _frames(hash_video(data)),
         "hashwatch fast, FFmpeg threads": lambda: _frames(hash_video(data, threads=0)),
+        "hashwatch keyframes (keyframes only, <= 1/s)": lambda: _frames(
+            hash_video(data, sampling="keyframes")
+        ),
         "hashwatch exact (every 30th)": lambda: _frames(hash_video(data, sampling="exact")),
         "hashwatch exact, FFmpeg threads": lambda: _frames(
             hash_video(data, sampling="exact", threads=0)

@@ -27,6 +27,7 @@ def write_clip(
     codec: str = "libx264",
     container: str | None = None,
     crf: int = 23,
+    gop: int | None = None,
 ) -> Path:
     """Write one second per seed; returns ``path``. Scenes are drawn at ``scene_size`` and
     scaled to ``size``, so clips of one seed list at two sizes show the same pictures."""
@@ -36,7 +37,7 @@ def write_clip(
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         if codec == "libx264":
-            stream.options = {"crf": str(crf), "preset": "ultrafast", "g": str(fps)}
+            stream.options = {"crf": str(crf), "preset": "ultrafast", "g": str(gop or fps)}
         for second, seed in enumerate(seeds):
             base = np.asarray(scene(seed, scene_size).resize(size), dtype=np.uint8)
             for i in range(fps):

@@ -417,7 +417,7 @@ def test_frame_interval_zero_hashes_videos_as_files_only(story: dict[str, Any]) 
     case = story["tmp"] / "case-no-frames"
     _cli(
         "scan", str(story["evidence"] / "DCIM"), "--out", str(case), "--frame-interval", "0",
-        env=story["env"],
+        "--list", "known-videos", env=story["env"],
     )  # fmt: skip
     items = {
         Path(item["path"]).name: item

@@ -312,3 +312,20 @@ def test_animated_images_are_hashed_and_matched_as_clips(tmp_path: Path, fmt: st
         assert result.matches[0].video is not None
     finally:
         app.close()
+
+
+def test_keyframes_sampling_hashes_keyframes_only_and_still_finds_a_dense_known_video(
+    hw: Hashwatch, tmp_path: Path, known_clip: Path
+) -> None:
+    hw.add_media("videos", [known_clip])  # 10 frames a second
+    # A copy encoded with a keyframe every 2 s, 15 fps: 5 keyframes in 10 s.
+    copy = write_clip(tmp_path / "copy.mp4", KNOWN_SEEDS, size=(256, 192), fps=15, gop=30)
+    sparse = hash_video(copy, sampling="keyframes")
+    assert sparse.sampling == "keyframes" and sparse.error is None
+    assert [f["frame"] for f in sparse.frames] == [0, 30, 60, 90, 120]
+    exact = {f["frame"]: f["pdq"] for f in hash_video(copy, sampling="exact").frames}
+    assert all(exact[f["frame"]] == f["pdq"] for f in sparse.frames)  # bit for bit
+    result = hw.matcher().match_video(frames_from_dicts(sparse.frames))
+    assert result.kinds == {"known"}
+    (match,) = video_matches(result)
+    assert match.video is not None and match.video["query_pct"] == 100.0

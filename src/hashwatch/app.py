@@ -320,6 +320,7 @@ class Hashwatch:
         progress: ScanProgress | None = None,
         unit_files: int = 64,
         frame_interval: float | None = 1.0,
+        sampling: str = "fast",
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`)."""
         matcher = self.matcher(lists, dihedral=dihedral)
@@ -334,6 +335,7 @@ class Hashwatch:
             max_image_pixels=self.settings.max_image_pixels,
             unit_max_files=unit_files,
             frame_interval=frame_interval,
+            sampling=sampling,
         )
         with LocalRunner(workers) as runner:
             return Scanner(config, matcher, used, runner, progress).run()

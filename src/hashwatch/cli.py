@@ -33,6 +33,7 @@ from hashwatch.app import Hashwatch
 from hashwatch.errors import ConfigError, HashwatchError
 from hashwatch.report.manifest import verify_case
 from hashwatch.signals.hasher import FileSignals
+from hashwatch.signals.video import SAMPLINGS
 from hashwatch.triage import summary_lines
 
 __all__ = ["app", "main"]
@@ -124,6 +125,23 @@ PolicyOpt = Annotated[
 ]
 
 
+SamplingOpt = Annotated[
+    str,
+    typer.Option(
+        "--sampling",
+        help="Video frames: 'fast' (keyframe-first, one a frame interval), 'keyframes' "
+        "(keyframes only: fastest, as sparse as the video's keyframes) or 'exact' (every k-th "
+        "frame, numbered as Meta's vPDQ tool numbers them).",
+    ),
+]
+
+
+def _check_sampling(sampling: str) -> str:
+    if sampling not in SAMPLINGS:
+        raise ConfigError(f"--sampling must be one of {', '.join(SAMPLINGS)}")
+    return sampling
+
+
 @app.command("hash")
 def hash_cmd(
     ctx: typer.Context,
@@ -136,21 +154,13 @@ def hash_cmd(
     frame_interval: Annotated[
         float, typer.Option("--frame-interval", help="Seconds between hashed video frames.")
     ] = 1.0,
-    sampling: Annotated[
-        str,
-        typer.Option(
-            "--sampling",
-            help="Video frames: 'fast' (keyframe-first) or 'exact' (every k-th frame, "
-            "numbered as Meta's vPDQ tool numbers them).",
-        ),
-    ] = "fast",
+    sampling: SamplingOpt = "fast",
 ) -> None:
     """Print the signals of every file as JSON Lines (digests; PDQ for images and video frames)."""
     hw = _hw(ctx)
     if frame_interval <= 0:
         raise ConfigError("--frame-interval must be above 0")
-    if sampling not in ("fast", "exact"):
-        raise ConfigError("--sampling must be 'fast' or 'exact'")
+    _check_sampling(sampling)
     options = dataclasses.replace(
         hw.hash_options(dihedral=dihedral, policy=pdq_policy, frame_interval=frame_interval),
         sampling=sampling,
@@ -270,6 +280,7 @@ def scan(
         float,
         typer.Option("--frame-interval", help="Seconds between hashed video frames (0: none)."),
     ] = 1.0,
+    sampling: SamplingOpt = "fast",
 ) -> None:
     """Triage evidence: known, ignorable, and NEW media first, into a case directory."""
     hw = _hw(ctx)
@@ -294,6 +305,7 @@ def scan(
             progress=_RichScanProgress(bar),
             unit_files=unit_files,
             frame_interval=frame_interval if frame_interval > 0 else None,
+            sampling=_check_sampling(sampling),
         )
     for line in summary_lines(outcome):
         err.print(line)

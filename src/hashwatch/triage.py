@@ -84,6 +84,7 @@ class ScanConfig:
     pdq_policy: str = "fast"
     max_image_pixels: int | None = None
     frame_interval: float | None = 1.0  # seconds between hashed video frames (vPDQ: 1)
+    sampling: str = "fast"  # how video frames are chosen (see hashwatch.signals.video)
     unit_max_files: int = UNIT_MAX_FILES
     unit_max_bytes: int = UNIT_MAX_BYTES
 
@@ -229,6 +230,7 @@ class Scanner:
             "dihedral": self.config.dihedral,
             "min_pdq_quality": self.matcher.min_quality,
             "frame_interval": self.config.frame_interval,
+            "sampling": self.config.sampling,
             "list_filter": list(self.config.lists) if self.config.lists else None,
         }
 
@@ -246,6 +248,7 @@ class Scanner:
             pdq_policy=self.config.pdq_policy,
             max_image_pixels=self.config.max_image_pixels,
             frame_interval=self.config.frame_interval,
+            sampling=self.config.sampling,
         )
         units = _units(todo, self.config.unit_max_files, self.config.unit_max_bytes)
         for result in self.runner.map_units(partial(process_unit, options), units):

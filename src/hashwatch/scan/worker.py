@@ -38,6 +38,7 @@ class WorkerOptions:
     # Seconds between hashed video frames (vPDQ samples one a second); None: videos are
     # hashed as byte files only (no frames, no contact sheet).
     frame_interval: float | None = 1.0
+    sampling: str = "fast"
     contact_sheets: bool = True
 
     def __post_init__(self) -> None:
@@ -53,6 +54,7 @@ class WorkerOptions:
             exif=True,
             thumbnail=self.contact_sheets,
             frame_interval=self.frame_interval,
+            sampling=self.sampling,
         )
 
 

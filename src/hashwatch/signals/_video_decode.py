@@ -15,6 +15,10 @@ keyframe, is cut into slots of ``frame_interval`` seconds; each slot gets one fr
   leading pictures of an open GOP (they refer to the previous GOP, not decoded) gets none.
 * Decoding is per GOP: its packets, then a drain and ``flush_buffers``, as after a seek.
 
+With ``keyframes_only`` (``sampling="keyframes"``) slots without a keyframe get no frame: only
+keyframes are decoded, and the frames hashed are as far apart as the keyframes (at most one per
+slot).
+
 Packets are read once, in decoding order, and a GOP is held (compressed) until the next
 keyframe shows whether a slot has a keyframe; past :data:`_HOLD_BYTES` the held packets are
 planned and sent at once (a stream with very rare keyframes may then hash a decoded frame where
@@ -88,8 +92,11 @@ class KeyframeSampler:
         interval: float,
         vpdq_step: int,
         hash_frame: HashFrame,
+        *,
+        keyframes_only: bool = False,
     ) -> None:
         self._cc = codec_context
+        self._keyframes_only = keyframes_only  # slots without a keyframe get no frame
         self._scale = time_base / interval  # timestamp units -> slots
         self._step = vpdq_step  # vPDQ hashes frames step * n
         self._hash_frame = hash_frame
@@ -185,7 +192,7 @@ class KeyframeSampler:
                 self._filled.add(slot)
                 self._wanted.add(pts)
                 last = index
-            else:
+            elif not self._keyframes_only:
                 candidates.setdefault(slot, []).append((index, pts))
         for slot, found in candidates.items():
             index, pts = self._choose(found)

@@ -31,6 +31,13 @@ Two samplings (``hash_video(..., sampling=...)``, recorded in :attr:`VideoSignal
   half a GOP); ~1.5x with keyframes seconds apart and P-frames only, where nearly every frame
   must be decoded anyway.
 
+* ``"keyframes"``: only keyframes, at most one per ``frame_interval``; nothing else is
+  decoded. The frames hashed are as far apart as the encoder put keyframes (every 1-2 s in
+  phone recordings and streaming re-encodes, up to ~10 s with x264's defaults), so a video is
+  covered more sparsely; a known video hashed densely (``lists add-media``: 10 frames a second)
+  is still found, because every keyframe lies within 0.05 s of a listed frame. For triage of
+  large collections where speed matters more than density.
+
 Pixels, with the default policy (:data:`~hashwatch.signals.pdq.FAST`): a hashed frame is not
 converted to RGB at all: its luma plane (Y of 8-bit YUV, expanded from limited to full range as
 an RGB conversion would) is box-averaged by an integer factor to 256..511 px and goes through
@@ -82,7 +89,7 @@ __all__ = [
     "sniff",
 ]
 
-SAMPLINGS = ("fast", "exact")
+SAMPLINGS = ("fast", "exact", "keyframes")
 
 # 8-bit planar/semi-planar YUV formats whose plane 0 is the luma at full size.
 _YUV8 = {
@@ -161,7 +168,8 @@ def hash_video(
 ) -> VideoSignals:
     """PDQ of one frame per ``frame_interval`` seconds of ``source`` (bytes, path, binary file).
 
-    ``sampling``: "fast" (keyframe-first, the default) or "exact" (every k-th decoded frame,
+    ``sampling``: "fast" (keyframe-first, the default), "keyframes" (keyframes only, at most
+    one per interval: as far apart as the video's keyframes) or "exact" (every k-th decoded frame,
     ``k = int(frame_interval * fps)``, as vPDQ); see the module docstring. ``threads``: decoder
     threads (0: FFmpeg's choice). Never raises for bad input: see the module docstring.
     """
@@ -247,9 +255,9 @@ class _Job:
         head = self.source.head
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
             return self._pillow(interval, sampling, wanted)
-        if sampling == "fast" and self.source.reopenable:
+        if sampling in ("fast", "keyframes") and self.source.reopenable:
             try:
-                return self._decode(interval, "fast", wanted)
+                return self._decode(interval, sampling, wanted)
             except NeedExact:
                 self.result.frames, self.result.error = [], None
         return self._decode(interval, "exact", wanted)
@@ -271,10 +279,10 @@ class _Job:
             stream = container.streams.video[0]
             self._describe(container, stream)
             stream.codec_context.thread_count = self.threads
-            if sampling == "fast":
+            if sampling != "exact":
                 if timestamps_reorder(container, stream):
                     raise NeedExact("timestamps are decoding times")
-                count = self._fast(container, stream, interval)
+                count = self._fast(container, stream, interval, sampling == "keyframes")
             else:
                 count = self._exact(container, stream, interval, wanted)
         fps = result.fps if result.fps > 0 else 30.0
@@ -312,7 +320,7 @@ class _Job:
             self.result.error = f"decoding stopped after {count} frames: {exc}"
         return count
 
-    def _fast(self, container: Any, stream: Any, interval: float) -> int:
+    def _fast(self, container: Any, stream: Any, interval: float, keyframes_only: bool) -> int:
         """Keyframe-first sampling (raises NeedExact). Returns the stream's frame count."""
         if not stream.time_base:
             raise NeedExact("the stream has no time base")
@@ -323,6 +331,7 @@ class _Job:
             interval,
             max(1, int(interval * fps)),
             lambda f: hash_av_frame(f, self.policy),
+            keyframes_only=keyframes_only,
         )
         try:
             for packet in container.demux(stream):
