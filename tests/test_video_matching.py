@@ -7,6 +7,7 @@ tests/data/video) standing in for known material. Each story runs on SQLite and 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -200,6 +201,7 @@ def test_cli_add_media_and_match_a_video(tmp_path: Path, known_clip: Path) -> No
     assert json.loads(added.stdout)["added"] == 1
     assert "skipped" in added.stderr and "x" in added.stderr  # the missing path is reported
     mixed = write_clip(tmp_path / "mixed.mp4", KNOWN_SEEDS[:4] + OTHER_SEEDS)
+    os.utime(mixed, (1_000_000_000, 1_000_000_100))  # atime before mtime: a read would move it
     matched = subprocess.run(
         [hashwatch, "match", str(known_clip), str(mixed)],
         capture_output=True,
@@ -215,6 +217,7 @@ def test_cli_add_media_and_match_a_video(tmp_path: Path, known_clip: Path) -> No
     assert {m["hash_type"] for m in by_path["known.mp4"]["matches"]} >= {"md5", "sha256"}
     (partial,) = by_path["mixed.mp4"]["matches"]
     assert partial["partial"] is True and partial["video"]["segments"]
+    assert mixed.stat().st_atime_ns == 1_000_000_000 * 10**9  # evidence read without a trace
 
 
 def test_service_matches_an_uploaded_video_and_alerts_only_on_known(

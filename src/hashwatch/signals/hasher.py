@@ -18,7 +18,7 @@ from PIL import Image
 from hashwatch import __version__
 from hashwatch.errors import DecodeError
 from hashwatch.signals.contact_sheet import contact_sheet_jpeg
-from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream
+from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream, open_evidence
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
@@ -157,22 +157,18 @@ def _with_pdq(
     options: HashOptions,
 ) -> FileSignals:
     if mime is not None and mime.startswith("video/") and options.frame_interval:
-        # Files are decoded from their path (a second read, nothing held in memory); members
-        # of archives from the bytes kept by the digest read.
-        video_source = path if path is not None else content
-        if video_source is None:
+        # Files are decoded from the file (a second read, nothing held in memory), opened as
+        # evidence (no access-time update) rather than by name inside FFmpeg; members of
+        # archives from the bytes kept by the digest read.
+        if content is not None:
+            return _with_video(shown, digests, mime, content, options)
+        if path is None:
             return FileSignals(shown, digests, mime=mime, error="video too large to decode")
-        video = hash_video(
-            video_source,
-            frame_interval=options.frame_interval,
-            policy=options.pdq_policy,
-            sampling=options.sampling,
-        )
-        # The report's picture of a video: a contact sheet of a few frames.
-        sheet = contact_sheet_jpeg(video_source) if options.thumbnail and video.frames else None
-        return FileSignals(
-            shown, digests, mime=mime, video=video, error=video.error, thumbnail=sheet
-        )
+        try:
+            with open_evidence(path) as fh:
+                return _with_video(shown, digests, mime, fh, options)
+        except OSError as exc:
+            return FileSignals(shown, digests, mime=mime, error=f"cannot read: {_describe(exc)}")
     if mime is None or not mime.startswith("image/"):
         return FileSignals(shown, digests, mime=mime)
     source: bytes | Path | None = content if content is not None else path
@@ -201,6 +197,29 @@ def _with_pdq(
     return FileSignals(
         shown, digests, mime=mime, pdq=pdq, exif=exif, thumbnail=thumb, video=animation
     )
+
+
+def _with_video(
+    shown: str,
+    digests: ByteDigests,
+    mime: str | None,
+    source: bytes | BinaryIO,
+    options: HashOptions,
+) -> FileSignals:
+    """A video's frame hashes and, when thumbnails are wanted, its contact sheet."""
+    assert options.frame_interval is not None
+    video = hash_video(
+        source,
+        frame_interval=options.frame_interval,
+        policy=options.pdq_policy,
+        sampling=options.sampling,
+    )
+    sheet = None
+    if options.thumbnail and video.frames:
+        if not isinstance(source, bytes):
+            source.seek(0)
+        sheet = contact_sheet_jpeg(source)
+    return FileSignals(shown, digests, mime=mime, video=video, error=video.error, thumbnail=sheet)
 
 
 _ANIMATABLE = frozenset({"image/gif", "image/webp", "image/png", "image/apng"})

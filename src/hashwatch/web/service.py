@@ -112,12 +112,12 @@ class MatchService:
         self, data: bytes, name: str, key_name: str, *, dihedral: bool = False
     ) -> tuple[FileSignals, MatchResult]:
         fs = self.hash_bytes(data, name, dihedral=dihedral)
-        if fs.video is None:
-            return fs, self.match_items([signals_of(fs)], key_name, dihedral=dihedral)[0]
         matcher = self.dihedral_matcher if dihedral else self.matcher
         with self.lock.read():
+            # A video (with frames) is matched by vPDQ's rules, anything else by its signals.
             result = matcher.match_fields([fs.as_dict()])[0]
-        self.metrics.lookups.inc(len(fs.video.frames) + len(signals_of(fs)))
+        frames = len(fs.video.frames) if fs.video is not None else 0
+        self.metrics.lookups.inc(len(signals_of(fs)) + frames)
         self._record([result], key_name)
         return fs, result
 
