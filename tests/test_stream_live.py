@@ -561,3 +561,21 @@ def test_an_hls_stream_has_ended_only_when_its_playlist_says_so(
     assert hls_has_ended(f"{base}/master.m3u8", settings)
     assert not hls_has_ended(f"{base}/missing.m3u8", settings)
     assert not hls_has_ended(f"http://127.0.0.1:{free_port()}/gone.m3u8", settings)
+
+
+def test_rtsp_publisher_known_part_alerts_within_5_s(
+    watch_db: tuple[str, Path, set[int]], videos: dict[str, Path], watches: Callable[..., Watch]
+) -> None:
+    """RTSP with the watcher as the server (``--listen``): a publisher ANNOUNCEs over TCP."""
+    url = f"rtsp://127.0.0.1:{free_port()}/live/test"
+    watch = watches(watch_db, url, "--listen", "--list", "known")
+    watch.wait_ready()
+    pusher = Pusher(videos["lead_known"], url, "rtsp", options={"rtsp_transport": "tcp"},
+                    known_from=LEAD_S)  # fmt: skip
+    pusher.start()
+    alert = assert_timely_alert(watch, pusher, url)
+    assert LEAD_S - 0.15 <= alert["segment"]["start"] <= LEAD_S + 1.0
+    pusher.join(20)
+    assert pusher.error is None, pusher.error
+    assert watch.stop() == 0, watch.dump()
+    assert len(watch.of("stream.alert")) == 1
