@@ -39,7 +39,6 @@ class WorkerOptions:
     # hashed as byte files only (no frames, no contact sheet).
     frame_interval: float | None = 1.0
     sampling: str = "fast"
-    contact_sheets: bool = True
 
     def __post_init__(self) -> None:
         if self.frame_interval is not None and not self.frame_interval > 0:
@@ -52,7 +51,7 @@ class WorkerOptions:
             policy=self.pdq_policy,
             max_image_pixels=self.max_image_pixels,
             exif=True,
-            thumbnail=self.contact_sheets,
+            thumbnail=True,  # an image's thumbnail, a video's contact sheet
             frame_interval=self.frame_interval,
             sampling=self.sampling,
         )
