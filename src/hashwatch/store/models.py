@@ -27,11 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AUDIT",
     "ENTRIES",
     "EVENTS",
     "HASHES",
     "IMPORTS",
     "LISTS",
+    "AuditRecord",
     "Base",
     "Entry",
     "EntryEvent",
@@ -178,6 +180,23 @@ class EntryEvent(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class AuditRecord(Base):
+    """One write to the database (list, entry, key, webhook): who, what, on which target.
+
+    Written in the same transaction as the change (:mod:`hashwatch.store.audit`); never
+    deleted with its target. ``details`` holds counts, names and reasons, never hash values.
+    """
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    __table_args__ = (Index("ix_audit_events_target", "target"),)
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table of a mapped class, typed as such (for bulk Core statements)."""
     table = model.__table__
@@ -191,3 +210,4 @@ IMPORTS = table_of(ListImport)
 ENTRIES = table_of(Entry)
 HASHES = table_of(EntryHash)
 EVENTS = table_of(EntryEvent)
+AUDIT = table_of(AuditRecord)
