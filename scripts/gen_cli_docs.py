@@ -15,7 +15,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 def command_paths() -> list[list[str]]:
     import typer.main
 
-    from hashwatch.cli import app
+    from hashwatch.cli.main import app
 
     group = typer.main.get_command(app)
     paths: list[list[str]] = [[]]
@@ -36,7 +36,7 @@ def render() -> str:
     os.environ["TERM"] = "dumb"
     from typer.testing import CliRunner
 
-    from hashwatch.cli import app
+    from hashwatch.cli.main import app
 
     runner = CliRunner()
     parts = [

@@ -97,6 +97,26 @@ def test_imports_flow_one_way(path: Path) -> None:
         assert top not in FORBIDDEN_THIRD_PARTY.get(stage, set()), f"{path.name} imports {name}"
 
 
+def test_cli_is_the_top_layer() -> None:
+    """Nothing imports the CLI but its entry; command modules share only ``cli._common``."""
+    for path in MODULES:
+        stage = _stage(path)
+        for name in _imports(path):
+            if not name.startswith("hashwatch.cli"):
+                continue
+            assert stage in {"cli", "_entry"}, f"{path.relative_to(SRC)} imports {name}"
+            if stage == "cli" and path.name not in {"main.py", "__init__.py"}:
+                assert name == "hashwatch.cli._common", f"{path.relative_to(SRC)} imports {name}"
+
+
+def test_cli_modules_use_no_private_names_of_others() -> None:
+    for path in sorted((SRC / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hashwatch."):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"cli/{path.name}: {node.module} {private}"
+
+
 def test_modules_stay_small() -> None:
     for path in MODULES:
         lines = len(path.read_text().splitlines())

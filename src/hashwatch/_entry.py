@@ -12,6 +12,6 @@ from hashwatch.runner import single_threaded_libraries
 
 def main() -> None:
     single_threaded_libraries()
-    from hashwatch.cli import main as cli_main
+    from hashwatch.cli.main import main as cli_main
 
     cli_main()

@@ -1,6 +1,6 @@
 """``hashwatch lists ...``: import, export, show, change and add to hash lists.
 
-Thin like the rest of the CLI (see :mod:`hashwatch.cli`): each command calls
+Thin like the rest of the CLI (see :mod:`hashwatch.cli.main`): each command calls
 :class:`hashwatch.store.lists.ListStore` and prints.
 """
 
@@ -15,8 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hashwatch.app import parse_hash_ref
-from hashwatch.cli import _emit, _hw, err
+from hashwatch.cli._common import emit as _emit
+from hashwatch.cli._common import err
+from hashwatch.cli._common import hw as _hw
 from hashwatch.errors import ConfigError
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
 from hashwatch.signals.types import HashType, parse_hash_type
@@ -186,6 +187,8 @@ def _set_status(
     reason: str | None,
     examiner: str | None,
 ) -> None:
+    from hashwatch.app import parse_hash_ref
+
     hw = _hw(ctx)
     parsed: list[tuple[HashType, str]] = []
     ids: list[int] = []

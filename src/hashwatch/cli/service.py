@@ -1,23 +1,41 @@
 """``hashwatch serve``, ``hashwatch keys`` and ``hashwatch webhooks``: the HTTP service's commands.
 
-Thin like the rest of the CLI: each command calls a store or starts uvicorn. Kept apart from
-:mod:`hashwatch.cli` so that module stays small; FastAPI and uvicorn are imported only by
-``serve``.
+Thin like the rest of the CLI: each command calls a store or starts uvicorn. The stores, FastAPI
+and uvicorn are imported inside the commands, so ``hashwatch --help`` stays fast.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from hashwatch.cli import _emit, _hw, err
-from hashwatch.cli_watch import watch
+from hashwatch.cli._common import emit as _emit
+from hashwatch.cli._common import err
+from hashwatch.cli._common import hw as _hw
 from hashwatch.errors import ConfigError
-from hashwatch.store.service import KeyStore, Role
-from hashwatch.store.webhooks import WebhookStore
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from hashwatch.store.service import KeyStore
+    from hashwatch.store.webhooks import WebhookStore
+
+__all__ = ["RoleName", "keys_app", "serve", "webhooks_app"]
+
+# The values of hashwatch.store.service.Role (a test checks), without importing SQLAlchemy.
+RoleName = Literal["matcher", "curator", "admin"]
+
+
+def _keys(ctx: typer.Context) -> KeyStore:
+    from hashwatch.store.service import KeyStore
+
+    return KeyStore(_hw(ctx).db)
+
+
+def _webhooks(ctx: typer.Context) -> WebhookStore:
+    from hashwatch.store.webhooks import WebhookStore
+
+    return WebhookStore(_hw(ctx).db)
+
 
 keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhooks of the HTTP service.", no_args_is_help=True)
@@ -73,7 +91,7 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     ctx: typer.Context,
-    role: Annotated[Role, typer.Option("--role", help="matcher, curator or admin.")],
+    role: Annotated[RoleName, typer.Option("--role", help="matcher, curator or admin.")],
     name: Annotated[str | None, typer.Option("--name", help="A name for the key.")] = None,
     rate: Annotated[
         int | None, typer.Option("--rate", help="Requests per second (default: the server's).")
@@ -82,9 +100,9 @@ def keys_create(
     """Create an API key and print its token once (only its SHA-256 is stored)."""
     import secrets
 
-    new = KeyStore(_hw(ctx).db).create(
-        name or f"{role.value}-{secrets.token_hex(3)}", role, rate_per_s=rate
-    )
+    from hashwatch.store.service import Role
+
+    new = _keys(ctx).create(name or f"{role}-{secrets.token_hex(3)}", Role(role), rate_per_s=rate)
     err.print(f"created {new.info.role.value} key {new.info.name}; the token is shown only once:")
     typer.echo(new.token)
 
@@ -92,14 +110,14 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(ctx: typer.Context, name: str) -> None:
     """Revoke an API key (every server refuses it within about a second)."""
-    info = KeyStore(_hw(ctx).db).revoke(name)
+    info = _keys(ctx).revoke(name)
     err.print(f"revoked key {info.name}")
 
 
 @keys_app.command("list")
 def keys_list(ctx: typer.Context) -> None:
     """List API keys (names, roles, prefixes; never tokens)."""
-    for info in KeyStore(_hw(ctx).db).all():
+    for info in _keys(ctx).all():
         _emit(info.as_dict())
 
 
@@ -113,21 +131,21 @@ def webhooks_add(
     category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
 ) -> None:
     """Add a webhook; prints its signing secret once."""
-    hook, secret = WebhookStore(_hw(ctx).db).add(url, list_name=list_name, category=category)
+    hook, secret = _webhooks(ctx).add(url, list_name=list_name, category=category)
     _emit({**hook, "secret": secret})
 
 
 @webhooks_app.command("list")
 def webhooks_list(ctx: typer.Context) -> None:
     """List webhooks (never their secrets)."""
-    for hook in WebhookStore(_hw(ctx).db).all():
+    for hook in _webhooks(ctx).all():
         _emit(hook)
 
 
 @webhooks_app.command("dead")
 def webhooks_dead(ctx: typer.Context) -> None:
     """List deliveries that failed too often (the dead letters)."""
-    for delivery in WebhookStore(_hw(ctx).db).deliveries("dead", 1000):
+    for delivery in _webhooks(ctx).deliveries("dead", 1000):
         _emit(delivery)
 
 
@@ -138,7 +156,7 @@ def webhooks_resend(
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Resend every dead letter.")] = False,
 ) -> None:
     """Queue dead deliveries again; a running server sends them."""
-    store = WebhookStore(_hw(ctx).db)
+    store = _webhooks(ctx)
     if all_dead:
         err.print(f"queued {store.resend_dead()} deliveries again")
         return
@@ -147,10 +165,3 @@ def webhooks_resend(
     for delivery_id in delivery_ids:
         store.resend(delivery_id)
     err.print(f"queued {len(delivery_ids)} deliveries again")
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(serve)
-    app.command()(watch)
-    app.add_typer(keys_app, name="keys")
-    app.add_typer(webhooks_app, name="webhooks")

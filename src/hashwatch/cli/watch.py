@@ -12,18 +12,16 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hashwatch.cli import _hw, err
+from hashwatch.cli._common import err
+from hashwatch.cli._common import hw as _hw
 from hashwatch.errors import ConfigError
-from hashwatch.signals.pdq import get_pdq_policy
-from hashwatch.store.webhooks import WebhookStore
-from hashwatch.stream.delivery import AlertSink, ServiceRecorder, WebhookPoster
-from hashwatch.stream.sampler import Backoff, ReaderSettings
-from hashwatch.stream.sources import StreamSource, check_sources
-from hashwatch.stream.watcher import StreamWatcher, WatchConfig
+
+if TYPE_CHECKING:
+    from hashwatch.stream.watcher import StreamWatcher
 
 __all__ = ["watch"]
 
@@ -154,6 +152,13 @@ def watch(
     stopped (SIGTERM, Ctrl-C) or when every input ended; 1 when an input failed for good.
     See docs/streams.md.
     """
+    from hashwatch.signals.pdq import get_pdq_policy
+    from hashwatch.store.webhooks import WebhookStore
+    from hashwatch.stream.delivery import AlertSink, ServiceRecorder, WebhookPoster
+    from hashwatch.stream.sampler import Backoff, ReaderSettings
+    from hashwatch.stream.sources import StreamSource, check_sources
+    from hashwatch.stream.watcher import StreamWatcher, WatchConfig
+
     if frame_interval <= 0 or timeout <= 0 or refresh_interval <= 0:
         raise ConfigError("--frame-interval, --timeout and --refresh-interval must be above 0")
     if not 1 <= min_matches <= window:
