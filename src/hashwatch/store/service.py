@@ -78,6 +78,9 @@ class ApiKey(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)  # to recognise a key
     rate_per_s: Mapped[int | None] = mapped_column(Integer)  # None: the server's default
+    # What this key's matches reveal (exact, banded, hidden); None: the server's default.
+    disclosure: Mapped[str | None] = mapped_column(String(16))
+    signals_per_window: Mapped[int | None] = mapped_column(Integer)  # None: the server's
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -93,6 +96,7 @@ class MatchRecord(Base):
     entry_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     hash_type: Mapped[str] = mapped_column(String(16), nullable=False)
     distance: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_id: Mapped[str | None] = mapped_column(String(200))  # the caller's id of the upload
     __table_args__ = (Index("ix_match_records_at", "at"),)
 
 
@@ -122,6 +126,7 @@ class WebhookDeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # the sender holding it now
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
 

@@ -1,1 +1,0 @@
-"""exchange stage of hashwatch."""

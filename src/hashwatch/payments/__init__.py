@@ -1,1 +1,0 @@
-"""payments stage of hashwatch."""
