@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, select
 
@@ -27,53 +27,28 @@ from hashwatch.lists.model import ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.video import frames_from_dicts, match_video
 from hashwatch.signals.pdq import DIHEDRAL_NAMES
-from hashwatch.signals.types import HashType, normalize_hash
+from hashwatch.signals.query import MediaQuery, Signal, signals_from_fields, signals_of
+from hashwatch.signals.types import SIGNAL_TYPES, HashType, normalize_hash
 from hashwatch.store.database import Database
 from hashwatch.store.models import ENTRIES, HASHES, LISTS
 
-__all__ = ["Match", "MatchResult", "Matcher", "Signal", "signals_from_fields"]
+if TYPE_CHECKING:
+    from hashwatch.signals.hasher import FileSignals
+
+__all__ = [
+    "Match",
+    "MatchResult",
+    "Matcher",
+    "MediaQuery",
+    "Signal",
+    "signals_from_fields",
+    "signals_of",
+]
 
 E = ENTRIES
 H = HASHES
 L = LISTS
 _LIVE = ("active", "disputed")
-
-
-@dataclass(frozen=True)
-class Signal:
-    """One hash to match. ``dihedral`` holds the 8 variants of a PDQ hash when known."""
-
-    hash_type: HashType
-    value: str
-    quality: int | None = None
-    dihedral: tuple[str, ...] | None = None
-
-
-_EXACT_FIELDS = (
-    ("md5", HashType.MD5),
-    ("sha1", HashType.SHA1),
-    ("sha256", HashType.SHA256),
-    ("ed2k", HashType.ED2K),
-    ("ed2k_red", HashType.ED2K),
-    ("sha1_base32", HashType.SHA1_BASE32),
-)
-
-
-def signals_from_fields(fields: Mapping[str, Any]) -> list[Signal]:
-    """The matchable signals of a hashed file, from its JSON fields (``hashwatch hash`` and
-    scan results share them: md5, sha1, sha256, ed2k, ed2k_red, sha1_base32, pdq, ...)."""
-    out = [Signal(htype, fields[key]) for key, htype in _EXACT_FIELDS if fields.get(key)]
-    if fields.get("pdq"):
-        dihedral = fields.get("pdq_dihedral")
-        out.append(
-            Signal(
-                HashType.PDQ,
-                fields["pdq"],
-                fields.get("pdq_quality"),
-                tuple(dihedral) if dihedral else None,
-            )
-        )
-    return out
 
 
 @dataclass(frozen=True)
@@ -252,21 +227,31 @@ class Matcher:
                 result.matches = ordered
         return results
 
-    def match_fields(self, items: Sequence[Mapping[str, Any]]) -> list[MatchResult]:
-        """Match hashed files given as their JSON fields (``hashwatch hash`` output, scan
-        records): a video with ``frames`` by vPDQ's rules, everything else in one batch."""
-        plain = [n for n, fields in enumerate(items) if not fields.get("frames")]
+    def match_media(self, items: Sequence[MediaQuery]) -> list[MatchResult]:
+        """Match items (a hashed file each): one with ``frames`` by vPDQ's rules, everything
+        else in one batch."""
+        plain = [n for n, item in enumerate(items) if not item.frames]
         results: list[MatchResult] = [MatchResult() for _ in items]
         for n, result in zip(
-            plain, self.match_many([signals_from_fields(items[n]) for n in plain]), strict=True
+            plain, self.match_many([items[n].signals for n in plain]), strict=True
         ):
             results[n] = result
-        for n, fields in enumerate(items):
-            if fields.get("frames"):
-                # An animated image's own PDQ is its first frame: matched with the frames.
-                exact = [s for s in signals_from_fields(fields) if s.hash_type is not HashType.PDQ]
-                results[n] = self.match_video(frames_from_dicts(fields["frames"]), exact)
+        for n, item in enumerate(items):
+            if item.frames:
+                # An animated image's own PDQ is its first frame: matched with the frames;
+                # its exact digests by equality.
+                exact = [s for s in item.signals if SIGNAL_TYPES[s.hash_type].is_exact]
+                results[n] = self.match_video(frames_from_dicts(item.frames), exact)
         return results
+
+    def match_files(self, files: Sequence[FileSignals]) -> list[MatchResult]:
+        """Match hashed files (see :meth:`match_media`)."""
+        return self.match_media([MediaQuery.of_file(fs) for fs in files])
+
+    def match_fields(self, items: Sequence[Mapping[str, Any]]) -> list[MatchResult]:
+        """Match hashed files given as their JSON fields (``hashwatch hash`` output read
+        back): the JSON edge of :meth:`match_media`."""
+        return self.match_media([MediaQuery.from_fields(fields) for fields in items])
 
     def match_video(
         self, frames: Sequence[VideoFrameHash], signals: Iterable[Signal] = ()
@@ -311,7 +296,7 @@ class Matcher:
         wanted: dict[tuple[str, str], list[int]] = {}
         for n, item in enumerate(items):
             for s in item:
-                if s.hash_type is not HashType.PDQ:
+                if SIGNAL_TYPES[s.hash_type].is_exact:
                     wanted.setdefault((s.hash_type.value, s.value), []).append(n)
         if not wanted or not self._lists:
             return
@@ -343,7 +328,7 @@ class Matcher:
         owners: list[tuple[int, str | None]] = []
         for n, item in enumerate(items):
             for s in item:
-                if s.hash_type is not HashType.PDQ:
+                if s.hash_type is not HashType.PDQ:  # the index holds PDQ hashes
                     continue
                 if s.quality is not None and s.quality < self.min_quality:
                     results[n].notes.append(

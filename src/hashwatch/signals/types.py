@@ -1,14 +1,35 @@
-"""Hash types hashwatch knows, and the one place that validates and normalises their values."""
+"""Hash types hashwatch knows: their stable names, and the registry of their implementations.
+
+:class:`HashType` names every type as files, JSON and the database spell it (never renamed).
+:data:`SIGNAL_TYPES` maps each name to its :class:`~hashwatch.signals.signal_type.SignalType`,
+which validates, normalises and says how the type is matched. The registry is checked once,
+at import: every name has exactly one implementation and no alias is claimed twice.
+
+To add a hash type: write its ``SignalType`` class in a new module under ``signals/``, add its
+name to :class:`HashType` and its instance to ``_REGISTERED`` below. Hashing, matching, scan
+records and lists pick it up from the registry.
+"""
 
 from __future__ import annotations
 
-import base64
-import re
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 from hashwatch.errors import InvalidHashError
+from hashwatch.signals.builtin_types import BUILTIN_SIGNAL_TYPES
+from hashwatch.signals.signal_type import MatchRule, SignalType, SignalValueError
 
-__all__ = ["EXACT_HASH_TYPES", "HashType", "normalize_hash", "parse_hash_type"]
+__all__ = [
+    "EXACT_HASH_TYPES",
+    "SIGNAL_TYPES",
+    "HashType",
+    "MatchRule",
+    "SignalType",
+    "normalize_hash",
+    "parse_hash_type",
+    "signal_type",
+]
 
 
 class HashType(StrEnum):
@@ -27,41 +48,52 @@ class HashType(StrEnum):
     @property
     def is_exact(self) -> bool:
         """True for digests matched by equality; False for perceptual hashes."""
-        return self is not HashType.PDQ
+        return SIGNAL_TYPES[self].is_exact
 
+    @property
+    def impl(self) -> SignalType:
+        return SIGNAL_TYPES[self]
+
+
+_REGISTERED: tuple[SignalType, ...] = (*BUILTIN_SIGNAL_TYPES,)
+
+
+def _build_registry(
+    registered: tuple[SignalType, ...],
+) -> tuple[Mapping[HashType, SignalType], Mapping[str, HashType]]:
+    """The registry and its alias table; raises if a name or alias is not unique."""
+    by_name: dict[HashType, SignalType] = {}
+    aliases: dict[str, HashType] = {}
+    for impl in registered:
+        try:
+            name = HashType(impl.name)
+        except ValueError:
+            raise RuntimeError(f"signal type {impl.name!r} is not a HashType name") from None
+        if name in by_name:
+            raise RuntimeError(f"signal type {impl.name!r} registered twice")
+        if impl.match_rule is MatchRule.HAMMING and not impl.bits:
+            raise RuntimeError(f"signal type {impl.name!r} is matched by Hamming: give its bits")
+        by_name[name] = impl
+        for alias in (impl.name, *impl.aliases):
+            key = alias.strip().lower().replace(" ", "")
+            if aliases.setdefault(key, name) is not name:
+                raise RuntimeError(f"alias {alias!r} claimed by {aliases[key]} and {name}")
+    missing = [t.value for t in HashType if t not in by_name]
+    if missing:
+        raise RuntimeError(f"hash types without an implementation: {', '.join(missing)}")
+    return MappingProxyType(by_name), MappingProxyType(aliases)
+
+
+SIGNAL_TYPES, _ALIASES = _build_registry(_REGISTERED)
 
 EXACT_HASH_TYPES: tuple[HashType, ...] = tuple(t for t in HashType if t.is_exact)
 
-_HEX_LENGTHS = {
-    HashType.MD5: 32,
-    HashType.SHA1: 40,
-    HashType.SHA256: 64,
-    HashType.ED2K: 32,
-    HashType.PDQ: 64,
-    HashType.VPDQ: 64,
-}
-_HEX = re.compile(r"^[0-9a-f]+$")
-_BASE32 = re.compile(r"^[A-Z2-7]{32}$")
 
-# Names other tools use for the same hash types (VICS AlternativeHashes, NCMEC, HMA, NSRL).
-_ALIASES = {
-    "md5": HashType.MD5,
-    "sha1": HashType.SHA1,
-    "sha-1": HashType.SHA1,
-    "sha256": HashType.SHA256,
-    "sha-256": HashType.SHA256,
-    "ed2k": HashType.ED2K,
-    "edonkey": HashType.ED2K,
-    "emule": HashType.ED2K,
-    "sha1_base32": HashType.SHA1_BASE32,
-    "sha1base32": HashType.SHA1_BASE32,
-    "gnutella": HashType.SHA1_BASE32,
-    "urn:sha1": HashType.SHA1_BASE32,
-    "pdq": HashType.PDQ,
-    "pdq_hash": HashType.PDQ,
-    "pdqhash": HashType.PDQ,
-    "vpdq": HashType.VPDQ,
-}
+def signal_type(hash_type: HashType | str) -> SignalType:
+    """The implementation of a hash type, by :class:`HashType` or any of its names."""
+    if not isinstance(hash_type, HashType):
+        hash_type = parse_hash_type(hash_type)
+    return SIGNAL_TYPES[hash_type]
 
 
 def parse_hash_type(name: str) -> HashType:
@@ -78,23 +110,7 @@ def normalize_hash(hash_type: HashType, value: str) -> str:
     Hex digests become lowercase; Gnutella SHA-1 becomes uppercase Base32 without the
     ``urn:sha1:`` prefix. A 40-hex SHA-1 given as ``sha1_base32`` is converted.
     """
-    text = value.strip()
-    if hash_type is HashType.SHA1_BASE32:
-        if text.lower().startswith("urn:sha1:"):
-            text = text[9:]
-        upper = text.upper()
-        if _BASE32.match(upper):
-            return upper
-        lower = text.lower()
-        if len(lower) == 40 and _HEX.match(lower):
-            return base64.b32encode(bytes.fromhex(lower)).decode("ascii")
-        raise InvalidHashError(hash_type.value, value, "expected 32 Base32 characters")
-    expected = _HEX_LENGTHS[hash_type]
-    lower = text.lower()
-    if len(lower) != expected:
-        raise InvalidHashError(
-            hash_type.value, value, f"expected {expected} hex characters, got {len(lower)}"
-        )
-    if not _HEX.match(lower):
-        raise InvalidHashError(hash_type.value, value, "not hexadecimal")
-    return lower
+    try:
+        return SIGNAL_TYPES[hash_type].normalize(value)
+    except SignalValueError as exc:
+        raise InvalidHashError(hash_type.value, value, str(exc)) from None

@@ -1,0 +1,80 @@
+"""What is matched: typed signals of one item, built from a hashed file or, at the JSON edge,
+from its fields. Every registered signal type that may be queried is taken from the registry
+(:data:`hashwatch.signals.types.SIGNAL_TYPES`), so a new type needs no change here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hashwatch.signals.types import SIGNAL_TYPES, HashType
+
+if TYPE_CHECKING:
+    from hashwatch.signals.hasher import FileSignals
+
+__all__ = ["MediaQuery", "Signal", "signals_from_fields", "signals_of"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One hash to match. ``dihedral`` holds the 8 variants of a PDQ hash when known."""
+
+    hash_type: HashType
+    value: str
+    quality: int | None = None
+    dihedral: tuple[str, ...] | None = None
+
+
+def signals_of(fs: FileSignals) -> list[Signal]:
+    """The matchable signals of a hashed file, in registry order."""
+    out: list[Signal] = []
+    for htype, impl in SIGNAL_TYPES.items():
+        if not impl.query:
+            continue
+        quality, variants = impl.quality_of(fs), impl.variants_of(fs)
+        out.extend(Signal(htype, value, quality, variants) for value in impl.values_of(fs))
+    return out
+
+
+def signals_from_fields(fields: Mapping[str, Any]) -> list[Signal]:
+    """The matchable signals of a hashed file given as its JSON fields (``hashwatch hash``
+    output, scan results): each type's ``fields``, with ``<field>_quality`` and
+    ``<field>_dihedral`` where present (PDQ)."""
+    out: list[Signal] = []
+    for htype, impl in SIGNAL_TYPES.items():
+        if not impl.query:
+            continue
+        for key in impl.fields:
+            if not fields.get(key):
+                continue
+            dihedral = fields.get(f"{key}_dihedral")
+            out.append(
+                Signal(
+                    htype,
+                    fields[key],
+                    fields.get(f"{key}_quality"),
+                    tuple(dihedral) if dihedral else None,
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class MediaQuery:
+    """Everything matched for one item: its signals and, for a video or an animated image,
+    its sampled frames (``frame``, ``timestamp``, ``pdq``, ``quality`` each). An item with
+    frames is matched by vPDQ's rules (its own PDQ is its first frame)."""
+
+    signals: tuple[Signal, ...] = ()
+    frames: tuple[Mapping[str, Any], ...] | None = None
+
+    @classmethod
+    def of_file(cls, fs: FileSignals) -> MediaQuery:
+        frames = tuple(fs.video.frames) if fs.video is not None and fs.video.frames else None
+        return cls(tuple(signals_of(fs)), frames)
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> MediaQuery:
+        frames: Sequence[Mapping[str, Any]] | None = fields.get("frames") or None
+        return cls(tuple(signals_from_fields(fields)), tuple(frames) if frames else None)
