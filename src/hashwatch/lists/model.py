@@ -9,14 +9,17 @@ series, victim identified, tags, comment, date, and where the record came from.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hashwatch.errors import ConfigError
 from hashwatch.signals.types import HashType
 
 __all__ = [
+    "MAX_LIST_NAME",
     "MIN_FRAME_QUALITY",
     "CategoryScheme",
     "EntryRecord",
@@ -25,9 +28,16 @@ __all__ = [
     "ListKind",
     "ParsedList",
     "VideoFrameHash",
+    "check_list_name",
     "frame_set_digest",
     "matchable_frames",
 ]
+
+# The length of the database column holding a list's name.
+MAX_LIST_NAME = 200
+# Control characters (CR, LF, NUL, ESC ...), format characters and line/paragraph separators:
+# a name with them breaks log lines, terminal output and headers.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 # vPDQ never matches frames of lower quality (Meta's rule, the same as for images).
 MIN_FRAME_QUALITY = 50
@@ -53,6 +63,26 @@ class CategoryScheme(StrEnum):
     UK = "UK"  # CAID A/B/C and non-indecent
     CUSTOM = "CUSTOM"
     NONE = "NONE"  # the list carries no categories
+
+
+def check_list_name(name: str) -> str:
+    """``name`` if it is a valid list name, else :class:`ConfigError` saying why.
+
+    One rule for every way a list comes to exist (create, import, add-media, HTTP): 1 to
+    200 characters, no control or format characters, no space at either end.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("a list needs a name")
+    if len(name) > MAX_LIST_NAME:
+        raise ConfigError(f"a list name has at most {MAX_LIST_NAME} characters, got {len(name)}")
+    for pos, char in enumerate(name, 1):
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise ConfigError(
+                f"a list name cannot hold control characters (U+{ord(char):04X} at {pos})"
+            )
+    if name != name.strip():
+        raise ConfigError("a list name cannot start or end with a space")
+    return name
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,18 @@ SQLite (the default, one workstation) and PostgreSQL (server mode, several repli
 same code. Every write transaction takes the next value of the change sequence by updating one
 row; on PostgreSQL that row lock also serialises writers, so sequence order is commit order and
 an index that has applied every change up to N can catch up with ``change_seq > N`` alone.
+
+Writers that read before they write (a list's next version, "does this list exist?") open
+their transaction with :meth:`Database.write`: on SQLite ``BEGIN IMMEDIATE`` takes the write
+lock before the first read, on PostgreSQL a transaction-level advisory lock on the name they
+write serialises them. Database errors leave here as :class:`~hashwatch.errors.HashwatchError`
+without the statement's parameters (they may hold hash values): the engine is created with
+``hide_parameters=True`` and the messages keep only the driver's first line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +27,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from hashwatch.errors import ConfigError
+from hashwatch.errors import ConfigError, HashwatchError
 from hashwatch.store.models import Meta
 
 __all__ = ["Database"]
@@ -41,7 +49,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        # Parameters are list data (hash values): never in an exception's text or a log line.
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 60}
             path = url.split(":///", 1)[-1].split("?", 1)[0] if ":///" in url else ""
@@ -93,7 +102,23 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A connection in one transaction: committed on success, rolled back on any error."""
-        with self.engine.begin() as conn:
+        with _mapped_errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self, lock: str | None = None) -> Iterator[Connection]:
+        """A write transaction that holds the writer's lock *before* its first read.
+
+        SQLite: ``BEGIN IMMEDIATE`` (one writer at a time; others wait up to the busy
+        timeout). PostgreSQL: ``pg_advisory_xact_lock`` on ``lock`` (e.g. ``"list:NAME"``),
+        so writers of one name run one after the other and each reads what the previous one
+        committed; writers of other names are not held up.
+        """
+        with _mapped_errors(), self.engine.begin() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif lock is not None:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(lock)})
             yield conn
 
     @contextmanager
@@ -129,6 +154,25 @@ class Database:
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit number for an advisory lock name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Database errors as hashwatch errors, with the driver's first line and no parameters
+    (PostgreSQL's DETAIL line of a unique violation names the key's value: left out)."""
+    try:
+        yield
+    except HashwatchError:
+        raise
+    except (DataError, IntegrityError) as exc:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        what = "a value does not fit" if isinstance(exc, DataError) else "a constraint failed"
+        raise ConfigError(f"the database refused the change ({what}: {first})") from None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

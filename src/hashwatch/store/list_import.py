@@ -1,12 +1,20 @@
-"""Applying one import to a list, a batch of records at a time (see :mod:`.lists`)."""
+"""Applying one import to a list, a batch of records at a time (see :mod:`.lists`).
+
+Every field is checked against its column's size before it is written, alike on SQLite
+(which would store it) and PostgreSQL (which would fail the statement and log it): a field
+too long is an error naming the record, never a database error carrying list data.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Column, Connection, and_, func, insert, select, update
 
+from hashwatch.errors import ConfigError, ListFormatError
+from hashwatch.lists.categories import check_category
 from hashwatch.lists.model import EntryRecord, EntryStatus, VideoFrameHash, matchable_frames
 from hashwatch.runner import make_units
 from hashwatch.signals.types import HashType
@@ -15,13 +23,55 @@ from hashwatch.store.models import ENTRIES, EVENTS, HASHES, utcnow
 if TYPE_CHECKING:
     from hashwatch.store.lists import ImportReport
 
-__all__ = ["ImportContext", "batches", "entry_records"]
+__all__ = [
+    "LIVE",
+    "ImportContext",
+    "batches",
+    "check_text",
+    "check_withdrawal",
+    "checked_categories",
+    "entry_records",
+]
 
 BATCH = 2000
 LIVE = (EntryStatus.ACTIVE.value, EntryStatus.DISPUTED.value)
 E = ENTRIES
 H = HASHES
 EV = EVENTS
+
+
+def check_text(
+    what: str, value: str | None, column: Column[Any] | None, *, limit: int | None = None
+) -> str | None:
+    """``value`` if it fits ``column`` (or ``limit``), else :class:`ConfigError` saying so."""
+    size = limit if limit is not None else getattr(getattr(column, "type", None), "length", None)
+    if value is not None and size is not None and len(value) > size:
+        raise ConfigError(f"the {what} has {len(value)} characters, more than the {size} kept")
+    return value
+
+
+# Entry fields with a bounded column: (field, column).
+_SIZED = (("category", E.c.category), ("date", E.c.date))
+_KEY_SIZE: int = E.c.key.type.length  # type: ignore[attr-defined]
+_HASH_SIZE: int = H.c.value.type.length  # type: ignore[attr-defined]
+
+
+def _check_sizes(record: EntryRecord, key: str) -> None:
+    """A record whose fields fit their columns, or :class:`ListFormatError` naming it (and
+    the field, never its value: it may be list data)."""
+    where = record.source or None
+    for name, column in _SIZED:
+        value = getattr(record, name)
+        size: int = column.type.length  # type: ignore[attr-defined]
+        if value is not None and len(value) > size:
+            raise ListFormatError(
+                f"{name} has {len(value)} characters, more than the {size} a list keeps",
+                where=where,
+            )
+    if len(key) > _KEY_SIZE or any(len(v) > _HASH_SIZE for _, v in record.hashes):
+        raise ListFormatError(
+            f"a hash value is longer than the {_HASH_SIZE} characters a list keeps", where=where
+        )
 
 
 def _key(record: EntryRecord) -> str:
@@ -96,7 +146,9 @@ class ImportContext:
         for record in batch:
             if not record.hashes:
                 continue
-            by_key[_key(record)] = record  # the later record of a duplicated key wins
+            key = _key(record)
+            _check_sizes(record, key)
+            by_key[key] = record  # the later record of a duplicated key wins
         self.report.records += len(batch)
         existing = {
             r.key: r
@@ -226,6 +278,20 @@ class ImportContext:
             )
         )
 
+    def unseen_live(self) -> int:
+        """How many live entries this import has not listed (a replace withdraws them)."""
+        return int(
+            self.conn.execute(
+                select(func.count()).where(
+                    and_(
+                        E.c.list_id == self.list_id,
+                        E.c.seen_version < self.version,
+                        E.c.status.in_(LIVE),
+                    )
+                )
+            ).scalar_one()
+        )
+
     def withdraw_unseen(self) -> None:
         """Withdraw live entries this import did not list (replace mode)."""
         conn = self.conn
@@ -309,3 +375,34 @@ def entry_records(
                 extra=dict(e.extra or {}),
                 frames=tuple(frames.get(e.id, ())),
             )
+
+
+def checked_categories(
+    records: Iterator[EntryRecord], scheme: str, category_map: dict[str, str]
+) -> Iterator[EntryRecord]:
+    """Records a person gave (add-media, HTTP entries) with categories of the list's scheme."""
+    for record in records:
+        try:
+            code = check_category(scheme, record.category, category_map)
+        except ConfigError as exc:
+            raise ConfigError(f"{record.source}: {exc}") from None
+        if code != record.category:
+            record = replace(record, category=code)
+        yield record
+
+
+def check_withdrawal(
+    unseen: int, live_before: int, name: str, *, force: bool, max_share: float
+) -> None:
+    """Refuse a replace that would withdraw more than ``max_share`` of a list's live entries
+    (a truncated or misread file), unless ``force``."""
+    if force or not unseen or live_before == 0:
+        return
+    share = unseen / live_before
+    if share > max_share:
+        raise ConfigError(
+            f"this replace would withdraw {unseen} of the {live_before} live entries of "
+            f"{name!r} ({share:.0%}, more than the {max_share:.0%} allowed): "
+            "check the file; to withdraw them anyway, import with --force (force=true), or "
+            "use --append to keep them; nothing was imported"
+        )

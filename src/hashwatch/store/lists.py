@@ -12,42 +12,68 @@ entry's key hash (its first hash, ``"<type>:<value>"``):
 
 The whole import is one transaction: a malformed record anywhere rolls everything back and the
 previous version stays as it was. An import that would change nothing (the same file again)
-is rolled back too, so the version moves only when the list changes.
+is rolled back too, so the version moves only when the list changes. A file with no records
+is an error, never an empty replace, and a replace that would withdraw more than
+``max_withdraw_share`` of the live entries needs ``force``.
+
+Every write (create, configure, delete, import, add, status change) runs in one transaction
+that holds the list's writer lock (:meth:`Database.write`) before it reads anything, takes the
+next version under it, and writes its audit record (:func:`record_audit`) with the actor
+before it commits: two writers of one list run one after the other, and no write escapes the
+audit.
 """
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from hashwatch import __version__
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD
 from hashwatch.errors import (
     ConfigError,
-    EntryNotFoundError,
     ListExistsError,
-    ListNotFoundError,
+    ListFormatError,
 )
-from hashwatch.lists.formats import open_list, write_list
+from hashwatch.lists.categories import check_category
+from hashwatch.lists.formats import FORMATS, open_list
 from hashwatch.lists.model import (
     CategoryScheme,
     EntryRecord,
-    EntryStatus,
     ListHeader,
     ListKind,
+    check_list_name,
 )
-from hashwatch.signals.types import HashType, normalize_hash
+from hashwatch.signals.types import HashType
+from hashwatch.store.audit import actor_or_user, record_audit
 from hashwatch.store.database import Database
-from hashwatch.store.list_import import ImportContext, batches, entry_records
+from hashwatch.store.list_export import ListExportMixin
+from hashwatch.store.list_import import (
+    LIVE,
+    ImportContext,
+    batches,
+    check_text,
+    check_withdrawal,
+    checked_categories,
+)
+from hashwatch.store.list_status import ListStatusMixin, StatusChange, list_lock, list_row
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, IMPORTS, LISTS, utcnow
 
-__all__ = ["HashListInfo", "ImportReport", "ListStore", "StatusChange"]
+__all__ = [
+    "DEFAULT_MAX_WITHDRAW_SHARE",
+    "HashListInfo",
+    "ImportReport",
+    "ListStore",
+    "StatusChange",
+]
+
+# A replace import that would withdraw more than this share of a list's live entries is
+# refused unless forced: a truncated or misread file must not empty a list.
+DEFAULT_MAX_WITHDRAW_SHARE = 0.5
 
 E = ENTRIES
 H = HASHES
@@ -88,17 +114,10 @@ class ImportReport:
     reactivated: int = 0
     changed: bool = False
     created_list: bool = False
+    forced: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    entry_id: int
-    key: str
-    old_status: str
-    new_status: str
 
 
 def _file_sha256(path: Path) -> str:
@@ -109,28 +128,27 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
+class ListStore(ListStatusMixin, ListExportMixin):
+    """The hash lists of one database.
 
+    ``max_withdraw_share``: the share of a list's live entries (0 to 1) a replace import may
+    withdraw without ``force``.
+    """
 
-class ListStore:
-    """The hash lists of one database."""
-
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, *, max_withdraw_share: float = DEFAULT_MAX_WITHDRAW_SHARE
+    ) -> None:
+        if not 0 <= max_withdraw_share <= 1:
+            raise ConfigError(
+                f"the withdraw share must be between 0 and 1, got {max_withdraw_share}"
+            )
         self.db = db
+        self.max_withdraw_share = max_withdraw_share
 
     # -- lists ---------------------------------------------------------------------------
 
     def _row(self, conn: Connection, name: str) -> Any:
-        row = conn.execute(select(L).where(L.c.name == name)).first()
-        if row is None:
-            raise ListNotFoundError(f"no hash list named {name!r}")
-        return row
+        return list_row(conn, name)
 
     def _info(self, conn: Connection, row: Any, with_counts: bool = True) -> HashListInfo:
         counts: dict[str, int] = {}
@@ -173,11 +191,12 @@ class ListStore:
         pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
         description: str | None = None,
         category_map: dict[str, str] | None = None,
+        actor: str | None = None,
     ) -> HashListInfo:
-        if not name.strip():
-            raise ConfigError("a list needs a name")
+        check_list_name(name)
         _check_threshold(pdq_threshold)
-        with self.db.begin() as conn:
+        source_org = check_text("source organisation", source_org, L.c.source_org)
+        with self.db.write(list_lock(name)) as conn:
             if conn.execute(select(L.c.id).where(L.c.name == name)).first() is not None:
                 raise ListExistsError(f"a hash list named {name!r} exists already")
             self.db.next_change_seq(conn)
@@ -195,7 +214,15 @@ class ListStore:
                     updated_at=utcnow(),
                 )
             )
-            return self._info(conn, self._row(conn, name))
+            info = self._info(conn, self._row(conn, name))
+            record_audit(
+                conn,
+                actor=actor,
+                action="list.created",
+                target=name,
+                details={"kind": info.kind.value, "scheme": info.scheme},
+            )
+            return info
 
     def configure(
         self,
@@ -209,6 +236,7 @@ class ListStore:
         category_map: dict[str, str] | None = None,
         video_min_compared_pct: float | None = None,
         video_min_query_pct: float | None = None,
+        actor: str | None = None,
     ) -> HashListInfo:
         """Change a list's settings. Thresholds and kind take effect at the next match."""
         values: dict[str, Any] = {}
@@ -226,28 +254,57 @@ class ListStore:
             _check_threshold(pdq_threshold)
             values["pdq_threshold"] = pdq_threshold
         if source_org is not None:
-            values["source_org"] = source_org
+            values["source_org"] = check_text("source organisation", source_org, L.c.source_org)
         if scheme is not None:
             values["scheme"] = CategoryScheme(scheme).value
         if description is not None:
             values["description"] = description
         if category_map is not None:
             values["category_map"] = category_map
-        with self.db.begin() as conn:
+        with self.db.write(list_lock(name)) as conn:
             row = self._row(conn, name)
             if values:
                 self.db.next_change_seq(conn)
+                record_audit(
+                    conn,
+                    actor=actor,
+                    action="list.configured",
+                    target=name,
+                    details={k: v for k, v in values.items() if k != "category_map"}
+                    | ({"category_map": sorted(category_map)} if category_map is not None else {}),
+                )
                 values["updated_at"] = utcnow()
                 conn.execute(update(L).where(L.c.id == row.id).values(**values))
             return self._info(conn, self._row(conn, name))
 
-    def delete(self, name: str) -> None:
-        """Remove a list and all its entries. The index drops them at its next refresh."""
-        with self.db.begin() as conn:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
+        """Remove a list and all its entries. The index drops them at its next refresh.
+
+        The audit trail keeps the list's history: every earlier write has its own audit
+        record, and the deletion's record sums up what went (entries by status, imports,
+        status changes by new status, the last version)."""
+        with self.db.write(list_lock(name)) as conn:
             row = self._row(conn, name)
             self.db.next_change_seq(conn)
             self.db.bump_index_epoch(conn)
             entry_ids = select(E.c.id).where(E.c.list_id == row.id)
+            summary = {
+                "version": int(row.version),
+                "kind": row.kind,
+                "entries": self._info(conn, row).counts,
+                "imports": conn.execute(
+                    select(func.count()).select_from(I).where(I.c.list_id == row.id)
+                ).scalar_one(),
+                "status_changes": {
+                    status: int(n)
+                    for status, n in conn.execute(
+                        select(EV.c.new_status, func.count())
+                        .where(EV.c.entry_id.in_(entry_ids))
+                        .group_by(EV.c.new_status)
+                    )
+                },
+            }
+            record_audit(conn, actor=actor, action="list.deleted", target=name, details=summary)
             conn.execute(delete(EV).where(EV.c.entry_id.in_(entry_ids)))
             conn.execute(delete(H).where(H.c.list_id == row.id))
             conn.execute(delete(E).where(E.c.list_id == row.id))
@@ -278,8 +335,14 @@ class ListStore:
         mode: str = "replace",
         actor: str | None = None,
         default_hash_type: HashType | None = None,
+        force: bool = False,
     ) -> ImportReport:
-        """Import ``path`` into list ``name`` (created if missing) in one transaction."""
+        """Import ``path`` into list ``name`` (created if missing) in one transaction.
+
+        Raises :class:`ListFormatError` for a file without records, and :class:`ConfigError`
+        for a replace that would withdraw more than ``max_withdraw_share`` of the list
+        unless ``force``."""
+        check_list_name(name)
         if mode not in ("replace", "append"):
             raise ConfigError("mode must be 'replace' or 'append'")
         path = Path(path)
@@ -312,6 +375,7 @@ class ListStore:
             pdq_threshold=pdq_threshold,
             mode=mode,
             actor=actor,
+            force=force,
         )
 
     def add_records(
@@ -325,8 +389,12 @@ class ListStore:
     ) -> ImportReport:
         """Add (or update) ``records`` in list ``name`` (created if missing), keeping the
         rest of the list: one transaction and one new version, like an import in append
-        mode. ``source`` says where the records came from (e.g. "add-media: 3 files")."""
+        mode. ``source`` says where the records came from (e.g. "add-media: 3 files").
+        Categories must be codes of the list's scheme (:func:`check_category`)."""
+        check_list_name(name)
         batch = list(records)
+        if not batch:
+            raise ConfigError("no records to add")
         digest = hashlib.sha256()
         for record in batch:
             digest.update(f"{record.hashes[0][0].value}:{record.hashes[0][1]}\n".encode())
@@ -343,7 +411,17 @@ class ListStore:
             pdq_threshold=None,
             mode="append",
             actor=actor,
+            person_given=True,
         )
+
+    def check_category(self, name: str, code: str | None) -> str | None:
+        """``code`` as list ``name`` would store it (a list not yet created takes any code),
+        or :class:`ConfigError` naming the valid codes of its scheme."""
+        with self.db.read() as conn:
+            row = conn.execute(select(L).where(L.c.name == name)).first()
+        if row is None:
+            return code
+        return check_category(row.scheme, code, dict(row.category_map or {}))
 
     def _import_records(
         self,
@@ -359,6 +437,8 @@ class ListStore:
         pdq_threshold: int | None,
         mode: str,
         actor: str | None,
+        force: bool = False,
+        person_given: bool = False,
     ) -> ImportReport:
         sha = file_sha256
         report = ImportReport(
@@ -369,7 +449,10 @@ class ListStore:
             mode=mode,
             version=0,
         )
-        with self.db.begin() as conn:
+        source_org = check_text("source organisation", source_org, L.c.source_org)
+        who = actor_or_user(actor)
+        with self.db.write(list_lock(name)) as conn:
+            # Under the list's writer lock: the version read here is the one to follow.
             row = conn.execute(select(L).where(L.c.name == name)).first()
             if row is None:
                 _check_threshold(pdq_threshold or DEFAULT_PDQ_THRESHOLD)
@@ -397,6 +480,9 @@ class ListStore:
                     )
             version = int(row.version) + 1
             report.version = version
+            live_before = conn.execute(
+                select(func.count()).where(and_(E.c.list_id == list_id, E.c.status.in_(LIVE)))
+            ).scalar_one()
             seq = self.db.next_change_seq(conn)
             import_id = conn.execute(
                 insert(I).values(
@@ -406,7 +492,7 @@ class ListStore:
                     file_sha256=sha,
                     format=header.format,
                     mode=mode,
-                    imported_by=_actor(actor),
+                    imported_by=who,
                     started_at=utcnow(),
                     header=_jsonable_header(header),
                 )
@@ -417,13 +503,30 @@ class ListStore:
                 version,
                 seq,
                 import_id,
-                _actor(actor),
+                who,
                 report,
                 analyze=not self.db.is_sqlite,
             )
+            if person_given:
+                records = checked_categories(records, row.scheme, dict(row.category_map or {}))
             for batch in batches(records):
                 ctx.apply(batch)
+            if report.records == 0:
+                fmt = FORMATS.get(header.format)
+                expected = f" (expected: {fmt.description})" if fmt is not None else ""
+                raise ListFormatError(
+                    f"no records found in {Path(file).name} read as {header.format}{expected}; "
+                    "nothing was imported"
+                )
             if mode == "replace":
+                check_withdrawal(
+                    ctx.unseen_live(),
+                    int(live_before),
+                    name,
+                    force=force,
+                    max_share=self.max_withdraw_share,
+                )
+                report.forced = force
                 ctx.withdraw_unseen()
             report.changed = bool(
                 report.added
@@ -457,6 +560,14 @@ class ListStore:
                     scheme or header.scheme or CategoryScheme.NONE
                 ).value
             conn.execute(update(L).where(L.c.id == list_id).values(**values))
+            record_audit(
+                conn,
+                actor=who,
+                action="entries.added" if person_given else "list.imported",
+                target=name,
+                details={k: v for k, v in report.as_dict().items() if k not in ("list_name",)}
+                | {"file": Path(file).name},
+            )
         return report
 
     def _last_import(self, name: str) -> dict[str, Any] | None:
@@ -477,123 +588,6 @@ class ListStore:
             return dict(imp) if imp is not None else None
 
     # -- status ----------------------------------------------------------------------------
-
-    def set_status(
-        self,
-        name: str,
-        hashes: Iterable[tuple[HashType, str]] = (),
-        *,
-        entry_ids: Iterable[int] = (),
-        status: EntryStatus = EntryStatus.REVOKED,
-        actor: str | None = None,
-        reason: str | None = None,
-    ) -> list[StatusChange]:
-        """Revoke, dispute or reinstate entries named by any of their hashes or by id.
-
-        The record is kept; only its status changes, with an event saying who, when and why.
-        Raises :class:`EntryNotFoundError` naming the hashes that are not in the list.
-        """
-        status = EntryStatus(status)
-        wanted = [(t, normalize_hash(t, v)) for t, v in hashes]
-        ids = [int(i) for i in entry_ids]
-        with self.db.begin() as conn:
-            row = self._row(conn, name)
-            found: dict[int, str] = {}
-            missing: list[str] = []
-            for htype, value in wanted:
-                hit = conn.execute(
-                    select(H.c.entry_id).where(
-                        and_(
-                            H.c.list_id == row.id, H.c.hash_type == htype.value, H.c.value == value
-                        )
-                    )
-                ).first()
-                if hit is None:
-                    missing.append(f"{htype.value} {value}")
-                else:
-                    found[int(hit.entry_id)] = f"{htype.value} {value}"
-            for entry_id in ids:
-                hit = conn.execute(
-                    select(E.c.id).where(and_(E.c.list_id == row.id, E.c.id == entry_id))
-                ).first()
-                if hit is None:
-                    missing.append(f"entry {entry_id}")
-                else:
-                    found[entry_id] = f"entry {entry_id}"
-            if missing:
-                raise EntryNotFoundError(f"not in list {name!r}: {', '.join(missing)}")
-            seq = self.db.next_change_seq(conn)
-            changes: list[StatusChange] = []
-            for entry_id in found:
-                entry = conn.execute(select(E.c.status, E.c.key).where(E.c.id == entry_id)).one()
-                if entry.status == status.value:
-                    continue
-                conn.execute(
-                    update(E).where(E.c.id == entry_id).values(status=status.value, change_seq=seq)
-                )
-                conn.execute(
-                    insert(EV).values(
-                        entry_id=entry_id,
-                        at=utcnow(),
-                        old_status=entry.status,
-                        new_status=status.value,
-                        actor=_actor(actor),
-                        reason=reason,
-                        version=row.version,
-                    )
-                )
-                changes.append(StatusChange(entry_id, entry.key, entry.status, status.value))
-            if changes:
-                conn.execute(update(L).where(L.c.id == row.id).values(updated_at=utcnow()))
-            return changes
-
-    def events(self, name: str, entry_id: int) -> list[dict[str, Any]]:
-        with self.db.read() as conn:
-            self._row(conn, name)
-            rows = conn.execute(
-                select(EV).where(EV.c.entry_id == entry_id).order_by(EV.c.id)
-            ).mappings()
-            return [dict(r) for r in rows]
-
-    # -- reading entries -------------------------------------------------------------------
-
-    def records(self, name: str, *, include_inactive: bool = False) -> Iterator[EntryRecord]:
-        """Stream the list's entries as records (for export), in entry order."""
-        with self.db.read() as conn:
-            row = self._row(conn, name)
-            yield from entry_records(conn, row.id, include_inactive=include_inactive)
-
-    def export(
-        self,
-        name: str,
-        out: str | Path | BinaryIO,
-        fmt: str = "vics2",
-        *,
-        include_inactive: bool = False,
-    ) -> int:
-        """Write the list to ``out`` in ``fmt``; returns the number of entries written."""
-        info = self.get(name)
-        header = ListHeader(
-            format=fmt,
-            scheme=CategoryScheme(info.scheme),
-            suggested_kind=info.kind,
-            metadata={
-                "CaseNumber": f"{info.name} version {info.version}",
-                "ContactOrganization": info.source_org,
-                "SourceApplicationName": "hashwatch",
-                "SourceApplicationVersion": __version__,
-            },
-        )
-        count = 0
-
-        def counted() -> Iterator[EntryRecord]:
-            nonlocal count
-            for record in self.records(name, include_inactive=include_inactive):
-                count += 1
-                yield record
-
-        write_list(out, fmt, header, counted())
-        return count
 
 
 def _check_threshold(threshold: int) -> None:
