@@ -75,7 +75,7 @@ def test_dead_letters_and_resend(hw: Hashwatch) -> None:
     admin = make_key(hw, Role.ADMIN)
     curator = make_key(hw, Role.CURATOR)
     md5 = "f" * 32
-    with receiver(status=500) as rec, client(hw) as c:
+    with receiver(status=500) as rec, client(hw, webhook_allow_hosts="127.0.0.1") as c:
         hook = c.post("/v1/webhooks", headers=admin, json={"url": rec.url}).json()
         entry = {"entries": [{"hashes": [{"type": "md5", "value": md5}]}]}
         c.post("/v1/lists/agency/entries", headers=curator, json=entry)

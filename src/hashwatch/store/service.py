@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hashwatch.errors import ConfigError, KeyNotFoundError
+from hashwatch.store.audit import record_audit
 from hashwatch.store.database import Database
 from hashwatch.store.models import Base, BigId, table_of, utcnow
 
@@ -41,6 +42,7 @@ __all__ = [
     "KEYS",
     "MATCH_RECORDS",
     "ApiKey",
+    "Disclosure",
     "KeyInfo",
     "KeyStore",
     "MatchRecord",
@@ -66,6 +68,19 @@ class Role(StrEnum):
 
     def allows(self, needed: Role) -> bool:
         return self.rank >= needed.rank
+
+
+class Disclosure(StrEnum):
+    """What a match tells the key that asked (docs/serve.md, "What a match reveals").
+
+    An exact PDQ distance leaks the list's hash: flip each of the 256 bits of a near query and
+    watch the distance move by one. ``banded`` answers with the band the distance falls in
+    (0-8, 9-16, 17-24, 25-threshold by default), ``hidden`` with the match and the list's and
+    entry's facts only."""
+
+    EXACT = "exact"
+    BANDED = "banded"
+    HIDDEN = "hidden"
 
 
 class ApiKey(Base):
@@ -151,6 +166,8 @@ class KeyInfo:
     rate_per_s: int | None
     created_at: datetime
     revoked_at: datetime | None
+    disclosure: Disclosure | None = None  # None: the server's default
+    signals_per_window: int | None = None  # None: the server's default
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +176,8 @@ class KeyInfo:
             "role": self.role.value,
             "prefix": self.prefix,
             "rate_per_s": self.rate_per_s,
+            "disclosure": self.disclosure.value if self.disclosure else None,
+            "signals_per_window": self.signals_per_window,
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
@@ -181,7 +200,16 @@ def _key_info(row: Any) -> KeyInfo:
         row.rate_per_s,
         row.created_at,
         row.revoked_at,
+        Disclosure(row.disclosure) if row.disclosure else None,
+        row.signals_per_window,
     )
+
+
+def _check_limits(rate_per_s: int | None, signals_per_window: int | None) -> None:
+    if rate_per_s is not None and rate_per_s <= 0:
+        raise ConfigError("a key's rate limit must be positive")
+    if signals_per_window is not None and signals_per_window < 0:
+        raise ConfigError("a key's signal budget is 0 (no cap) or positive")
 
 
 class KeyStore:
@@ -190,11 +218,20 @@ class KeyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, name: str, role: Role, *, rate_per_s: int | None = None) -> NewKey:
+    def create(
+        self,
+        name: str,
+        role: Role,
+        *,
+        rate_per_s: int | None = None,
+        disclosure: Disclosure | str | None = None,
+        signals_per_window: int | None = None,
+        actor: str | None = None,
+    ) -> NewKey:
         if not name.strip() or len(name) > 200:
             raise ConfigError("a key needs a name of 1 to 200 characters")
-        if rate_per_s is not None and rate_per_s <= 0:
-            raise ConfigError("a key's rate limit must be positive")
+        _check_limits(rate_per_s, signals_per_window)
+        shown = Disclosure(disclosure).value if disclosure else None
         token = "hw_" + secrets.token_urlsafe(32)
         with self.db.begin() as conn:
             if conn.execute(select(K.c.id).where(K.c.name == name)).first() is not None:
@@ -206,11 +243,54 @@ class KeyStore:
                     token_sha256=hash_token(token),
                     prefix=token[:10],
                     rate_per_s=rate_per_s,
+                    disclosure=shown,
+                    signals_per_window=signals_per_window,
                     created_at=utcnow(),
                 )
             )
             row = conn.execute(select(K).where(K.c.name == name)).one()
+            record_audit(
+                conn,
+                actor=actor,
+                action="key.created",
+                target=f"key:{name}",
+                details={"role": Role(role).value, "prefix": row.prefix, "disclosure": shown},
+            )
         return NewKey(_key_info(row), token)
+
+    def update(
+        self,
+        name: str,
+        *,
+        disclosure: Disclosure | str | None = None,
+        rate_per_s: int | None = None,
+        signals_per_window: int | None = None,
+        actor: str | None = None,
+    ) -> KeyInfo:
+        """Change what a key's matches reveal or its limits (None: left as it is)."""
+        _check_limits(rate_per_s, signals_per_window)
+        changes: dict[str, Any] = {}
+        if disclosure is not None:
+            changes["disclosure"] = Disclosure(disclosure).value
+        if rate_per_s is not None:
+            changes["rate_per_s"] = rate_per_s
+        if signals_per_window is not None:
+            changes["signals_per_window"] = signals_per_window
+        with self.db.begin() as conn:
+            row = conn.execute(select(K).where(K.c.name == name)).first()
+            if row is None:
+                raise KeyNotFoundError(f"no API key named {name!r}")
+            if changes:
+                conn.execute(update(K).where(K.c.id == row.id).values(**changes))
+            record_audit(
+                conn, actor=actor, action="key.updated", target=f"key:{name}", details=changes
+            )
+            return _key_info(conn.execute(select(K).where(K.c.id == row.id)).one())
+
+    def get(self, key_id: int) -> KeyInfo | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(K).where(K.c.id == key_id)).first()
+        return None if row is None else _key_info(row)
 
     def authenticate(self, token: str) -> KeyInfo | None:
         """The live key whose token this is, or None. The stored digest is compared in
@@ -228,18 +308,26 @@ class KeyStore:
         with self.db.read() as conn:
             return [_key_info(r) for r in conn.execute(select(K).order_by(K.c.id))]
 
-    def revoke(self, name: str) -> KeyInfo:
+    def revoke(self, name: str, *, actor: str | None = None) -> KeyInfo:
         with self.db.begin() as conn:
             row = conn.execute(select(K).where(K.c.name == name)).first()
             if row is None:
                 raise KeyNotFoundError(f"no API key named {name!r}")
             if row.revoked_at is None:
                 conn.execute(update(K).where(K.c.id == row.id).values(revoked_at=utcnow()))
+                record_audit(
+                    conn,
+                    actor=actor,
+                    action="key.revoked",
+                    target=f"key:{name}",
+                    details={"prefix": row.prefix},
+                )
             return _key_info(conn.execute(select(K).where(K.c.id == row.id)).one())
 
 
 class MatchRecordStore:
-    """The record of matches served (time, key, list, entry, distance)."""
+    """The record of matches served (time, key, list, entry, distance, the caller's
+    ``content_id``)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

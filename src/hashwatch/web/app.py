@@ -98,7 +98,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     keys = KeyStore(hw.db)
     threads: list[threading.Thread] = []
     stop = threading.Event()
-    service = MatchService(hw, metrics, audit)  # loads the index before serving starts
+    service = MatchService(hw, metrics, audit, settings)  # loads the index before serving starts
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -112,6 +112,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
                 max_attempts=settings.webhook_max_attempts,
                 backoff_s=settings.webhook_backoff_s,
                 timeout_s=settings.webhook_timeout_s,
+                lease_s=settings.webhook_lease_s,
             )
             jobs: list[tuple[str, Callable[[threading.Event], None]]] = [
                 (

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from hashwatch.matching.matcher import Signal
 from hashwatch.store.service import Role
 from hashwatch.web.auth import ApiError, Principal, require
-from hashwatch.web.schemas import MatchRequest
+from hashwatch.web.schemas import CONTENT_ID, MatchRequest
 from hashwatch.web.service import MatchService
 from hashwatch.web.uploads import read_body, read_media_part
 
@@ -38,7 +38,20 @@ _MATCH_BODY = {
         },
     }
 }
-Dihedral = Annotated[bool, Query(description="Also hash/try the 8 rotations and flips (PDQ).")]
+Dihedral = Annotated[
+    bool,
+    Query(description="Hash/try the 8 rotations and flips (PDQ); on for /v1/match by default."),
+]
+ContentId = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        pattern=CONTENT_ID,
+        description="Your id of the uploaded content: recorded with its matches and sent in "
+        "the one webhook event they make.",
+    ),
+]
 
 
 def _service(request: Request) -> MatchService:
@@ -86,7 +99,8 @@ async def hash_upload(
 async def match(
     request: Request,
     principal: Annotated[Principal, require(Role.MATCHER)],
-    dihedral: Dihedral = False,
+    dihedral: Dihedral = True,
+    content_id: ContentId = None,
 ) -> dict[str, Any]:
     service = _service(request)
     ctype = request.headers.get("content-type", "")
@@ -99,22 +113,34 @@ async def match(
         except ValidationError as exc:
             raise ApiError(422, "invalid signals", errors=_errors(exc)) from None
         signals = [Signal(s.hash_type, s.value, s.quality) for s in parsed.signals]
+        call_id = parsed.content_id or content_id
         results = await run_in_threadpool(
-            service.match_items, [[s] for s in signals], principal.name
+            service.match_items,
+            [[s] for s in signals],
+            principal,
+            dihedral=dihedral,
+            content_ids=[s.content_id or call_id for s in parsed.signals],
         )
         per_signal: list[dict[str, Any]] = []
         flat: list[dict[str, Any]] = []
         for n, (signal, result) in enumerate(zip(signals, results, strict=True)):
-            out = {"type": signal.hash_type.value, "value": signal.value, **result.as_dict()}
+            shown = service.present(result, principal.key_id)
+            out = {"type": signal.hash_type.value, "value": signal.value, **shown}
             per_signal.append(out)
             flat.extend({**m, "signal": n} for m in out["matches"])
-        return {"signals": per_signal, "matches": flat}
+        answer: dict[str, Any] = {"signals": per_signal, "matches": flat}
+        if call_id:
+            answer["content_id"] = call_id
+        return answer
     data, filename = await _media(request)
     fs, result = await run_in_threadpool(
-        service.match_file, data, filename, principal.name, dihedral=dihedral
+        service.match_file, data, filename, principal, dihedral=dihedral, content_id=content_id
     )
     del data
-    return {"signals": fs.as_dict(), **result.as_dict()}
+    answer = {"signals": fs.as_dict(), **service.present(result, principal.key_id)}
+    if content_id:
+        answer["content_id"] = content_id
+    return answer
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:

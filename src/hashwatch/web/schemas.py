@@ -15,7 +15,7 @@ from pydantic import (
 
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
 from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
-from hashwatch.store.service import Role
+from hashwatch.store.service import Disclosure, Role
 
 __all__ = [
     "CreateKey",
@@ -24,8 +24,10 @@ __all__ = [
     "EntryIn",
     "EntryStatusChange",
     "MatchRequest",
+    "MatchSignalIn",
     "NewEntries",
     "SignalIn",
+    "UpdateKey",
     "UpdateList",
 ]
 
@@ -56,9 +58,28 @@ class SignalIn(BaseModel):
         return HashType(self.type)
 
 
+CONTENT_ID = r"^[^\x00-\x1f\x7f]+$"  # printable: it is logged and sent in webhook events
+
+
+class MatchSignalIn(SignalIn):
+    """A signal to match, optionally naming the content it was computed from."""
+
+    content_id: str | None = Field(
+        None, min_length=1, max_length=200, pattern=CONTENT_ID, description="overrides the call's"
+    )
+
+
 class MatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    signals: list[SignalIn] = Field(min_length=1, max_length=1000)
+    signals: list[MatchSignalIn] = Field(min_length=1, max_length=1000)
+    content_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=CONTENT_ID,
+        description="Your id of the content these signals came from: its matches make one "
+        "webhook event and are recorded under it.",
+    )
 
 
 class CreateList(BaseModel):
@@ -154,6 +175,19 @@ class CreateKey(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     rate_per_s: int | None = Field(None, ge=1, le=1_000_000)
+    disclosure: Disclosure | None = Field(
+        None, description="What matches reveal: exact, banded or hidden (default: the server's)"
+    )
+    signals_per_window: int | None = Field(
+        None, ge=0, le=10**9, description="Signals per window (0: no cap; default: the server's)"
+    )
+
+
+class UpdateKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    disclosure: Disclosure | None = None
+    rate_per_s: int | None = Field(None, ge=1, le=1_000_000)
+    signals_per_window: int | None = Field(None, ge=0, le=10**9)
 
 
 class CreateWebhook(BaseModel):

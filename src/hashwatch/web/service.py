@@ -7,25 +7,38 @@ changed since (``SyncedPdqIndex.refresh``) — no rebuild, and queries keep bein
 between the short exclusive sections in which the index is updated.
 
 Uploaded bytes are hashed from memory and dropped; what is kept of a match is a match record
-(time, key, list, entry, distance), an audit event and, for webhooks, a queued event.
+(time, key, list, entry, distance, the caller's ``content_id``), an audit event and, for
+webhooks, one queued event per content listing its matches. What the caller is shown of a
+match, how many signals a key may match and probing are handled by :mod:`.disclosure`.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
+
 from hashwatch.app import Hashwatch, signals_of
 from hashwatch.audit import AuditLog
-from hashwatch.matching.matcher import MatchResult, Signal
+from hashwatch.matching.matcher import Match, MatchResult, Signal
 from hashwatch.signals.hasher import FileSignals, hash_stream
+from hashwatch.signals.types import HashType
+from hashwatch.store.audit import record_audit
+from hashwatch.store.service import Disclosure, KeyInfo, KeyStore
+from hashwatch.store.webhook_http import TargetPolicy
 from hashwatch.store.webhooks import WebhookStore
+from hashwatch.web.auth import ApiError, Principal
+from hashwatch.web.disclosure import Bands, ProbeDetector, ProbeReport, SignalBudget, disclose
 from hashwatch.web.metrics import Metrics
+from hashwatch.web.settings import ServeSettings
 
 __all__ = ["MatchService", "RWLock"]
 
@@ -70,11 +83,34 @@ class RWLock:
 
 
 class MatchService:
-    def __init__(self, hw: Hashwatch, metrics: Metrics, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        hw: Hashwatch,
+        metrics: Metrics,
+        audit: AuditLog,
+        settings: ServeSettings | None = None,
+    ) -> None:
         self.hw = hw
         self.metrics = metrics
         self.audit = audit
-        self.webhooks = WebhookStore(hw.db)
+        self.settings = settings = settings or ServeSettings()
+        self.webhooks = WebhookStore(hw.db, policy=TargetPolicy.parse(settings.webhook_allow_hosts))
+        self.keys = KeyStore(hw.db)
+        self.default_disclosure = Disclosure(settings.default_disclosure)
+        self.bands = Bands.parse(settings.disclosure_bands)
+        self.budget = SignalBudget()
+        self.probes = ProbeDetector(
+            window_s=settings.probe_window_s,
+            distance=settings.probe_distance,
+            neighbours=settings.probe_neighbours,
+        )
+        self.probe_flags = Counter(
+            "hashwatch_probe_flags",
+            "Keys flagged for probing (many near-identical PDQ queries), by key.",
+            ["key"],
+            registry=metrics.registry,
+        )
+        self._key_cache: dict[int, tuple[float, KeyInfo | None]] = {}
         self.lock = RWLock()
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
@@ -101,6 +137,96 @@ class MatchService:
             self._observe()
             return True
 
+    # -- what a key may ask and see ------------------------------------------------------
+
+    def key_info(self, key_id: int) -> KeyInfo | None:
+        """The key's settings, cached for a second (a change reaches every process soon)."""
+        now = time.monotonic()
+        hit = self._key_cache.get(key_id)
+        if hit is not None and now - hit[0] < 1.0:
+            return hit[1]
+        info = self.keys.get(key_id)
+        if len(self._key_cache) > 10_000:
+            self._key_cache.clear()
+        self._key_cache[key_id] = (now, info)
+        return info
+
+    def disclosure_of(self, key_id: int) -> Disclosure:
+        info = self.key_info(key_id)
+        return (info.disclosure if info else None) or self.default_disclosure
+
+    def _share(self) -> float:
+        return 1 / max(1, self.settings.workers)
+
+    def _cap(self, key_id: int) -> float:
+        info = self.key_info(key_id)
+        cap = info.signals_per_window if info and info.signals_per_window is not None else None
+        cap = self.settings.signals_per_window if cap is None else cap
+        return cap * self._share() if cap > 0 else 0
+
+    def admit(self, caller: Principal, signals: int) -> None:
+        """Take ``signals`` from the key's budget, or refuse with 429 and Retry-After."""
+        window = self.settings.signal_window_s
+        if self.settings.probe_throttle and self.probes.is_flagged(caller.key_id):
+            self.budget.block(caller.key_id, self._cap(caller.key_id), window)
+        wait = self.budget.take(caller.key_id, signals, self._cap(caller.key_id), window)
+        if wait > 0:
+            raise ApiError(
+                429,
+                f"key {caller.name!r} has used its budget of signals for this window",
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+    def _watch_probing(self, caller: Principal, pdq_hashes: list[str]) -> None:
+        report = self.probes.observe(caller.key_id, pdq_hashes)
+        if report is not None:
+            self._flag(caller, report)
+        if self.settings.probe_throttle and self.probes.is_flagged(caller.key_id):
+            self.budget.block(
+                caller.key_id, self._cap(caller.key_id), self.settings.signal_window_s
+            )
+            raise ApiError(
+                429,
+                f"key {caller.name!r} is held back: its queries look like probing",
+                {"Retry-After": str(max(1, math.ceil(self.settings.signal_window_s)))},
+            )
+
+    def _flag(self, caller: Principal, report: ProbeReport) -> None:
+        details = {
+            "near_identical_queries": report.neighbours,
+            "queries_in_window": report.queries,
+            "window_s": report.window_s,
+            "throttled": self.settings.probe_throttle,
+        }
+        with self.hw.db.begin() as conn:
+            record_audit(
+                conn,
+                actor=caller.name,
+                action="key.probe_flagged",
+                target=f"key:{caller.name}",
+                details=details,
+            )
+        self.audit.append("probe.flagged", key=caller.name, **details)
+        self.probe_flags.labels(caller.name).inc()
+
+    def present(self, result: MatchResult, key_id: int) -> dict[str, Any]:
+        """The result as the key may see it (its disclosure)."""
+        mode = self.disclosure_of(key_id)
+        out = result.as_dict()
+        if mode == Disclosure.EXACT:
+            return out
+
+        def threshold_of(name: str) -> int:
+            try:
+                return int(self.matcher.list_facts(name).threshold)
+            except Exception:
+                return max(self.bands.edges, default=31)
+
+        for field in ("matches", "suppressed"):
+            if field in out:
+                out[field] = [disclose(m, mode, self.bands, threshold_of) for m in out[field]]
+        return out
+
     # -- hashing and matching ------------------------------------------------------------
 
     def hash_bytes(self, data: bytes, name: str, *, dihedral: bool = False) -> FileSignals:
@@ -109,64 +235,85 @@ class MatchService:
         return hash_stream(io.BytesIO(data), name, len(data), options)
 
     def match_file(
-        self, data: bytes, name: str, key_name: str, *, dihedral: bool = False
+        self,
+        data: bytes,
+        name: str,
+        caller: Principal,
+        *,
+        dihedral: bool = False,
+        content_id: str | None = None,
     ) -> tuple[FileSignals, MatchResult]:
+        self.admit(caller, 1)
         fs = self.hash_bytes(data, name, dihedral=dihedral)
+        pdq = fs.as_dict().get("pdq")
+        self._watch_probing(caller, [pdq] if isinstance(pdq, str) and pdq else [])
         matcher = self.dihedral_matcher if dihedral else self.matcher
         with self.lock.read():
             # A video (with frames) is matched by vPDQ's rules, anything else by its signals.
-            result = matcher.match_fields([fs.as_dict()])[0]
+            result = matcher.match_files([fs])[0]
         frames = len(fs.video.frames) if fs.video is not None else 0
         self.metrics.lookups.inc(len(signals_of(fs)) + frames)
-        self._record([result], key_name)
+        self._record([(content_id, result)], caller.name)
         return fs, result
 
     def match_items(
-        self, items: Sequence[Sequence[Signal]], key_name: str, *, dihedral: bool = False
+        self,
+        items: Sequence[Sequence[Signal]],
+        caller: Principal,
+        *,
+        dihedral: bool = False,
+        content_ids: Sequence[str | None] | None = None,
     ) -> list[MatchResult]:
+        """Match items (each the signals of one content); ``content_ids[i]`` names item i's
+        content, and items of one content id make one webhook event."""
+        self.admit(caller, sum(len(i) for i in items))
+        self._watch_probing(
+            caller, [s.value for i in items for s in i if s.hash_type == HashType.PDQ]
+        )
         matcher = self.dihedral_matcher if dihedral else self.matcher
         with self.lock.read():
             results = matcher.match_many(items)
         self.metrics.lookups.inc(sum(len(i) for i in items))
-        self._record(results, key_name)
+        ids = list(content_ids) if content_ids is not None else [None] * len(items)
+        self._record(list(zip(ids, results, strict=True)), caller.name)
         return results
 
-    def _record(self, results: list[MatchResult], key_name: str) -> None:
+    def _record(self, results: list[tuple[str | None, MatchResult]], key_name: str) -> None:
+        """Match records, and one webhook event per content: results of one ``content_id``
+        together, each result without one on its own."""
         records: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
-        now = datetime.now(UTC).isoformat()
-        for result in results:
+        groups: dict[object, tuple[str | None, list[Match]]] = {}
+        for n, (content_id, result) in enumerate(results):
             # A partial video match is shown to whoever asked, but it alerts nobody.
-            for m in (m for m in result.matches if not m.partial):
-                records.append(
-                    {
-                        "key_name": key_name,
-                        "list_name": m.list,
-                        "entry_id": m.entry_id,
-                        "hash_type": m.hash_type,
-                        "distance": m.distance,
-                    }
-                )
-                events.append(
-                    {
-                        "id": str(uuid.uuid4()),
-                        "type": "match",
-                        "time": now,
-                        "key": key_name,
-                        "list": m.list,
-                        "kind": m.kind,
-                        "entry_id": m.entry_id,
-                        "hash_type": m.hash_type,
-                        "distance": m.distance,
-                        "category": m.category,
-                        "scheme": m.scheme,
-                        "series": m.series,
-                        "entry_status": m.entry_status,
-                        **({"video": m.video} if m.video is not None else {}),
-                    }
-                )
+            found = [m for m in result.matches if not m.partial]
+            if not found:
+                continue
+            groups.setdefault(content_id if content_id else n, (content_id, []))[1].extend(found)
+            records.extend(
+                {
+                    "key_name": key_name,
+                    "list_name": m.list,
+                    "entry_id": m.entry_id,
+                    "hash_type": m.hash_type,
+                    "distance": m.distance,
+                    "content_id": content_id,
+                }
+                for m in found
+            )
         if not records:
             return
+        now = datetime.now(UTC).isoformat()
+        events = [
+            {
+                "id": str(uuid.uuid4()),
+                "type": "match",
+                "time": now,
+                "key": key_name,
+                "content_id": content_id,
+                "matches": [_event_match(m) for m in matches],
+            }
+            for content_id, matches in groups.values()
+        ]
         self.webhooks.record_matches(records, events)
         for r in records:
             self.metrics.matches.labels(r["list_name"]).inc()
@@ -177,4 +324,21 @@ class MatchService:
                 entry_id=r["entry_id"],
                 hash_type=r["hash_type"],
                 distance=r["distance"],
+                **({"content_id": r["content_id"]} if r["content_id"] else {}),
             )
+
+
+def _event_match(m: Match) -> dict[str, Any]:
+    """A match as a webhook event lists it (the admin's receiver: exact distance)."""
+    return {
+        "list": m.list,
+        "kind": m.kind,
+        "entry_id": m.entry_id,
+        "hash_type": m.hash_type,
+        "distance": m.distance,
+        "category": m.category,
+        "scheme": m.scheme,
+        "series": m.series,
+        "entry_status": m.entry_status,
+        **({"video": m.video} if m.video is not None else {}),
+    }

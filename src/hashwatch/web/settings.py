@@ -32,6 +32,17 @@ class ServeSettings:
     webhook_timeout_s: float = 5.0
     audit_log: Path | None = None  # default: <data dir>/serve-audit.log
     background: bool = True  # run the poller, delivery loop and purge job
+    # Webhooks and what a match reveals (docs/serve.md, "Webhooks" and "What a match reveals").
+    webhook_lease_s: float = 30.0  # a delivery's lease, renewed while it is being sent
+    webhook_allow_hosts: str = ""  # hosts and CIDRs allowed besides public addresses
+    default_disclosure: str = "banded"  # exact, banded or hidden: keys without their own
+    disclosure_bands: str = "8,16,24"  # band edges; the list's threshold ends the last
+    signals_per_window: int = 100_000  # signals one key may match per window (0: no cap)
+    signal_window_s: float = 3600.0
+    probe_window_s: float = 600.0  # probing: near-identical PDQ queries of one key in this window
+    probe_distance: int = 2  # ... within this many bits of another query of the key
+    probe_neighbours: int = 32  # ... this many of them flag the key
+    probe_throttle: bool = False  # a flagged key is refused (429) until its window ends
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServeSettings:
@@ -44,8 +55,10 @@ class ServeSettings:
             try:
                 if f.name == "audit_log":
                     values[f.name] = Path(raw)
-                elif f.name == "background":
-                    values[f.name] = raw.lower() in ("1", "true", "yes")
+                elif f.type == "str":
+                    values[f.name] = raw
+                elif f.type == "bool":
+                    values[f.name] = raw.lower() in ("1", "true", "yes", "on")
                 elif f.type in ("int",):
                     values[f.name] = int(raw)
                 else:

@@ -1,0 +1,207 @@
+"""What a match reveals to the key that asked, how much a key may ask, and probing noticed.
+
+A list's PDQ hashes are sensitive, and an exact distance gives one away: query a near copy and
+its 256 one-bit variants in one request, and each distance going up or down by one tells one
+bit of the list's hash. Three defences, per key (docs/serve.md, "What a match reveals"):
+
+* :func:`disclose` shapes each match by the key's :class:`Disclosure`: ``exact`` (the distance),
+  ``banded`` (``distance_band``: 0-8, 9-16, 17-24 or 25 up to the list's threshold) or
+  ``hidden`` (no distance: the match, the list's and the entry's facts);
+* :class:`SignalBudget` caps the signals a key may match per window (429 + Retry-After);
+* :class:`ProbeDetector` notices many near-identical PDQ queries from one key — distinct
+  hashes within a few bits of each other, as bit-flipping produces and re-encoded copies of a
+  picture rarely do — and flags the key once per window (audit record, metric), optionally
+  refusing it for the rest of the window.
+
+Budgets and probe windows are kept per process; with ``--workers N`` each process holds
+``1/N`` of a key's budget, as with the rate limit.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hashwatch.store.service import Disclosure
+
+__all__ = ["Bands", "ProbeDetector", "ProbeReport", "SignalBudget", "disclose"]
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Upper edges of the distance bands; the list's threshold closes the last band."""
+
+    edges: tuple[int, ...] = (8, 16, 24)
+
+    @classmethod
+    def parse(cls, text: str) -> Bands:
+        edges = sorted({int(t) for t in text.replace(" ", "").split(",") if t})
+        if any(e < 0 for e in edges):
+            raise ValueError("distance band edges are non-negative integers")
+        return cls(tuple(edges))
+
+    def band(self, distance: int, threshold: int) -> str:
+        low = 0
+        for edge in self.edges:
+            if edge >= threshold:
+                break
+            if distance <= edge:
+                return f"{low}-{edge}"
+            low = edge + 1
+        return f"{low}-{max(threshold, low)}"
+
+
+def disclose(
+    match: dict[str, Any],
+    mode: Disclosure,
+    bands: Bands,
+    threshold_of: Callable[[str], int],
+) -> dict[str, Any]:
+    """``match`` (a :class:`~hashwatch.matching.matcher.Match` as a dict) as ``mode`` shows it.
+    Exact-hash matches (MD5, SHA-…) have distance 0 by definition and are shown as they are
+    in ``exact`` and ``banded``."""
+    if mode == Disclosure.EXACT:
+        return match
+    out = dict(match)
+    distance = out.pop("distance", None)
+    if mode == Disclosure.BANDED and distance is not None:
+        if out.get("hash_type") == "pdq":
+            out["distance_band"] = bands.band(int(distance), threshold_of(str(out["list"])))
+        else:
+            out["distance"] = distance
+    return out
+
+
+class SignalBudget:
+    """Signals per key per fixed window: ``take`` answers 0 (allowed) or seconds to wait."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._windows: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key_id: int, signals: int, cap: float, window_s: float) -> float:
+        if cap <= 0:
+            return 0.0
+        now = self.clock()
+        with self._lock:
+            start, used = self._windows.get(key_id, (now, 0.0))
+            if now - start >= window_s:
+                start, used = now, 0.0
+            if used + signals > cap:
+                self._windows[key_id] = (start, used)
+                return max(start + window_s - now, 0.001)
+            self._windows[key_id] = (start, used + signals)
+            return 0.0
+
+    def block(self, key_id: int, cap: float, window_s: float) -> None:
+        """Use up the key's window (a throttled prober waits for the next one)."""
+        now = self.clock()
+        with self._lock:
+            start, _used = self._windows.get(key_id, (now, 0.0))
+            if now - start >= window_s:
+                start = now
+            self._windows[key_id] = (start, math.inf)
+
+
+def _words(pdq_hex: str) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex(pdq_hex), dtype=">u8").astype(np.uint64)
+
+
+@dataclass
+class _KeyWindow:
+    times: list[float] = field(default_factory=list)
+    hashes: list[np.ndarray] = field(default_factory=list)
+    near: set[bytes] = field(default_factory=set)  # hashes with a near-identical neighbour
+    flagged_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    """A key flagged as probing: how many of its recent queries were near-identical."""
+
+    key_id: int
+    neighbours: int
+    queries: int
+    window_s: float
+
+
+class ProbeDetector:
+    """Per key, the PDQ hashes it queried within ``window_s``; ``observe`` returns a report
+    the first time (per window) at least ``neighbours`` distinct hashes each lie within
+    ``distance`` bits of another (identical re-queries do not count)."""
+
+    MAX_KEPT = 4096  # hashes kept per key (the oldest go first)
+
+    def __init__(
+        self,
+        *,
+        window_s: float,
+        distance: int,
+        neighbours: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window_s = window_s
+        self.distance = distance
+        self.neighbours = neighbours
+        self.clock = clock
+        self._keys: dict[int, _KeyWindow] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, key_id: int, pdq_hashes: Sequence[str]) -> ProbeReport | None:
+        if not pdq_hashes or self.neighbours <= 0:
+            return None
+        now = self.clock()
+        with self._lock:
+            win = self._keys.setdefault(key_id, _KeyWindow())
+            self._expire(win, now)
+            for value in dict.fromkeys(h.lower() for h in pdq_hashes):
+                self._add(win, now, _words(value))
+            count = len(win.near)
+            if count < self.neighbours or win.flagged_at is not None:
+                return None
+            win.flagged_at = now
+            return ProbeReport(key_id, count, len(win.hashes), self.window_s)
+
+    def is_flagged(self, key_id: int) -> bool:
+        with self._lock:
+            win = self._keys.get(key_id)
+            if win is None:
+                return False
+            self._expire(win, self.clock())
+            return win.flagged_at is not None
+
+    def _expire(self, win: _KeyWindow, now: float) -> None:
+        cut = 0
+        while cut < len(win.times) and now - win.times[cut] > self.window_s:
+            cut += 1
+        cut = max(cut, len(win.times) - self.MAX_KEPT)
+        if cut:
+            gone = {h.tobytes() for h in win.hashes[:cut]}
+            del win.times[:cut], win.hashes[:cut]
+            kept = {h.tobytes() for h in win.hashes}
+            win.near -= gone - kept
+        if win.flagged_at is not None and now - win.flagged_at > self.window_s:
+            win.flagged_at = None
+
+    def _add(self, win: _KeyWindow, now: float, words: np.ndarray) -> None:
+        key = words.tobytes()
+        if win.hashes:
+            stack = np.stack(win.hashes)
+            dist = np.bitwise_count(stack ^ words).sum(axis=1)
+            if (dist == 0).any():
+                return  # the same hash again: a re-query, not a probe
+            close = np.flatnonzero(dist <= self.distance)
+            if close.size:
+                win.near.add(key)
+                win.near.update(win.hashes[i].tobytes() for i in close)
+        win.times.append(now)
+        win.hashes.append(words)
+        if len(win.hashes) > self.MAX_KEPT:
+            self._expire(win, now)
