@@ -22,6 +22,7 @@ from hashwatch.signals.image import AxisMap, decode_image
 from hashwatch.signals.pdq import (
     DIHEDRAL_NAMES,
     FAST,
+    FAST_1,
     REFERENCE,
     ZERO_HASH,
     PdqPolicy,
@@ -117,7 +118,7 @@ def test_pure_python_port_within_16_bits(
 BUNDLED = sorted(
     str(p.relative_to(DATA))
     for p in PDQ_DIR.glob("*/*")
-    if p.suffix in {".jpg", ".jpeg", ".png", ".webp"} and p.name != "I16.png"
+    if p.suffix in {".jpg", ".jpeg", ".png", ".webp"}
 )
 
 
@@ -135,18 +136,65 @@ def test_fast_agrees_with_reference_on_bundled_pictures(
         assert pdq_distance(a, b) <= 8
 
 
-def test_sixteen_bit_fast_scales_where_reference_clips(
+def _sixteen_bit_pictures() -> dict[str, bytes]:
+    """Benign generated 16-bit pictures: smooth noise over the whole 0..65535 range, and a
+    gradient whose shapes lie partly below 256 (where clipping keeps them) and partly above."""
+    rng = np.random.default_rng(16)
+    coarse = rng.integers(0, 65536, (40, 50)).astype(np.uint16)
+    noise = Image.fromarray(coarse).resize((400, 320), Image.Resampling.BICUBIC)
+    y, x = np.mgrid[0:300, 0:400]
+    gradient = (x * 0.6 + y * 0.2).astype(np.uint16)
+    gradient[50:150, 60:200] = 40000
+    gradient[180:260, 250:380] = 120
+    shapes = Image.fromarray(gradient)
+    big = Image.fromarray(np.asarray(noise.resize((1200, 960), Image.Resampling.BICUBIC)))
+    out = {"noise.png": _png(noise), "shapes.png": _png(shapes), "noise-1200.png": _png(big)}
+    tiff = io.BytesIO()
+    noise.save(tiff, "TIFF")
+    out["noise.tif"] = tiff.getvalue()
+    wide = io.BytesIO()  # mode I (32-bit), negative and over 65535 values included
+    Image.fromarray(np.asarray(noise).astype(np.int32) * 2 - 30000).save(wide, "TIFF")
+    out["wide-I.tif"] = wide.getvalue()
+    floats = io.BytesIO()
+    Image.fromarray(np.asarray(noise).astype(np.float32) / 200.0).save(floats, "TIFF")
+    out["float-F.tif"] = floats.getvalue()
+    return out
+
+
+SIXTEEN_BIT = _sixteen_bit_pictures()
+
+
+@pytest.mark.parametrize("name", sorted(SIXTEEN_BIT), ids=str)
+def test_sixteen_bit_pictures_hash_as_python_threatexchange_does(name: str) -> None:
+    # python-threatexchange (and so HMA) hashes 16-bit pictures through Pillow's convert, which
+    # clips at 255. fast-1 scaled them instead, ~116 bits away on the noise: a list made by HMA
+    # missed them. The default policy must make the reference's 8-bit picture.
+    data = SIXTEEN_BIT[name]
+    assert Image.open(io.BytesIO(data)).mode in {"I;16", "I;16B", "I", "F"}
+    ref = compute_pdq(data, REFERENCE, dihedral=True)
+    fast = compute_pdq(data, FAST, dihedral=True)
+    if max(ref.width, ref.height) < 2 * FAST.decode_min_side:  # decoded whole: identical
+        assert (fast.hash, fast.quality, fast.dihedral) == (ref.hash, ref.quality, ref.dihedral)
+        return
+    # Reduced (1200 px to 300): the tolerance of the bundled pictures (measured: 4 bits).
+    assert pdq_distance(fast.hash, ref.hash) <= 6
+    assert abs(fast.quality - ref.quality) <= 2
+
+
+def test_the_bundled_sixteen_bit_vector_clips_in_both_policies(
     cache: dict[tuple[str, str], pdq.PdqResult],
 ) -> None:
-    # python-threatexchange hashes I;16 through Pillow's convert, which clips at 255: the
-    # picture turns almost white (quality 36). fast-1 scales 16 bits to 8 as a viewer does.
+    # Pillow's convert clips the bundled I;16 picture almost white (quality 36), and so does
+    # the default policy now; fast-1, kept by name, still scales 16 bits to 8 as a viewer does.
     ref = _hash(cache, "pdq/misc/I16.png", REFERENCE)
     fast = _hash(cache, "pdq/misc/I16.png", FAST)
-    assert ref.quality == 36
-    assert fast.quality == 100
+    assert ref.quality == 36 and fast.quality == 36
+    assert fast.hash == ref.hash
+    old = compute_pdq(PDQ_DIR / "misc" / "I16.png", FAST_1)
+    assert old.policy == "fast-1" and old.quality == 100
     scaled = np.asarray(Image.open(PDQ_DIR / "misc" / "I16.png")).astype(np.uint32) // 257
     as_l = compute_pdq(_png(Image.fromarray(scaled.astype(np.uint8), "L")), REFERENCE)
-    assert pdq_distance(fast.hash, as_l.hash) <= 4
+    assert pdq_distance(old.hash, as_l.hash) <= 4
 
 
 # ------------------------------------------------------------------------------- dihedral
@@ -265,8 +313,8 @@ def test_every_mode_hashes_close_to_the_rgb_original(name: str, policy: PdqPolic
     source: Path | bytes = GENERATED.get(name) or PDQ_DIR / "modes" / name
     result = compute_pdq(source, policy)
     baseline = compute_pdq(ORIGINAL, policy)
-    if policy is REFERENCE and name == "I;16.png":
-        # Documented divergence: the reference clips 16-bit values like python-threatexchange.
+    if name == "I;16.png":
+        # The reference clips 16-bit values like python-threatexchange, and fast-2 with it.
         assert result.quality < 50
         return
     assert pdq_distance(result.hash, baseline.hash) <= 8
@@ -274,7 +322,7 @@ def test_every_mode_hashes_close_to_the_rgb_original(name: str, policy: PdqPolic
     assert (result.width, result.height) == (1600, 1004)
 
 
-# ------------------------------------------------------- fast-1's replay of the reference filter
+# ------------------------------------------------------- fast-2's replay of the reference filter
 
 
 def _box_pass(values: np.ndarray, window: int) -> np.ndarray:
@@ -327,7 +375,7 @@ def test_replayed_filter_at_full_resolution_hashes_identically(shape: tuple[int,
     coarse = rng.integers(0, 256, (max(shape[0] // 7, 2), max(shape[1] // 7, 2)), dtype=np.uint8)
     grey = Image.fromarray(coarse).resize(shape[::-1], Image.Resampling.BICUBIC)
     data = _png(grey)
-    full = decode_image(data)  # no hints: full resolution, so fast-1 replays every pixel
+    full = decode_image(data)  # no hints: full resolution, so fast-2 replays every pixel
     fast = pdq.hash_decoded(full, FAST, dihedral=True)
     ref = compute_pdq(data, REFERENCE, dihedral=True)
     assert (fast.hash, fast.quality) == (ref.hash, ref.quality)
@@ -340,16 +388,17 @@ def test_replayed_filter_at_full_resolution_hashes_identically(shape: tuple[int,
 
 
 def test_policies_are_named_versioned_and_frozen() -> None:
-    assert FAST.name == "fast-1" and REFERENCE.name == "reference-1"
+    assert FAST.name == "fast-2" and REFERENCE.name == "reference-1"
     assert get_pdq_policy("fast") is FAST
     assert get_pdq_policy("Reference") is REFERENCE
-    assert get_pdq_policy("fast-1") is FAST
+    assert get_pdq_policy("fast-2") is FAST
+    assert get_pdq_policy("fast-1") is FAST_1 and FAST_1.sixteen_bit == "scale"
     assert FAST.family == "fast"
     with pytest.raises(ConfigError):
         get_pdq_policy("fast-0")
     with pytest.raises(AttributeError):
         FAST.name = "x"  # type: ignore[misc]
-    assert compute_pdq(ORIGINAL).policy == "fast-1"
+    assert compute_pdq(ORIGINAL).policy == "fast-2"
 
 
 def test_reference_refuses_a_reduced_decode() -> None:

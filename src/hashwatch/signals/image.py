@@ -33,7 +33,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -47,6 +47,7 @@ __all__ = [
     "AxisMap",
     "DecodeHints",
     "DecodedImage",
+    "SixteenBit",
     "decode_image",
     "luma_image",
     "sniff_media_type",
@@ -54,6 +55,9 @@ __all__ = [
 
 # Pillow's own hard limit (2 x Image.MAX_IMAGE_PIXELS): about 179 MP, e.g. 13,000 x 13,000.
 DEFAULT_MAX_PIXELS = 178_956_970
+
+# How 16-bit and wider pixels become 8 bits: as Pillow's convert (clip) or scaled (fast-1).
+SixteenBit = Literal["clip", "scale"]
 
 # How many leading bytes sniff_media_type needs to see.
 SNIFF_BYTES = 32
@@ -203,6 +207,10 @@ class DecodeHints(Protocol):
     def decode_grey(self) -> bool:
         """Decode only the luma plane where the format allows it (JPEG)."""
 
+    @property
+    def sixteen_bit(self) -> SixteenBit:
+        """How 16-bit and wider pixels become 8-bit luma (see :func:`luma_image`)."""
+
 
 @dataclass(frozen=True)
 class DecodedImage:
@@ -317,7 +325,7 @@ def _decode(
     orientation = _exif_orientation(im)  # after load: PNG may keep eXIf after the pixels
     try:
         if grey:
-            im = luma_image(im)
+            im = luma_image(im, hints.sixteen_bit if hints is not None else "clip")
         step_x = step_y = scale
         if min_side is not None:
             im, gx, gy = _bound(im, min_side)
@@ -358,17 +366,22 @@ def _bound(im: Image.Image, min_side: int) -> tuple[Image.Image, int, int]:
     return im.reduce((gx, gy)), gx, gy
 
 
-def luma_image(im: Image.Image) -> Image.Image:
+def luma_image(im: Image.Image, sixteen_bit: SixteenBit = "clip") -> Image.Image:
     """The picture as 8-bit luma (mode L, ITU-R 601 weights as PDQ uses), whatever its mode.
 
-    16-bit modes are scaled (value / 257), as a viewer shows them, instead of being clipped at
-    255 as Pillow's ``convert("L")`` does. Modes I and F hold 0..255 when Pillow made them from
-    8-bit pictures; larger values are taken as 16-bit, and anything else is stretched to 0..255.
-    Alpha is ignored, as the reference pipeline ignores it.
+    Wide modes (I;16, I;16B, I;16L, I, F) are, with ``sixteen_bit="clip"``, what Pillow's
+    ``convert`` makes of them, as python-threatexchange's pipeline does: values clipped to
+    0..255 (F truncated), so a list made by HMA matches. ``"scale"`` (``fast-1`` only, kept to
+    reproduce its hashes) scales 16-bit values (value / 257) as a viewer shows them; modes I and F
+    there hold 0..255 when Pillow made them from 8-bit pictures, larger values are taken as
+    16-bit, and anything else is stretched to 0..255. Alpha is ignored, as the reference
+    pipeline ignores it.
     """
     mode = im.mode
     if mode == "L":
         return im
+    if sixteen_bit == "clip" and (mode.startswith("I;16") or mode in ("I", "F")):
+        return im.convert("L")  # = each channel of convert("RGB"), which the reference hashes
     if mode.startswith("I;16"):
         wide = np.asarray(im).astype(np.uint32)
         return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")

@@ -16,14 +16,15 @@ CMYK, YCbCr, ...) go through ``convert("RGB")``, which is python-threatexchange'
 ``force_rgb`` path: its default path would crash on them or hash palette indices. That
 reproduces its I;16 vector too (Pillow clips 16-bit values at 255; quality 36).
 
-``fast-1`` (:data:`FAST`, the default) computes the same 64x64 luma summary that the reference
+``fast-2`` (:data:`FAST`, the default) computes the same 64x64 luma summary that the reference
 computes, from far fewer pixels, and hands that to pdqhash:
 
 1. JPEGs decode only their luma plane, at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling), as far
    as the shorter side stays >= ``decode_min_side`` (256): a 12 MP photo decodes to 500x375,
    whose pixels are exact 8x8 block averages. Other formats decode whole, are converted to
-   luma, and each axis is box-averaged by an integer factor to 256..511 px. 16-bit pictures
-   are scaled to 8 bits instead of being clipped (so they differ from ``reference-1``).
+   luma, and each axis is box-averaged by an integer factor to 256..511 px. 16-bit and wider
+   pictures (I;16, I, F) become 8 bits exactly as the reference makes them, by Pillow's
+   ``convert`` (clipped at 255): a list hashed by HMA or python-threatexchange matches.
 2. The reference filter is replayed at FULL-resolution coordinates: for each of the 64 sample
    rows (and columns) the weights that pdqhash's two box passes and decimation would give to
    every full-resolution pixel are computed exactly (window ``ceil(N/128)``, its off-centre
@@ -50,7 +51,7 @@ luma decoded at 1/2                              75       2 / 5         (4x only
 1/4, then BOX ``resize`` to 256 px               28       14 / 25
 replayed filter, min side 128                    25       2 / 7         4 / 8
 replayed filter, min side 192                    25       2 / 2         2 / 4
-**replayed filter, min side 256 (fast-1)**       25       0 / 2         0 / 3
+**replayed filter, min side 256 (fast-2)**       25       0 / 2         0 / 3
 replayed filter, min side 512                    27       0 / 2         0 / 2
 replayed filter, full-resolution luma            43       0 / 2         0 / 2
 ===============================================  =======  ============  ==================
@@ -62,6 +63,10 @@ smallest side at which 12 MP and 1024 px pictures both stay within 4 bits. The 2
 quarter of the photos come from the luma: 8-bit integers here (half of them already with a
 full-resolution RGB decode), taken from the JPEG's Y plane rather than from clamped RGB. Non-JPEG
 pictures decode whole (PNG, WebP: ~2x faster than the reference, 0-2 bits apart).
+
+``fast-1`` (:data:`FAST_1`) is ``fast-2`` except that it scaled 16-bit pictures to 8 bits
+(value / 257) as a viewer shows them, where the reference clips: a 16-bit picture's hash was
+~116 bits from HMA's. It is kept, under its name only, to reproduce hashes recorded with it.
 
 Dihedral hashes (rotations/flips derived from the DCT, no re-hashing) come in pdqhash's order,
 named in :data:`DIHEDRAL_NAMES`; each is the hash the picture would have after that Pillow
@@ -88,6 +93,7 @@ from hashwatch.signals.image import (
     DEFAULT_MAX_PIXELS,
     AxisMap,
     DecodedImage,
+    SixteenBit,
     decode_image,
     luma_image,
 )
@@ -95,6 +101,7 @@ from hashwatch.signals.image import (
 __all__ = [
     "DIHEDRAL_NAMES",
     "FAST",
+    "FAST_1",
     "POLICIES",
     "REFERENCE",
     "ZERO_HASH",
@@ -134,13 +141,16 @@ class PdqPolicy:
     ``decode_min_side``: reduce (JPEG DCT scaling, integer box averaging) while the shorter
     side stays at least this; None decodes at full resolution. ``decode_grey``: decode only
     luma. ``kind``: "reference" (python-threatexchange's pipeline) or "fast" (the reference
-    filter replayed from reduced pixels). Changing any field means a new ``name``.
+    filter replayed from reduced pixels). ``sixteen_bit``: 16-bit and wider pixels clipped to
+    8 bits as the reference does ("clip") or scaled ("scale", ``fast-1`` only). Changing any
+    field means a new ``name``.
     """
 
     name: str
     kind: Literal["reference", "fast"]
     decode_min_side: int | None
     decode_grey: bool
+    sixteen_bit: SixteenBit = "clip"
 
     @property
     def family(self) -> str:
@@ -149,8 +159,11 @@ class PdqPolicy:
 
 
 REFERENCE = PdqPolicy("reference-1", "reference", decode_min_side=None, decode_grey=False)
-FAST = PdqPolicy("fast-1", "fast", decode_min_side=256, decode_grey=True)
-POLICIES: dict[str, PdqPolicy] = {p.name: p for p in (FAST, REFERENCE)}
+FAST = PdqPolicy("fast-2", "fast", decode_min_side=256, decode_grey=True)
+# fast-1 scaled 16-bit pictures where the reference clips them: selectable by its versioned
+# name only, to reproduce hashes recorded with it.
+FAST_1 = PdqPolicy("fast-1", "fast", decode_min_side=256, decode_grey=True, sixteen_bit="scale")
+POLICIES: dict[str, PdqPolicy] = {p.name: p for p in (FAST, FAST_1, REFERENCE)}
 _CURRENT = {p.family: p for p in (FAST, REFERENCE)}
 
 
@@ -220,7 +233,7 @@ def hash_decoded(
         if policy.kind == "reference":
             pixels = _reference_array(decoded.image)
         else:
-            pixels = _split_luma(_luma64(decoded))
+            pixels = _split_luma(_luma64(decoded, policy.sixteen_bit))
     except (OSError, ValueError, MemoryError) as exc:
         raise DecodeError(f"cannot prepare pixels for PDQ: {exc}") from exc
     hashes: tuple[str, ...] | None = None
@@ -271,12 +284,13 @@ def _reference_array(im: Image.Image) -> npt.NDArray[np.uint8]:
     return array
 
 
-# --------------------------------------------------------------------------- fast-1
+# --------------------------------------------------------------------------- fast-2
 
 
-def _luma64(decoded: DecodedImage) -> npt.NDArray[np.float32]:
+def _luma64(decoded: DecodedImage, sixteen_bit: SixteenBit) -> npt.NDArray[np.float32]:
     """The 64x64 float luma that pdqhash would compute from the full-resolution picture."""
-    im = decoded.image if decoded.image.mode == "L" else luma_image(decoded.image)
+    image = decoded.image
+    im = image if image.mode == "L" else luma_image(image, sixteen_bit)
     luma = np.asarray(im, dtype=np.float32)
     row_w = _axis_weights(decoded.rows)
     col_w = _axis_weights(decoded.cols)
