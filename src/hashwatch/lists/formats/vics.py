@@ -122,6 +122,7 @@ class VicsLayout:
     context: str | None
     scheme: CategoryScheme
     case_fields: dict[str, Any]
+    media_key: str = "Media"  # as the file spells it ("Media", "media", ...)
 
     @property
     def format(self) -> str:
@@ -163,15 +164,29 @@ def scan_header(path: Path) -> VicsLayout:
     builder: Any = None  # ijson.ObjectBuilder for the first item of "value"
     saw_value = False
     media_key = False
+    media_name = "Media"
     with open_json(path) as f:
         try:
             for prefix, event, value in ijson.parse(f, use_float=True):
+                if media_key:
+                    # The event after the case's Media key: its value must be an array.
+                    if event != "start_array":
+                        kind = {"start_map": "an object"}.get(event, f"a {event}")
+                        raise ListFormatError(
+                            f"'{media_name}' holds {kind}; expected an array of Media records",
+                            where="case 1",
+                        )
+                    break
                 if builder is not None:
-                    if prefix == "value.item" and (
-                        (event == "map_key" and value == "Media") or event == "end_map"
-                    ):
-                        media_key = event == "map_key"
+                    if prefix == "value.item" and event == "end_map":
                         break
+                    if (
+                        prefix == "value.item"
+                        and event == "map_key"
+                        and str(value).lower() == "media"
+                    ):
+                        media_key, media_name = True, str(value)
+                        continue
                     builder.event(event, value)
                 elif prefix == "" and event not in ("start_map", "map_key", "end_map"):
                     raise ListFormatError("the top level is not a JSON object: not a VICS file")
@@ -199,7 +214,7 @@ def scan_header(path: Path) -> VicsLayout:
         version = 1 if "odata.id" in first else 2
         scheme, cases = CategoryScheme.US, media_key
     case_fields = first if cases else {}
-    return VicsLayout(version, cases, context, scheme, case_fields)
+    return VicsLayout(version, cases, context, scheme, case_fields, media_name)
 
 
 def read_vics(path: Path, *, default_hash_type: HashType | None = None) -> ParsedList:
@@ -209,11 +224,11 @@ def read_vics(path: Path, *, default_hash_type: HashType | None = None) -> Parse
     header = ListHeader(
         format=layout.format, scheme=layout.scheme, metadata=dict(layout.case_fields)
     )
-    return ParsedList(header=header, records=_iter_records(path, layout.cases))
+    return ParsedList(header=header, records=_iter_records(path, layout))
 
 
-def _iter_records(path: Path, cases: bool) -> Iterator[EntryRecord]:
-    prefix = "value.item.Media.item" if cases else "value.item"
+def _iter_records(path: Path, layout: VicsLayout) -> Iterator[EntryRecord]:
+    prefix = f"value.item.{layout.media_key}.item" if layout.cases else "value.item"
     n = 0
     with open_json(path) as f:
         items = ijson.items(f, prefix, use_float=True)
@@ -221,6 +236,13 @@ def _iter_records(path: Path, cases: bool) -> Iterator[EntryRecord]:
             try:
                 item = next(items)
             except StopIteration:
+                if n == 0:
+                    expected = (
+                        f"an array '{layout.media_key}' of Media records in each case of 'value'"
+                        if layout.cases
+                        else "Media records in the 'value' array"
+                    )
+                    raise ListFormatError(f"no Media records found (expected {expected})") from None
                 return
             except ijson.JSONError as exc:
                 where = f"record {n + 1}"
