@@ -21,7 +21,9 @@ def test_no_server_errors_from_schema_fuzzing(tmp_path: Path) -> None:
     hw = Hashwatch(Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path))
     hw.lists.create("agency")
     headers = {"Authorization": f"Bearer {KeyStore(hw.db).create('fuzz', Role.ADMIN).token}"}
-    app = create_app(hw, serve_settings(background=False, rate_per_s=1e6, burst=1e6))
+    app = create_app(
+        hw, serve_settings(background=False, rate_per_s=1e6, burst=1e6, public_docs=True)
+    )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
     operations = 0

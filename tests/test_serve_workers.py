@@ -34,6 +34,7 @@ def test_two_workers_report_and_limit_as_one_server(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'hw.sqlite3'}"
     hw = Hashwatch(Settings(database_url=url, data_dir=tmp_path / "data"))
     token = KeyStore(hw.db).create("platform", Role.MATCHER, rate_per_s=2).token
+    scraper = {"Authorization": f"Bearer {KeyStore(hw.db).create('ops', Role.ADMIN).token}"}
     hw.close()
     port = _port()
     env = {
@@ -53,7 +54,7 @@ def test_two_workers_report_and_limit_as_one_server(tmp_path: Path) -> None:
         wait_until_serving(base, proc)
         for _ in range(40):  # new connections: uvicorn spreads them over both workers
             assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-        scrapes = [httpx.get(f"{base}/metrics", timeout=5).text for _ in range(6)]
+        scrapes = [httpx.get(f"{base}/metrics", headers=scraper, timeout=5).text for _ in range(6)]
         assert all(_requests_total(text, "/healthz") >= 40 for text in scrapes)
         headers = {"Authorization": f"Bearer {token}"}
         body = {"signals": [{"type": "md5", "value": "0" * 32}]}

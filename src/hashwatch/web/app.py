@@ -2,8 +2,10 @@
 
 Every process builds its own matcher and index from the shared database and keeps them fresh
 in a background thread that polls the change sequence about once a second. Two more threads
-send webhook deliveries and purge expired match records. Errors are translated to HTTP status
-codes in one place (:func:`_install_error_handlers`).
+send webhook deliveries and purge expired match records; a failing job backs off
+exponentially and an outage of the database is logged once, not once a tick. Before any route
+runs, :class:`~hashwatch.web.gate.RequestGate` admits the caller and bounds the body. Errors
+are translated to HTTP status codes in one place (:func:`_install_error_handlers`).
 """
 
 from __future__ import annotations
@@ -16,76 +18,116 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 
 from hashwatch import __version__
 from hashwatch.app import Hashwatch
 from hashwatch.audit import AuditLog
-from hashwatch.errors import (
-    ConfigError,
-    DecodeError,
-    EntryNotFoundError,
-    HashwatchError,
-    InvalidHashError,
-    KeyNotFoundError,
-    ListExistsError,
-    ListFormatError,
-    ListNotFoundError,
-    WebhookNotFoundError,
-)
-from hashwatch.store.service import KeyStore, MatchRecordStore
+from hashwatch.errors import HashwatchError
+from hashwatch.store.service import KeyStore, MatchRecordStore, Role
 from hashwatch.web import routes_admin, routes_lists, routes_match
-from hashwatch.web.auth import ApiError, Authenticator
+from hashwatch.web.apidocs import install_api_docs
+from hashwatch.web.auth import ApiError, Authenticator, require
+from hashwatch.web.decoding import BoundedMatchService, DecodeLimiter
+from hashwatch.web.failures import Outage, database_failure, is_database_error, status_of
+from hashwatch.web.gate import RequestGate
 from hashwatch.web.metrics import Metrics
 from hashwatch.web.service import MatchService
 from hashwatch.web.settings import ServeSettings
+from hashwatch.web.spool import Spool
 from hashwatch.web.webhooks import DeliveryLoop
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["app_from_env", "create_app", "status_of"]
 
 log = logging.getLogger(__name__)
 
-# HashwatchError subclasses -> HTTP status; the first match in order wins.
-_STATUS: tuple[tuple[type[HashwatchError], int], ...] = (
-    (InvalidHashError, 422),
-    (ListFormatError, 422),
-    (DecodeError, 422),
-    (ListNotFoundError, 404),
-    (EntryNotFoundError, 404),
-    (KeyNotFoundError, 404),
-    (WebhookNotFoundError, 404),
-    (ListExistsError, 409),
-    (ConfigError, 400),
-)
+_MAX_DETAIL = 500  # characters of an error message: never a large input echoed back
+_MAX_ECHO = 64  # characters of a rejected value shown in a 422
 
 
-def status_of(exc: HashwatchError) -> int:
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 400
+def _short(value: object) -> bool:
+    return isinstance(value, str | int | float | bool | None) and len(repr(value)) <= _MAX_ECHO
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's 422 details without large inputs: ``input`` only when it is a short scalar,
+    ``ctx`` only when small."""
+    out: list[dict[str, Any]] = []
+    for error in exc.errors():
+        item: dict[str, Any] = {
+            "type": error.get("type"),
+            "loc": list(error.get("loc", ())),
+            "msg": str(error.get("msg", ""))[:_MAX_DETAIL],
+        }
+        if "input" in error and _short(error["input"]):
+            item["input"] = error["input"]
+        ctx = error.get("ctx")
+        if isinstance(ctx, dict) and all(_short(v) for v in ctx.values()):
+            item["ctx"] = ctx
+        out.append(item)
+    return out
+
+
+def _install_error_handlers(app: FastAPI, settings: ServeSettings, outage: Outage) -> None:
     async def hashwatch_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HashwatchError)
-        return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+        return JSONResponse({"detail": str(exc)[:_MAX_DETAIL]}, status_code=status_of(exc))
 
     async def api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         body: dict[str, Any] = {"detail": exc.errors if exc.errors else exc.message}
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
+    async def validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": _validation_errors(exc)}, status_code=422)
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        failure = database_failure(exc)
+        headers: dict[str, str] = {}
+        if failure.outage:
+            outage.failed(exc, request.url.path)
+            headers["Retry-After"] = str(settings.retry_after_s)
+        return JSONResponse({"detail": failure.message}, failure.status, headers=headers)
+
     app.add_exception_handler(HashwatchError, hashwatch_error)
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(sa_exc.DBAPIError, database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, database_error)
 
 
-def _loop(stop: threading.Event, interval: float, job: Callable[[], object], name: str) -> None:
-    while not stop.wait(interval):
+def _loop(
+    stop: threading.Event,
+    interval: float,
+    job: Callable[[], object],
+    name: str,
+    outage: Outage,
+    max_backoff_s: float = 60.0,
+) -> None:
+    """Run ``job`` every ``interval`` seconds until ``stop``. A failure doubles the wait (up to
+    ``max_backoff_s``, or the interval if longer) until a run succeeds; a database outage is
+    reported to ``outage`` (one line per outage), any other failure logged once per streak."""
+    delay = interval
+    failing = False
+    while not stop.wait(delay):
         try:
             job()
-        except Exception:  # a background job must survive a database hiccup
-            log.exception("background job %s", name)
+        except Exception as exc:  # a background job must survive a database outage
+            if is_database_error(exc):
+                outage.failed(exc, f"background job {name}")
+            elif not failing:
+                log.exception("background job %s failed; retrying with backoff", name)
+            failing = True
+            delay = min(delay * 2, max(max_backoff_s, interval))
+            continue
+        outage.recovered(f"background job {name}")
+        if failing:
+            log.info("background job %s runs again", name)
+        failing = False
+        delay = interval
 
 
 def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
@@ -98,7 +140,20 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     keys = KeyStore(hw.db)
     threads: list[threading.Thread] = []
     stop = threading.Event()
-    service = MatchService(hw, metrics, audit, settings)  # loads the index before serving starts
+    outage = Outage()
+    spool = Spool(hw.settings.data_dir / "spool")
+    if removed := spool.clean():
+        log.info(
+            "removed %d list upload(s) left in %s by a stopped server", removed, spool.directory
+        )
+    decoders = DecodeLimiter(
+        settings.decode_concurrency,
+        settings.decode_queue,
+        settings.decode_wait_s,
+        settings.retry_after_s,
+    )
+    # Loads the index before serving starts.
+    service: MatchService = BoundedMatchService(hw, metrics, audit, settings, decoders=decoders)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -118,14 +173,22 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
                 (
                     "refresh",
                     lambda s: _loop(
-                        s, settings.refresh_interval_s, service.refresh_if_changed, "refresh"
+                        s,
+                        settings.refresh_interval_s,
+                        service.refresh_if_changed,
+                        "refresh",
+                        outage,
                     ),
                 ),
                 ("webhooks", delivery.run),
                 (
                     "purge",
                     lambda s: _loop(
-                        s, settings.purge_interval_s, lambda: records.purge(retention), "purge"
+                        s,
+                        settings.purge_interval_s,
+                        lambda: records.purge(retention),
+                        "purge",
+                        outage,
                     ),
                 ),
             ]
@@ -152,6 +215,9 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
             "stored: only signals and match records (time, key, list, entry, distance)."
         ),
         lifespan=lifespan,
+        openapi_url=None,  # served by install_api_docs: local assets, a key unless public
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hw = hw
     app.state.service = service
@@ -159,19 +225,40 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.audit = audit
     app.state.keys = keys
+    app.state.outage = outage
+    app.state.spool = spool
+    app.state.decoders = decoders
     app.state.auth = Authenticator(
         keys, settings.rate_per_s, settings.burst, share=1 / max(1, settings.workers)
     )
+    # Before any body is read; inside the metrics, which count its refusals too.
+    app.add_middleware(RequestGate)
     app.middleware("http")(metrics.middleware)
-    _install_error_handlers(app)
+    _install_error_handlers(app, settings, outage)
+    install_api_docs(app, public=settings.public_docs)
     app.include_router(routes_match.router)
     app.include_router(routes_lists.router)
     app.include_router(routes_admin.router)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness and index freshness")
-    def healthz(request: Request) -> dict[str, Any]:
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Liveness and index freshness (503 when the database does not answer)",
+    )
+    def healthz(request: Request) -> Any:
         service: MatchService = request.app.state.service
-        hw.db.ping()
+        try:
+            hw.db.ping()
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            outage.failed(exc, "healthz")
+            return JSONResponse(
+                {"status": "unavailable", "reason": "database unavailable"},
+                503,
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        outage.recovered("healthz")
         return {
             "status": "ok",
             "version": __version__,
@@ -179,7 +266,12 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
             "applied_change_seq": service.applied_seq,
         }
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics of this server (an admin key unless metrics_public)",
+        dependencies=[] if settings.metrics_public else [require(Role.ADMIN)],
+    )
     def prometheus() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 

@@ -19,7 +19,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hashwatch.store.service import KeyInfo, KeyStore, Role
 
-__all__ = ["ApiError", "Authenticator", "Principal", "RateLimiter", "require"]
+__all__ = [
+    "PRINCIPAL_SCOPE_KEY",
+    "ApiError",
+    "Authenticator",
+    "Principal",
+    "RateLimiter",
+    "check_role",
+    "require",
+    "required_role",
+]
+
+# Where :class:`hashwatch.web.gate.RequestGate` leaves the caller it admitted, so the route's
+# dependency neither looks the key up again nor takes a second rate-limit token.
+PRINCIPAL_SCOPE_KEY = "hashwatch.principal"
+ROLE_ATTRIBUTE = "__hashwatch_role__"
 
 
 class ApiError(Exception):
@@ -119,26 +133,51 @@ class Authenticator:
             )
         return Principal(info.id, info.name, info.role)
 
+    def admit(self, token: str | None, role: Role) -> Principal:
+        """The caller of ``token`` if its role includes ``role``: 401 without a valid key, 429
+        over its rate, 403 when its role is too weak."""
+        principal = self.principal(token)
+        check_role(principal, role)
+        return principal
+
+
+def check_role(principal: Principal, role: Role) -> None:
+    if not principal.role.allows(role):
+        raise ApiError(
+            403,
+            f"this needs a {role.value} key; {principal.name!r} is a {principal.role.value} key",
+        )
+
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hw_…`")
 
 
-def require(role: Role) -> object:
-    """A dependency admitting keys whose role includes ``role`` (401 without, 403 below)."""
+def require(role: Role) -> Any:
+    """A dependency admitting keys whose role includes ``role`` (401 without, 403 below).
+
+    The request gate reads ``role`` off the dependency and admits the caller before any of the
+    body is read; the dependency then takes the gate's answer. Without the gate (an app built
+    without it) it checks the key itself."""
 
     def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        auth: Authenticator = request.app.state.auth
-        principal = auth.principal(credentials.credentials if credentials else None)
-        if not principal.role.allows(role):
-            raise ApiError(
-                403,
-                f"this needs a {role.value} key; {principal.name!r} is a "
-                f"{principal.role.value} key",
-            )
+        admitted = request.scope.get(PRINCIPAL_SCOPE_KEY)
+        if isinstance(admitted, Principal):
+            check_role(admitted, role)
+            principal = admitted
+        else:
+            auth: Authenticator = request.app.state.auth
+            principal = auth.admit(credentials.credentials if credentials else None, role)
         request.state.principal = principal
         return principal
 
+    setattr(dependency, ROLE_ATTRIBUTE, role)
     return Depends(dependency)
+
+
+def required_role(call: object) -> Role | None:
+    """The role a dependency made by :func:`require` asks for (None for other callables)."""
+    role = getattr(call, ROLE_ATTRIBUTE, None)
+    return role if isinstance(role, Role) else None

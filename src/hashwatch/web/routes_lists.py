@@ -1,18 +1,17 @@
 """``/v1/lists``: curate hash lists over HTTP (curator keys). Thin: calls :class:`ListStore`.
 
-A list file uploaded for import may be spooled to a temporary file (the importer reads a
-path and streams it); uploaded *media* never is. Every write is an audit event naming the key,
-the list and counts — never the hashes.
+A list file uploaded for import is streamed into ``<data dir>/spool`` within its byte budget
+(the importer reads a path and streams it); uploaded *media* never touches disk. Every write
+is an audit event naming the key, the list and counts — never the hashes.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO, Literal, cast
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -20,7 +19,8 @@ from hashwatch.lists.model import EntryRecord, ListKind, VideoFrameHash
 from hashwatch.signals.types import parse_hash_type
 from hashwatch.store.lists import HashListInfo, ListStore
 from hashwatch.store.service import Role
-from hashwatch.web.auth import ApiError, Principal, require
+from hashwatch.web.auth import Principal, require
+from hashwatch.web.gate import takes_list_file
 from hashwatch.web.schemas import (
     STATUS_ACTIONS,
     CreateList,
@@ -29,10 +29,21 @@ from hashwatch.web.schemas import (
     UpdateList,
     jsonable,
 )
+from hashwatch.web.spool import Spool
+from hashwatch.web.uploads import receive_file_part
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
+_LIST_FILE = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {"file": {"type": "string", "format": "binary"}},
+            "required": ["file"],
+        }
+    }
+}
 Curator = Annotated[Principal, require(Role.CURATOR)]
 
 
@@ -96,40 +107,39 @@ def update_list(request: Request, p: Curator, name: str, body: UpdateList) -> di
     return _info(info)
 
 
-@router.post("/{name}/import", summary="Import a list file (VICS, CSV, text, NSRL RDSv3)")
+@router.post(
+    "/{name}/import",
+    summary="Import a list file (VICS, CSV, text, NSRL RDSv3)",
+    dependencies=[takes_list_file()],
+    openapi_extra={"requestBody": {"required": True, "content": _LIST_FILE}},
+)
 async def import_list(
     request: Request,
     p: Curator,
     name: str,
-    file: UploadFile,
     format: Annotated[str | None, Query(description="default: detected")] = None,
     mode: Literal["replace", "append"] = "replace",
     kind: ListKind | None = None,
     hash_type: Annotated[str | None, Query(description="type of bare 64-hex hashes")] = None,
 ) -> dict[str, Any]:
     limit: int = request.app.state.settings.max_list_upload_bytes
-    if file.size is not None and file.size > limit:
-        raise ApiError(413, f"the list file exceeds the limit of {limit} bytes")
     htype = parse_hash_type(hash_type) if hash_type else None
-    fd, path = tempfile.mkstemp(prefix="hashwatch-list-", suffix=".upload")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while block := await file.read(1 << 20):
-                out.write(block)
+    spool: Spool = request.app.state.spool
+    with spool.file() as (out, path):  # <data dir>/spool, removed when the import ends
+        filename = await receive_file_part(request, out, limit)
+        out.close()
         report = await run_in_threadpool(
             _store(request).import_file,
             name,
-            path,
+            str(path),
             fmt=format,
             kind=kind,
             mode=mode,
             actor=f"key:{p.name}",
             default_hash_type=htype,
         )
-    finally:
-        os.unlink(path)
     result = report.as_dict()
-    result["file"] = file.filename or "upload"
+    result["file"] = filename
     _audit(
         request,
         "list.imported",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from hashwatch.errors import ConfigError
@@ -18,7 +18,8 @@ class ServeSettings:
     """Limits and background jobs of the HTTP service (environment: ``HASHWATCH_SERVE_*``)."""
 
     max_upload_bytes: int = 50 * 1024 * 1024  # media uploads are held in memory, never on disk
-    max_list_upload_bytes: int = 2 * 1024 * 1024 * 1024  # list files may be spooled to disk
+    max_list_upload_bytes: int = 2 * 1024 * 1024 * 1024  # list files, spooled to <data>/spool
+    max_json_bytes: int = 1024 * 1024  # any JSON body (the match call: >= 512 B per signal)
     max_signals: int = 1000  # signals in one JSON match call
     rate_per_s: float = 200.0  # default per key, for the whole server (all its workers)
     burst: float = 400.0
@@ -32,6 +33,12 @@ class ServeSettings:
     webhook_timeout_s: float = 5.0
     audit_log: Path | None = None  # default: <data dir>/serve-audit.log
     background: bool = True  # run the poller, delivery loop and purge job
+    public_docs: bool = False  # /docs, /redoc, /openapi.json without a key
+    metrics_public: bool = False  # /metrics without a key (else an admin key)
+    decode_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    decode_queue: int = 8  # uploads waiting for a decode slot; beyond: 503
+    decode_wait_s: float = 10.0  # longest wait for a decode slot; beyond: 503
+    retry_after_s: int = 5  # Retry-After of a 503 (database or decoders busy)
     # Webhooks and what a match reveals (docs/serve.md, "Webhooks" and "What a match reveals").
     webhook_lease_s: float = 30.0  # a delivery's lease, renewed while it is being sent
     webhook_allow_hosts: str = ""  # hosts and CIDRs allowed besides public addresses
@@ -43,6 +50,11 @@ class ServeSettings:
     probe_distance: int = 2  # ... within this many bits of another query of the key
     probe_neighbours: int = 32  # ... this many of them flag the key
     probe_throttle: bool = False  # a flagged key is refused (429) until its window ends
+
+    @property
+    def json_limit(self) -> int:
+        """The cap of a JSON body: ``max_json_bytes``, raised to hold ``max_signals`` signals."""
+        return max(self.max_json_bytes, 512 * self.max_signals)
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServeSettings:
