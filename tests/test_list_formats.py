@@ -5,6 +5,7 @@ Every hash here is a digest of generated benign bytes (``b"benign-1"`` ...).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import io
@@ -517,6 +518,47 @@ def test_csv_minimal_columns_without_extra(tmp_path: Path) -> None:
     assert out.getvalue().decode().splitlines()[0] == (
         "md5,category,series,victim_identified,tags,comment,date,status"
     )
+
+
+FORMULAS = ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx", "'=quoted", "''", "'", "'plain"]
+
+
+def test_csv_export_neutralises_formulas_and_reads_them_back(tmp_path: Path) -> None:
+    records = [
+        EntryRecord(
+            hashes=((HashType.MD5, md5(n)),),
+            category=None if value[:1] in "\t\r" else value,  # a category cell is stripped
+            series=value,
+            comment=value,
+            extra={"note": value},
+        )
+        for n, value in enumerate(FORMULAS)
+    ]
+    out = tmp_path / "o.csv"
+    write_list(out, CSV, ListHeader(format=CSV), records)
+    with out.open(newline="") as f:
+        rows = list(csv.reader(f))
+    for row in rows[1:]:
+        for cell in row:
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), row  # no formula runs
+    series = [row[rows[0].index("series")] for row in rows[1:]]
+    assert series[:6] == ["'=1+1", "'+cmd", "'-2", "'@SUM(A1)", "'\tx", "'\rx"]
+    assert series[6:] == ["''=quoted", "'''", "'", "'plain"]
+    _, back = read_all(out)
+    assert without_source(back) == without_source(records)
+    assert [r.extra for r in back] == [r.extra for r in records]
+
+
+def test_csv_import_strips_exactly_the_neutralising_quote(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        f"md5,category,series,comment\n{md5(1)},'-1,'=A1,'plain\n{md5(2)},1,''=x,'@home\n"
+    )
+    _, records = read_all(path)
+    assert [(r.category, r.series, r.comment) for r in records] == [
+        ("-1", "=A1", "'plain"),
+        ("1", "'=x", "@home"),
+    ]
 
 
 def test_writers_refuse_tags_that_would_not_read_back() -> None:

@@ -18,6 +18,12 @@ The writer chooses its hash columns from the data, so it needs two passes: a seq
 records is read twice, any other iterable is spooled to a temporary file (constant memory).
 When some record lists its hashes in another order than the columns do, a ``hash_order``
 column (``"sha256 md5"``) keeps the order, hence the key hash, exact.
+
+Spreadsheets run a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+as a formula. The writer neutralises such cells as OWASP recommends, with a leading ``'``
+(and adds one to a cell that already starts with ``'`` and one of those, or a second ``'``,
+so the rule can be undone exactly); the reader removes exactly that prefix again, so an
+export reads back to equal records.
 """
 
 from __future__ import annotations
@@ -49,7 +55,15 @@ from hashwatch.lists.formats._common import (
 from hashwatch.lists.model import CategoryScheme, EntryRecord, EntryStatus, ListHeader, ParsedList
 from hashwatch.signals.types import HashType
 
-__all__ = ["CSV", "CsvColumns", "parse_header_line", "read_csv", "write_csv"]
+__all__ = [
+    "CSV",
+    "CsvColumns",
+    "neutralise",
+    "parse_header_line",
+    "read_csv",
+    "unneutralise",
+    "write_csv",
+]
 
 CSV = "csv"
 
@@ -67,6 +81,28 @@ _MAX_ORDERS = 4096
 _LOOKS_LIKE_HASH = re.compile(
     r"^(?:[0-9A-Fa-f]{32,}|[A-Za-z2-7]{32}|urn:sha1:.*)$"
 )  # distinct hash-type sequences tracked before assuming hash_order is needed
+
+
+# Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_START = frozenset("=+-@\t\r")
+_QUOTE = "'"
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` as written: a leading ``'`` before a formula start (or before ``'`` + one)."""
+    first, second = cell[:1], cell[1:2]
+    if first in _FORMULA_START or (
+        first == _QUOTE and second != "" and (second in _FORMULA_START or second == _QUOTE)
+    ):
+        return _QUOTE + cell
+    return cell
+
+
+def unneutralise(cell: str) -> str:
+    """The inverse of :func:`neutralise`: the one ``'`` it added, removed."""
+    if len(cell) > 1 and cell[0] == _QUOTE and (cell[1] in _FORMULA_START or cell[1] == _QUOTE):
+        return cell[1:]
+    return cell
 
 
 @dataclass
@@ -190,7 +226,7 @@ def _row_to_record(
         raise ListFormatError(f"{len(row)} fields, but the header names {width}", where=where)
 
     def cell(i: int | None) -> str:
-        return row[i].strip() if i is not None and i < len(row) else ""
+        return unneutralise(row[i].strip()) if i is not None and i < len(row) else ""
 
     hashes: list[tuple[HashType, str]] = []
     for i, hash_type in cols.hash_cols:
@@ -217,7 +253,7 @@ def _row_to_record(
     extra: dict[str, Any] = {}
     for i, name in cols.extra_cols:
         if i < len(row) and row[i].strip():
-            extra[name] = row[i]
+            extra[name] = unneutralise(row[i])
     blob = cell(cols.extra_col)
     if blob.startswith("{"):
         try:
@@ -230,7 +266,9 @@ def _row_to_record(
 
     def text(name: str) -> str | None:
         i = fields.get(name)
-        return row[i] if i is not None and i < len(row) and row[i].strip() else None
+        if i is None or i >= len(row) or not row[i].strip():
+            return None
+        return unneutralise(row[i])
 
     status = cell(fields.get("status"))
     return EntryRecord(
@@ -287,7 +325,8 @@ def _write(out: IO[bytes], first: Iterable[EntryRecord], second: Iterable[EntryR
     names += [EXTRA] if any_extra else []
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
-        writer = csv.writer(text, lineterminator="\n")
+        # CRLF (RFC 4180): the writer then quotes cells holding a CR or LF, which read back.
+        writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow(names)
         n = 0
         for n, record in enumerate(second, 1):
@@ -325,4 +364,4 @@ def _row(
         row.append("" if types == canonical else " ".join(t.value for t in types))
     if any_extra:
         row.append(dump_extra(record.extra, where) if record.extra else "")
-    return row
+    return [neutralise(cell) for cell in row]
