@@ -16,9 +16,10 @@ from typing import Any
 
 from hashwatch.config import Settings
 from hashwatch.errors import ConfigError, HashwatchError, InvalidHashError
-from hashwatch.lists.model import EntryRecord, ListKind, VideoFrameHash
+from hashwatch.lists.model import EntryRecord, EntryStatus, ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal, signals_from_fields
+from hashwatch.report.case import CaseDetails
 from hashwatch.runner import LocalRunner, make_units
 from hashwatch.scan.walk import walk_evidence
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
@@ -308,6 +309,32 @@ class Hashwatch:
         )
         return report, problems
 
+    def scan_warnings(self, lists: Sequence[str] | None = None) -> list[str]:
+        """What a scan against ``lists`` (None: all) cannot find, to say before it starts.
+
+        With no list, or no list of known material holding entries that match, every picture
+        and video comes out as new: the examiner must know that before reading the report.
+        """
+        infos = self.lists.all()
+        if lists:
+            infos = [info for info in infos if info.name in set(lists)]
+        if not infos:
+            where = "selected" if lists else "in the database"
+            return [f"no hash list {where}: nothing can match, every file will be reported as new"]
+        matched = (EntryStatus.ACTIVE.value, EntryStatus.DISPUTED.value)
+        known = [
+            info
+            for info in infos
+            if info.kind is ListKind.KNOWN and any(info.counts.get(s, 0) for s in matched)
+        ]
+        if not known:
+            names = ", ".join(info.name for info in infos)
+            return [
+                f"no list of known material with entries among the lists used ({names}): "
+                "no file can be found as known"
+            ]
+        return []
+
     def scan(
         self,
         evidence: Sequence[str | os.PathLike[str]],
@@ -321,6 +348,7 @@ class Hashwatch:
         unit_files: int = 64,
         frame_interval: float | None = 1.0,
         sampling: str = "fast",
+        case: CaseDetails | None = None,
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`)."""
         matcher = self.matcher(lists, dihedral=dihedral)
@@ -336,6 +364,7 @@ class Hashwatch:
             unit_max_files=unit_files,
             frame_interval=frame_interval,
             sampling=sampling,
+            case=case or CaseDetails(),
         )
         with LocalRunner(workers) as runner:
             return Scanner(config, matcher, used, runner, progress).run()

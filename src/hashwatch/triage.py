@@ -31,6 +31,7 @@ from hashwatch.audit import AuditLog
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD
 from hashwatch.errors import ConfigError
 from hashwatch.matching.matcher import Matcher, MatchResult
+from hashwatch.report.case import CaseDetails
 from hashwatch.report.html import write_html_report
 from hashwatch.report.manifest import roots_from_records, write_manifest
 from hashwatch.report.vics_case import write_vics_case
@@ -87,6 +88,7 @@ class ScanConfig:
     sampling: str = "fast"  # how video frames are chosen (see hashwatch.signals.video)
     unit_max_files: int = UNIT_MAX_FILES
     unit_max_bytes: int = UNIT_MAX_BYTES
+    case: CaseDetails = field(default_factory=CaseDetails)  # case number, agency, examiner...
 
 
 @dataclass
@@ -157,6 +159,9 @@ class Scanner:
         self.progress: ScanProgress = progress or _NoProgress()
         self.case_dir = config.case_dir.resolve()
         self.roots = [str(Path(p).resolve()) for p in config.evidence]
+        self.case = config.case
+        self.clock = time.monotonic()  # this run's start; phases are timed from their own
+        self.phases: dict[str, float] = {}  # seconds each phase took in this run
 
     def _check_paths(self) -> None:
         for root in self.roots:
@@ -180,10 +185,12 @@ class Scanner:
         self.case_dir.mkdir(parents=True, exist_ok=True)
         state = ScanState(self.case_dir)
         audit = AuditLog(self.case_dir / "audit.log")
-        started = time.monotonic()
+        started = self.clock = time.monotonic()
         try:
             self._begin(state, audit)
+            phase_start = (_now(), time.monotonic())
             self._process(state, audit)
+            self._phase_done(audit, "hash and match", phase_start)
             outcome = self._finish(state, audit)
         finally:
             state.close()
@@ -209,20 +216,29 @@ class Scanner:
             state.set_meta("roots", self.roots)
             state.set_meta("lists", lists)
             state.set_meta("settings", self._settings())
+            state.set_meta("case", self.case.given_json())
             audit.append(
                 "scan.started",
                 roots=self.roots,
                 lists=lists,
                 settings=self._settings(),
                 hashwatch=__version__,
+                case=self.case.as_json(),
             )
             return
+        self.case = self.case.resumed_from(state.get_meta("case"))
         if state.get_meta("roots") != self.roots:
             raise ConfigError("--resume must be given the same evidence as the scan it continues")
         if state.get_meta("lists") != lists:
             audit.append("scan.lists_changed", before=state.get_meta("lists"), now=lists)
             state.set_meta("lists", lists)
-        audit.append("scan.resumed", done_files=len(state.done_keys()))
+        audit.append("scan.resumed", done_files=len(state.done_keys()), case=self.case.as_json())
+
+    def _phase_done(self, audit: AuditLog, name: str, start: tuple[str, float]) -> None:
+        """Record a phase's true duration in the audit log (``scan.phase``)."""
+        elapsed = round(time.monotonic() - start[1], 3)
+        self.phases[name] = elapsed
+        audit.append("scan.phase", phase=name, started=start[0], finished=_now(), elapsed_s=elapsed)
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -273,6 +289,7 @@ class Scanner:
 
     def _finish(self, state: ScanState, audit: AuditLog) -> ScanOutcome:
         self.progress.phase("clustering new media")
+        phase_start = (_now(), time.monotonic())
         records = list(state.records())
         new = [r for r in records if r.status is ItemStatus.NEW]
         threshold = min(
@@ -289,7 +306,9 @@ class Scanner:
         )
         state.update_clusters({(r.root, r.path): r.cluster for r in new if r.cluster})
         summary = self._summarise(records, clusters)
+        self._phase_done(audit, "cluster", phase_start)
         self.progress.phase("writing outputs")
+        phase_start = (_now(), time.monotonic())
         evidence = roots_from_records(records)
         case_info = {
             "case_id": state.get_meta("case_id"),
@@ -301,6 +320,7 @@ class Scanner:
             "roots": self.roots,
             "lists": state.get_meta("lists"),
             "settings": state.get_meta("settings"),
+            **self.case.as_json(),
         }
         with (self.case_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
             for record in records:
@@ -313,7 +333,16 @@ class Scanner:
         state.remove()
         brief = summary.as_json()
         brief["camera_serials"] = dict(list(summary.camera_serials.items())[:20])  # bounded
-        audit.append("scan.finished", summary=brief, outputs=list(OUTPUTS))
+        self._phase_done(audit, "write outputs", phase_start)
+        audit.append(
+            "scan.finished",
+            summary=brief,
+            outputs=list(OUTPUTS),
+            started=case_info["started"],
+            finished=_now(),
+            elapsed_s=round(time.monotonic() - self.clock, 3),  # this run (a resume: since it)
+            phases=self.phases,
+        )
         write_manifest(self.case_dir, case_info=case_info, evidence=evidence, outputs=list(OUTPUTS))
         return ScanOutcome(self.case_dir, summary, clusters)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -69,6 +70,24 @@ def scan(
         typer.Option("--frame-interval", help="Seconds between hashed video frames (0: none)."),
     ] = 1.0,
     sampling: SamplingOpt = "fast",
+    case_number: Annotated[
+        str | None,
+        typer.Option("--case-number", help="The case number (report, VICS case, manifest, audit)."),
+    ] = None,
+    agency: Annotated[
+        str | None, typer.Option("--agency", help="The examiner's agency or organisation.")
+    ] = None,
+    examiner: Annotated[
+        str | None,
+        typer.Option("--examiner", help="Who examines (the operator's login is recorded too)."),
+    ] = None,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-key",
+            help="Sign manifest.json with this Ed25519 private key (PEM): manifest.json.sig.",
+        ),
+    ] = None,
 ) -> None:
     """Triage evidence: known, ignorable, and NEW media first, into a case directory."""
     from rich.progress import (
@@ -81,9 +100,15 @@ def scan(
         TimeRemainingColumn,
     )
 
+    from hashwatch.report.case import CaseDetails
+    from hashwatch.report.signing import load_private_key, sign_manifest
     from hashwatch.triage import summary_lines
 
+    case = CaseDetails.given(case_number, agency, examiner, command=["hashwatch", *sys.argv[1:]])
+    key = load_private_key(sign_key) if sign_key is not None else None  # fail before scanning
     opened = hw(ctx)
+    for warning in opened.scan_warnings(list_names):
+        err.print(f"[bold red]warning:[/] {warning}", highlight=False)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -106,7 +131,10 @@ def scan(
             unit_files=unit_files,
             frame_interval=frame_interval if frame_interval > 0 else None,
             sampling=check_sampling(sampling),
+            case=case,
         )
+    if key is not None:
+        err.print(f"signed: {sign_manifest(outcome.case_dir, key)}")
     for line in summary_lines(outcome):
         err.print(line)
     err.print(f"report: {outcome.report}")
@@ -121,13 +149,55 @@ def scan(
 
 def verify(
     case_dir: Annotated[Path, typer.Argument(help="A case directory written by `hashwatch scan`.")],
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence",
+            help="Also re-hash the evidence (read-only) and name every file changed, missing "
+            "or added since the scan.",
+        ),
+    ] = False,
+    evidence_paths: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--evidence-path",
+            help="Where each evidence root is now, if moved (repeatable, in the manifest's "
+            "order; implies --evidence).",
+        ),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The examiner's Ed25519 public key (PEM): the manifest must carry a valid "
+            "signature by it.",
+        ),
+    ] = None,
 ) -> None:
-    """Re-check a case's outputs against its manifest and its audit-log hash chain."""
+    """Re-check a case's outputs against its manifest and its audit-log hash chain; check the
+    manifest's signature when there is one; with --evidence, the evidence too."""
+    from hashwatch.report.evidence import verify_evidence
     from hashwatch.report.manifest import verify_case
+    from hashwatch.report.signing import check_signature
 
     result = verify_case(case_dir)
-    for problem in result.problems:
+    problems = [str(problem) for problem in result.problems]
+    signature = check_signature(case_dir, public_key)
+    if signature.problem:
+        problems.append(signature.problem)
+    checked = None
+    if evidence or evidence_paths:
+        checked = verify_evidence(case_dir, evidence_paths or None)
+        problems += [f"evidence {problem}" for problem in checked.problems]
+    for problem in problems:
         err.print(f"[red]changed:[/] {problem}", highlight=False)
-    if not result.ok:
+    if problems:
         raise typer.Exit(5)
     err.print(f"{case_dir}: all outputs match the manifest; audit log chain intact")
+    if signature.signed:
+        whose = "the given public key" if signature.trusted else "the key stored in the case"
+        err.print(f"manifest signature valid ({whose}, {signature.key})")
+    if checked is not None:
+        err.print(
+            f"evidence unchanged: {checked.files} files under {checked.roots} root(s) re-hashed"
+        )

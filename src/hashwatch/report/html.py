@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -306,7 +307,11 @@ def _section(ident: str, title: str, count: str, text: str) -> str:
 
 def _header(page: _Page, case: Mapping[str, Any], generated: str) -> None:
     number = case.get("case_number") or case.get("CaseNumber")
-    facts = [("Case ID", case.get("case_id")), ("Examiner", case.get("examiner"))]
+    operator = case.get("operator")
+    if operator and case.get("host"):
+        operator = f"{operator} on {case.get('host')}"
+    facts = [("Agency", case.get("agency")), ("Examiner", case.get("examiner"))]
+    facts += [("Run by", operator), ("Case ID", case.get("case_id"))]
     facts += [("Case directory", case.get("case_dir"))]
     facts += [
         ("Scan started", _when(case.get("started"))),
@@ -342,6 +347,20 @@ def _header(page: _Page, case: Mapping[str, Any], generated: str) -> None:
     ]
     if lists:
         page.add(_table(["Hash list used", "Kind", "Version", "Source"], lists, "meta"))
+    if "lists" in case and not lists:
+        page.add(
+            '<p class="warning"><strong>No hash list was used: every file is new.</strong> '
+            "Nothing was matched; import a list and scan again to find known files.</p>"
+        )
+    elif lists and not any(x.get("kind") == "known" for x in case.get("lists", ())):
+        page.add(
+            '<p class="warning"><strong>No list of known material was used:</strong> no file '
+            "could be found as known.</p>"
+        )
+    command = case.get("command")
+    if command:
+        text = shlex.join(str(part) for part in command)
+        page.add(f'<p class="settings"><strong>Command:</strong> <code>{esc(text)}</code></p>')
     settings = case.get("settings") or {}
     if settings:
         pairs = (

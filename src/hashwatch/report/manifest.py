@@ -53,6 +53,8 @@ __all__ = [
     "AUDIT_LOG",
     "MANIFEST",
     "MANIFEST_FORMAT",
+    "PUBLIC_KEY",
+    "SIGNATURE",
     "WORKING_FILES",
     "CaseProblem",
     "CaseVerification",
@@ -67,6 +69,10 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 AUDIT_LOG = "audit.log"
+# The examiner's signature of the manifest and their public key (hashwatch.report.signing):
+# written after the manifest, so not listed in it; checked by ``hashwatch verify``.
+SIGNATURE = "manifest.json.sig"
+PUBLIC_KEY = "manifest.json.pub"
 # Working files that change after finalisation (the scan's resume state): neither recorded
 # nor reported as added. The manifest lists the patterns it applied, so this is explicit.
 WORKING_FILES = ("scan-state.sqlite3", "scan-state.sqlite3-*")
@@ -380,7 +386,7 @@ def verify_case(case_dir: str | os.PathLike[str]) -> CaseVerification:
             )
             problems.append(CaseProblem("modified", name, f"modified ({what})"))
     log_info = manifest.get("audit_log")
-    known = {MANIFEST, *outputs}
+    known = {MANIFEST, SIGNATURE, PUBLIC_KEY, *outputs}
     if log_info is not None:
         try:
             known.add(str(log_info["path"]))

@@ -57,6 +57,8 @@ CASE_FIELDS = {
     "contact_title": "ContactTitle",
     "contact_organization": "ContactOrganization",
 }
+# VICS has no examiner or agency field: the case's contact is the examiner, of that agency.
+_CONTACT_FROM = {"ContactName": "examiner", "ContactOrganization": "agency"}
 _STATUS_ORDER = {
     ItemStatus.KNOWN: 0,
     ItemStatus.NEW: 1,
@@ -238,6 +240,8 @@ def _case_fields(case_info: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for ours, theirs in CASE_FIELDS.items():
         value = case_info.get(ours, case_info.get(theirs))
+        if value is None and theirs in _CONTACT_FROM:  # the scan's examiner and agency
+            value = case_info.get(_CONTACT_FROM[theirs])
         if value is not None:
             fields[theirs] = str(value)
     if "CaseID" not in fields:
@@ -258,7 +262,8 @@ def write_vics_case(
     """Write the VICS 2.0 case file; return the number of Media (distinct MD5s) written.
 
     ``case_info`` may hold ``case_id`` (a GUID; a new one is made when absent),
-    ``case_number``, ``contact_*`` and ``scheme`` (the category scheme, to override the one
+    ``case_number``, ``contact_*`` (``examiner`` and ``agency`` stand in for the contact's
+    name and organisation) and ``scheme`` (the category scheme, to override the one
     taken from the matches). Records are read once; one entry per distinct MD5 is held in
     memory (the MediaFiles of an MD5 can come from anywhere in the scan), thumbnails not kept.
     """

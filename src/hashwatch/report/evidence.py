@@ -1,0 +1,154 @@
+"""``hashwatch verify --evidence``: is the evidence still what the scan examined?
+
+The manifest records each evidence root's digest (a file's SHA-256, a directory's tree digest,
+see :mod:`hashwatch.report.manifest`); ``results.jsonl`` (itself checked against the manifest
+first) holds the SHA-256 of every file. The evidence is walked again as the scan walked it
+(links not followed), each file read once, read-only and without changing its access time, and
+every difference is named: a file changed, missing or added, and a root whose digest differs.
+
+Evidence that was moved (a copy mounted elsewhere) is checked at its new place: ``paths``
+gives the roots' current paths, in the manifest's order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hashwatch.errors import ConfigError
+from hashwatch.report.manifest import MANIFEST, TREE_DIGEST, TreeDigest
+from hashwatch.scan.model import ARCHIVE_SEPARATOR
+from hashwatch.scan.walk import walk_evidence
+from hashwatch.signals.digests import open_evidence, read_blocks
+
+__all__ = ["EvidenceCheck", "EvidenceProblem", "verify_evidence"]
+
+RESULTS = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class EvidenceProblem:
+    kind: str  # changed, missing, added, unreadable, root
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class EvidenceCheck:
+    ok: bool = False
+    roots: int = 0
+    files: int = 0  # files read again
+    problems: list[EvidenceProblem] = field(default_factory=list)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open_evidence(path) as f:
+        for block in read_blocks(f):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _recorded(case_dir: Path) -> dict[str, dict[str, str | None]]:
+    """``{root: {absolute path: sha256}}`` of the files (not archive members) the scan read."""
+    out: dict[str, dict[str, str | None]] = {}
+    try:
+        with (case_dir / RESULTS).open(encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                if ARCHIVE_SEPARATOR in rec["path"]:
+                    continue
+                out.setdefault(rec["root"], {})[rec["path"]] = rec.get("sha256")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{case_dir / RESULTS} is missing: the evidence cannot be checked"
+        ) from None
+    return out
+
+
+def _rel(root: str, path: str) -> str:
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def _walk(root: str) -> Iterator[tuple[str, str | None, str | None]]:
+    """``(relative path, sha256, error)`` of every file under ``root`` now."""
+    for ef in walk_evidence([root]):
+        rel = _rel(root, ef.path) if ef.path != root else ""
+        if ef.error is not None:
+            yield rel, None, ef.error
+            continue
+        try:
+            yield rel, _sha256(ef.path), None
+        except OSError as exc:
+            yield rel, None, exc.strerror or str(exc)
+
+
+def _check_root(
+    entry: Mapping[str, Any], now: str, recorded: Mapping[str, str | None], check: EvidenceCheck
+) -> None:
+    problems = check.problems
+    want = str(entry.get("sha256") or "")
+    if entry.get("kind") == "file":
+        if not os.path.isfile(now):
+            problems.append(EvidenceProblem("missing", now, "missing"))
+            return
+        check.files += 1
+        if _sha256(now) != want:
+            problems.append(EvidenceProblem("changed", now, "changed (SHA-256 differs)"))
+        return
+    if not os.path.isdir(now):
+        problems.append(EvidenceProblem("missing", now, "missing (the directory root)"))
+        return
+    recorded_root = str(entry["path"])
+    expected = {_rel(recorded_root, p): sha for p, sha in recorded.items()}
+    tree = TreeDigest()
+    seen: set[str] = set()
+    found = len(problems)
+    for rel, sha, error in _walk(now):
+        seen.add(rel)
+        full = os.path.join(now, rel)
+        tree.add(rel, sha)
+        if sha is not None:
+            check.files += 1
+        if rel not in expected:
+            problems.append(EvidenceProblem("added", full, "added since the scan"))
+        elif error is not None and expected[rel] is not None:
+            problems.append(EvidenceProblem("unreadable", full, f"cannot be read now: {error}"))
+        elif sha is not None and expected[rel] is not None and sha != expected[rel]:
+            problems.append(EvidenceProblem("changed", full, "changed (SHA-256 differs)"))
+    for rel in sorted(set(expected) - seen):
+        problems.append(EvidenceProblem("missing", os.path.join(now, rel), "missing"))
+    if entry.get("digest") == TREE_DIGEST and tree.hexdigest() != want and len(problems) == found:
+        problems.append(EvidenceProblem("root", now, "tree digest differs from the manifest's"))
+
+
+def verify_evidence(
+    case_dir: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]] | None = None
+) -> EvidenceCheck:
+    """Re-hash the evidence of a case and compare it with what the scan recorded."""
+    root = Path(case_dir)
+    try:
+        manifest = json.loads((root / MANIFEST).read_bytes())
+        roots: list[dict[str, Any]] = list(manifest["evidence"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{root / MANIFEST}: no evidence recorded ({exc})") from None
+    if paths is not None and len(paths) != len(roots):
+        raise ConfigError(
+            f"give one --evidence-path for each of the {len(roots)} evidence roots, in the "
+            "manifest's order: " + ", ".join(str(r.get("path")) for r in roots)
+        )
+    recorded = _recorded(root)
+    check = EvidenceCheck(roots=len(roots))
+    for n, entry in enumerate(roots):
+        now = os.path.abspath(paths[n]) if paths is not None else str(entry["path"])
+        _check_root(entry, now, recorded.get(str(entry["path"]), {}), check)
+    check.ok = not check.problems
+    return check
