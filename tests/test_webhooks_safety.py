@@ -14,15 +14,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import Result
 
 from hashwatch.app import Hashwatch
+from hashwatch.config import Settings
+from hashwatch.errors import ConfigError
 from hashwatch.signals.hasher import hash_stream
 from hashwatch.store.audit import AuditTrail
 from hashwatch.store.service import MatchRecordStore, Role
 from hashwatch.store.webhook_http import PinnedSender, TargetPolicy
 from hashwatch.store.webhooks import WebhookStore
 from hashwatch.web.metrics import Metrics
-from hashwatch.web.webhooks import DeliveryLoop
+from hashwatch.web.webhooks import SIGNATURE_HEADER, DeliveryLoop, verify_signature
 from tests.media import jpeg_bytes, scene
 from tests.serve_helpers import client, make_key, receiver
 
@@ -273,3 +279,54 @@ def test_one_upload_with_its_content_id_makes_one_event_with_all_its_matches(
         assert sorted(m["list"] for m in event["matches"]) == ["agency", "partner"]
     records = MatchRecordStore(hw.db).recent()
     assert sorted(r["content_id"] for r in records) == ["post-4711"] * 2 + ["post-4712"] * 2
+
+
+def test_cli_tests_and_removes_a_webhook_and_sets_a_keys_disclosure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from hashwatch.cli.main import app
+
+    db = f"sqlite:///{tmp_path / 'hw.sqlite3'}"
+    cli = CliRunner()
+
+    def hashwatch(*args: str) -> Result:
+        return cli.invoke(app, ["--db", db, "--data-dir", str(tmp_path / "data"), *args])
+
+    # A loopback target is refused unless the operator allows it, as in the server.
+    refused = hashwatch("webhooks", "add", "http://127.0.0.1:9/in")
+    assert refused.exit_code != 0 and isinstance(refused.exception, ConfigError)
+    monkeypatch.setenv("HASHWATCH_SERVE_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+    with receiver() as rec:
+        added = hashwatch("webhooks", "add", rec.url)
+        assert added.exit_code == 0, added.output
+        hook = json.loads(added.stdout)
+        tested = hashwatch("webhooks", "test", str(hook["id"]))
+        assert tested.exit_code == 0, tested.output
+        assert json.loads(tested.stdout) == {
+            "webhook_id": hook["id"],
+            "delivered": True,
+            "outcome": "HTTP 200",
+        }
+        [(headers, body)] = rec.received
+        assert json.loads(body)["type"] == "test"
+        assert verify_signature(hook["secret"], body, headers[SIGNATURE_HEADER])
+        rec.status = 503
+        failing = hashwatch("webhooks", "test", str(hook["id"]))
+        assert failing.exit_code == 1 and json.loads(failing.stdout)["outcome"] == "HTTP 503"
+    removed = hashwatch("webhooks", "remove", str(hook["id"]))
+    assert removed.exit_code == 0, removed.output
+    assert hashwatch("webhooks", "list").stdout == ""
+    made = hashwatch("keys", "create", "--role", "matcher", "--name", "p", "--disclosure", "hidden")
+    assert made.exit_code == 0, made.output
+    updated = hashwatch("keys", "update", "p", "--signals-per-window", "500")
+    info = json.loads(updated.stdout)
+    assert (info["disclosure"], info["signals_per_window"]) == ("hidden", 500)
+    # The CLI audits as the operating-system user, in the database's audit trail.
+    hw = Hashwatch(Settings(database_url=db, data_dir=tmp_path / "data"))
+    try:
+        actions = {e.action for e in AuditTrail(hw.db).events()}
+    finally:
+        hw.close()
+    assert {"webhook.added", "webhook.removed", "key.created", "key.updated"} <= actions

@@ -19,10 +19,27 @@ if TYPE_CHECKING:
     from hashwatch.store.service import KeyStore
     from hashwatch.store.webhooks import WebhookStore
 
-__all__ = ["RoleName", "keys_app", "serve", "webhooks_app"]
+__all__ = ["DisclosureName", "RoleName", "keys_app", "serve", "webhooks_app"]
 
 # The values of hashwatch.store.service.Role (a test checks), without importing SQLAlchemy.
 RoleName = Literal["matcher", "curator", "admin"]
+# The values of hashwatch.store.service.Disclosure, likewise.
+DisclosureName = Literal["exact", "banded", "hidden"]
+DisclosureOption = Annotated[
+    DisclosureName | None,
+    typer.Option(
+        "--disclosure",
+        help="What the key's matches reveal: exact (distance), banded (its band) or hidden "
+        "(match and facts only). Default: the server's (banded).",
+    ),
+]
+SignalsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--signals-per-window",
+        help="Signals the key may match per window (0: no cap; default: the server's).",
+    ),
+]
 
 
 def _keys(ctx: typer.Context) -> KeyStore:
@@ -32,9 +49,12 @@ def _keys(ctx: typer.Context) -> KeyStore:
 
 
 def _webhooks(ctx: typer.Context) -> WebhookStore:
+    from hashwatch.store.webhook_http import TargetPolicy
     from hashwatch.store.webhooks import WebhookStore
+    from hashwatch.web.settings import ServeSettings
 
-    return WebhookStore(_hw(ctx).db)
+    allow = ServeSettings.from_env().webhook_allow_hosts
+    return WebhookStore(_hw(ctx).db, policy=TargetPolicy.parse(allow))
 
 
 keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
@@ -96,15 +116,38 @@ def keys_create(
     rate: Annotated[
         int | None, typer.Option("--rate", help="Requests per second (default: the server's).")
     ] = None,
+    disclosure: DisclosureOption = None,
+    signals_per_window: SignalsOption = None,
 ) -> None:
     """Create an API key and print its token once (only its SHA-256 is stored)."""
     import secrets
 
     from hashwatch.store.service import Role
 
-    new = _keys(ctx).create(name or f"{role}-{secrets.token_hex(3)}", Role(role), rate_per_s=rate)
+    new = _keys(ctx).create(
+        name or f"{role}-{secrets.token_hex(3)}",
+        Role(role),
+        rate_per_s=rate,
+        disclosure=disclosure,
+        signals_per_window=signals_per_window,
+    )
     err.print(f"created {new.info.role.value} key {new.info.name}; the token is shown only once:")
     typer.echo(new.token)
+
+
+@keys_app.command("update")
+def keys_update(
+    ctx: typer.Context,
+    name: str,
+    rate: Annotated[int | None, typer.Option("--rate", help="Requests per second.")] = None,
+    disclosure: DisclosureOption = None,
+    signals_per_window: SignalsOption = None,
+) -> None:
+    """Change what a key's matches reveal, or its limits (servers apply it within a second)."""
+    info = _keys(ctx).update(
+        name, disclosure=disclosure, rate_per_s=rate, signals_per_window=signals_per_window
+    )
+    _emit(info.as_dict())
 
 
 @keys_app.command("revoke")
@@ -135,9 +178,44 @@ def webhooks_add(
     _emit({**hook, "secret": secret})
 
 
+@webhooks_app.command("disable")
+def webhooks_disable(ctx: typer.Context, webhook_id: int) -> None:
+    """Stop sending to a webhook; its queued deliveries are cancelled."""
+    _emit(_webhooks(ctx).disable(webhook_id))
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(ctx: typer.Context, webhook_id: int) -> None:
+    """Delete a webhook with its secret and deliveries (the audit trail keeps the fact)."""
+    hook = _webhooks(ctx).remove(webhook_id)
+    err.print(f"removed webhook {hook['id']} ({hook['url']})")
+
+
+@webhooks_app.command("test")
+def webhooks_test(
+    ctx: typer.Context,
+    webhook_id: int,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 10.0,
+) -> None:
+    """Send the webhook a signed test event now and print the outcome (exit 1 if it failed)."""
+    from hashwatch.store.webhook_http import PinnedSender
+    from hashwatch.web.webhooks import send_test_event
+
+    store = _webhooks(ctx)
+    target = store.test_target(webhook_id)
+    sender = PinnedSender(store.policy, timeout_s=timeout)
+    try:
+        outcome = send_test_event(sender, target)
+    finally:
+        sender.close()
+    _emit({"webhook_id": webhook_id, "delivered": outcome.ok, "outcome": outcome.reason})
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
 @webhooks_app.command("list")
 def webhooks_list(ctx: typer.Context) -> None:
-    """List webhooks (never their secrets)."""
+    """List webhooks (never their secrets, URL credentials shown as ***)."""
     for hook in _webhooks(ctx).all():
         _emit(hook)
 

@@ -16,13 +16,14 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 from hashwatch import __version__
-from hashwatch.errors import DecodeError
+from hashwatch.errors import ConfigError, DecodeError
 from hashwatch.signals.contact_sheet import contact_sheet_jpeg
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream, open_evidence
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
 from hashwatch.signals.image import sniff_media_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
-from hashwatch.signals.video import VideoSignals, hash_video
+from hashwatch.signals.types import SIGNAL_TYPES
+from hashwatch.signals.video import SAMPLINGS, VideoSignals, hash_video
 from hashwatch.signals.video_sniff import sniff_video_type
 
 __all__ = ["FileSignals", "HashOptions", "hash_file", "hash_stream"]
@@ -34,14 +35,28 @@ KEEP_IN_MEMORY_MAX = 512 * 1024 * 1024
 
 @dataclass(frozen=True)
 class HashOptions:
-    dihedral: bool = False
+    """How media is hashed: built once (the CLI from settings and flags, the service from its
+    settings) and passed down unchanged through the library, the scan and its workers.
+
+    ``dihedral`` asks for the 8 rotated/flipped PDQ hashes of an image, which is what lets a
+    matcher find a rotated or mirrored copy (on by default: the index makes it cheap).
+    """
+
+    dihedral: bool = True
     policy: str = "fast"
     max_image_pixels: int | None = None
     exif: bool = False  # read EXIF leads of images (the scan wants them)
     thumbnail: bool = False  # make a small JPEG for the report
     # Hash video frames (one per this many seconds); None: videos are hashed as byte files.
     frame_interval: float | None = 1.0
-    sampling: str = "fast"  # video frames: "fast" (keyframe-first) or "exact" (vPDQ's frames)
+    sampling: str = "fast"  # video frames: see hashwatch.signals.video.SAMPLINGS
+
+    def __post_init__(self) -> None:
+        if self.frame_interval is not None and not self.frame_interval > 0:
+            raise ConfigError("the frame interval must be above 0 (or None: no frames)")
+        if self.sampling not in SAMPLINGS:
+            raise ConfigError(f"sampling must be one of {', '.join(SAMPLINGS)}")
+        get_pdq_policy(self.policy)  # an unknown policy is refused here, once
 
     @property
     def pdq_policy(self) -> PdqPolicy:
@@ -90,6 +105,12 @@ class FileSignals:
             if self.pdq.dihedral is not None:
                 out["pdq_dihedral"] = list(self.pdq.dihedral)
             out["pdq_policy"] = self.pdq.policy
+        for impl in SIGNAL_TYPES.values():
+            # A registered type whose field the blocks above do not write (none built in).
+            if impl.fields and impl.fields[0] not in out:
+                values = impl.values_of(self)
+                if values:
+                    out[impl.fields[0]] = values[0]
         out["hashed_by"] = f"hashwatch {__version__}"
         if self.error is not None:
             out["error"] = self.error
