@@ -148,15 +148,17 @@ def test_near_duplicates_match_by_pdq_within_the_list_threshold(
     small = results["small.jpg"].result.matches
     assert [m.hash_type for m in small] == ["pdq"] and 0 < small[0].distance <= 31
     assert results["unrelated.png"].result.matches == []
-    assert results["mirrored.jpg"].result.matches == []  # a flip needs --dihedral
+    # Dihedral matching is on by default: a mirrored copy is found, and says how it turned.
+    (mirrored,) = results["mirrored.jpg"].result.matches
+    assert mirrored.variant is not None and mirrored.distance <= 31
     copy = {m.hash_type for m in results["copy.dll"].result.matches}
     assert copy == {"md5", "pdq"}
     assert results["copy.dll"].signals.media_type == "image"  # type from content
 
-    flipped = {
-        Path(r.signals.path).name: r for r in hw.match_paths([evidence], hw.matcher(dihedral=True))
+    plain = {
+        Path(r.signals.path).name: r for r in hw.match_paths([evidence], hw.matcher(dihedral=False))
     }["mirrored.jpg"]
-    assert flipped.result.matches and flipped.result.matches[0].variant is not None
+    assert plain.result.matches == []  # switched off (match --no-dihedral)
 
     # A stricter threshold on the list turns the small copy's match off.
     hw.lists.configure("pictures", pdq_threshold=max(0, small[0].distance - 1))

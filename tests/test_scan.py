@@ -264,3 +264,48 @@ def test_hostile_evidence_becomes_errors_and_the_scan_finishes(
     assert results["fine.jpg"]["status"] == "new"
     assert outcome.summary.errors >= 3
     assert verify_case(tmp_path / "case").ok
+
+
+class _RecordingProgress:
+    """What a person watching the bar would see: each advance, and how many files the scan
+    had stored (finished units) at that moment."""
+
+    def __init__(self, case: Path) -> None:
+        self.state = case / "scan-state.sqlite3"
+        self.total = 0
+        self.advances: list[tuple[int, int, int]] = []
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.total = files
+
+    def advance(self, files: int, nbytes: int) -> None:
+        with sqlite3.connect(self.state) as conn:
+            stored = conn.execute("SELECT count(*) FROM done").fetchone()[0]
+        self.advances.append((files, nbytes, stored))
+
+    def phase(self, text: str) -> None:
+        pass
+
+
+def test_scan_progress_moves_file_by_file_not_unit_by_unit(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    evidence = tmp_path / "seized"
+    evidence.mkdir()
+    sizes = []
+    for n in range(12):
+        data = jpeg_bytes(scene(4000 + n, (120, 90)), 80)
+        (evidence / f"img-{n:02d}.jpg").write_bytes(data)
+        sizes.append(len(data))
+    # In process, one unit of 12 files: every file moves the bar before the unit is stored.
+    one_unit = _RecordingProgress(tmp_path / "case-1")
+    sqlite_hw.scan([evidence], tmp_path / "case-1", workers=1, progress=one_unit)
+    assert one_unit.total == 12
+    assert [files for files, _, _ in one_unit.advances] == [1] * 12
+    assert sorted(nbytes for _, nbytes, _ in one_unit.advances) == sorted(sizes)
+    assert {stored for _, _, stored in one_unit.advances} == {0}  # the unit was not done yet
+    # Two workers, units of 5: still one file at a time, from the worker processes.
+    pooled = _RecordingProgress(tmp_path / "case-2")
+    sqlite_hw.scan([evidence], tmp_path / "case-2", workers=2, unit_files=5, progress=pooled)
+    assert [files for files, _, _ in pooled.advances] == [1] * 12
+    assert sum(nbytes for _, nbytes, _ in pooled.advances) == sum(sizes)

@@ -18,12 +18,13 @@ from hashwatch.config import Settings
 from hashwatch.errors import ConfigError, HashwatchError, InvalidHashError
 from hashwatch.lists.model import EntryRecord, EntryStatus, ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
-from hashwatch.matching.matcher import Matcher, MatchResult, Signal, signals_from_fields
+from hashwatch.matching.matcher import Matcher, MatchResult, Signal
 from hashwatch.report.case import CaseDetails
-from hashwatch.runner import LocalRunner, make_units
+from hashwatch.runner import Runner, make_runner, make_units
 from hashwatch.scan.walk import walk_evidence
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
-from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
+from hashwatch.signals.query import signals_of
+from hashwatch.signals.types import SIGNAL_TYPES, HashType, normalize_hash, parse_hash_type
 from hashwatch.store.database import Database
 from hashwatch.store.lists import ImportReport, ListStore
 from hashwatch.triage import ScanConfig, Scanner, ScanOutcome, ScanProgress
@@ -44,7 +45,11 @@ class MatchedFile:
     result: MatchResult
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.signals.as_dict(), **self.result.as_dict()}
+        fields = self.signals.as_dict()
+        # The 8 rotated/flipped hashes were computed for matching; a match names the variant
+        # that matched. ``hashwatch hash --dihedral`` prints them.
+        fields.pop("pdq_dihedral", None)
+        return {**fields, **self.result.as_dict()}
 
 
 def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str | None]]:
@@ -76,11 +81,6 @@ def _hash_unit(options: HashOptions, unit: list[tuple[str, str | None]]) -> list
     for path, error in unit:
         out.append(FileSignals(path, None, error=error) if error else hash_file(path, options))
     return out
-
-
-def signals_of(fs: FileSignals) -> list[Signal]:
-    """The matchable signals of a hashed file."""
-    return signals_from_fields(fs.as_dict())
 
 
 _BARE_LENGTHS = {32: HashType.MD5, 40: HashType.SHA1}
@@ -129,9 +129,13 @@ def media_record(
     if fs.pdq is None and not frames:
         why = fs.error or f"not an image or video ({fs.mime or 'unknown type'})"
         return f"{why}: no perceptual hash"
-    hashes = [(t, fields[t.value]) for t in (HashType.MD5, HashType.SHA1, HashType.SHA256)]
-    if fs.pdq is not None:
-        hashes.append((HashType.PDQ, fs.pdq.hash))
+    # The entry's key is its MD5 (first); then every other type a media entry carries.
+    hashes = [
+        (htype, value)
+        for htype, impl in SIGNAL_TYPES.items()
+        if impl.media_entry
+        for value in impl.values_of(fs)[:1]
+    ]
     extra: dict[str, Any] = {"hashed_by": fields["hashed_by"], "pdq_policy": fields["pdq_policy"]}
     if fs.video is not None:
         video = fs.video.to_dict()
@@ -175,10 +179,13 @@ class Hashwatch:
         self,
         lists: Sequence[str] | None = None,
         *,
-        dihedral: bool = False,
+        dihedral: bool = True,
         min_quality: int | None = None,
     ) -> Matcher:
-        """A matcher over the lists as they are now (the index catches up with changes)."""
+        """A matcher over the lists as they are now (the index catches up with changes).
+
+        ``dihedral``: also find rotated and mirrored copies, through the 8 dihedral hashes a
+        file's PDQ comes with (on everywhere by default: the index makes it cheap)."""
         self.pdq_index.refresh()
         return Matcher(
             self.db,
@@ -191,16 +198,27 @@ class Hashwatch:
     def hash_options(
         self,
         *,
-        dihedral: bool = False,
+        dihedral: bool = True,
         policy: str | None = None,
         frame_interval: float | None = 1.0,
+        sampling: str = "fast",
     ) -> HashOptions:
+        """The one options object for hashing, from the settings and the caller's choices
+        (``policy`` None: the settings' PDQ policy); built once, passed down unchanged."""
         return HashOptions(
             dihedral=dihedral,
             policy=policy or self.settings.pdq_policy,
             max_image_pixels=self.settings.max_image_pixels,
             frame_interval=frame_interval,
+            sampling=sampling,
         )
+
+    def runner(self, workers: int | None = None) -> Runner:
+        """The runner the settings name (``HASHWATCH_RUNNER``), with ``workers`` workers."""
+        try:
+            return make_runner(self.settings.runner, workers)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from None
 
     def hash_paths(
         self,
@@ -213,7 +231,7 @@ class Hashwatch:
         """Hash every file under ``paths``; results come as work units finish."""
         options = options or self.hash_options()
         files = ((str(p), err) for p, err in iter_files(paths))
-        with LocalRunner(workers) as runner:
+        with self.runner(workers) as runner:
             for batch in runner.map_units(
                 partial(_hash_unit, options), make_units(files, unit_size)
             ):
@@ -242,7 +260,7 @@ class Hashwatch:
 
     @staticmethod
     def _match_batch(matcher: Matcher, batch: list[FileSignals]) -> Iterator[MatchedFile]:
-        results = matcher.match_fields([fs.as_dict() for fs in batch])
+        results = matcher.match_files(batch)
         for fs, result in zip(batch, results, strict=True):
             yield MatchedFile(fs, result)
 
@@ -343,30 +361,27 @@ class Hashwatch:
         lists: Sequence[str] | None = None,
         workers: int | None = None,
         resume: bool = False,
-        dihedral: bool = True,
+        options: HashOptions | None = None,
         progress: ScanProgress | None = None,
         unit_files: int = 64,
-        frame_interval: float | None = 1.0,
-        sampling: str = "fast",
         case: CaseDetails | None = None,
     ) -> ScanOutcome:
-        """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`)."""
-        matcher = self.matcher(lists, dihedral=dihedral)
+        """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`) with ``options``
+        (default: :meth:`hash_options`); ``options.dihedral`` decides whether rotated and
+        mirrored copies are matched. The runner is the one the settings name."""
+        options = options or self.hash_options()
+        matcher = self.matcher(lists, dihedral=options.dihedral)
         used = [info for info in self.lists.all() if info.id in matcher.list_ids]
         config = ScanConfig(
             evidence=[Path(p) for p in evidence],
             case_dir=Path(case_dir),
             lists=lists,
             resume=resume,
-            dihedral=dihedral,
-            pdq_policy=self.settings.pdq_policy,
-            max_image_pixels=self.settings.max_image_pixels,
+            options=options,
             unit_max_files=unit_files,
-            frame_interval=frame_interval,
-            sampling=sampling,
             case=case or CaseDetails(),
         )
-        with LocalRunner(workers) as runner:
+        with self.runner(workers) as runner:
             return Scanner(config, matcher, used, runner, progress).run()
 
     def close(self) -> None:

@@ -31,6 +31,8 @@ class Settings:
     pdq_policy: str = "fast"
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     min_pdq_quality: int = MIN_PDQ_QUALITY
+    # Which runner hashes work units (``hashwatch.runner.RUNNERS``): "local", a process pool.
+    runner: str = "local"
 
     @classmethod
     def from_env(
@@ -52,7 +54,13 @@ class Settings:
             max_pixels = int(env.get("HASHWATCH_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
         except ValueError as exc:
             raise ConfigError("HASHWATCH_MAX_IMAGE_PIXELS must be an integer") from exc
-        return cls(database_url=url, data_dir=base, pdq_policy=policy, max_image_pixels=max_pixels)
+        return cls(
+            database_url=url,
+            data_dir=base,
+            pdq_policy=policy,
+            max_image_pixels=max_pixels,
+            runner=env.get("HASHWATCH_RUNNER", "local").strip().lower() or "local",
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -35,12 +35,13 @@ from hashwatch.report.case import CaseDetails
 from hashwatch.report.html import write_html_report
 from hashwatch.report.manifest import roots_from_records, write_manifest
 from hashwatch.report.vics_case import write_vics_case
-from hashwatch.runner import Runner
+from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.cluster import cluster_new_media
 from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
 from hashwatch.scan.state import STATE_FILE, ScanState
 from hashwatch.scan.walk import EvidenceFile, walk_evidence
 from hashwatch.scan.worker import UnitResult, WorkerOptions, process_unit
+from hashwatch.signals.hasher import HashOptions
 from hashwatch.store.lists import HashListInfo
 
 __all__ = [
@@ -77,15 +78,14 @@ class _NoProgress:
 
 @dataclass(frozen=True)
 class ScanConfig:
+    """One scan. ``options`` are the hashing options as the caller built them (PDQ policy,
+    pixel limit, frame interval, sampling; ``dihedral``: match rotated/flipped copies)."""
+
     evidence: Sequence[Path]
     case_dir: Path
     lists: Sequence[str] | None = None
     resume: bool = False
-    dihedral: bool = True
-    pdq_policy: str = "fast"
-    max_image_pixels: int | None = None
-    frame_interval: float | None = 1.0  # seconds between hashed video frames (vPDQ: 1)
-    sampling: str = "fast"  # how video frames are chosen (see hashwatch.signals.video)
+    options: HashOptions = field(default_factory=HashOptions)
     unit_max_files: int = UNIT_MAX_FILES
     unit_max_bytes: int = UNIT_MAX_BYTES
     case: CaseDetails = field(default_factory=CaseDetails)  # case number, agency, examiner...
@@ -135,6 +135,33 @@ def _units(
         size += ef.size
     if unit:
         yield unit
+
+
+class _FileCounter:
+    """Moves the scan's progress per file as workers report them, and makes up at the end
+    of each unit for files a runner did not report (progress never runs behind a unit)."""
+
+    def __init__(self, progress: ScanProgress) -> None:
+        self.progress = progress
+        self.reported = [0, 0]  # files, bytes advanced so far
+        self.done = [0, 0]  # files, bytes of finished units
+
+    def event(self, event: Any) -> None:
+        """A worker hashed one evidence file (with its archive members): ``event`` is it."""
+        assert isinstance(event, EvidenceFile)
+        self._advance(1, event.size)
+
+    def _advance(self, files: int, nbytes: int) -> None:
+        self.reported[0] += files
+        self.reported[1] += nbytes
+        self.progress.advance(files, nbytes)
+
+    def unit_done(self, files: int, nbytes: int) -> None:
+        self.done[0] += files
+        self.done[1] += nbytes
+        missing = (max(0, self.done[0] - self.reported[0]), max(0, self.done[1] - self.reported[1]))
+        if any(missing):
+            self._advance(*missing)
 
 
 def _now() -> str:
@@ -241,12 +268,13 @@ class Scanner:
         audit.append("scan.phase", phase=name, started=start[0], finished=_now(), elapsed_s=elapsed)
 
     def _settings(self) -> dict[str, Any]:
+        options = self.config.options
         return {
-            "pdq_policy": self.config.pdq_policy,
-            "dihedral": self.config.dihedral,
+            "pdq_policy": options.policy,
+            "dihedral": options.dihedral,
             "min_pdq_quality": self.matcher.min_quality,
-            "frame_interval": self.config.frame_interval,
-            "sampling": self.config.sampling,
+            "frame_interval": options.frame_interval,
+            "sampling": options.sampling,
             "list_filter": list(self.config.lists) if self.config.lists else None,
         }
 
@@ -259,33 +287,26 @@ class Scanner:
                 total_bytes += ef.size
         self.progress.start(total_files, total_bytes)
         todo = (ef for ef in walk_evidence(self.roots) if ef.key not in done)
-        options = WorkerOptions(
-            dihedral=True,  # clustering compares rotations/flips whatever matching does
-            pdq_policy=self.config.pdq_policy,
-            max_image_pixels=self.config.max_image_pixels,
-            frame_interval=self.config.frame_interval,
-            sampling=self.config.sampling,
-        )
+        options = WorkerOptions(hashing=self.config.options)
         units = _units(todo, self.config.unit_max_files, self.config.unit_max_bytes)
-        for result in self.runner.map_units(partial(process_unit, options), units):
+        counted = _FileCounter(self.progress)
+        # Workers report each evidence file as it is done, so progress moves per file.
+        work = partial(process_unit, options, on_file=report_progress)
+        for result in self.runner.map_units(work, units, on_progress=counted.event):
             self._store_unit(state, result)
-            self.progress.advance(len(result.keys), result.bytes)
+            counted.unit_done(len(result.keys), result.bytes)
 
     def _store_unit(self, state: ScanState, result: UnitResult) -> None:
         records = result.records
-        # One call for the unit: images and files in one batch, videos by their frames.
-        matched = self.matcher.match_fields([self._match_fields(r) for r in records])
+        # One call for the unit: images and files in one batch, videos by their frames. The
+        # matcher's own dihedral setting decides whether the rotated hashes are tried.
+        matched = self.matcher.match_media(result.queries)
         for record, match in zip(records, matched, strict=True):
+            # The record is the results.jsonl line: matches are written as their JSON.
             record.matches = [m.as_dict() for m in match.matches]
             record.suppressed = [m.as_dict() for m in match.suppressed]
             record.status = decide_status(record, match)
         state.save_unit(result.keys, records)
-
-    def _match_fields(self, record: ItemRecord) -> dict[str, Any]:
-        fields = record.as_json()
-        if not self.config.dihedral:
-            fields.pop("pdq_dihedral", None)
-        return fields
 
     def _finish(self, state: ScanState, audit: AuditLog) -> ScanOutcome:
         self.progress.phase("clustering new media")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -45,9 +44,8 @@ def hash_cmd(
     if frame_interval <= 0:
         raise ConfigError("--frame-interval must be above 0")
     check_sampling(sampling)
-    options = dataclasses.replace(
-        opened.hash_options(dihedral=dihedral, policy=pdq_policy, frame_interval=frame_interval),
-        sampling=sampling,
+    options = opened.hash_options(
+        dihedral=dihedral, policy=pdq_policy, frame_interval=frame_interval, sampling=sampling
     )
     with progress("hashing") as bar:
         task = bar.add_task("hash", total=None, rate="") if bar else None
@@ -71,8 +69,9 @@ def match(
             "line, from FILE or '-' (stdin).",
         ),
     ] = None,
-    dihedral: Annotated[
-        bool, typer.Option("--dihedral", help="Try the 8 rotations/flips of each PDQ hash.")
+    no_dihedral: Annotated[
+        bool,
+        typer.Option("--no-dihedral", help="Do not match rotated/flipped copies (PDQ)."),
     ] = False,
     min_quality: Annotated[
         int | None, typer.Option("--min-quality", help="Lowest PDQ quality matched (default 50).")
@@ -82,7 +81,7 @@ def match(
 ) -> None:
     """Match files (or hashes) against the hash lists; JSON Lines with the matches."""
     opened = hw(ctx)
-    matcher = opened.matcher(list_names, dihedral=dihedral, min_quality=min_quality)
+    matcher = opened.matcher(list_names, dihedral=not no_dihedral, min_quality=min_quality)
     if signals is not None:
         if paths:
             raise ConfigError("give either PATHs or --signals, not both")
@@ -98,7 +97,7 @@ def match(
         return
     if not paths:
         raise ConfigError("give PATHs to match, or --signals FILE")
-    options = opened.hash_options(dihedral=dihedral, policy=pdq_policy)
+    options = opened.hash_options(dihedral=not no_dihedral, policy=pdq_policy)
     with progress("matching") as bar:
         task = bar.add_task("match", total=None, rate="") if bar else None
 

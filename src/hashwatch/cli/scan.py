@@ -109,6 +109,11 @@ def scan(
     opened = hw(ctx)
     for warning in opened.scan_warnings(list_names):
         err.print(f"[bold red]warning:[/] {warning}", highlight=False)
+    options = opened.hash_options(
+        dihedral=not no_dihedral,
+        frame_interval=frame_interval if frame_interval > 0 else None,
+        sampling=check_sampling(sampling),
+    )
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -126,11 +131,9 @@ def scan(
             lists=list_names,
             workers=workers or None,
             resume=resume,
-            dihedral=not no_dihedral,
+            options=options,
             progress=_RichScanProgress(bar),
             unit_files=unit_files,
-            frame_interval=frame_interval if frame_interval > 0 else None,
-            sampling=check_sampling(sampling),
             case=case,
         )
     if key is not None:

@@ -1,82 +1,40 @@
-"""One way to run work in parallel: work units of many files, mapped over a runner.
+"""The reference runner: work units on a local process pool (or in this process).
 
-Distributing one task per file costs more than hashing a small file (see SCALE.md: 134 us per
-task against 17 us in chunks of 500), so callers group files into *work units* and the runner
-maps a function over units, yielding results as units finish. ``LocalRunner`` uses a process
-pool whose workers are replaced after a number of units, which also contains leaks and crashes
-in native decoders; a cluster backend only has to implement :class:`Runner`.
+Workers are forked from a fork server with the hashing modules preloaded and replaced after a
+number of units, which also contains leaks and crashes in native decoders. Progress events
+(:func:`hashwatch.runner.report_progress`) travel back on one pipe shared by the workers and
+are handed to the caller's callback while units are still running.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.context
-import os
-from abc import ABC, abstractmethod
+import multiprocessing.queues
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = [
-    "LocalRunner",
-    "Runner",
-    "default_workers",
-    "make_units",
-    "single_threaded_libraries",
-]
+from hashwatch.runner import (
+    ProgressCallback,
+    Runner,
+    default_workers,
+    set_progress_sink,
+    single_threaded_libraries,
+)
+
+__all__ = ["LocalRunner"]
 
 U = TypeVar("U")
 R = TypeVar("R")
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def make_units(items: Iterable[U], max_items: int = 256) -> Iterator[list[U]]:
-    unit: list[U] = []
-    for item in items:
-        unit.append(item)
-        if len(unit) >= max_items:
-            yield unit
-            unit = []
-    if unit:
-        yield unit
-
-
-class Runner(ABC):
-    @abstractmethod
-    def map_units(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
-        """Apply ``fn`` to every unit; yield results as units finish (any order)."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release workers."""
+# How long the caller waits for a unit before passing on the progress events received.
+PROGRESS_POLL_S = 0.1
 
 
 # Modules every worker needs, imported once in the fork server rather than in each worker.
-WORKER_PRELOAD = ["hashwatch.signals.hasher", "hashwatch.scan.worker"]
-# Workers are the parallelism: a BLAS thread pool in each (numpy's matrix products in the PDQ
-# filter) only makes them spin against each other. Measured: a 2,000-file scan with 2 workers
-# took 27.7 s with OpenBLAS's default threads, 10.7 s with one.
-SINGLE_THREADED_LIBRARIES = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "NUMBA_NUM_THREADS": "1",
-}
-
-
-def single_threaded_libraries() -> None:
-    """Ask native libraries for one thread each, unless the operator chose otherwise.
-
-    Takes effect in processes started afterwards (and in this one only if it runs before numpy
-    is imported: the command-line entry point calls it first).
-    """
-    for name, value in SINGLE_THREADED_LIBRARIES.items():
-        os.environ.setdefault(name, value)
+WORKER_PRELOAD = ["hashwatch.signals.hasher", "hashwatch.scan.worker", "hashwatch.runner.local"]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -95,6 +53,31 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+# In a worker process: the pipe progress events go back on (set when the worker starts).
+_worker_events: multiprocessing.queues.SimpleQueue[tuple[int, Any]] | None = None
+
+
+def _init_worker(events: multiprocessing.queues.SimpleQueue[tuple[int, Any]]) -> None:
+    global _worker_events
+    _worker_events = events
+
+
+def _run_unit(token: int | None, fn: Callable[[U], R], unit: U) -> R:
+    """A unit in a worker: its progress events are sent tagged with its token (if wanted)."""
+    events = _worker_events
+    sink = None
+    if token is not None and events is not None:
+
+        def sink(event: Any) -> None:
+            events.put((token, event))  # written before the result: the caller sees it first
+
+    old = set_progress_sink(sink)
+    try:
+        return fn(unit)
+    finally:
+        set_progress_sink(old)
+
+
 class LocalRunner(Runner):
     """Units on a local process pool; ``workers=1`` runs in this process (no pickling).
 
@@ -103,42 +86,115 @@ class LocalRunner(Runner):
     64 units of 16 files added 0.9 s to a 3.4 s run over 2 GB).
     """
 
+    name = "local"
+
     def __init__(self, workers: int | None = None, *, max_units_per_worker: int = 1000) -> None:
         self.workers = workers or default_workers()
         self.max_units_per_worker = max_units_per_worker
         self._pool: ProcessPoolExecutor | None = None
+        self._events: multiprocessing.queues.SimpleQueue[tuple[int, Any]] | None = None
+        self._sinks: dict[int, ProgressCallback] = {}
+        self._tokens = itertools.count()
+        self._drain_lock = threading.Lock()
 
-    def map_units(self, fn: Callable[[U], R], units: Iterable[U]) -> Iterator[R]:
-        if self.workers <= 1:
-            for unit in units:
-                yield fn(unit)
-            return
+    def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            ctx = _worker_context()
+            self._events = ctx.SimpleQueue()
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=_worker_context(),
+                mp_context=ctx,
                 max_tasks_per_child=self.max_units_per_worker,
+                initializer=_init_worker,
+                initargs=(self._events,),
             )
-        pending: set[Future[R]] = set()
+        return self._pool
+
+    def _submit(
+        self, fn: Callable[[U], R], unit: U, on_progress: ProgressCallback | None
+    ) -> tuple[Future[R], int | None]:
+        if self.workers <= 1:
+            future: Future[R] = Future()
+            old = set_progress_sink(on_progress)
+            try:
+                future.set_result(fn(unit))
+            except Exception as exc:  # the caller sees it from result(), as from a pool
+                future.set_exception(exc)
+            finally:
+                set_progress_sink(old)
+            return future, None
+        pool = self._ensure_pool()
+        token = next(self._tokens) if on_progress is not None else None
+        if token is not None and on_progress is not None:
+            self._sinks[token] = on_progress
+        return pool.submit(_run_unit, token, fn, unit), token
+
+    def submit(
+        self, fn: Callable[[U], R], unit: U, *, on_progress: ProgressCallback | None = None
+    ) -> Future[R]:
+        future, token = self._submit(fn, unit, on_progress)
+        if token is not None:
+            # Outside map_units, events are passed on when the unit completes (from the
+            # pool's thread).
+            future.add_done_callback(lambda _f: self._finish(token))
+        return future
+
+    def _drain(self) -> None:
+        """Hand every progress event received so far to its unit's callback."""
+        with self._drain_lock:
+            events = self._events
+            while events is not None and not events.empty():
+                token, event = events.get()
+                sink = self._sinks.get(token)
+                if sink is not None:
+                    sink(event)
+
+    def _finish(self, token: int | None) -> None:
+        self._drain()
+        if token is not None:
+            self._sinks.pop(token, None)
+
+    def map_units(
+        self,
+        fn: Callable[[U], R],
+        units: Iterable[U],
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> Iterator[R]:
+        if self.workers <= 1:
+            for unit in units:
+                yield self._submit(fn, unit, on_progress)[0].result()
+            return
+        pending: dict[Future[R], int | None] = {}
         window = self.workers * 2  # bounded look-ahead: memory stays flat on huge inputs
-        for unit in units:
-            pending.add(self._pool.submit(fn, unit))
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield fut.result()
+        timeout = PROGRESS_POLL_S if on_progress is not None else None
+        source = iter(units)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window:
+                unit = next(source, _END)
+                if unit is _END:
+                    exhausted = True
+                    break
+                future, token = self._submit(fn, unit, on_progress)
+                pending[future] = token
+            if not pending:
+                return
+            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            self._drain()  # events of finished units, and of running ones so far
+            for future in done:
+                self._finish(pending.pop(future))
+                yield future.result()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        self._events = None
+        self._sinks.clear()
 
     def __enter__(self) -> LocalRunner:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+
+_END: Any = object()

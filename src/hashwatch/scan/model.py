@@ -62,13 +62,16 @@ class ItemRecord:
     frames: list[dict[str, Any]] | None = field(default=None, repr=False)
     # Small JPEG (an image's thumbnail, a video's contact sheet), never in JSON.
     thumbnail: bytes | None = field(default=None, repr=False)
+    # Values of registered signal types that have no field above, by field name: written
+    # into the JSON object beside the others, so a new hash type needs no field here.
+    signals: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The ``results.jsonl`` object: every field but the thumbnail; absent values omitted
         except the ones the format promises (status, matches, cluster, exif, error)."""
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
-            if key in ("thumbnail",):
+            if key in ("thumbnail", "signals"):
                 continue
             if value is None and key not in ("cluster", "exif", "error"):
                 continue
@@ -81,14 +84,26 @@ class ItemRecord:
             if key == "frames":
                 value = [dict(f) for f in value]
             out[key] = value.value if isinstance(value, ItemStatus) else value
+        for key, value in self.signals.items():
+            out.setdefault(key, value)
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ItemRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known.pop("signals", None)
         record = cls(**known)
+        record.signals = {k: v for k, v in data.items() if k in _signal_fields(cls)}
         record.status = ItemStatus(record.status)
         return record
+
+
+def _signal_fields(cls: type[ItemRecord]) -> frozenset[str]:
+    """JSON keys of registered signal types that are not fields of :class:`ItemRecord`."""
+    from hashwatch.signals.types import SIGNAL_TYPES
+
+    every = {f for impl in SIGNAL_TYPES.values() for f in impl.fields}
+    return frozenset(every - set(cls.__dataclass_fields__))
 
 
 @dataclass

@@ -12,49 +12,23 @@ digests and gets the error ``video too large to decode``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from hashwatch.scan.archives import ArchiveLimits, Expanded, expand_evidence
 from hashwatch.scan.model import ItemRecord
 from hashwatch.scan.walk import EvidenceFile
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_stream
+from hashwatch.signals.query import MediaQuery
+from hashwatch.signals.types import SIGNAL_TYPES
 
 __all__ = ["UnitResult", "WorkerOptions", "process_unit"]
 
-_FIELDS = (
-    "md5", "sha1", "sha256", "ed2k", "ed2k_red", "sha1_base32", "media_type", "mime",
-    "width", "height", "pdq", "pdq_quality", "pdq_dihedral", "pdq_policy",
-    "duration", "fps", "sampling", "frames",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    dihedral: bool = True
-    pdq_policy: str = "fast"
-    max_image_pixels: int | None = None
-    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
-    # Seconds between hashed video frames (vPDQ samples one a second); None: videos are
-    # hashed as byte files only (no frames, no contact sheet).
-    frame_interval: float | None = 1.0
-    sampling: str = "fast"
-
-    def __post_init__(self) -> None:
-        if self.frame_interval is not None and not self.frame_interval > 0:
-            raise ValueError("frame_interval must be positive (or None)")
-
-    @property
-    def hash_options(self) -> HashOptions:
-        return HashOptions(
-            dihedral=self.dihedral,
-            policy=self.pdq_policy,
-            max_image_pixels=self.max_image_pixels,
-            exif=True,
-            thumbnail=True,  # an image's thumbnail, a video's contact sheet
-            frame_interval=self.frame_interval,
-            sampling=self.sampling,
-        )
+# Fields of a hashed file that the record takes from elsewhere (the walk, the error merge).
+_NOT_COPIED = frozenset({"path", "size", "error", "hashed_by"})
+_RECORD_FIELDS = frozenset(ItemRecord.__dataclass_fields__) - _NOT_COPIED
+_SIGNAL_FIELDS = frozenset(f for impl in SIGNAL_TYPES.values() for f in impl.fields)
 
 
 @dataclass
@@ -62,9 +36,11 @@ class UnitResult:
     keys: list[str]  # evidence files covered (for resume)
     records: list[ItemRecord]
     bytes: int  # evidence bytes on disk covered (for progress)
+    # What each record is matched with (typed signals and frames), in record order.
+    queries: list[MediaQuery] = field(default_factory=list)
 
 
-def _record(ef: EvidenceFile, item: Expanded[FileSignals]) -> ItemRecord:
+def _record(ef: EvidenceFile, item: Expanded[FileSignals]) -> tuple[ItemRecord, MediaQuery]:
     record = ItemRecord(
         path=item.display_path,
         root=ef.root,
@@ -73,11 +49,14 @@ def _record(ef: EvidenceFile, item: Expanded[FileSignals]) -> ItemRecord:
         is_archive=item.is_archive,
     )
     fs = item.result
+    query = MediaQuery()
     if fs is not None:
-        fields = fs.as_dict()
-        for name in _FIELDS:
-            if name in fields:
-                setattr(record, name, fields[name])
+        query = MediaQuery.of_file(fs)
+        for name, value in fs.as_dict().items():
+            if name in _RECORD_FIELDS:
+                setattr(record, name, value)
+            elif name in _SIGNAL_FIELDS:
+                record.signals[name] = value  # a registered type without a field of its own
         if fs.digests is not None:
             record.size = fs.digests.size
         record.exif = fs.exif
@@ -88,18 +67,42 @@ def _record(ef: EvidenceFile, item: Expanded[FileSignals]) -> ItemRecord:
             errors.append(error)  # a limit hit while hashing is reported by both: say it once
     record.error = "; ".join(errors) or None
     record.note = item.note
-    return record
+    return record, query
 
 
-def process_unit(options: WorkerOptions, unit: list[EvidenceFile]) -> UnitResult:
-    """Hash a work unit. Never raises for bad evidence: every problem becomes a record error."""
-    hash_options = options.hash_options
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What a scan worker is given: the scan's hashing options, as the caller built them,
+    and the limits on archives."""
+
+    hashing: HashOptions = field(default_factory=HashOptions)
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+
+
+def process_unit(
+    options: WorkerOptions,
+    unit: list[EvidenceFile],
+    on_file: Callable[[EvidenceFile], None] | None = None,
+) -> UnitResult:
+    """Hash a work unit. Never raises for bad evidence: every problem becomes a record error.
+
+    ``on_file`` is called as each evidence file (with its archive members) is done, for
+    progress finer than a unit.
+    """
+    # Beyond the scan's options: EXIF leads, thumbnails (a video's contact sheet) and the 8
+    # dihedral PDQ hashes, which clustering compares whatever matching does.
+    hash_options = replace(options.hashing, exif=True, thumbnail=True, dihedral=True)
 
     def handle(stream: BinaryIO, display: str, size: int | None, _mtime: str | None) -> FileSignals:
         return hash_stream(stream, display, size, hash_options)
 
     records: list[ItemRecord] = []
+    queries: list[MediaQuery] = []
     for ef in unit:
         for item in expand_evidence(ef, handle, options.limits):
-            records.append(_record(ef, item))
-    return UnitResult([ef.key for ef in unit], records, sum(ef.size for ef in unit))
+            record, query = _record(ef, item)
+            records.append(record)
+            queries.append(query)
+        if on_file is not None:
+            on_file(ef)
+    return UnitResult([ef.key for ef in unit], records, sum(ef.size for ef in unit), queries)
