@@ -17,7 +17,7 @@ from hashwatch.store.service import Role
 from hashwatch.web.app import _loop, create_app
 from hashwatch.web.failures import Outage
 from tests.conftest import _admin
-from tests.serve_helpers import make_key, settings
+from tests.serve_helpers import bearer, make_key, settings
 
 SECRET = "f" * 32  # stands for a list hash: it must never reach a client or the log
 
@@ -58,6 +58,9 @@ def test_every_endpoint_answers_503_while_the_database_is_gone(
                 assert health.status_code == 503
                 assert health.json()["reason"] == "database unavailable"
                 assert health.headers["Retry-After"] == "3"
+                # A key the server has not seen cannot be checked: 503, not 401.
+                unseen = c.get("/v1/lists", headers=bearer("hw_never_seen_before"))
+                assert unseen.status_code == 503 and unseen.headers["Retry-After"] == "3"
                 for method, path, body in calls:
                     r = c.request(method, path, headers=admin, json=body)
                     assert r.status_code == 503, (path, r.text)
