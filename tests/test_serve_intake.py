@@ -27,6 +27,7 @@ from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.store.service import Role
 from hashwatch.web.app import create_app
+from hashwatch.web.settings import ServeSettings
 from tests.media import scene
 from tests.serve_helpers import make_key, settings
 
@@ -383,3 +384,23 @@ def test_decodes_beyond_the_slots_and_the_queue_get_503_with_retry_after(
         waiter.join(timeout=60)
         assert queued == [200]
         assert c.post("/v1/hash", headers=matcher, files=picture).status_code == 200
+
+
+def test_serve_options_open_the_documents_and_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from hashwatch.cli.main import app as cli
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HASHWATCH_SERVE_")}
+    monkeypatch.setattr(os, "environ", environ)  # serve writes the workers' settings here
+    seen: list[ServeSettings] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.append(ServeSettings.from_env()))
+    db = f"sqlite:///{tmp_path / 'hw.sqlite3'}"
+    base = ["--db", db, "--data-dir", str(tmp_path / "data"), "serve"]
+    for extra in ([], ["--public-docs", "--metrics-public"]):
+        result = CliRunner().invoke(cli, [*base, *extra], prog_name="hashwatch")
+        assert result.exit_code == 0, result.output
+    assert [(s.public_docs, s.metrics_public) for s in seen] == [(False, False), (True, True)]

@@ -72,6 +72,20 @@ def serve(
     max_upload_mb: Annotated[
         float | None, typer.Option("--max-upload-mb", help="Largest media upload (in memory).")
     ] = None,
+    public_docs: Annotated[
+        bool | None,
+        typer.Option(
+            "--public-docs/--no-public-docs",
+            help="Serve /docs, /redoc and /openapi.json without a key (default: a key).",
+        ),
+    ] = None,
+    metrics_public: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics-public/--no-metrics-public",
+            help="Serve /metrics without a key (default: an admin key).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP matching service (docs/serve.md); database from --db or the environment."""
     import os
@@ -88,6 +102,8 @@ def serve(
         retention_days=retention_days,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024) if max_upload_mb else None,
         workers=workers,
+        public_docs=public_docs,
+        metrics_public=metrics_public,
     )
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Every worker writes its metrics here; a scrape of any worker reports the sum.
