@@ -9,12 +9,15 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hashwatch.errors import ListFormatError
 from hashwatch.lists.formats import NSRL, detect_format, open_list
+from hashwatch.lists.formats.nsrl import ReadBudget, connect_readonly
 from hashwatch.lists.model import CategoryScheme, ListKind
 from hashwatch.signals.types import HashType
 
@@ -183,5 +186,92 @@ def test_detect_rejects_sqlite_that_is_not_nsrl(tmp_path: Path) -> None:
     db.execute("CREATE TABLE t (x)")
     db.commit()
     db.close()
-    with pytest.raises(ListFormatError, match="without an NSRL RDSv3 FILE table"):
+    with pytest.raises(ListFormatError, match="no NSRL RDSv3 FILE table"):
         detect_format(path)
+
+
+RECURSIVE_FILE = """
+    CREATE TABLE PKG (package_id INTEGER, name VARCHAR, version VARCHAR);
+    CREATE VIEW FILE AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)
+        SELECT printf('%032d', n % 7) AS md5, 'f' AS file_name, 1 AS package_id FROM r;
+"""
+
+
+def _crafted(path: Path, script: str) -> Path:
+    db = sqlite3.connect(path)
+    db.executescript(script)
+    db.commit()
+    db.close()
+    return path
+
+
+def _bounded(fn: Callable[[], object], seconds: float = 60.0) -> BaseException | None:
+    """Run ``fn`` in a thread; fail the test if it is still running after ``seconds``."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            fn()
+            outcome.append(None)
+        except BaseException as exc:  # the test asserts on it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still reading after {seconds} s"
+    return outcome[0]
+
+
+def test_a_crafted_nsrl_file_with_a_recursive_view_is_refused_quickly(tmp_path: Path) -> None:
+    path = _crafted(tmp_path / "crafted.db", RECURSIVE_FILE)
+    assert path.stat().st_size < 16_384
+    for read in (
+        lambda: detect_format(path),
+        lambda: list(open_list(path, "nsrl").records),
+    ):
+        error = _bounded(read)
+        assert isinstance(error, ListFormatError), error
+        assert "no NSRL RDSv3 FILE table" in str(error)
+    # A view under another required name is not read either: PKG as a view is not joined.
+    rds = make_rds(tmp_path / "rds.db", 3)
+    with sqlite3.connect(rds) as db:
+        db.executescript(
+            "DROP TABLE PKG; CREATE VIEW PKG AS WITH RECURSIVE r(n) AS "
+            "(SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n AS package_id, 'p' AS name, "
+            "'1' AS version FROM r;"
+        )
+    records = _bounded(lambda: list(open_list(rds, "nsrl").records))
+    assert records is None
+
+
+def test_a_generated_digest_column_is_not_read(tmp_path: Path) -> None:
+    path = _crafted(
+        tmp_path / "generated.db",
+        "CREATE TABLE FILE (x INTEGER, md5 VARCHAR GENERATED ALWAYS AS (printf('%032d', x)));"
+        "INSERT INTO FILE (x) VALUES (1);",
+    )
+    with pytest.raises(ListFormatError, match="no NSRL RDSv3 FILE table"):
+        detect_format(path)
+
+
+def test_the_read_budget_stops_a_query_that_runs_away(tmp_path: Path) -> None:
+    path = make_rds(tmp_path / "rds.db", 2)
+    budget = ReadBudget(path.stat().st_size, steps=1_000_000)
+    runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT max(n) FROM r"
+
+    def run_away() -> None:
+        db = connect_readonly(path, budget)
+        try:
+            db.execute(runaway).fetchall()
+        finally:
+            db.close()
+
+    error = _bounded(run_away)
+    assert isinstance(error, sqlite3.OperationalError) and budget.exceeded
+    assert "steps" in str(budget.error(path))
+    # The file is opened read-only: nothing can be written through the connection.
+    db = connect_readonly(path)
+    with pytest.raises(sqlite3.OperationalError):
+        db.execute("DELETE FROM FILE")
+    db.close()

@@ -65,7 +65,8 @@ def _detect_sqlite(path: Path) -> str:
         db.close()
     if not found:
         raise ListFormatError(
-            f"{path} is a SQLite database without an NSRL RDSv3 FILE table (md5/sha1/sha256)"
+            f"{path} is a SQLite database with no NSRL RDSv3 FILE table (a table, not a view, "
+            "with a stored md5, sha1 or sha256 column)"
         )
     return nsrl.NSRL
 

@@ -12,13 +12,21 @@ Instead the rows are read ordered by one digest (``ORDER BY md5``; with an index
 a digest column SQLite walks the index and needs no temporary space, without one it sorts
 with bounded memory), so equal triples arrive together and only the triples of the current
 digest are remembered. The first row of a triple gives its file name and product, which is
-what the comment shows. The database is opened read-only through a ``mode=ro`` URI: the
-reader never takes a write lock on, or creates, a file it is pointed at.
+what the comment shows.
+
+An RDS file is input from outside, so it is read defensively. It is opened read-only and
+immutable (``mode=ro&immutable=1``: no lock, no journal, never created), with untrusted schema
+functions off, ``query_only`` on and a 1 MB bound on any string or blob. ``FILE``, ``PKG`` and
+``VERSION`` must be real tables (a crafted file can make ``FILE`` a recursive view that never
+ends) and the columns read must be stored ones, not generated. A progress handler bounds the
+work SQLite may do between two records (:class:`ReadBudget`: VM steps and seconds, both
+growing with the file's size so an honest, unindexed RDS can still be sorted).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,28 +36,88 @@ from hashwatch.lists.formats._common import check_hash
 from hashwatch.lists.model import CategoryScheme, EntryRecord, ListHeader, ListKind, ParsedList
 from hashwatch.signals.types import HashType
 
-__all__ = ["NSRL", "connect_readonly", "is_nsrl", "read_nsrl"]
+__all__ = ["NSRL", "ReadBudget", "connect_readonly", "is_nsrl", "read_nsrl"]
 
 NSRL = "nsrl"
 
 _HASH_COLUMNS = (("md5", HashType.MD5), ("sha1", HashType.SHA1), ("sha256", HashType.SHA256))
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    """Open ``path`` read-only; never creates it (a plain connect would)."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"  # as_uri percent-encodes '?', '#', spaces
+_CHECK_EVERY = 10_000  # SQLite VM instructions between two calls of the progress handler
+_MAX_VALUE = 1 << 20  # bytes of the longest string or blob a query may make
+
+
+class ReadBudget:
+    """How much work SQLite may do between two records before the read is abandoned.
+
+    ``steps`` VM instructions and ``seconds``, each at least the floor given and growing with
+    the file (an unindexed RDS is sorted before its first record: a few steps per byte)."""
+
+    def __init__(self, size: int, *, steps: int = 50_000_000, seconds: float = 60.0) -> None:
+        self.steps = max(steps, 20 * size)
+        self.seconds = max(seconds, size / 5e6)
+        self.exceeded = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.used = 0
+        self.since = time.monotonic()
+
+    def __call__(self) -> int:
+        self.used += _CHECK_EVERY
+        if self.used > self.steps or time.monotonic() - self.since > self.seconds:
+            self.exceeded = True
+            return 1  # SQLite stops the statement: OperationalError "interrupted"
+        return 0
+
+    def error(self, path: Path) -> ListFormatError:
+        return ListFormatError(
+            f"reading {path.name} took more than {self.steps} steps or {self.seconds:.0f} s "
+            "without a record: not a plain NSRL RDSv3 database"
+        )
+
+
+def _size(path: Path) -> int:
     try:
-        return sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
+        return path.stat().st_size
+    except OSError:
+        return 0  # opening it says why
+
+
+def connect_readonly(path: Path, budget: ReadBudget | None = None) -> sqlite3.Connection:
+    """Open ``path`` read-only and immutable, bounded by ``budget`` (default: one for the
+    file's size); never creates it (a plain connect would)."""
+    # as_uri percent-encodes '?', '#', spaces
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    try:
+        db = sqlite3.connect(uri, uri=True)
+        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _MAX_VALUE)
+        db.set_progress_handler(budget or ReadBudget(_size(path)), _CHECK_EVERY)
+        db.execute("PRAGMA trusted_schema = OFF")
+        db.execute("PRAGMA query_only = ON")
+    except (OSError, sqlite3.Error) as exc:
         raise ListFormatError(f"cannot open SQLite database {path}: {exc}") from None
+    return db
+
+
+def _is_table(db: sqlite3.Connection, table: str) -> bool:
+    row = db.execute(
+        "SELECT type FROM sqlite_schema WHERE name = ? COLLATE NOCASE", (table,)
+    ).fetchone()
+    return row is not None and row[0] == "table"
 
 
 def _columns(db: sqlite3.Connection, table: str) -> list[str]:
-    return [str(row[1]).lower() for row in db.execute(f"PRAGMA table_info({table})")]
+    """The stored columns of ``table`` (none when it is not a real table): generated and
+    hidden columns compute on read and are left out."""
+    if not _is_table(db, table):
+        return []
+    return [str(row[1]).lower() for row in db.execute(f"PRAGMA table_xinfo({table})") if not row[6]]
 
 
 def is_nsrl(db: sqlite3.Connection) -> bool:
-    """True when the database has an RDSv3 ``FILE`` table with at least one digest column."""
+    """True when the database has an RDSv3 ``FILE`` table (a real one, not a view) with at
+    least one stored digest column."""
     columns = _columns(db, "FILE")
     return any(name in columns for name, _ in _HASH_COLUMNS)
 
@@ -70,11 +138,15 @@ def _quote(name: str) -> str:
 def read_nsrl(path: Path, *, default_hash_type: HashType | None = None) -> ParsedList:
     """Open an RDSv3 database; ``default_hash_type`` is unused (columns name the digests)."""
     del default_hash_type
-    db = connect_readonly(path)
+    budget = ReadBudget(_size(path))
+    db = connect_readonly(path, budget)
     try:
         try:
             if not is_nsrl(db):
-                raise ListFormatError(f"{path} is SQLite but has no NSRL RDSv3 FILE table")
+                raise ListFormatError(
+                    f"{path} is SQLite but has no NSRL RDSv3 FILE table (a table, not a view, "
+                    "with a stored md5, sha1 or sha256 column)"
+                )
             metadata: dict[str, Any] = {}
             if _columns(db, "VERSION"):
                 cursor = db.execute("SELECT * FROM VERSION LIMIT 1")
@@ -82,6 +154,8 @@ def read_nsrl(path: Path, *, default_hash_type: HashType | None = None) -> Parse
                 if row is not None:
                     metadata = {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
         except sqlite3.DatabaseError as exc:
+            if budget.exceeded:
+                raise budget.error(path) from None
             raise ListFormatError(f"cannot read SQLite database {path}: {exc}") from None
     finally:
         db.close()
@@ -95,16 +169,19 @@ def read_nsrl(path: Path, *, default_hash_type: HashType | None = None) -> Parse
 
 
 def _iter_hashes(path: Path) -> Iterator[EntryRecord]:
-    db = connect_readonly(path)
+    budget = ReadBudget(_size(path))
+    db = connect_readonly(path, budget)
     try:
-        yield from _select(db)
+        yield from _select(db, budget)
     except sqlite3.DatabaseError as exc:
+        if budget.exceeded:
+            raise budget.error(path) from None
         raise ListFormatError(f"cannot read SQLite database {path}: {exc}") from None
     finally:
         db.close()
 
 
-def _select(db: sqlite3.Connection) -> Iterator[EntryRecord]:
+def _select(db: sqlite3.Connection, budget: ReadBudget) -> Iterator[EntryRecord]:
     columns = _columns(db, "FILE")
     hashes = [(name, t) for name, t in _HASH_COLUMNS if name in columns]
     hash_names = [name for name, _ in hashes]
@@ -127,6 +204,7 @@ def _select(db: sqlite3.Connection) -> Iterator[EntryRecord]:
     seen: set[tuple[Any, ...]] = set()
     n = 0
     for row in db.execute(query):
+        budget.reset()  # the budget bounds the work between two rows
         triple = row[:n_hash]
         if triple[key_at] != current_key:
             current_key = triple[key_at]
