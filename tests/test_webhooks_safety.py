@@ -237,6 +237,12 @@ def test_connection_errors_are_reason_classes_and_credentials_are_never_shown(
         assert _wait(lambda: c.get("/v1/webhooks/deliveries?status=dead", headers=admin).json())
         [dead] = c.get("/v1/webhooks/deliveries?status=dead", headers=admin).json()
         assert dead["last_error"] == "connection failed"  # not errno, address or port
+        tested = c.post(f"/v1/webhooks/{made.json()['id']}/test", headers=admin).json()
+        assert tested == {
+            "webhook_id": made.json()["id"],
+            "delivered": False,
+            "outcome": "connection failed",
+        }
         shown = [
             c.get("/v1/webhooks", headers=admin).text,
             c.get("/v1/webhooks/deliveries", headers=admin).text,
