@@ -209,6 +209,7 @@ class Hashwatch:
             dihedral=dihedral,
             policy=policy or self.settings.pdq_policy,
             max_image_pixels=self.settings.max_image_pixels,
+            max_decode_pixels=self.settings.max_decode_pixels or None,
             frame_interval=frame_interval,
             sampling=sampling,
         )

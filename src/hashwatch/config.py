@@ -16,6 +16,8 @@ __all__ = ["DEFAULT_PDQ_THRESHOLD", "MIN_PDQ_QUALITY", "Settings"]
 DEFAULT_PDQ_THRESHOLD = 31  # Meta's published match distance for PDQ
 MIN_PDQ_QUALITY = 50  # Meta's rule: hashes of lower quality are not matched
 DEFAULT_MAX_IMAGE_PIXELS = 178_956_970  # Pillow's decompression-bomb limit (2 x 89 MP)
+# Pixels one file may decode over all its frames (= hashwatch.signals.image's default).
+DEFAULT_MAX_DECODE_PIXELS = 134_217_728
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Settings:
     data_dir: Path
     pdq_policy: str = "fast"
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    # Decode budget per file (HASHWATCH_MAX_DECODE_PIXELS; docs/signals.md); 0: none.
+    max_decode_pixels: int = DEFAULT_MAX_DECODE_PIXELS
     min_pdq_quality: int = MIN_PDQ_QUALITY
     # Which runner hashes work units (``hashwatch.runner.RUNNERS``): "local", a process pool.
     runner: str = "local"
@@ -54,11 +58,18 @@ class Settings:
             max_pixels = int(env.get("HASHWATCH_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
         except ValueError as exc:
             raise ConfigError("HASHWATCH_MAX_IMAGE_PIXELS must be an integer") from exc
+        try:
+            budget = int(env.get("HASHWATCH_MAX_DECODE_PIXELS", DEFAULT_MAX_DECODE_PIXELS))
+        except ValueError as exc:
+            raise ConfigError("HASHWATCH_MAX_DECODE_PIXELS must be an integer") from exc
+        if budget < 0:
+            raise ConfigError("HASHWATCH_MAX_DECODE_PIXELS must be 0 (no budget) or more")
         return cls(
             database_url=url,
             data_dir=base,
             pdq_policy=policy,
             max_image_pixels=max_pixels,
+            max_decode_pixels=budget,
             runner=env.get("HASHWATCH_RUNNER", "local").strip().lower() or "local",
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "AuditLogError",
     "ConfigError",
+    "DecodeBudgetError",
     "DecodeError",
     "EntryNotFoundError",
     "HashwatchError",
@@ -49,6 +50,10 @@ class InvalidHashError(HashwatchError, ValueError):
 
 class DecodeError(HashwatchError):
     """Media could not be decoded (corrupt, truncated, unsupported, too large)."""
+
+
+class DecodeBudgetError(DecodeError):
+    """Decoding would take more pixels than the decode budget allows (``max_decode_pixels``)."""
 
 
 class ListFormatError(HashwatchError):

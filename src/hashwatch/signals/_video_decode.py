@@ -15,6 +15,10 @@ keyframe, is cut into slots of ``frame_interval`` seconds; each slot gets one fr
   leading pictures of an open GOP (they refer to the previous GOP, not decoded) gets none.
 * Decoding is per GOP: its packets, then a drain and ``flush_buffers``, as after a seek.
 
+With ``max_decodes`` at most that many packets are sent to the decoder (the caller's decode
+budget); past it nothing more is decoded, :attr:`KeyframeSampler.exhausted` is set, and the
+frames hashed until then are kept.
+
 With ``keyframes_only`` (``sampling="keyframes"``) slots without a keyframe get no frame: only
 keyframes are decoded, and the frames hashed are as far apart as the keyframes (at most one per
 slot).
@@ -94,8 +98,12 @@ class KeyframeSampler:
         hash_frame: HashFrame,
         *,
         keyframes_only: bool = False,
+        max_decodes: int | None = None,
     ) -> None:
         self._cc = codec_context
+        self._max_decodes = max_decodes
+        self.decodes = 0  # packets sent to the decoder
+        self.exhausted = False  # a packet was not decoded for want of budget
         self._keyframes_only = keyframes_only  # slots without a keyframe get no frame
         self._scale = time_base / interval  # timestamp units -> slots
         self._step = vpdq_step  # vPDQ hashes frames step * n
@@ -223,8 +231,12 @@ class KeyframeSampler:
         sent, self._pending = self._pending[:count], self._pending[count:]
         self._pending_bytes -= sum(packet.size for packet, _ in sent)
         for packet, pts in sent:
-            if self._broken:
+            if self._broken or self.exhausted:
                 return
+            if self._max_decodes is not None and self.decodes >= self._max_decodes:
+                self.exhausted = True
+                return
+            self.decodes += 1
             self._cc.skip_frame = "DEFAULT" if pts in self._wanted else "NONREF"
             self._decoding = True
             try:
@@ -246,7 +258,7 @@ class KeyframeSampler:
         self._cc.flush_buffers()
         self._decoding = False
         self._last_out = None
-        if self._wanted and not self._broken:
+        if self._wanted and not self._broken and not self.exhausted:
             # A frame sent was not returned: a full decode would not count it either.
             raise NeedExact("the decoder returned fewer frames than packets")
         self._wanted.clear()

@@ -20,7 +20,7 @@ from hashwatch.errors import ConfigError, DecodeError
 from hashwatch.signals.contact_sheet import contact_sheet_jpeg
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream, open_evidence
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
-from hashwatch.signals.image import sniff_media_type
+from hashwatch.signals.image import DEFAULT_MAX_DECODE_PIXELS, sniff_media_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
 from hashwatch.signals.types import SIGNAL_TYPES
 from hashwatch.signals.video import SAMPLINGS, VideoSignals, hash_video
@@ -45,6 +45,8 @@ class HashOptions:
     dihedral: bool = True
     policy: str = "fast"
     max_image_pixels: int | None = None
+    # Pixels one file may decode, over all its frames (signals.image.DEFAULT_MAX_DECODE_PIXELS).
+    max_decode_pixels: int | None = DEFAULT_MAX_DECODE_PIXELS
     exif: bool = False  # read EXIF leads of images (the scan wants them)
     thumbnail: bool = False  # make a small JPEG for the report
     # Hash video frames (one per this many seconds); None: videos are hashed as byte files.
@@ -197,7 +199,13 @@ def _with_pdq(
         return FileSignals(shown, digests, mime=mime, error="image too large to decode in memory")
     kwargs = {"max_pixels": options.max_image_pixels} if options.max_image_pixels else {}
     try:
-        pdq = compute_pdq(source, options.pdq_policy, dihedral=options.dihedral, **kwargs)
+        pdq = compute_pdq(
+            source,
+            options.pdq_policy,
+            dihedral=options.dihedral,
+            max_decode_pixels=options.max_decode_pixels,
+            **kwargs,
+        )
     except DecodeError as exc:
         return FileSignals(shown, digests, mime=mime, error=_describe(exc))
     except (MemoryError, OSError, ValueError) as exc:  # decoder faults never stop a run
@@ -205,18 +213,31 @@ def _with_pdq(
     exif = read_exif_leads(content) if options.exif and content is not None else None
     thumb = thumbnail_jpeg(content) if options.thumbnail and content is not None else None
     animation: VideoSignals | None = None
+    animation_error: str | None = None
     animated_source = content if content is not None else path
     if options.frame_interval and mime in _ANIMATABLE and _is_animated(animated_source):
         # An animated GIF/WebP/PNG is a short video: its frames are hashed as a video's are
         # (the PDQ above is its first frame, as an image viewer shows it).
         assert animated_source is not None
+        budget = options.max_decode_pixels  # what the first frame's decode left of it
         animation = hash_video(
-            animated_source, frame_interval=options.frame_interval, policy=options.pdq_policy
+            animated_source,
+            frame_interval=options.frame_interval,
+            policy=options.pdq_policy,
+            max_decode_pixels=None if budget is None else budget - pdq.width * pdq.height,
         )
+        animation_error = animation.error if animation.over_budget else None
         if len(animation.frames) < 2:
             animation = None  # a single sampled frame adds nothing to the image's own PDQ
     return FileSignals(
-        shown, digests, mime=mime, pdq=pdq, exif=exif, thumbnail=thumb, video=animation
+        shown,
+        digests,
+        mime=mime,
+        pdq=pdq,
+        exif=exif,
+        thumbnail=thumb,
+        video=animation,
+        error=animation_error,
     )
 
 

@@ -6,6 +6,12 @@ Why this module exists rather than a bare ``Image.open``:
   ``.jpg``). :func:`sniff_media_type` looks only at the first bytes; the name is never used, and
   Pillow is told which single plug-in to use, so a file cannot be parsed by a format it does not
   claim to be.
+* **Decode budget.** ``max_decode_pixels`` bounds the pixels one file may cost to decode (after
+  a JPEG's DCT scaling; over all frames of an animation, :mod:`hashwatch.signals.animated`),
+  checked from the header before any pixel is decoded. A 13300x13300 PNG (177 MP, ~900 MB and
+  ~2 s to decode whole) is refused with a :class:`~hashwatch.errors.DecodeError` saying so at
+  the default, 2**27 (128 Mi pixels, e.g. 11585x11585); a 200 MP JPEG is not (fast decodes it
+  at 1/8: 3 MP).
 * **No bombs.** The pixel count is checked against ``max_pixels`` from the header, before any
   pixel is decoded; Pillow's own ``DecompressionBombError`` (and its warning, where warnings are
   errors) become :class:`~hashwatch.errors.DecodeError`. Corrupt and truncated files too: the
@@ -38,9 +44,10 @@ from typing import BinaryIO, Literal, Protocol
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from hashwatch.errors import DecodeError
+from hashwatch.errors import DecodeBudgetError, DecodeError
 
 __all__ = [
+    "DEFAULT_MAX_DECODE_PIXELS",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_MEDIA_TYPES",
     "SNIFF_BYTES",
@@ -48,6 +55,7 @@ __all__ = [
     "DecodeHints",
     "DecodedImage",
     "SixteenBit",
+    "check_decode_budget",
     "decode_image",
     "luma_image",
     "sniff_media_type",
@@ -58,6 +66,11 @@ DEFAULT_MAX_PIXELS = 178_956_970
 
 # How 16-bit and wider pixels become 8 bits: as Pillow's convert (clip) or scaled (fast-1).
 SixteenBit = Literal["clip", "scale"]
+
+# Pixels one file may decode (after JPEG DCT scaling, over all frames): 2**27, 128 Mi pixels,
+# ~0.5 GB as RGBX and ~1 s of decoding. Below Pillow's own limit, so a 13300 x 13300 PNG
+# (177 MP) is refused; a 200 MP JPEG is not (the fast policy decodes it at 1/8).
+DEFAULT_MAX_DECODE_PIXELS = 134_217_728
 
 # How many leading bytes sniff_media_type needs to see.
 SNIFF_BYTES = 32
@@ -276,8 +289,22 @@ def _jpeg_scale(width: int, height: int, min_side: int) -> int:
     return 1
 
 
+def check_decode_budget(pixels: int, budget: int | None, what: str) -> None:
+    """Raise :class:`DecodeBudgetError` when decoding ``pixels`` would exceed ``budget`` (None:
+    no budget). ``what`` names the thing in the message, e.g. "image/png of 13300x13300"."""
+    if budget is not None and pixels > budget:
+        raise DecodeBudgetError(
+            f"decode budget: {what} needs {pixels:,} decoded pixels, over the limit of "
+            f"{budget:,} (max_decode_pixels); not decoded"
+        )
+
+
 def _decode(
-    fp: BinaryIO, media_type: str, hints: DecodeHints | None, max_pixels: int
+    fp: BinaryIO,
+    media_type: str,
+    hints: DecodeHints | None,
+    max_pixels: int,
+    max_decode_pixels: int | None,
 ) -> DecodedImage:
     fmt = _PILLOW_FORMAT[media_type]
     if fmt == "HEIF":
@@ -311,6 +338,10 @@ def _decode(
         if scale > 1 or luma_only:
             im.draft("L" if luma_only else im.mode, (width // scale, height // scale))
             scale = _actual_step(width, height, im.size)
+    # im.size is what load() will decode (a JPEG's draft has set its DCT scaling).
+    check_decode_budget(
+        im.width * im.height, max_decode_pixels, f"{media_type} of {width}x{height}"
+    )
 
     try:
         im.load()
@@ -416,39 +447,44 @@ def decode_image(
     hints: DecodeHints | None = None,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_pixels: int | None = DEFAULT_MAX_DECODE_PIXELS,
 ) -> DecodedImage:
     """Decode the image in ``source`` (bytes already read, a path, or a seekable binary file).
 
     The type comes from the content (:func:`sniff_media_type`). ``hints`` (a ``PdqPolicy``)
     may allow a reduced or luma-only decode; without hints the picture is decoded whole.
-    Raises :class:`DecodeError` for anything that is not a decodable image within ``max_pixels``.
+    Raises :class:`DecodeError` for anything that is not a decodable image within ``max_pixels``
+    (header size) and ``max_decode_pixels`` (pixels actually decoded; None: no budget).
     """
+    limits = (max_pixels, max_decode_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
         media_type = sniff_media_type(bytes(source[:SNIFF_BYTES]))
         if media_type is None:
             raise DecodeError(_unknown(bytes(source[:SNIFF_BYTES])))
         # BytesIO over bytes shares the buffer (no copy until written to).
         data = source if isinstance(source, bytes) else bytes(source)
-        return _decode(io.BytesIO(data), media_type, hints, max_pixels)
+        return _decode(io.BytesIO(data), media_type, hints, *limits)
     if isinstance(source, (str, Path)):
         try:
             with open(source, "rb") as fh:
-                return _decode_stream(fh, hints, max_pixels)
+                return _decode_stream(fh, hints, limits)
         except OSError as exc:
             raise DecodeError(f"cannot read {source}: {exc}") from exc
-    return _decode_stream(source, hints, max_pixels)
+    return _decode_stream(source, hints, limits)
 
 
-def _decode_stream(fp: BinaryIO, hints: DecodeHints | None, max_pixels: int) -> DecodedImage:
+def _decode_stream(
+    fp: BinaryIO, hints: DecodeHints | None, limits: tuple[int, int | None]
+) -> DecodedImage:
     if not fp.seekable():
-        return decode_image(fp.read(), hints, max_pixels=max_pixels)
+        return decode_image(fp.read(), hints, max_pixels=limits[0], max_decode_pixels=limits[1])
     start = fp.tell()
     head = fp.read(SNIFF_BYTES)
     fp.seek(start)
     media_type = sniff_media_type(head)
     if media_type is None:
         raise DecodeError(_unknown(head))
-    return _decode(fp, media_type, hints, max_pixels)
+    return _decode(fp, media_type, hints, *limits)
 
 
 def _unknown(head: bytes) -> str:

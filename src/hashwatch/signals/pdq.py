@@ -90,6 +90,7 @@ from PIL import Image
 
 from hashwatch.errors import ConfigError, DecodeError, InvalidHashError
 from hashwatch.signals.image import (
+    DEFAULT_MAX_DECODE_PIXELS,
     DEFAULT_MAX_PIXELS,
     AxisMap,
     DecodedImage,
@@ -204,12 +205,16 @@ def compute_pdq(
     *,
     dihedral: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_pixels: int | None = DEFAULT_MAX_DECODE_PIXELS,
 ) -> PdqResult:
     """PDQ of the image in ``source`` (bytes already read are the cheapest to pass).
 
-    Raises :class:`~hashwatch.errors.DecodeError` for anything that is not a decodable image.
+    Raises :class:`~hashwatch.errors.DecodeError` for anything that is not a decodable image,
+    or whose decoding would exceed ``max_decode_pixels`` (see :func:`decode_image`).
     """
-    decoded = decode_image(source, policy, max_pixels=max_pixels)
+    decoded = decode_image(
+        source, policy, max_pixels=max_pixels, max_decode_pixels=max_decode_pixels
+    )
     return hash_decoded(decoded, policy, dihedral=dihedral)
 
 

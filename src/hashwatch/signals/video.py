@@ -51,8 +51,15 @@ one thread applies ``skip_frame`` to exactly the packet it is set for. Run with 
 (OPENBLAS_NUM_THREADS=1, as hashwatch's runner sets): OpenBLAS's spinning threads would
 otherwise cost more CPU than the hashing.
 
-Animated WebP, which FFmpeg does not decode, is read with Pillow; its frames are numbered in
-order, ``fps`` is frames per second of its total duration.
+Animated WebP, which FFmpeg does not decode, is read with Pillow
+(:mod:`hashwatch.signals.animated`); its frames are numbered in order, ``fps`` is frames per
+second of its total duration.
+
+Decode budget (``max_decode_pixels``, given for animated images, whose frames cost a full
+canvas each whatever their file size): frame pixels x frames sent to the decoder, counted before
+each is decoded. Past it nothing more is decoded; the frames hashed so far are kept and
+``error`` says so. Videos are hashed without one by default (None): their cost follows their
+length, which a scan means to cover.
 
 Errors: bad input never raises. A broken or truncated video gives the frames that could be read
 and an ``error`` string; a file with no readable video stream gives no frames and an ``error``.
@@ -62,7 +69,6 @@ Display rotation (side data) is ignored, as vPDQ ignores it: frames are hashed a
 from __future__ import annotations
 
 import io
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,6 +81,7 @@ from PIL import Image
 
 from hashwatch.errors import DecodeError
 from hashwatch.signals._video_decode import KeyframeSampler, NeedExact, timestamps_reorder
+from hashwatch.signals.animated import hash_webp_frames
 from hashwatch.signals.image import AxisMap, DecodedImage, luma_image
 from hashwatch.signals.pdq import FAST, PdqPolicy, hash_decoded
 from hashwatch.signals.video_sniff import sniff_video_type
@@ -92,10 +99,8 @@ __all__ = [
 SAMPLINGS = ("fast", "exact", "keyframes")
 
 # 8-bit planar/semi-planar YUV formats whose plane 0 is the luma at full size.
-_YUV8 = {
-    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
-    "yuv411p", "yuvj411p", "yuv410p", "yuva420p", "yuva422p", "yuva444p", "nv12", "nv21",
-}  # fmt: skip
+_YUV8 = {f"yuv{j}{sub}p" for j in ("", "j") for sub in ("420", "422", "444", "440", "411")}
+_YUV8 |= {"yuv410p", "yuva420p", "yuva422p", "yuva444p", "nv12", "nv21"}
 _FULL_RANGE_FORMATS = {"yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "yuvj411p"}
 _COLOR_RANGE_JPEG = 2  # AVCOL_RANGE_JPEG
 _END_TOLERANCE_S = 0.5  # a stream that stops earlier than its announced duration is truncated
@@ -124,6 +129,7 @@ class VideoSignals:
     container's announced duration in seconds (0.0 when unknown), ``fps`` the stream's average
     frame rate, ``policy`` the PDQ policy's versioned name, ``sampling`` how frames were chosen
     ("fast": keyframe-first, "exact": every k-th decoded frame, see the module docstring).
+    ``over_budget``: frames were left undecoded for want of decode budget (``error`` says so).
     """
 
     media_type: str
@@ -136,6 +142,7 @@ class VideoSignals:
     frames: list[FrameHash] = field(default_factory=list)
     error: str | None = None
     sampling: str = "exact"
+    over_budget: bool = False  # frames were left undecoded for the decode budget (see error)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (frames as plain dicts)."""
@@ -165,13 +172,15 @@ def hash_video(
     policy: PdqPolicy = FAST,
     sampling: str = "fast",
     threads: int = 1,
+    max_decode_pixels: int | None = None,
 ) -> VideoSignals:
     """PDQ of one frame per ``frame_interval`` seconds of ``source`` (bytes, path, binary file).
 
     ``sampling``: "fast" (keyframe-first, the default), "keyframes" (keyframes only, at most
     one per interval: as far apart as the video's keyframes) or "exact" (every k-th decoded frame,
     ``k = int(frame_interval * fps)``, as vPDQ); see the module docstring. ``threads``: decoder
-    threads (0: FFmpeg's choice). Never raises for bad input: see the module docstring.
+    threads (0: FFmpeg's choice). ``max_decode_pixels``: the decode budget (None: none). Never
+    raises for bad input: see the module docstring.
     """
     if not frame_interval > 0:
         raise ValueError("frame_interval must be positive")
@@ -179,7 +188,8 @@ def hash_video(
         raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}")
     if threads < 0:
         raise ValueError("threads must be 0 (FFmpeg's choice) or more")
-    return _Job(_Input(source), policy, threads).run(frame_interval, sampling, None)
+    job = _Job(_Input(source), policy, threads, max_decode_pixels)
+    return job.run(frame_interval, sampling, None)
 
 
 def hash_video_frames(
@@ -243,10 +253,14 @@ class _Input:
 class _Job:
     """One hashing run over one input; :meth:`run` never raises for bad input."""
 
-    def __init__(self, source: _Input, policy: PdqPolicy, threads: int) -> None:
+    def __init__(
+        self, source: _Input, policy: PdqPolicy, threads: int, budget: int | None = None
+    ) -> None:
         self.source = source
         self.policy = policy
         self.threads = threads
+        self.budget = budget  # decoded pixels left (None: no budget)
+        self.budget_limit = budget or 0
         self.result = VideoSignals(
             "video", sniff_video_type(source.head), 0.0, 0.0, 0, 0, policy.name
         )
@@ -312,19 +326,42 @@ class _Job:
         step = max(1, int(interval * fps))
         count = 0
         try:
-            for count, frame in enumerate(container.decode(stream), start=1):
-                n = count - 1
-                if (wanted is None and n % step == 0) or (wanted is not None and n in wanted):
-                    self._add(n, *hash_av_frame(frame, self.policy))
+            for packet in container.demux(stream):  # (what container.decode does, budgeted)
+                if packet.size and not self._spend(1):
+                    break
+                for frame in packet.decode():
+                    n, count = count, count + 1
+                    if (wanted is None and n % step == 0) or (wanted is not None and n in wanted):
+                        self._add(n, *hash_av_frame(frame, self.policy))
         except _READ_ERRORS as exc:
             self.result.error = f"decoding stopped after {count} frames: {exc}"
         return count
+
+    def _spend(self, frames: int) -> bool:
+        """Take ``frames`` frames' pixels from the budget; False (and ``error``) when short."""
+        pixels = frames * max(1, self.result.width * self.result.height)
+        if self.budget is None:
+            return True
+        if pixels <= self.budget:
+            self.budget -= pixels
+            return True
+        self.result.error = self._over_budget()
+        return False
+
+    def _over_budget(self) -> str:
+        result = self.result
+        result.over_budget = True
+        return (
+            f"decode budget: frames of {result.width}x{result.height} past the limit of "
+            f"{self.budget_limit:,} decoded pixels (max_decode_pixels) not decoded"
+        )
 
     def _fast(self, container: Any, stream: Any, interval: float, keyframes_only: bool) -> int:
         """Keyframe-first sampling (raises NeedExact). Returns the stream's frame count."""
         if not stream.time_base:
             raise NeedExact("the stream has no time base")
         fps = self.result.fps if self.result.fps > 0 else 30.0
+        frame_pixels = max(1, self.result.width * self.result.height)
         sampler = KeyframeSampler(
             stream.codec_context,
             float(stream.time_base),
@@ -332,6 +369,7 @@ class _Job:
             max(1, int(interval * fps)),
             lambda f: hash_av_frame(f, self.policy),
             keyframes_only=keyframes_only,
+            max_decodes=None if self.budget is None else self.budget // frame_pixels,
         )
         try:
             for packet in container.demux(stream):
@@ -339,8 +377,12 @@ class _Job:
         except _READ_ERRORS as exc:
             self.result.error = f"reading stopped after {sampler.packets} frames: {exc}"
         sampler.finish()
+        if self.budget is not None:
+            self.budget -= sampler.decodes * frame_pixels
         for n, pdq, quality in sampler.frames():
             self._add(n, pdq, quality)
+        if sampler.exhausted:
+            self.result.error = self.result.error or self._over_budget()
         self.result.error = self.result.error or sampler.error
         return sampler.packets
 
@@ -353,47 +395,36 @@ class _Job:
     def _pillow(
         self, interval: float, sampling: str, wanted: frozenset[int] | None
     ) -> VideoSignals:
-        """An animated (or still) WebP, frame by frame with Pillow."""
+        """An animated (or still) WebP, frame by frame with Pillow (see its module)."""
         result = self.result
         result.sampling = sampling
         try:
-            with Image.open(io.BytesIO(self.source.read_all())) as im:
-                result.width, result.height = im.size
-                count = int(getattr(im, "n_frames", 1))
-                durations_ms = []
-                for n in range(count):
-                    im.seek(n)
-                    im.load()  # Pillow reads a WebP frame's duration when decoding it
-                    durations_ms.append(max(0, int(im.info.get("duration") or 0)))
-                total_ms = sum(durations_ms)
-                result.duration = total_ms / 1000
-                result.fps = count * 1000 / total_ms if total_ms > 0 else 0.0
-                starts = [sum(durations_ms[:n]) / 1000 for n in range(count)]
-                for n in _pillow_frames(starts, result.fps, interval, sampling, wanted):
-                    im.seek(n)
-                    hashed = hash_decoded(_prepared(im.convert("RGB"), self.policy), self.policy)
-                    self._add(n, hashed.hash, hashed.quality)
-        except (*_READ_ERRORS, Image.DecompressionBombError) as exc:
+            data = self.source.read_all()
+        except _READ_ERRORS as exc:
             result.error = f"cannot read as animated image: {exc}"
+            return result
+        found = hash_webp_frames(
+            data,
+            self._hash_pillow_frame,
+            interval=interval,
+            sampling=sampling,
+            wanted=wanted,
+            max_decode_pixels=self.budget,
+        )
+        result.width, result.height = found.width, found.height
+        result.duration, result.fps, result.error = found.duration, found.fps, found.error
+        result.over_budget = found.over_budget
+        for n, pdq, quality in found.frames:
+            self._add(n, pdq, quality)
         return result
 
-
-def _pillow_frames(
-    starts: list[float],
-    fps: float,
-    interval: float,
-    sampling: str,
-    wanted: frozenset[int] | None,
-) -> list[int]:
-    """The frame numbers to hash among frames starting at ``starts`` (seconds)."""
-    if wanted is not None:
-        return [n for n in range(len(starts)) if n in wanted]
-    if sampling == "exact":
-        return list(range(0, len(starts), max(1, int(interval * (fps or 30.0)))))
-    chosen: dict[int, int] = {}
-    for n, start in enumerate(starts):
-        chosen.setdefault(math.floor(start / interval + 1e-6), n)
-    return sorted(chosen.values())
+    def _hash_pillow_frame(self, im: Image.Image) -> tuple[str, int]:
+        """One decoded RGB(A) frame: luma reduced at once (fast), or full RGB (reference)."""
+        full = self.policy.kind == "reference" or self.policy.decode_min_side is None
+        hashed = hash_decoded(
+            _prepared(im.convert("RGB") if full else im, self.policy), self.policy
+        )
+        return hashed.hash, hashed.quality
 
 
 def _peek(stream: Any) -> tuple[Any, int, bytes, bool]:
