@@ -8,47 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from typer.testing import CliRunner
 
-from hashwatch.cli.main import app
 from hashwatch.errors import ConfigError
 from hashwatch.report.case import CaseDetails
+from tests import inprocess_cli
+from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
 
-Run = Callable[..., "CliResult"]
-
-
-class CliResult:
-    def __init__(self, code: int, stdout: str, stderr: str, exc: BaseException | None) -> None:
-        self.code, self.stdout, self.stderr, self.exception = code, stdout, stderr, exc
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """``hashwatch ...`` in this process (the subprocess would add nothing but start-up)."""
-    monkeypatch.setenv("HASHWATCH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HASHWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'hw.sqlite3'}")
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.chdir(tmp_path)
-
-    def call(*args: str) -> CliResult:
-        monkeypatch.setattr(sys, "argv", ["hashwatch", *args])  # what the OS would hand over
-        result = CliRunner().invoke(app, list(args), prog_name="hashwatch")
-        code = result.exit_code
-        if isinstance(result.exception, ConfigError):
-            code = result.exception.exit_code
-        elif result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return CliResult(code, result.stdout, result.stderr, result.exception)
-
-    return call
+run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 
 
 def _evidence(root: Path) -> Path:

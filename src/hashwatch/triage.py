@@ -411,7 +411,7 @@ def summary_lines(outcome: ScanOutcome) -> list[str]:
     order = ["new", "known", "ignorable", "other", "error"]
     counts = ", ".join(f"{s.by_status.get(k, 0)} {k}" for k in order)
     lines = [
-        f"{s.files} files ({s.bytes / 1e6:.1f} MB) in {s.seconds:.1f} s: {counts}",
+        f"{s.files} files ({s.bytes / 2**20:,.1f} MiB) in {s.seconds:.1f} s: {counts}",
         f"{s.new_clusters} clusters of new media, first in review order",
     ]
     if s.videos_by_status:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["scan", "verify"]
 
+MIB = 1 << 20  # sizes in bytes are shown in binary units, as the report shows them
+
 
 class _RichScanProgress:
     """Files, bytes, rate and ETA on stderr while a person watches."""
@@ -32,13 +34,13 @@ class _RichScanProgress:
 
     def advance(self, files: int, nbytes: int) -> None:
         self.nbytes += nbytes
-        rate = self.nbytes / max(1e-6, time.monotonic() - self.started) / 1e6
+        rate = self.nbytes / max(1e-6, time.monotonic() - self.started) / MIB
         if self.task is not None:
             self.progress.update(
                 self.task,
                 advance=files,
-                rate=f"{rate:.1f} MB/s",
-                size=f"{self.nbytes / 1e6:,.0f}/{self.total_bytes / 1e6:,.0f} MB",
+                rate=f"{rate:.1f} MiB/s",
+                size=f"{self.nbytes / MIB:,.0f}/{self.total_bytes / MIB:,.0f} MiB",
             )
 
     def phase(self, text: str) -> None:

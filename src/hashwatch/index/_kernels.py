@@ -109,8 +109,9 @@ def permute_words(rows: Any, table: Any) -> Any:
 
 
 @_jit_inline
-def _emit(oq: Any, op: Any, od: Any, k: int, qi: int, b0: int, dist: Any, n: int, radius: int,
-          dead: Any) -> Any:  # fmt: skip
+def _emit(
+    oq: Any, op: Any, od: Any, k: int, qi: int, b0: int, dist: Any, n: int, radius: int, dead: Any
+) -> Any:
     """Append the rows of ``dist[:n]`` within radius (and alive) to the outputs."""
     hits: Any = 0
     for j in range(n):

@@ -274,9 +274,15 @@ class MihPdqIndex(PdqIndex):
     @property
     def nbytes(self) -> int:
         arrays = (
-            self._ids, self._words, self._id_order, self._dead, self._offsets, self._table_ids,
-            self._delta_ids, self._delta_words,
-        )  # fmt: skip
+            self._ids,
+            self._words,
+            self._id_order,
+            self._dead,
+            self._offsets,
+            self._table_ids,
+            self._delta_ids,
+            self._delta_words,
+        )
         return int(sum(a.nbytes for a in arrays))
 
     # -- changes ------------------------------------------------------------------------

@@ -178,8 +178,14 @@ def _read_header(f: IO[bytes], size: int) -> dict[str, Any]:
         header = json.loads(blob)
         if not isinstance(header, dict):
             raise TypeError("header is not an object")
-        for key, kind in (("kind", str), ("count", int), ("params", dict), ("metadata", dict),
-                          ("arrays", list), ("file_size", int)):  # fmt: skip
+        for key, kind in (
+            ("kind", str),
+            ("count", int),
+            ("params", dict),
+            ("metadata", dict),
+            ("arrays", list),
+            ("file_size", int),
+        ):
             if not isinstance(header[key], kind):
                 raise TypeError(f"header field {key!r} is not {kind.__name__}")
     except (ValueError, TypeError, KeyError) as exc:

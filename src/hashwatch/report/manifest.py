@@ -170,9 +170,14 @@ class EvidenceRoot:
     @classmethod
     def of_directory(cls, path: str, tree: TreeDigest) -> EvidenceRoot:
         return cls(
-            path, "directory", tree.hexdigest(), tree.files, tree.bytes, tree.not_hashed,
+            path,
+            "directory",
+            tree.hexdigest(),
+            tree.files,
+            tree.bytes,
+            tree.not_hashed,
             TREE_DIGEST,
-        )  # fmt: skip
+        )
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -277,10 +282,15 @@ def write_manifest(
     if evidence is None:
         evidence = roots_from_digests(root_digests) if root_digests is not None else []
     root = Path(case_dir)
-    names = outputs if outputs is not None else [
-        n for n in _case_files(root)
-        if n not in (MANIFEST, AUDIT_LOG) and not _matches(n, unrecorded)
-    ]  # fmt: skip
+    names = (
+        outputs
+        if outputs is not None
+        else [
+            n
+            for n in _case_files(root)
+            if n not in (MANIFEST, AUDIT_LOG) and not _matches(n, unrecorded)
+        ]
+    )
     files: dict[str, dict[str, Any]] = {}
     for name in sorted(names):
         sha, size = file_sha256(root / name)

@@ -469,12 +469,24 @@ def local_zip_entries(stream: BinaryIO, budget: Budget) -> Iterator[LocalZipEntr
             raise Stop("damaged zip: cannot find the end of a member without its sizes")
         start = pos + 30 + nlen + xlen
         data = _LocalData(stream, start, None if described else packed, method == 8)
-        when = ((mdate >> 9) + 1980, (mdate >> 5) & 15, mdate & 31,
-                mtime >> 11, (mtime >> 5) & 63, (mtime & 31) * 2)  # fmt: skip
+        when = (
+            (mdate >> 9) + 1980,
+            (mdate >> 5) & 15,
+            mdate & 31,
+            mtime >> 11,
+            (mtime >> 5) & 63,
+            (mtime & 31) * 2,
+        )
         readable = method in (0, 8) and not flags & 0x41
         stream_ = cast(BinaryIO, data) if readable else None
-        yield LocalZipEntry(name, None if described else size, None if described else packed,
-                            when, bool(flags & 0x41), stream_)  # fmt: skip
+        yield LocalZipEntry(
+            name,
+            None if described else size,
+            None if described else packed,
+            when,
+            bool(flags & 0x41),
+            stream_,
+        )
         if not described:
             pos = start + packed
             continue

@@ -87,8 +87,18 @@ __all__ = [
 
 R = TypeVar("R")
 HEAD_SIZE = 512  # enough for every magic (tar: "ustar" at 257)
-_SUFFIXES = {".gz": "", ".gzip": "", ".z": "", ".tgz": ".tar", ".bz2": "", ".bz": "",
-             ".tbz": ".tar", ".tbz2": ".tar", ".xz": "", ".txz": ".tar"}  # fmt: skip
+_SUFFIXES = {
+    ".gz": "",
+    ".gzip": "",
+    ".z": "",
+    ".tgz": ".tar",
+    ".bz2": "",
+    ".bz": "",
+    ".tbz": ".tar",
+    ".tbz2": ".tar",
+    ".xz": "",
+    ".txz": ".tar",
+}
 _BZ2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")  # a block, or the end of an empty stream
 _COMPRESSIONS = ("gz", "bz2", "xz")
 
@@ -519,8 +529,9 @@ class _Expander(Generic[R]):
     def expand(self, member: Member, depth: int) -> Iterator[Expanded[R]]:
         def record(result: R | None, error: str | None, kind: str | None = None) -> Expanded[R]:
             shown, size, mtime = member.display_path, member.size, member.mtime
-            return Expanded(shown, size, mtime, result, kind is not None, kind, error,
-                            member.note, depth)  # fmt: skip
+            return Expanded(
+                shown, size, mtime, result, kind is not None, kind, error, member.note, depth
+            )
 
         if member.source is None:
             if not member.is_dir:
@@ -557,8 +568,15 @@ class _Expander(Generic[R]):
             size = len(data) if data is not None else member.size
             held = len(data) if data is not None else 0
             self.budget.memory_left -= held
-            reader = ArchiveReader(container, member.display_path, kind, self.limits, size=size,
-                                   cheap_seek=member.reopen_cheap, budget=self.budget)  # fmt: skip
+            reader = ArchiveReader(
+                container,
+                member.display_path,
+                kind,
+                self.limits,
+                size=size,
+                cheap_seek=member.reopen_cheap,
+                budget=self.budget,
+            )
             try:
                 for child in reader:
                     yield from self.expand(child, depth + 1)

@@ -35,6 +35,7 @@ Every cluster records the reasons behind its score in words, shown in the report
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -231,6 +232,18 @@ def _partial_known(items: Sequence[ItemRecord], members: list[int]) -> dict[str,
     return best
 
 
+def _copies_text(digests: Sequence[str]) -> str:
+    """What a cluster's members are to each other, in words: identical files (one SHA-256)
+    are exact copies; pictures that only look alike (PDQ-close) are near-duplicates."""
+    n = len(digests)
+    shared = sum(count for count in Counter(digests).values() if count > 1)
+    if shared == n and len(set(digests)) == 1:
+        return f"{n} exact copies (identical files)"
+    if not shared:
+        return f"{n} near-duplicates (similar pictures, not identical files)"
+    return f"{n} near-duplicates, {shared} of them exact copies of another"
+
+
 def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]) -> _Scored:
     # Representative: the best picture of the group (quality, then resolution, then path).
     members = sorted(
@@ -275,7 +288,7 @@ def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]
         reasons.append(
             f"{len(members)} videos sharing most of their frames"
             if videos
-            else f"{len(members)} near-duplicate copies"
+            else _copies_text([items[i].sha256 or items[i].path for i in members])
         )
     qualities = [q for i in members if (q := _quality(items[i])) is not None]
     if qualities:
