@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, select
 
+from hashwatch.app import Hashwatch
 from hashwatch.errors import ConfigError, HashwatchError, ListExistsError, ListFormatError
 from hashwatch.lists.model import CategoryScheme, EntryRecord, EntryStatus
 from hashwatch.signals.types import HashType
@@ -28,6 +29,8 @@ from hashwatch.store.audit import AuditTrail, actor_or_user
 from hashwatch.store.database import Database
 from hashwatch.store.lists import ListStore
 from hashwatch.store.models import ENTRIES
+from hashwatch.store.service import Role
+from tests.serve_helpers import client, make_key
 
 WAIT = 60.0  # generous bound on every wait; the tests take well under a second each
 
@@ -369,3 +372,29 @@ def test_a_bad_list_name_is_refused_by_every_way_a_list_is_made(
                 make()
     assert store.all() == []
     store.create("x" * 200)  # the longest name the column holds
+
+
+def test_over_http_the_same_rules_hold_and_the_key_is_the_actor(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    curator = make_key(sqlite_hw, Role.CURATOR, "cur")
+    v1 = text_list(tmp_path / "v1.txt", range(100)).read_bytes()
+    short = text_list(tmp_path / "short.txt", range(10)).read_bytes()
+    entry = {"entries": [{"hashes": [{"type": "md5", "value": md5(1)}]}]}
+    with client(sqlite_hw) as c:
+        for bad in ("a%0D%0Ab", "nul%00x", "x" * 201):
+            r = c.post(f"/v1/lists/{bad}/import", headers=curator, files={"file": ("l.txt", v1)})
+            assert r.status_code == 400 and "name" in r.json()["detail"], r.text
+            r = c.post(f"/v1/lists/{bad}/entries", headers=curator, json=entry)
+            assert r.status_code == 404, r.text  # entries go to an existing list only
+        url = "/v1/lists/agency/import"
+        assert c.post(url, headers=curator, files={"file": ("v1.txt", v1)}).status_code == 200
+        refused = c.post(url, headers=curator, files={"file": ("short.txt", short)})
+        assert refused.status_code == 400 and "--force" in refused.json()["detail"]
+        forced = c.post(
+            url, headers=curator, params={"force": "true"}, files={"file": ("s.txt", short)}
+        )
+        assert forced.status_code == 200 and forced.json()["withdrawn"] == 90
+    assert sqlite_hw.lists.all()[0].name == "agency"
+    trail = [(e.actor, e.action) for e in AuditTrail(sqlite_hw.db).events(target="agency")]
+    assert trail == [("cur", "list.imported"), ("cur", "list.imported")]

@@ -107,10 +107,10 @@ def test_key_upload_match_webhook(hw: Hashwatch) -> None:
             "distance": sent["distance"],
         }
     ]
-    assert {"list.created", "entries.added"} <= {e["event"] for e in events}
-    # Keys and webhooks are audited by the store, with the admin key's name as the actor.
+    # Keys, webhooks and lists are audited by the store, with the key's name as the actor.
     trail = [(e.actor, e.action) for e in AuditTrail(hw.db).events()]
     assert ("ops", "key.created") in trail and ("ops", "webhook.added") in trail
+    assert ("cur", "list.created") in trail and ("cur", "entries.added") in trail
     assert pdq not in audit.read_text()
 
 

@@ -2,7 +2,8 @@
 
 A list file uploaded for import is streamed into ``<data dir>/spool`` within its byte budget
 (the importer reads a path and streams it); uploaded *media* never touches disk. Every write
-is an audit event naming the key, the list and counts — never the hashes.
+is audited by the store, in the write's own transaction, with the key's name as the actor:
+the audit names the key, the list and counts — never the hashes.
 """
 
 from __future__ import annotations
@@ -52,12 +53,10 @@ def _store(request: Request) -> ListStore:
     return store
 
 
-def _audit(request: Request, event: str, **details: Any) -> None:
-    """Record a write, and apply it to this process's matcher at once (other processes catch
-    up within their poll interval)."""
-    request.app.state.audit.append(event, **details)
-    if event != "list.exported":
-        request.app.state.service.refresh_if_changed()
+def _applied(request: Request) -> None:
+    """Apply a list write (audited by the store) to this process's matcher at once; other
+    processes catch up within their poll interval."""
+    request.app.state.service.refresh_if_changed()
 
 
 def _info(info: HashListInfo) -> dict[str, Any]:
@@ -78,8 +77,9 @@ def create_list(request: Request, p: Curator, body: CreateList) -> dict[str, Any
         source_org=body.source_org,
         pdq_threshold=body.pdq_threshold,
         description=body.description,
+        actor=p.name,
     )
-    _audit(request, "list.created", key=p.name, list=info.name, kind=info.kind.value)
+    _applied(request)
     return _info(info)
 
 
@@ -101,9 +101,9 @@ def update_list(request: Request, p: Curator, name: str, body: UpdateList) -> di
         category_map=body.category_map,
         video_min_compared_pct=body.video_min_compared_pct,
         video_min_query_pct=body.video_min_query_pct,
+        actor=p.name,
     )
-    changed = sorted(body.model_dump(exclude_none=True))
-    _audit(request, "list.configured", key=p.name, list=name, changed=changed)
+    _applied(request)
     return _info(info)
 
 
@@ -121,6 +121,9 @@ async def import_list(
     mode: Literal["replace", "append"] = "replace",
     kind: ListKind | None = None,
     hash_type: Annotated[str | None, Query(description="type of bare 64-hex hashes")] = None,
+    force: Annotated[
+        bool, Query(description="replace even when it withdraws most of the list")
+    ] = False,
 ) -> dict[str, Any]:
     limit: int = request.app.state.settings.max_list_upload_bytes
     htype = parse_hash_type(hash_type) if hash_type else None
@@ -135,24 +138,13 @@ async def import_list(
             fmt=format,
             kind=kind,
             mode=mode,
-            actor=f"key:{p.name}",
+            actor=p.name,
             default_hash_type=htype,
+            force=force,
         )
     result = report.as_dict()
     result["file"] = filename
-    _audit(
-        request,
-        "list.imported",
-        key=p.name,
-        list=name,
-        version=report.version,
-        format=report.format,
-        sha256=report.file_sha256,
-        records=report.records,
-        added=report.added,
-        updated=report.updated,
-        withdrawn=report.withdrawn,
-    )
+    _applied(request)
     return result
 
 
@@ -167,9 +159,10 @@ def export_list(
     store = _store(request)
     store.get(name)  # 404 before streaming starts
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - closed by chunks()
-    count = store.export(name, cast(BinaryIO, spool), format, include_inactive=include_inactive)
+    store.export(
+        name, cast(BinaryIO, spool), format, include_inactive=include_inactive, actor=p.name
+    )
     spool.seek(0)
-    _audit(request, "list.exported", key=p.name, list=name, format=format, entries=count)
 
     def chunks() -> Iterator[bytes]:
         with spool:
@@ -205,17 +198,9 @@ def add_entries(request: Request, p: Curator, name: str, body: NewEntries) -> di
         for n, e in enumerate(body.entries, start=1)
     ]
     report = store.add_records(
-        name, records, source=f"api ({len(records)} entries)", actor=f"key:{p.name}", kind=info.kind
+        name, records, source=f"api ({len(records)} entries)", actor=p.name, kind=info.kind
     )
-    _audit(
-        request,
-        "entries.added",
-        key=p.name,
-        list=name,
-        version=report.version,
-        added=report.added,
-        updated=report.updated,
-    )
+    _applied(request)
     return {k: v for k, v in report.as_dict().items() if k != "file"}
 
 
@@ -236,18 +221,10 @@ def change_entries(
         [(s.hash_type, s.value) for s in body.hashes],
         entry_ids=body.entry_ids,
         status=status,
-        actor=f"key:{p.name}",
+        actor=p.name,
         reason=body.reason,
     )
-    _audit(
-        request,
-        f"entries.{action}",
-        key=p.name,
-        list=name,
-        entries=len(changes),
-        entry_ids=[c.entry_id for c in changes][:1000],
-        reason=body.reason,
-    )
+    _applied(request)
     return {
         "changed": [
             {"entry_id": c.entry_id, "old_status": c.old_status, "new_status": c.new_status}
