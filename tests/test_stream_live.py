@@ -35,6 +35,7 @@ from hashwatch.matching.matcher import Signal
 from hashwatch.signals.types import HashType
 from hashwatch.signals.video import hash_video
 from hashwatch.store.service import MatchRecordStore
+from hashwatch.store.webhook_http import TargetPolicy
 from hashwatch.store.webhooks import WebhookStore
 from hashwatch.stream.sampler import ReaderSettings, hls_has_ended
 from hashwatch.stream.sources import StreamSource
@@ -460,7 +461,8 @@ def test_file_alert_reaches_stdout_the_webhook_and_the_service(
 ) -> None:
     hw = Hashwatch(Settings(database_url=db_url, data_dir=tmp_path / "data"))
     make_known_list(hw, videos["lead_known"], LEAD_S, tmp_path)
-    WebhookStore(hw.db).add("http://127.0.0.1:9/registered", list_name="known")
+    loopback = TargetPolicy.parse("127.0.0.1")  # webhook targets on loopback must be allowed
+    WebhookStore(hw.db, policy=loopback).add("http://127.0.0.1:9/registered", list_name="known")
     handler = type("Receiver", (HookReceiver,), {"received": [], "refused": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
