@@ -14,8 +14,11 @@ from sqlalchemy.exc import OperationalError
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.store.service import Role
+from hashwatch.store.webhooks import WebhookStore
 from hashwatch.web.app import _loop, create_app
 from hashwatch.web.failures import Outage
+from hashwatch.web.metrics import Metrics
+from hashwatch.web.webhooks import DeliveryLoop
 from tests.conftest import _admin
 from tests.serve_helpers import bearer, make_key, settings
 
@@ -87,6 +90,9 @@ class _Ticks:
 
     def wait(self, timeout: float) -> bool:
         self.waits.append(timeout)
+        return self.is_set()
+
+    def is_set(self) -> bool:
         return len(self.waits) > self.runs
 
 
@@ -112,3 +118,35 @@ def test_background_jobs_back_off_and_log_an_outage_once(
     assert len([m for m in messages if "database reachable again" in m]) == 1
     assert len([r for r in caplog.records if r.exc_info]) == 1  # the bug, once per streak
     assert not any(SECRET in m or "SELECT" in m for m in messages)
+
+
+def test_the_webhook_delivery_loop_backs_off_while_the_database_is_gone(
+    sqlite_hw: Hashwatch, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.INFO)
+    delivery = DeliveryLoop(
+        WebhookStore(sqlite_hw.db),
+        Metrics(),
+        interval_s=0.5,
+        max_attempts=3,
+        backoff_s=1.0,
+        timeout_s=1.0,
+    )
+    gone = OperationalError("SELECT 1", {}, OSError())
+    outcomes: list[Exception | None] = [gone] * 8 + [None]
+    original = delivery.run_once
+
+    def run_once() -> int:
+        outcome = outcomes.pop(0) if outcomes else None
+        if outcome is not None:
+            raise outcome
+        return original()
+
+    monkeypatch.setattr(delivery, "run_once", run_once)
+    stop = _Ticks(9)
+    delivery.run(stop, Outage())  # type: ignore[arg-type]
+    assert stop.waits == [1, 2, 4, 8, 16, 32, 60, 60, 0.5, 0.5]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "database unavailable" in m]) == 1
+    assert len([m for m in messages if "database reachable again" in m]) == 1
+    assert not any(r.exc_info for r in caplog.records)

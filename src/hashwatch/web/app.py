@@ -31,7 +31,13 @@ from hashwatch.web import routes_admin, routes_lists, routes_match
 from hashwatch.web.apidocs import install_api_docs
 from hashwatch.web.auth import ApiError, Authenticator, require
 from hashwatch.web.decoding import BoundedMatchService, DecodeLimiter
-from hashwatch.web.failures import Outage, database_failure, is_database_error, status_of
+from hashwatch.web.failures import (
+    Outage,
+    Retry,
+    database_failure,
+    is_database_error,
+    status_of,
+)
 from hashwatch.web.gate import RequestGate
 from hashwatch.web.metrics import Metrics
 from hashwatch.web.service import MatchService
@@ -107,27 +113,17 @@ def _loop(
     outage: Outage,
     max_backoff_s: float = 60.0,
 ) -> None:
-    """Run ``job`` every ``interval`` seconds until ``stop``. A failure doubles the wait (up to
-    ``max_backoff_s``, or the interval if longer) until a run succeeds; a database outage is
-    reported to ``outage`` (one line per outage), any other failure logged once per streak."""
+    """Run ``job`` every ``interval`` seconds until ``stop``, backing off while it fails
+    (:class:`~hashwatch.web.failures.Retry`: a database outage is logged once, not per tick)."""
+    retry = Retry(name, interval, outage, max_backoff_s)
     delay = interval
-    failing = False
     while not stop.wait(delay):
         try:
             job()
         except Exception as exc:  # a background job must survive a database outage
-            if is_database_error(exc):
-                outage.failed(exc, f"background job {name}")
-            elif not failing:
-                log.exception("background job %s failed; retrying with backoff", name)
-            failing = True
-            delay = min(delay * 2, max(max_backoff_s, interval))
+            delay = retry.failed(exc)
             continue
-        outage.recovered(f"background job {name}")
-        if failing:
-            log.info("background job %s runs again", name)
-        failing = False
-        delay = interval
+        delay = retry.succeeded()
 
 
 def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
@@ -180,7 +176,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
                         outage,
                     ),
                 ),
-                ("webhooks", delivery.run),
+                ("webhooks", lambda s: delivery.run(s, outage)),
                 (
                     "purge",
                     lambda s: _loop(

@@ -28,7 +28,14 @@ from hashwatch.errors import (
     WebhookNotFoundError,
 )
 
-__all__ = ["DatabaseFailure", "Outage", "database_failure", "is_database_error", "status_of"]
+__all__ = [
+    "DatabaseFailure",
+    "Outage",
+    "Retry",
+    "database_failure",
+    "is_database_error",
+    "status_of",
+]
 
 log = logging.getLogger("hashwatch.web")
 
@@ -112,3 +119,39 @@ class Outage:
                 return
             self._down_since = None
         self._log.warning("database reachable again (seen by %s)", where)
+
+
+class Retry:
+    """The pace of a background job that fails: each failure doubles the wait (from
+    ``interval`` up to ``max_backoff_s``, or the interval if longer) until a run succeeds. A
+    database outage goes to ``outage`` (one line per outage); any other failure is logged with
+    its stack trace once per streak of failures, and the end of a streak once."""
+
+    def __init__(
+        self, name: str, interval: float, outage: Outage, max_backoff_s: float = 60.0
+    ) -> None:
+        self.name = name
+        self.interval = interval
+        self.outage = outage
+        self.cap = max(max_backoff_s, interval)
+        self.delay = interval
+        self.failing = False
+
+    def failed(self, exc: Exception) -> float:
+        """Note a failure; returns the seconds to wait before the next run."""
+        if is_database_error(exc):
+            self.outage.failed(exc, f"background job {self.name}")
+        elif not self.failing:
+            log.error("background job %s failed; retrying with backoff", self.name, exc_info=exc)
+        self.failing = True
+        self.delay = min(self.delay * 2, self.cap)
+        return self.delay
+
+    def succeeded(self) -> float:
+        """Note a successful run; returns the seconds to wait before the next run."""
+        self.outage.recovered(f"background job {self.name}")
+        if self.failing:
+            log.info("background job %s runs again", self.name)
+        self.failing = False
+        self.delay = self.interval
+        return self.delay

@@ -26,6 +26,7 @@ from hashwatch.store.webhooks import (
     sign,
     verify_signature,
 )
+from hashwatch.web.failures import Outage, Retry
 from hashwatch.web.metrics import Metrics
 
 __all__ = [
@@ -132,13 +133,15 @@ class DeliveryLoop:
         self.metrics.webhooks.labels("dead" if status == "dead" else "retry").inc()
         log.info("webhook delivery %s failed (%s): %s", delivery.id, outcome.reason, status)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, outage: Outage | None = None) -> None:
+        retry = Retry("webhooks", self.interval_s, outage or Outage())
         while not stop.is_set():
             try:
                 sent = self.run_once()
-            except Exception:  # the loop must outlive a database hiccup
-                log.exception("webhook delivery loop")
-                sent = 0
+            except Exception as exc:  # the loop must outlive a database outage: back off
+                stop.wait(retry.failed(exc))
+                continue
+            retry.succeeded()
             if not sent:
                 stop.wait(self.interval_s)
         self.sender.close()
