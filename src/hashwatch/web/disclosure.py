@@ -110,16 +110,32 @@ class SignalBudget:
             self._windows[key_id] = (start, math.inf)
 
 
-def _words(pdq_hex: str) -> np.ndarray:
-    return np.frombuffer(bytes.fromhex(pdq_hex), dtype=">u8").astype(np.uint64)
+def _words(pdq_hexes: Sequence[str]) -> np.ndarray:
+    """PDQ hashes as rows of four 64-bit words."""
+    raw = bytes.fromhex("".join(pdq_hexes))
+    return np.frombuffer(raw, dtype=">u8").reshape(-1, 4).astype(np.uint64)
+
+
+def _distances(a: np.ndarray, b: np.ndarray, rows: int = 256) -> np.ndarray:
+    """Hamming distances between every row of ``a`` and every row of ``b``."""
+    out = np.zeros((len(a), len(b)), dtype=np.uint16)
+    for start in range(0, len(a), rows):
+        part = out[start : start + rows]
+        for word in range(4):
+            x = a[start : start + rows, word, None] ^ b[None, :, word]
+            part += np.bitwise_count(x)
+    return out
 
 
 @dataclass
 class _KeyWindow:
-    times: list[float] = field(default_factory=list)
-    hashes: list[np.ndarray] = field(default_factory=list)
-    near: set[bytes] = field(default_factory=set)  # hashes with a near-identical neighbour
+    times: np.ndarray = field(default_factory=lambda: np.empty(0))
+    hashes: np.ndarray = field(default_factory=lambda: np.empty((0, 4), dtype=np.uint64))
+    near: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
     flagged_at: float | None = None
+
+    def keep(self, mask: np.ndarray | slice) -> None:
+        self.times, self.hashes, self.near = self.times[mask], self.hashes[mask], self.near[mask]
 
 
 @dataclass(frozen=True)
@@ -161,9 +177,8 @@ class ProbeDetector:
         with self._lock:
             win = self._keys.setdefault(key_id, _KeyWindow())
             self._expire(win, now)
-            for value in dict.fromkeys(h.lower() for h in pdq_hashes):
-                self._add(win, now, _words(value))
-            count = len(win.near)
+            self._add(win, now, _words(list(dict.fromkeys(h.lower() for h in pdq_hashes))))
+            count = int(win.near.sum())
             if count < self.neighbours or win.flagged_at is not None:
                 return None
             win.flagged_at = now
@@ -178,30 +193,26 @@ class ProbeDetector:
             return win.flagged_at is not None
 
     def _expire(self, win: _KeyWindow, now: float) -> None:
-        cut = 0
-        while cut < len(win.times) and now - win.times[cut] > self.window_s:
-            cut += 1
-        cut = max(cut, len(win.times) - self.MAX_KEPT)
-        if cut:
-            gone = {h.tobytes() for h in win.hashes[:cut]}
-            del win.times[:cut], win.hashes[:cut]
-            kept = {h.tobytes() for h in win.hashes}
-            win.near -= gone - kept
+        if len(win.times) and now - win.times[0] > self.window_s:
+            win.keep(now - win.times <= self.window_s)
         if win.flagged_at is not None and now - win.flagged_at > self.window_s:
             win.flagged_at = None
 
-    def _add(self, win: _KeyWindow, now: float, words: np.ndarray) -> None:
-        key = words.tobytes()
-        if win.hashes:
-            stack = np.stack(win.hashes)
-            dist = np.bitwise_count(stack ^ words).sum(axis=1)
-            if (dist == 0).any():
-                return  # the same hash again: a re-query, not a probe
-            close = np.flatnonzero(dist <= self.distance)
-            if close.size:
-                win.near.add(key)
-                win.near.update(win.hashes[i].tobytes() for i in close)
-        win.times.append(now)
-        win.hashes.append(words)
+    def _add(self, win: _KeyWindow, now: float, new: np.ndarray) -> None:
+        """Add distinct new hashes; mark every hash with a neighbour 1..distance bits away."""
+        near_new = np.zeros(len(new), dtype=bool)
+        if len(win.hashes):
+            to_old = _distances(new, win.hashes)
+            fresh = ~(to_old == 0).any(axis=1)  # a hash queried again is not a probe
+            new, to_old, near_new = new[fresh], to_old[fresh], near_new[fresh]
+            close = to_old <= self.distance
+            near_new |= close.any(axis=1)
+            win.near = win.near | close.any(axis=0)
+        if len(new) > 1:
+            among = _distances(new, new)
+            near_new |= ((among <= self.distance) & (among > 0)).any(axis=1)
+        win.times = np.concatenate([win.times, np.full(len(new), now)])
+        win.hashes = np.concatenate([win.hashes, new])
+        win.near = np.concatenate([win.near, near_new])
         if len(win.hashes) > self.MAX_KEPT:
-            self._expire(win, now)
+            win.keep(slice(len(win.hashes) - self.MAX_KEPT, None))
