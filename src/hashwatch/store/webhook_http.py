@@ -209,7 +209,14 @@ class PinnedSender:
     ) -> None:
         self.policy = policy
         self.resolver = resolver
-        self.client = httpx.Client(timeout=timeout_s, follow_redirects=False, transport=transport)
+        # No kept-alive connections: a connection is made for one pinned address and one TLS
+        # name, and must not carry a request for another name that resolves to that address.
+        self.client = httpx.Client(
+            timeout=timeout_s,
+            follow_redirects=False,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         try:
