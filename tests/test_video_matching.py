@@ -231,7 +231,7 @@ def test_service_matches_an_uploaded_video_and_alerts_only_on_known(
     admin = make_key(hw, Role.ADMIN, "ops")
     copy = write_clip(tmp_path / "copy.mp4", KNOWN_SEEDS, size=(256, 192), crf=30)
     mixed = write_clip(tmp_path / "mixed.mp4", KNOWN_SEEDS[:4] + OTHER_SEEDS)
-    with client(hw) as c, receiver() as rec:
+    with client(hw, webhook_allow_hosts="127.0.0.1") as c, receiver() as rec:
         c.post("/v1/webhooks", headers=admin, json={"url": rec.url})
         partial = c.post(
             "/v1/match", headers=platform, files={"file": ("m.mp4", mixed.read_bytes())}
@@ -252,8 +252,9 @@ def test_service_matches_an_uploaded_video_and_alerts_only_on_known(
             time.sleep(0.05)
         time.sleep(0.3)
         events = [json.loads(body) for _, body in rec.received]
-        assert [e["entry_id"] for e in events] == [m["entry_id"]]
-        assert events[0]["video"]["compared_pct"] == m["video"]["compared_pct"]
+        # One event for the upload, listing its one decisive match.
+        assert [[sent["entry_id"] for sent in e["matches"]] for e in events] == [[m["entry_id"]]]
+        assert events[0]["matches"][0]["video"]["compared_pct"] == m["video"]["compared_pct"]
 
 
 def test_curator_adds_a_video_entry_over_http(
