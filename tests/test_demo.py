@@ -32,3 +32,5 @@ def test_demo_scans_generated_evidence_into_a_verifiable_case(tmp_path: Path) ->
     assert [m["partial"] for m in partial["matches"]] == [True]
     assert items["VID_0003.mp4"]["status"] == "new" and items["VID_0003.mp4"]["matches"] == []
     assert verify_case(root / "case").ok
+    html = (root / "case" / "report.html").read_text()
+    assert "<title>hashwatch report: case DEMO-0001</title>" in html and "Demo examiner" in html

@@ -29,6 +29,7 @@ from rich.table import Table
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.lists.model import CategoryScheme, ListKind
+from hashwatch.report.case import CaseDetails
 from hashwatch.triage import summary_lines
 
 __all__ = ["generate_demo_evidence", "main"]
@@ -208,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     hw.lists.import_file("demo-software", ignorable, kind=ListKind.IGNORABLE, source_org="demo")
     hw.add_media("demo-known-videos", roles["known_videos"], category="1")
-    outcome = hw.scan([root / "evidence"], root / "case", workers=2)
+    case = CaseDetails.given(
+        "DEMO-0001", "Demo agency", "Demo examiner", command=["python", "-m", "hashwatch.demo"]
+    )
+    outcome = hw.scan([root / "evidence"], root / "case", workers=2, case=case)
     table = Table("status", "files", "what it means")
     meanings = {
         "new": "matches no list: review first, cluster by cluster",
