@@ -184,7 +184,8 @@ def _over_budget(
     """The ``error`` for an animation decoded only up to the budget."""
     needed = (chosen[-1] + 1) * out.width * out.height
     return (
-        f"decode budget: frames up to {chosen[-1]} of {count} at {out.width}x{out.height} need "
-        f"{needed:,} decoded pixels, over the limit of {limit:,} (max_decode_pixels); "
-        f"{sum(n >= frames for n in chosen)} of {len(chosen)} sampled frames not hashed"
+        f"decode budget: frames 0-{chosen[-1]} of {count} at {out.width}x{out.height} would "
+        f"decode {needed:,} pixels, over the budget left for them: {limit:,} pixels "
+        f"(max_decode_pixels); {sum(n >= frames for n in chosen)} of {len(chosen)} sampled "
+        f"frames not hashed"
     )

@@ -351,9 +351,11 @@ class _Job:
     def _over_budget(self) -> str:
         result = self.result
         result.over_budget = True
+        allowed = self.budget_limit // max(1, result.width * result.height)
         return (
-            f"decode budget: frames of {result.width}x{result.height} past the limit of "
-            f"{self.budget_limit:,} decoded pixels (max_decode_pixels) not decoded"
+            f"decode budget: frames of {result.width}x{result.height} after the first {allowed} "
+            f"not decoded (the budget left for them: {self.budget_limit:,} pixels; "
+            f"max_decode_pixels)"
         )
 
     def _fast(self, container: Any, stream: Any, interval: float, keyframes_only: bool) -> int:
