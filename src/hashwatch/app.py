@@ -111,6 +111,27 @@ def parse_hash_ref(text: str) -> Signal:
     return parse_signal_line(text)
 
 
+_ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz"})
+_ARCHIVE_TYPES = ("zip", "x-tar", "gzip", "x-7z", "x-rar", "vnd.rar", "x-bzip2", "x-xz")
+
+
+def _why_not_added(fs: FileSignals, reason: str) -> str:
+    """``reason`` with what to do when the path names an archive or a member inside one:
+    add-media reads files on disk, never inside archives."""
+    path = Path(fs.path)
+    container = next((p for p in path.parents if p.is_file()), None)
+    if container is not None:
+        return (
+            f"inside {container}, which is a file, not a folder: add-media reads files on disk "
+            "only; extract the member first"
+        )
+    if path.suffix.lower() in _ARCHIVE_SUFFIXES or (
+        fs.mime and any(fs.mime.endswith("/" + t) for t in _ARCHIVE_TYPES)
+    ):
+        return "an archive: add-media does not open archives; extract its members first"
+    return reason
+
+
 def media_record(
     fs: FileSignals,
     *,
@@ -169,7 +190,7 @@ class Hashwatch:
 
     @cached_property
     def lists(self) -> ListStore:
-        return ListStore(self.db)
+        return ListStore(self.db, max_withdraw_share=self.settings.max_withdraw_share)
 
     @cached_property
     def pdq_index(self) -> SyncedPdqIndex:
@@ -315,14 +336,18 @@ class Hashwatch:
         options = self.hash_options(frame_interval=frame_interval)
         records: list[EntryRecord] = []
         problems: list[str] = []
+        category = self.lists.check_category(name, category)  # before any hashing
         for fs in self.hash_paths(paths, options):
             record = media_record(fs, category=category, series=series, comment=comment)
             if isinstance(record, str):
-                problems.append(f"{fs.path}: {record}")
+                problems.append(f"{fs.path}: {_why_not_added(fs, record)}")
             else:
                 records.append(record)
         if not records:
-            raise ConfigError("no media file could be hashed: nothing added")
+            shown = "; ".join(problems[:10]) + (
+                f"; {len(problems) - 10} more" if problems[10:] else ""
+            )
+            raise ConfigError(f"nothing added: {shown or 'no files found'}")
         report = self.lists.add_records(
             name, records, source=f"add-media ({len(records)} files)", kind=kind, actor=actor
         )

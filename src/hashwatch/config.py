@@ -37,6 +37,9 @@ class Settings:
     min_pdq_quality: int = MIN_PDQ_QUALITY
     # Which runner hashes work units (``hashwatch.runner.RUNNERS``): "local", a process pool.
     runner: str = "local"
+    # The share of a list's live entries a replace import may withdraw without --force
+    # (HASHWATCH_MAX_WITHDRAW_SHARE, 0 to 1; docs/lists.md).
+    max_withdraw_share: float = 0.5
 
     @classmethod
     def from_env(
@@ -64,6 +67,12 @@ class Settings:
             raise ConfigError("HASHWATCH_MAX_DECODE_PIXELS must be an integer") from exc
         if budget < 0:
             raise ConfigError("HASHWATCH_MAX_DECODE_PIXELS must be 0 (no budget) or more")
+        try:
+            withdraw = float(env.get("HASHWATCH_MAX_WITHDRAW_SHARE", "0.5"))
+        except ValueError as exc:
+            raise ConfigError("HASHWATCH_MAX_WITHDRAW_SHARE must be a number") from exc
+        if not 0 <= withdraw <= 1:
+            raise ConfigError("HASHWATCH_MAX_WITHDRAW_SHARE must be between 0 and 1")
         return cls(
             database_url=url,
             data_dir=base,
@@ -71,6 +80,7 @@ class Settings:
             max_image_pixels=max_pixels,
             max_decode_pixels=budget,
             runner=env.get("HASHWATCH_RUNNER", "local").strip().lower() or "local",
+            max_withdraw_share=withdraw,
         )
 
     @property

@@ -19,12 +19,18 @@ from hashwatch.cli._common import emit as _emit
 from hashwatch.cli._common import err
 from hashwatch.cli._common import hw as _hw
 from hashwatch.errors import ConfigError
+from hashwatch.lists.categories import scheme_codes_help
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
 from hashwatch.signals.types import HashType, parse_hash_type
 
 __all__ = ["lists_app"]
 
-lists_app = typer.Typer(help="Hash lists: import, export, show, revoke.", no_args_is_help=True)
+lists_app = typer.Typer(
+    help="Hash lists: import, export, show, revoke, history.", no_args_is_help=True
+)
+ExaminerOpt = Annotated[
+    str | None, typer.Option("--examiner", help="Who decides (default: login name).")
+]
 
 
 @lists_app.command("import")
@@ -66,8 +72,19 @@ def lists_import(
     examiner: Annotated[
         str | None, typer.Option("--examiner", help="Who imports (default: login name).")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace even when the file would withdraw more of the list's entries than "
+            "HASHWATCH_MAX_WITHDRAW_SHARE allows (default 0.5: half).",
+        ),
+    ] = False,
 ) -> None:
-    """Import a hash-list file as the list's next version (one transaction)."""
+    """Import a hash-list file as the list's next version (one transaction).
+
+    A file without records is refused, and so is a replace that would withdraw most of the
+    list unless --force is given."""
     hw = _hw(ctx)
     report = hw.lists.import_file(
         name,
@@ -80,6 +97,7 @@ def lists_import(
         mode="append" if append else "replace",
         actor=examiner,
         default_hash_type=parse_hash_type(hash_type) if hash_type else None,
+        force=force,
     )
     if report.changed:
         err.print(
@@ -211,9 +229,6 @@ HashesArg = Annotated[
     typer.Argument(help="Hashes as TYPE:VALUE (e.g. md5:…, pdq:…), a bare MD5/SHA-1, or entry:ID."),
 ]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept with the event).")]
-ExaminerOpt = Annotated[
-    str | None, typer.Option("--examiner", help="Who decides (default: login name).")
-]
 
 
 @lists_app.command("revoke")
@@ -261,6 +276,7 @@ def lists_create(
     source_org: Annotated[str | None, typer.Option("--source-org")] = None,
     threshold: Annotated[int, typer.Option("--threshold")] = 31,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    examiner: ExaminerOpt = None,
 ) -> None:
     """Create an empty list."""
     info = _hw(ctx).lists.create(
@@ -270,6 +286,7 @@ def lists_create(
         source_org=source_org,
         pdq_threshold=threshold,
         description=description,
+        actor=examiner,
     )
     err.print(f"created {info.kind.value} list {info.name}")
 
@@ -301,6 +318,7 @@ def lists_set(
             help="Percent of a video's own frames that must match a known video (default 0).",
         ),
     ] = None,
+    examiner: ExaminerOpt = None,
 ) -> None:
     """Change a list's kind, thresholds (PDQ, video), scheme, source or category mapping."""
     mapping = json.loads(category_map.read_text()) if category_map else None
@@ -313,6 +331,7 @@ def lists_set(
         category_map=mapping,
         video_min_compared_pct=video_min_compared,
         video_min_query_pct=video_min_query,
+        actor=examiner,
     )
     err.print(
         f"{info.name}: {info.kind.value}, threshold {info.pdq_threshold}, scheme {info.scheme}, "
@@ -327,7 +346,13 @@ def lists_add_media(
     name: Annotated[str, typer.Argument(help="The list (created as 'known' if missing).")],
     paths: Annotated[list[Path], typer.Argument(help="Image or video files, or folders.")],
     kind: Annotated[ListKind | None, typer.Option("--kind", "-k")] = None,
-    category: Annotated[str | None, typer.Option("--category", help="Raw category code.")] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(
+            "--category",
+            help=f"Category code, checked against the list's scheme ({scheme_codes_help()}).",
+        ),
+    ] = None,
     series: Annotated[str | None, typer.Option("--series")] = None,
     comment: Annotated[str | None, typer.Option("--comment")] = None,
     frame_interval: Annotated[
@@ -338,8 +363,12 @@ def lists_add_media(
             "a copy sampled once a second at other instants still finds close frames.",
         ),
     ] = 0.1,
+    examiner: ExaminerOpt = None,
 ) -> None:
-    """Hash media files and add them to a list: file digests, PDQ, and a video's frame hashes."""
+    """Hash media files and add them to a list: file digests, PDQ, and a video's frame hashes.
+
+    Files on disk only: a file that cannot be added (missing, inside an archive, not an
+    image or video) is named with the reason."""
     hw = _hw(ctx)
     report, problems = hw.add_media(
         name,
@@ -349,6 +378,7 @@ def lists_add_media(
         series=series,
         comment=comment,
         frame_interval=frame_interval,
+        actor=examiner,
     )
     for problem in problems:
         err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
@@ -360,9 +390,36 @@ def lists_delete(
     ctx: typer.Context,
     name: str,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm the deletion.")] = False,
+    examiner: ExaminerOpt = None,
 ) -> None:
-    """Delete a list with all its entries and history."""
+    """Delete a list with all its entries; its audit history is kept (`lists history`)."""
     if not yes:
-        raise ConfigError(f"deleting {name!r} removes its entries and history: add --yes")
-    _hw(ctx).lists.delete(name)
-    err.print(f"deleted {name}")
+        raise ConfigError(f"deleting {name!r} removes its entries: add --yes")
+    _hw(ctx).lists.delete(name, actor=examiner)
+    err.print(f"deleted {name} (its audit history is kept: hashwatch lists history {name})")
+
+
+@lists_app.command("history")
+def lists_history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The list (it may have been deleted).")],
+    limit: Annotated[int, typer.Option("--limit", help="The newest N records.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The audit trail of a list: every write (create, set, import, add, revoke, dispute,
+    reinstate, export, delete) with who, when and what, newest first. Never hash values."""
+    from hashwatch.store.audit import AuditTrail
+
+    events = AuditTrail(_hw(ctx).db).events(target=name, limit=limit)
+    if as_json:
+        for event in events:
+            _emit(event.as_dict())
+        return
+    if not events:
+        err.print(f"no audit records for {name!r}")
+        return
+    table = Table("at", "actor", "action", "details")
+    for event in events:
+        details = ", ".join(f"{k}={v}" for k, v in event.details.items() if v not in (None, 0))
+        table.add_row(event.at.isoformat(timespec="seconds"), event.actor, event.action, details)
+    Console().print(table)
