@@ -152,6 +152,10 @@ def _sixteen_bit_pictures() -> dict[str, bytes]:
     tiff = io.BytesIO()
     noise.save(tiff, "TIFF")
     out["noise.tif"] = tiff.getvalue()
+    big_endian = io.BytesIO()  # I;16B, as TIFFs from Motorola-order writers hold it
+    raw = np.asarray(noise).astype(">u2").tobytes()
+    Image.frombytes("I;16B", noise.size, raw).save(big_endian, "TIFF")
+    out["noise-I16B.tif"] = big_endian.getvalue()
     wide = io.BytesIO()  # mode I (32-bit), negative and over 65535 values included
     Image.fromarray(np.asarray(noise).astype(np.int32) * 2 - 30000).save(wide, "TIFF")
     out["wide-I.tif"] = wide.getvalue()
@@ -170,7 +174,8 @@ def test_sixteen_bit_pictures_hash_as_python_threatexchange_does(name: str) -> N
     # clips at 255. fast-1 scaled them instead, ~116 bits away on the noise: a list made by HMA
     # missed them. The default policy must make the reference's 8-bit picture.
     data = SIXTEEN_BIT[name]
-    assert Image.open(io.BytesIO(data)).mode in {"I;16", "I;16B", "I", "F"}
+    expected_mode = {"noise-I16B.tif": "I;16B", "wide-I.tif": "I", "float-F.tif": "F"}
+    assert Image.open(io.BytesIO(data)).mode == expected_mode.get(name, "I;16")
     ref = compute_pdq(data, REFERENCE, dihedral=True)
     fast = compute_pdq(data, FAST, dihedral=True)
     if max(ref.width, ref.height) < 2 * FAST.decode_min_side:  # decoded whole: identical
