@@ -47,7 +47,12 @@ SIZE = (320, 240)
 LEAD_S = 3.0  # seconds of other material before the known part
 KNOWN_S = 5.0
 HASHWATCH = Path(sys.executable).with_name("hashwatch")
-MAX_ALERT_DELAY_S = 5.0  # the promise: an alert within 5 s of the first known frame
+# The promise: an alert within 5 s of the first known frame. The tests check it in stream time
+# (where in the stream the alert fires: sampling and the k-of-n rule, deterministic); the wall
+# clock delay on an idle machine is measured by bench/bench_stream.py, and here only bounded
+# generously, since a loaded 2-core machine may delay any process by seconds.
+MAX_ALERT_DELAY_S = 5.0
+MAX_WALL_DELAY_S = 60.0
 
 
 # -- benign media ----------------------------------------------------------------------------
@@ -308,12 +313,13 @@ def assert_timely_alert(watch: Watch, pusher: Pusher, stream: str) -> dict[str, 
     assert pusher.error is None, pusher.error
     assert pusher.known_sent_at is not None
     delay = arrived - pusher.known_sent_at
-    assert 0 < delay <= MAX_ALERT_DELAY_S, f"alert {delay:.2f} s after the first known frame"
+    assert 0 < delay <= MAX_WALL_DELAY_S, f"alert {delay:.2f} s after the first known frame"
     assert alert["list"] == "known" and alert["kind"] == "known"
     assert alert["entry_id"] in watch.known_ids
     assert alert["matched"] >= 3 and alert["window"] == 5 and alert["distance"] <= 31
     start, end = alert["segment"]["start"], alert["segment"]["end"]
     assert start <= end == alert["stream_time"]
+    assert 0 < alert["stream_time"] - LEAD_S <= MAX_ALERT_DELAY_S, alert
     return alert
 
 
@@ -525,23 +531,44 @@ def test_file_is_paced_at_real_time_and_an_undecodable_file_is_reported(
 
 
 def test_a_list_imported_while_watching_applies(tmp_path: Path, videos: dict[str, Path]) -> None:
-    """The library object, as the CLI drives it: list changes reach a running watch."""
+    """The library object, as the CLI drives it: list changes reach a running watch.
+
+    The import happens while the watcher holds its first batch of samples (the stream's lead,
+    not yet the known part), so however long the import takes on a loaded machine, the known
+    frames are matched only after the watcher's own periodic refresh has run: no race with the
+    stream's real-time pace.
+    """
     hw = Hashwatch(
         Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path / "d")
     )
     hw.lists.create("known")  # empty when the watch starts
     events: list[dict[str, Any]] = []
-    config = WatchConfig(ReaderSettings(realtime=True), refresh_s=0.3)
+    config = WatchConfig(ReaderSettings(realtime=True), refresh_s=0.05)
     source = StreamSource.parse(str(videos["lead_known"]))
-    watcher = StreamWatcher([source], hw.matcher(["known"]), config, events.append)
+    matcher = hw.matcher(["known"])
+    first_batch, imported = threading.Event(), threading.Event()
+    match_many = matcher.match_many
+
+    def held_first_batch(items: Any, *args: Any, **kwargs: Any) -> Any:
+        if not first_batch.is_set():
+            first_batch.set()
+            assert imported.wait(120), "the list import did not finish"
+            # Past one refresh period: the watcher's refresh is due when this batch returns.
+            time.sleep(config.refresh_s * 2)
+        return match_many(items, *args, **kwargs)
+
+    matcher.match_many = held_first_batch  # type: ignore[method-assign]
+    watcher = StreamWatcher([source], matcher, config, events.append)
     watcher.start()
     try:
-        time.sleep(0.5)
+        assert first_batch.wait(60), events
         make_known_list(hw, videos["lead_known"], LEAD_S, tmp_path)
-        deadline = time.monotonic() + 20
+        imported.set()
+        deadline = time.monotonic() + 60
         while not any(e["event"] == "stream.alert" for e in events):
             assert time.monotonic() < deadline and not watcher.wait(0.05), events
     finally:
+        imported.set()
         watcher.close()
         hw.close()
     (alert,) = [e for e in events if e["event"] == "stream.alert"]
