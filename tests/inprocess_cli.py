@@ -1,31 +1,35 @@
-"""``hashwatch ...`` run in the test's own process, as the user types it.
+"""``hashwatch ...`` run in the test's own process, exactly as the console entry runs it.
 
-A subprocess adds only interpreter start-up (``tests/test_cli_startup.py`` covers that):
-these tests call the same Typer app the console entry runs, with the same environment
-(database and data directory in the test's temporary directory) and ``sys.argv`` as the
-operating system would hand it over (the audit log records the command line).
+A subprocess adds only interpreter start-up (``tests/test_cli_startup.py`` covers that), a
+second or more a call on a loaded machine. These tests call the same entry point
+(:func:`hashwatch.cli.main.main`: parsing, the command, errors as one line and an exit code),
+with the environment pointing the database and data directory into the test's temporary
+directory, ``sys.argv`` as the operating system would hand it over (the audit log records the
+command line) and stdin, stdout and stderr captured.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from hashwatch.cli.main import app
-from hashwatch.errors import HashwatchError
+from hashwatch.cli.main import main
 
 __all__ = ["CliResult", "Run", "run"]
 
 
+@dataclass(frozen=True)
 class CliResult:
-    """Exit code (a :class:`HashwatchError` as its exit code), stdout, stderr, exception."""
+    """What the command left: its exit code and what it wrote (as ``subprocess.run`` would)."""
 
-    def __init__(self, code: int, stdout: str, stderr: str, exc: BaseException | None) -> None:
-        self.code, self.stdout, self.stderr, self.exception = code, stdout, stderr, exc
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 Run = Callable[..., CliResult]
@@ -38,14 +42,17 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)
 
-    def call(*args: str) -> CliResult:
+    def call(*args: str, stdin: str | None = None) -> CliResult:
         monkeypatch.setattr(sys, "argv", ["hashwatch", *args])
-        result = CliRunner().invoke(app, list(args), prog_name="hashwatch")
-        code = result.exit_code
-        if isinstance(result.exception, HashwatchError):
-            code = result.exception.exit_code
-        elif result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return CliResult(code, result.stdout, result.stderr, result.exception)
+        with CliRunner().isolation(input=stdin) as (out, err, _):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+        return CliResult(code, stdout, stderr)
 
     return call

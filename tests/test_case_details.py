@@ -59,7 +59,7 @@ def test_case_details_reach_report_vics_manifest_and_audit(run: Run, tmp_path: P
     details = ["--case-number", "2026-0042", "--agency", "Benign County Police"]
     details += ["--examiner", "A. Examiner"]
     result = run("scan", str(ev), "-o", "case", "-j", "1", *details)
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     case = tmp_path / "case"
     html = (case / "report.html").read_text()
     assert "<title>hashwatch report: case 2026-0042</title>" in html
@@ -94,7 +94,7 @@ def test_case_details_reach_report_vics_manifest_and_audit(run: Run, tmp_path: P
 def test_a_scan_with_no_list_warns_and_the_report_says_so(run: Run, tmp_path: Path) -> None:
     ev = _evidence(tmp_path / "ev")
     result = run("scan", str(ev), "-o", "case", "-j", "1")
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     assert "warning: no hash list in the database" in result.stderr
     assert "every file will be reported as new" in result.stderr
     html = (tmp_path / "case" / "report.html").read_text()
@@ -103,9 +103,9 @@ def test_a_scan_with_no_list_warns_and_the_report_says_so(run: Run, tmp_path: Pa
 
 def test_a_scan_against_a_list_of_only_ignorable_files_warns(run: Run, tmp_path: Path) -> None:
     ev = _evidence(tmp_path / "ev")
-    assert run("lists", "create", "nsrl-like", "--kind", "ignorable").code == 0
+    assert run("lists", "create", "nsrl-like", "--kind", "ignorable").returncode == 0
     result = run("scan", str(ev), "-o", "case", "-j", "1")
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     assert "no list of known material with entries among the lists used (nsrl-like)" in (
         result.stderr
     )
@@ -117,63 +117,63 @@ def test_verify_evidence_names_what_changed_went_missing_or_was_added(
     run: Run, tmp_path: Path
 ) -> None:
     ev = _evidence(tmp_path / "ev")
-    assert run("scan", str(ev), "-o", "case", "-j", "1").code == 0
+    assert run("scan", str(ev), "-o", "case", "-j", "1").returncode == 0
     ok = run("verify", "case", "--evidence")
-    assert ok.code == 0, ok.stderr
+    assert ok.returncode == 0, ok.stderr
     assert "evidence unchanged: 4 files under 1 root(s) re-hashed" in ok.stderr
 
     (ev / "DCIM" / "IMG_0.jpg").write_bytes(jpeg_bytes(scene(9)))
     (ev / "DCIM" / "IMG_1.jpg").unlink()
     (ev / "DCIM" / "IMG_7.jpg").write_bytes(jpeg_bytes(scene(7)))
     bad = run("verify", "case", "--evidence")
-    assert bad.code == 5
+    assert bad.returncode == 5
     assert f"evidence {ev / 'DCIM' / 'IMG_0.jpg'}: changed (SHA-256 differs)" in bad.stderr
     assert f"evidence {ev / 'DCIM' / 'IMG_1.jpg'}: missing" in bad.stderr
     assert f"evidence {ev / 'DCIM' / 'IMG_7.jpg'}: added since the scan" in bad.stderr
     assert "IMG_2.jpg" not in bad.stderr and "notes.txt" not in bad.stderr
     # The outputs themselves are untouched: without --evidence the case still verifies.
-    assert run("verify", "case").code == 0
+    assert run("verify", "case").returncode == 0
 
 
 def test_verify_evidence_at_its_new_place(run: Run, tmp_path: Path) -> None:
     ev = _evidence(tmp_path / "ev")
-    assert run("scan", str(ev), "-o", "case", "-j", "1").code == 0
+    assert run("scan", str(ev), "-o", "case", "-j", "1").returncode == 0
     moved = tmp_path / "copy-of-ev"
     ev.rename(moved)
-    assert run("verify", "case", "--evidence").code == 5
+    assert run("verify", "case", "--evidence").returncode == 5
     ok = run("verify", "case", "--evidence-path", str(moved))
-    assert ok.code == 0, ok.stderr
+    assert ok.returncode == 0, ok.stderr
 
 
 def test_a_signed_manifest_verifies_and_a_tampered_one_fails(run: Run, tmp_path: Path) -> None:
     ev = _evidence(tmp_path / "ev")
     private, public = _keys(tmp_path)
     result = run("scan", str(ev), "-o", "case", "-j", "1", "--sign-key", str(private))
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     case = tmp_path / "case"
     assert len((case / "manifest.json.sig").read_bytes()) == 64
     ok = run("verify", "case", "--public-key", str(public))
-    assert ok.code == 0, ok.stderr
+    assert ok.returncode == 0, ok.stderr
     assert "manifest signature valid (the given public key" in ok.stderr
     assert any(e["event"] == "manifest.signed" for e in _audit(case))
 
     (tmp_path / "other").mkdir()
     _, other = _keys(tmp_path / "other")
     wrong = run("verify", "case", "--public-key", str(other))
-    assert wrong.code == 5 and "signature does not match" in wrong.stderr
+    assert wrong.returncode == 5 and "signature does not match" in wrong.stderr
 
     manifest = case / "manifest.json"
     manifest.write_text(manifest.read_text().replace("2026", "2025", 1))
     tampered = run("verify", "case")  # with the key the case carries
-    assert tampered.code == 5 and "signature does not match" in tampered.stderr
+    assert tampered.returncode == 5 and "signature does not match" in tampered.stderr
 
 
 def test_verify_with_a_public_key_requires_a_signature(run: Run, tmp_path: Path) -> None:
     ev = _evidence(tmp_path / "ev")
     _, public = _keys(tmp_path)
-    assert run("scan", str(ev), "-o", "case", "-j", "1").code == 0
+    assert run("scan", str(ev), "-o", "case", "-j", "1").returncode == 0
     result = run("verify", "case", "--public-key", str(public))
-    assert result.code == 5 and "manifest.json.sig missing" in result.stderr
+    assert result.returncode == 5 and "manifest.json.sig missing" in result.stderr
 
 
 def test_a_signing_key_that_is_not_ed25519_is_refused_before_scanning(
@@ -182,8 +182,8 @@ def test_a_signing_key_that_is_not_ed25519_is_refused_before_scanning(
     ev = _evidence(tmp_path / "ev")
     (tmp_path / "not-a-key.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n")
     result = run("scan", str(ev), "-o", "case", "--sign-key", "not-a-key.pem")
-    assert result.code == ConfigError.exit_code
-    assert "not a PEM private key" in str(result.exception)
+    assert result.returncode == ConfigError.exit_code
+    assert "error: signing key not-a-key.pem: not a PEM private key" in result.stderr
     assert not (tmp_path / "case").exists()
 
 

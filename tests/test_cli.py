@@ -1,43 +1,24 @@
-"""The real command, as a user runs it: JSON Lines out, clear errors, meaningful exit codes."""
+"""The real command, as a user runs it: JSON Lines out, clear errors, meaningful exit codes.
+
+Run in this process through the console entry's own function (``tests/inprocess_cli.py``): a
+subprocess would add only interpreter start-up, which ``tests/test_cli_startup.py`` covers."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
+from tests import inprocess_cli
+from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {
-        **os.environ,
-        "HASHWATCH_DATA_DIR": str(tmp_path / "data"),
-        "HASHWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'hw.sqlite3'}",
-    }
-
-    def call(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "hashwatch", *args],
-            input=stdin,
-            text=True,
-            capture_output=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-        )
-
-    return call
+run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process, as the entry runs it
 
 
-def test_hash_prints_one_json_object_per_file(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_hash_prints_one_json_object_per_file(run: Run, tmp_path: Path) -> None:
     (tmp_path / "ev").mkdir()
     (tmp_path / "ev" / "photo.jpg").write_bytes(jpeg_bytes(scene(3)))
     (tmp_path / "ev" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
@@ -57,7 +38,7 @@ def test_hash_prints_one_json_object_per_file(run, tmp_path: Path) -> None:  # t
     assert json.loads(reference.stdout)["pdq_policy"] == "reference-1"
 
 
-def test_curator_imports_and_platform_matches_hashes_from_stdin(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_curator_imports_and_platform_matches_hashes_from_stdin(run: Run, tmp_path: Path) -> None:
     (tmp_path / "photo.jpg").write_bytes(jpeg_bytes(scene(4)))
     signals = json.loads(run("hash", "photo.jpg").stdout)
     (tmp_path / "list.txt").write_text(f"pdq {signals['pdq']}\nmd5 {'0' * 32}\n")
@@ -85,7 +66,7 @@ def test_curator_imports_and_platform_matches_hashes_from_stdin(run, tmp_path: P
     assert exported.returncode == 0 and (tmp_path / "out.csv").read_text().count("\n") == 2
 
 
-def test_errors_are_one_line_with_exit_codes(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_one_line_with_exit_codes(run: Run, tmp_path: Path) -> None:
     missing = run("lists", "show", "no-such-list")
     assert missing.returncode == 4 and "no hash list named" in missing.stderr
     assert "Traceback" not in missing.stderr
@@ -96,7 +77,7 @@ def test_errors_are_one_line_with_exit_codes(run, tmp_path: Path) -> None:  # ty
     assert nothing.returncode == 2
 
 
-def test_verify_names_a_tampered_case(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_verify_names_a_tampered_case(run: Run, tmp_path: Path) -> None:
     (tmp_path / "ev").mkdir()
     (tmp_path / "ev" / "a.jpg").write_bytes(jpeg_bytes(scene(5)))
     scanned = run("scan", "ev", "--out", "case", "--workers", "1")
@@ -111,7 +92,7 @@ def test_verify_names_a_tampered_case(run, tmp_path: Path) -> None:  # type: ign
     assert again.returncode == 2 and "not empty" in again.stderr
 
 
-def test_hash_a_video_prints_one_frame_hash_per_second(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_hash_a_video_prints_one_frame_hash_per_second(run: Run, tmp_path: Path) -> None:
     video = ROOT / "tests" / "data" / "video" / "chair-19-sd-bar.mp4"
     (tmp_path / "clip.bin").write_bytes(video.read_bytes())  # type from content, not name
     (tmp_path / "cut.mp4").write_bytes(video.read_bytes()[: len(video.read_bytes()) * 6 // 10])

@@ -27,7 +27,7 @@ def test_exact_copies_and_near_duplicates_are_told_apart(run: Run, tmp_path: Pat
     (ev / "look-alike-1.jpg").write_bytes(jpeg_bytes(scene(12), quality=95))
     (ev / "look-alike-2.jpg").write_bytes(jpeg_bytes(scene(12).resize((480, 360)), quality=70))
     result = run("scan", str(ev), "-o", "case", "-j", "1")
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     html = (tmp_path / "case" / "report.html").read_text()
     assert "2 exact copies (identical files)" in html
     assert "2 near-duplicates (similar pictures, not identical files)" in html
@@ -41,12 +41,12 @@ def test_extra_matches_in_the_known_table_say_they_are_list_entries(
     media.mkdir()
     (media / "k.jpg").write_bytes(jpeg_bytes(scene(21)))
     for name in ("list-a", "list-b", "list-c"):
-        assert run("lists", "add-media", name, str(media)).code == 0
+        assert run("lists", "add-media", name, str(media)).returncode == 0
     ev = tmp_path / "ev"
     ev.mkdir()
     (ev / "found.jpg").write_bytes(jpeg_bytes(scene(21)))
     result = run("scan", str(ev), "-o", "case", "-j", "1")
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     html = (tmp_path / "case" / "report.html").read_text()
     extra = re.search(r"and (\d+) more matching list entr(?:y|ies) \(([^)]*)\)", html)
     assert extra is not None, "the known row does not say what its extra count counts"
@@ -61,7 +61,7 @@ def test_sizes_are_in_binary_units_everywhere(run: Run, tmp_path: Path) -> None:
     (ev / "big.bin").write_bytes(b"\0" * (3 * 1024 * 1024))
     (ev / "p.jpg").write_bytes(jpeg_bytes(scene(5)))
     result = run("scan", str(ev), "-o", "case", "-j", "1")
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     assert re.search(r"files \(3\.\d MiB\)", result.stderr), result.stderr
     html = (tmp_path / "case" / "report.html").read_text()
     assert re.search(r"2 files \(3\.\d MiB\) examined", html)
