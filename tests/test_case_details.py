@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hashwatch.app import Hashwatch
 from hashwatch.errors import ConfigError
 from hashwatch.report.case import CaseDetails
 from tests import inprocess_cli
@@ -210,3 +211,38 @@ def test_an_operator_is_named_even_without_a_login_name(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(pwd, "getpwuid", no_entry)
     assert CaseDetails().operator == f"uid {os.getuid()}"
+
+
+class _StopAfterFirstUnit:
+    """Progress that stops the scan after its first work unit, as a kill would."""
+
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, files: int, nbytes: int) -> None:
+        raise KeyboardInterrupt
+
+    def phase(self, text: str) -> None:
+        pass
+
+
+def test_a_resumed_scan_keeps_its_case_and_records_who_resumed_it(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    ev = _evidence(tmp_path / "ev")
+    case = tmp_path / "case"
+    first = CaseDetails.given("2026-7", "Agency", "First Examiner", command=["hashwatch", "scan"])
+    with pytest.raises(KeyboardInterrupt):
+        sqlite_hw.scan(
+            [ev], case, workers=1, unit_files=1, progress=_StopAfterFirstUnit(), case=first
+        )
+    other = CaseDetails.given(examiner="Someone Else", command=["hashwatch", "scan", "--resume"])
+    with pytest.raises(ConfigError, match="--examiner differs"):
+        sqlite_hw.scan([ev], case, workers=1, resume=True, case=other)
+    again = CaseDetails.given(command=["hashwatch", "scan", "--resume"])
+    sqlite_hw.scan([ev], case, workers=1, resume=True, case=again)
+    manifest = json.loads((case / "manifest.json").read_text())["case"]
+    assert (manifest["case_number"], manifest["examiner"]) == ("2026-7", "First Examiner")
+    assert manifest["command"] == ["hashwatch", "scan", "--resume"]
+    resumed = [e["details"] for e in _audit(case) if e["event"] == "scan.resumed"]
+    assert resumed and resumed[-1]["case"]["command"][-1] == "--resume"  # type: ignore[index]
