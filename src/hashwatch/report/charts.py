@@ -149,6 +149,7 @@ table.counts,table.leads{width:auto;min-width:220px}
 word-break:break-all}code{font-size:12px;word-break:break-all}.settings{margin:4px 0}
 .ctl{background:#fff3bf;color:#7a4b00;border-radius:2px;padding:0 2px;font-family:monospace}
 .lead-note{background:#fff8e6;border-left:4px solid #e69f00;padding:8px 12px;margin:8px 0}
+.warning{background:#fdecea;border-left:4px solid #d55e00;padding:8px 12px;margin:8px 0}
 .statuses{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:6px 18px}
 .statuses dt{font-weight:700}.statuses dd{margin:0 0 0 18px;color:var(--muted)}
 .dot{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:7px}
