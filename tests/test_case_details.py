@@ -246,3 +246,16 @@ def test_a_resumed_scan_keeps_its_case_and_records_who_resumed_it(
     assert manifest["command"] == ["hashwatch", "scan", "--resume"]
     resumed = [e["details"] for e in _audit(case) if e["event"] == "scan.resumed"]
     assert resumed and resumed[-1]["case"]["command"][-1] == "--resume"  # type: ignore[index]
+
+
+def test_verify_evidence_of_a_single_file_root(run: Run, tmp_path: Path) -> None:
+    picture = tmp_path / "seized.jpg"
+    picture.write_bytes(jpeg_bytes(scene(3)))
+    assert run("scan", str(picture), "-o", "case", "-j", "1").returncode == 0
+    assert run("verify", "case", "--evidence").returncode == 0
+    picture.write_bytes(jpeg_bytes(scene(4)))
+    changed = run("verify", "case", "--evidence")
+    assert changed.returncode == 5 and f"{picture}: changed (SHA-256 differs)" in changed.stderr
+    picture.unlink()
+    gone = run("verify", "case", "--evidence")
+    assert gone.returncode == 5 and f"{picture}: missing" in gone.stderr
