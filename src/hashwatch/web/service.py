@@ -1,7 +1,8 @@
 """The matching service behind the routes: hashing in memory, matching, recording, freshness.
 
-One :class:`MatchService` per server process. It holds the process's matchers (plain and
-dihedral, sharing one PDQ index) and keeps them fresh: :meth:`refresh_if_changed` reads the
+One :class:`MatchService` per server process. It holds the process's matcher (dihedral
+matching on: a rotated or mirrored copy is found; an upload hashed without the 8 variants is
+matched as it is) and keeps it fresh: :meth:`refresh_if_changed` reads the
 database's change sequence (one cheap ``SELECT``) and, when it moved, applies only the rows
 changed since (``SyncedPdqIndex.refresh``) — no rebuild, and queries keep being answered
 between the short exclusive sections in which the index is updated.
@@ -114,7 +115,6 @@ class MatchService:
         self.lock = RWLock()
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
-        self.dihedral_matcher = hw.matcher(dihedral=True)
         self.applied_seq = hw.pdq_index.watermark
         self._observe()
 
@@ -132,7 +132,6 @@ class MatchService:
                 return False
             with self.lock.write():
                 self.matcher.refresh()  # index catch-up by change sequence, then list facts
-                self.dihedral_matcher.reload_lists()
             self.applied_seq = seq
             self._observe()
             return True
@@ -240,17 +239,16 @@ class MatchService:
         name: str,
         caller: Principal,
         *,
-        dihedral: bool = False,
+        dihedral: bool = True,
         content_id: str | None = None,
     ) -> tuple[FileSignals, MatchResult]:
         self.admit(caller, 1)
         fs = self.hash_bytes(data, name, dihedral=dihedral)
         pdq = fs.as_dict().get("pdq")
         self._watch_probing(caller, [pdq] if isinstance(pdq, str) and pdq else [])
-        matcher = self.dihedral_matcher if dihedral else self.matcher
         with self.lock.read():
             # A video (with frames) is matched by vPDQ's rules, anything else by its signals.
-            result = matcher.match_files([fs])[0]
+            result = self.matcher.match_files([fs])[0]
         frames = len(fs.video.frames) if fs.video is not None else 0
         self.metrics.lookups.inc(len(signals_of(fs)) + frames)
         self._record([(content_id, result)], caller.name)
@@ -270,9 +268,8 @@ class MatchService:
         self._watch_probing(
             caller, [s.value for i in items for s in i if s.hash_type == HashType.PDQ]
         )
-        matcher = self.dihedral_matcher if dihedral else self.matcher
         with self.lock.read():
-            results = matcher.match_many(items)
+            results = self.matcher.match_many(items)  # hashes given as text: matched as given
         self.metrics.lookups.inc(sum(len(i) for i in items))
         ids = list(content_ids) if content_ids is not None else [None] * len(items)
         self._record(list(zip(ids, results, strict=True)), caller.name)
