@@ -565,8 +565,8 @@ def test_a_list_imported_while_watching_applies(tmp_path: Path, videos: dict[str
         make_known_list(hw, videos["lead_known"], LEAD_S, tmp_path)
         imported.set()
         deadline = time.monotonic() + 60
-        while not any(e["event"] == "stream.alert" for e in events):
-            assert time.monotonic() < deadline and not watcher.wait(0.05), events
+        while not any(e["event"] == "stream.alert" for e in events) and not watcher.wait(0.05):
+            assert time.monotonic() < deadline, events
     finally:
         imported.set()
         watcher.close()
