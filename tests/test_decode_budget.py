@@ -186,3 +186,17 @@ def test_hash_command_reports_a_file_over_the_budget_set_in_the_environment(
     assert "decode budget" in rows["large.png"]["error"] and "pdq" not in rows["large.png"]
     assert len(rows["large.png"]["sha256"]) == 64
     assert "error" not in rows["photo.jpg"] and len(rows["photo.jpg"]["pdq"]) == 64
+
+
+def test_a_still_webp_is_one_frame_and_is_held_to_the_budget_too() -> None:
+    # No ANMF chunks: the durations come from decoding (one frame), within the same budget.
+    buf = io.BytesIO()
+    scene(11, (320, 240)).convert("RGBA").save(buf, "WEBP", lossless=True, exif=b"Exif\x00\x00")
+    data = buf.getvalue()
+    assert animated.read_webp_header(data) is None
+    result = hash_video(data, frame_interval=1.0)
+    assert result.error is None and [f["frame"] for f in result.frames] == [0]
+    assert result.frames[0]["pdq"] == compute_pdq(data, FAST).hash
+    capped = hash_video(data, frame_interval=1.0, max_decode_pixels=320 * 240 - 1)
+    assert capped.over_budget and capped.frames == []
+    assert capped.error is not None and capped.error.startswith("decode budget")

@@ -178,7 +178,7 @@ def test_sixteen_bit_pictures_hash_as_python_threatexchange_does(name: str) -> N
     assert Image.open(io.BytesIO(data)).mode == expected_mode.get(name, "I;16")
     ref = compute_pdq(data, REFERENCE, dihedral=True)
     fast = compute_pdq(data, FAST, dihedral=True)
-    if max(ref.width, ref.height) < 2 * FAST.decode_min_side:  # decoded whole: identical
+    if max(ref.width, ref.height) < 512:  # fast-2 decodes it whole: identical
         assert (fast.hash, fast.quality, fast.dihedral) == (ref.hash, ref.quality, ref.dihedral)
         return
     # Reduced (1200 px to 300): the tolerance of the bundled pictures (measured: 4 bits).
