@@ -21,7 +21,13 @@ import pytest
 from sqlalchemy import Engine, event, insert, select
 
 from hashwatch.app import Hashwatch
-from hashwatch.errors import ConfigError, HashwatchError, ListExistsError, ListFormatError
+from hashwatch.errors import (
+    ConfigError,
+    DatabaseConflictError,
+    HashwatchError,
+    ListExistsError,
+    ListFormatError,
+)
 from hashwatch.lists.model import CategoryScheme, EntryRecord, EntryStatus
 from hashwatch.signals.types import HashType
 from hashwatch.store import list_status
@@ -347,7 +353,8 @@ def test_a_database_error_is_a_hashwatch_error_without_the_values(
     }
     with pytest.raises(HashwatchError) as caught, db.begin() as conn:
         conn.execute(insert(ENTRIES).values(**duplicate))
-    assert "a constraint failed" in str(caught.value)
+    assert isinstance(caught.value, DatabaseConflictError)  # HTTP 409
+    assert "a constraint failed" in str(caught.value) and "entries" in str(caught.value)
     assert md5(1) not in str(caught.value)
     assert db.engine.hide_parameters
 

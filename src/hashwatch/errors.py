@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = [
     "AuditLogError",
     "ConfigError",
+    "DatabaseConflictError",
+    "DatabaseValueError",
     "DecodeBudgetError",
     "DecodeError",
     "EntryNotFoundError",
@@ -100,5 +102,19 @@ class KeyNotFoundError(HashwatchError, LookupError):
 
 class WebhookNotFoundError(HashwatchError, LookupError):
     """No webhook or webhook delivery with that id exists."""
+
+    exit_code = 4
+
+
+class DatabaseValueError(HashwatchError):
+    """The database refused a value (too long or malformed for its column). The message
+    never holds the statement's parameters: they may be list data."""
+
+    exit_code = 2
+
+
+class DatabaseConflictError(HashwatchError):
+    """The database refused a change that conflicts with a stored record (a constraint).
+    The message never holds the statement's parameters or the conflicting key."""
 
     exit_code = 4

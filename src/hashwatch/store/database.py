@@ -29,7 +29,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from hashwatch.errors import ConfigError, HashwatchError
+from hashwatch.errors import (
+    ConfigError,
+    DatabaseConflictError,
+    DatabaseValueError,
+    HashwatchError,
+)
 from hashwatch.store.models import Meta
 
 __all__ = ["Database"]
@@ -163,16 +168,34 @@ def _lock_key(name: str) -> int:
 
 @contextmanager
 def _mapped_errors() -> Iterator[None]:
-    """Database errors as hashwatch errors, with the driver's first line and no parameters
-    (PostgreSQL's DETAIL line of a unique violation names the key's value: left out)."""
+    """Database errors as hashwatch errors naming the table, column or constraint and no
+    values (PostgreSQL's DETAIL line of a unique violation quotes the key: left out)."""
     try:
         yield
     except HashwatchError:
         raise
     except (DataError, IntegrityError) as exc:
-        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
-        what = "a value does not fit" if isinstance(exc, DataError) else "a constraint failed"
-        raise ConfigError(f"the database refused the change ({what}: {first})") from None
+        where = _where(exc.orig)
+        if isinstance(exc, DataError):
+            raise DatabaseValueError(
+                f"the database refused the change: a value does not fit its column{where}"
+            ) from None
+        raise DatabaseConflictError(
+            f"the database refused the change: a constraint failed{where}"
+        ) from None
+
+
+def _where(orig: Any) -> str:
+    """Which table, column or constraint an error names, never a value: PostgreSQL's
+    structured fields (its message text can quote the value), SQLite's message (which names
+    only columns)."""
+    diag = getattr(orig, "diag", None)
+    if diag is not None:
+        names = [diag.table_name, diag.column_name, diag.constraint_name]
+        found = [str(n) for n in names if n]
+        return f" ({', '.join(found)})" if found else ""
+    text = str(orig).strip()
+    return f" ({text.splitlines()[0]})" if text else ""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -17,6 +17,8 @@ from sqlalchemy import exc as sa_exc
 
 from hashwatch.errors import (
     ConfigError,
+    DatabaseConflictError,
+    DatabaseValueError,
     DecodeError,
     EntryNotFoundError,
     HashwatchError,
@@ -49,6 +51,8 @@ _STATUS: tuple[tuple[type[HashwatchError], int], ...] = (
     (KeyNotFoundError, 404),
     (WebhookNotFoundError, 404),
     (ListExistsError, 409),
+    (DatabaseValueError, 422),
+    (DatabaseConflictError, 409),
     (ConfigError, 400),
 )
 
