@@ -56,11 +56,13 @@ PathsArg = Annotated[
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel worker processes.")]
 PolicyOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--pdq-policy",
         help="'fast' (reduced-size decode) or 'reference' "
-        "(full decode, hashes exactly like the reference pipeline).",
+        "(full decode, hashes exactly like the reference pipeline). "
+        "Default: HASHWATCH_PDQ_POLICY, else 'fast'.",
+        show_default=False,
     ),
 ]
 SamplingOpt = Annotated[

@@ -32,7 +32,7 @@ def hash_cmd(
     dihedral: Annotated[
         bool, typer.Option("--dihedral", help="Also print the 8 dihedral PDQ hashes.")
     ] = False,
-    pdq_policy: PolicyOpt = "fast",
+    pdq_policy: PolicyOpt = None,
     workers: WorkersOpt = 1,
     frame_interval: Annotated[
         float, typer.Option("--frame-interval", help="Seconds between hashed video frames.")
@@ -76,7 +76,7 @@ def match(
     min_quality: Annotated[
         int | None, typer.Option("--min-quality", help="Lowest PDQ quality matched (default 50).")
     ] = None,
-    pdq_policy: PolicyOpt = "fast",
+    pdq_policy: PolicyOpt = None,
     workers: WorkersOpt = 1,
 ) -> None:
     """Match files (or hashes) against the hash lists; JSON Lines with the matches."""
