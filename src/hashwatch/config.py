@@ -17,7 +17,7 @@ DEFAULT_PDQ_THRESHOLD = 31  # Meta's published match distance for PDQ
 MIN_PDQ_QUALITY = 50  # Meta's rule: hashes of lower quality are not matched
 DEFAULT_MAX_IMAGE_PIXELS = 178_956_970  # Pillow's decompression-bomb limit (2 x 89 MP)
 # Pixels one file may decode over all its frames (= hashwatch.signals.image's default).
-DEFAULT_MAX_DECODE_PIXELS = 134_217_728
+DEFAULT_MAX_DECODE_PIXELS = 268_435_456
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,12 @@ DEFAULT_MAX_PIXELS = 178_956_970
 # How 16-bit and wider pixels become 8 bits: as Pillow's convert (clip) or scaled (fast-1).
 SixteenBit = Literal["clip", "scale"]
 
-# Pixels one file may decode (after JPEG DCT scaling, over all frames): 2**27, 128 Mi pixels,
-# ~0.5 GB as RGBX and ~1 s of decoding. Below Pillow's own limit, so a 13300 x 13300 PNG
-# (177 MP) is refused; a 200 MP JPEG is not (the fast policy decodes it at 1/8).
-DEFAULT_MAX_DECODE_PIXELS = 134_217_728
+# Pixels one file may decode (after JPEG DCT scaling, over all frames): 2**28, 256 Mi pixels.
+# Above Pillow's own per-picture limit (178,956,970), so every still picture that Pillow
+# accepts is still hashed (an investigator loses no evidence by default): the budget caps
+# what a small file can make a decoder do over many frames (a 1.5 KB WebP announcing 30
+# frames of 6000 x 6000). A service bounds the memory of large stills by decoding few at once.
+DEFAULT_MAX_DECODE_PIXELS = 268_435_456
 
 # How many leading bytes sniff_media_type needs to see.
 SNIFF_BYTES = 32
