@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, and_, func, insert, select, update
+from sqlalchemy import Column, Connection, and_, insert, select, update
 
 from hashwatch.errors import ConfigError, ListFormatError
 from hashwatch.lists.categories import check_category
@@ -278,26 +278,12 @@ class ImportContext:
             )
         )
 
-    def unseen_live(self) -> int:
-        """How many live entries this import has not listed (a replace withdraws them)."""
-        return int(
-            self.conn.execute(
-                select(func.count()).where(
-                    and_(
-                        E.c.list_id == self.list_id,
-                        E.c.seen_version < self.version,
-                        E.c.status.in_(LIVE),
-                    )
-                )
-            ).scalar_one()
-        )
-
-    def withdraw_unseen(self) -> None:
-        """Withdraw live entries this import did not list (replace mode)."""
-        conn = self.conn
-        gone = [
+    def unseen_live(self) -> list[tuple[int, str]]:
+        """The live entries this import has not listed, (id, status): a replace withdraws
+        them (:meth:`withdraw`)."""
+        return [
             (r.id, r.status)
-            for r in conn.execute(
+            for r in self.conn.execute(
                 select(E.c.id, E.c.status).where(
                     and_(
                         E.c.list_id == self.list_id,
@@ -307,6 +293,10 @@ class ImportContext:
                 )
             )
         ]
+
+    def withdraw(self, gone: list[tuple[int, str]]) -> None:
+        """Withdraw ``gone`` (from :meth:`unseen_live`), with an event for each entry."""
+        conn = self.conn
         for start in range(0, len(gone), BATCH):
             chunk = gone[start : start + BATCH]
             conn.execute(

@@ -519,15 +519,16 @@ class ListStore(ListStatusMixin, ListExportMixin):
                     "nothing was imported"
                 )
             if mode == "replace":
+                gone = ctx.unseen_live()
                 check_withdrawal(
-                    ctx.unseen_live(),
+                    len(gone),
                     int(live_before),
                     name,
                     force=force,
                     max_share=self.max_withdraw_share,
                 )
                 report.forced = force
-                ctx.withdraw_unseen()
+                ctx.withdraw(gone)
             report.changed = bool(
                 report.added
                 or report.updated
