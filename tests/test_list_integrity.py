@@ -405,3 +405,22 @@ def test_over_http_the_same_rules_hold_and_the_key_is_the_actor(
     assert sqlite_hw.lists.all()[0].name == "agency"
     trail = [(e.actor, e.action) for e in AuditTrail(sqlite_hw.db).events(target="agency")]
     assert trail == [("cur", "list.imported"), ("cur", "list.imported")]
+
+
+def test_categories_a_person_gives_are_checked_against_the_list_scheme(
+    sqlite_hw: Hashwatch,
+) -> None:
+    sqlite_hw.lists.create("caid", scheme=CategoryScheme.UK)
+    record = EntryRecord(hashes=((HashType.MD5, md5(1)),), category="7", source="api entry 1")
+    with pytest.raises(ConfigError, match=r"api entry 1: category '7' .* UK: A, B, C, NI, 0"):
+        sqlite_hw.lists.add_records("caid", [record], source="test")
+    curator = make_key(sqlite_hw, Role.CURATOR, "cur")
+    entry = {"entries": [{"hashes": [{"type": "md5", "value": md5(2)}], "category": "x"}]}
+    with client(sqlite_hw) as c:
+        r = c.post("/v1/lists/caid/entries", headers=curator, json=entry)
+        assert r.status_code == 400 and "not a code of this list's scheme" in r.json()["detail"]
+        entry["entries"][0]["category"] = "ni"
+        assert c.post("/v1/lists/caid/entries", headers=curator, json=entry).status_code == 201
+    (stored,) = sqlite_hw.lists.records("caid")
+    assert stored.category == "NI"
+    assert sqlite_hw.lists.get("caid").version == 1
