@@ -41,7 +41,9 @@ __all__ = [
     "run_app",
 ]
 
-err = Console(stderr=True)
+# Messages on stderr are single lines whatever the terminal's width (logs and tests read them
+# whole); progress bars still fit the terminal.
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
