@@ -17,8 +17,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hashwatch.demo
 
+# Four test processes on two cores: many tests wait on real-time streams and sockets, so more
+# processes than cores finish sooner (2 min 20 s against 3 min 20 s with two, measured).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 4 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
