@@ -21,24 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from hashwatch.errors import ConfigError
-from hashwatch.report.manifest import MANIFEST, TREE_DIGEST, TreeDigest
+from hashwatch.report.manifest import MANIFEST, TREE_DIGEST, CaseProblem, TreeDigest
 from hashwatch.scan.model import ARCHIVE_SEPARATOR
 from hashwatch.scan.walk import walk_evidence
 from hashwatch.signals.digests import open_evidence, read_blocks
 
-__all__ = ["EvidenceCheck", "EvidenceProblem", "verify_evidence"]
+__all__ = ["EvidenceCheck", "verify_evidence"]
 
 RESULTS = "results.jsonl"
-
-
-@dataclass(frozen=True)
-class EvidenceProblem:
-    kind: str  # changed, missing, added, unreadable, root
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 @dataclass
@@ -46,7 +36,7 @@ class EvidenceCheck:
     ok: bool = False
     roots: int = 0
     files: int = 0  # files read again
-    problems: list[EvidenceProblem] = field(default_factory=list)
+    problems: list[CaseProblem] = field(default_factory=list)
 
 
 def _sha256(path: str) -> str:
@@ -98,14 +88,14 @@ def _check_root(
     want = str(entry.get("sha256") or "")
     if entry.get("kind") == "file":
         if not os.path.isfile(now):
-            problems.append(EvidenceProblem("missing", now, "missing"))
+            problems.append(CaseProblem("missing", now, "missing"))
             return
         check.files += 1
         if _sha256(now) != want:
-            problems.append(EvidenceProblem("changed", now, "changed (SHA-256 differs)"))
+            problems.append(CaseProblem("changed", now, "changed (SHA-256 differs)"))
         return
     if not os.path.isdir(now):
-        problems.append(EvidenceProblem("missing", now, "missing (the directory root)"))
+        problems.append(CaseProblem("missing", now, "missing (the directory root)"))
         return
     recorded_root = str(entry["path"])
     expected = {_rel(recorded_root, p): sha for p, sha in recorded.items()}
@@ -119,15 +109,15 @@ def _check_root(
         if sha is not None:
             check.files += 1
         if rel not in expected:
-            problems.append(EvidenceProblem("added", full, "added since the scan"))
+            problems.append(CaseProblem("added", full, "added since the scan"))
         elif error is not None and expected[rel] is not None:
-            problems.append(EvidenceProblem("unreadable", full, f"cannot be read now: {error}"))
+            problems.append(CaseProblem("unreadable", full, f"cannot be read now: {error}"))
         elif sha is not None and expected[rel] is not None and sha != expected[rel]:
-            problems.append(EvidenceProblem("changed", full, "changed (SHA-256 differs)"))
+            problems.append(CaseProblem("changed", full, "changed (SHA-256 differs)"))
     for rel in sorted(set(expected) - seen):
-        problems.append(EvidenceProblem("missing", os.path.join(now, rel), "missing"))
+        problems.append(CaseProblem("missing", os.path.join(now, rel), "missing"))
     if entry.get("digest") == TREE_DIGEST and tree.hexdigest() != want and len(problems) == found:
-        problems.append(EvidenceProblem("root", now, "tree digest differs from the manifest's"))
+        problems.append(CaseProblem("root", now, "tree digest differs from the manifest's"))
 
 
 def verify_evidence(

@@ -333,7 +333,11 @@ def write_manifest(
 
 @dataclass(frozen=True)
 class CaseProblem:
-    kind: str  # modified, missing, added, audit, manifest
+    """One difference ``verify`` found. ``kind``: of the case's outputs modified, missing,
+    added, audit, manifest; of the evidence (``--evidence``) changed, missing, added,
+    unreadable, root."""
+
+    kind: str
     path: str
     message: str
 
