@@ -24,6 +24,7 @@ from hashwatch.audit import (
     verify_audit_log,
 )
 from hashwatch.lists.formats import open_list
+from hashwatch.matching.match import Match
 from hashwatch.report import html as html_report
 from hashwatch.report.charts import bar_chart
 from hashwatch.report.html import write_html_report
@@ -61,13 +62,25 @@ def _image(path: str, status: ItemStatus, seed: int, **kw: Any) -> ItemRecord:
     )  # fmt: skip
 
 
-def _known_match(category: str, list_name: str = "test-known", **kw: Any) -> dict[str, Any]:
-    return {
-        "list": list_name, "kind": "known", "hash_type": "pdq", "distance": 6,
-        "category": category, "scheme": "US", "series": "Series K", "entry_id": 42,
-        "category_label": f"category {category}", "entry_status": "active", "list_version": 2,
-        **kw,
-    }  # fmt: skip
+def _known_match(category: str, list_name: str = "test-known", **kw: Any) -> Match:
+    facts: dict[str, Any] = {
+        "list": list_name,
+        "kind": "known",
+        "hash_type": "pdq",
+        "distance": 6,
+        "category": category,
+        "scheme": "US",
+        "series": "Series K",
+        "entry_id": 42,
+        "category_label": f"category {category}",
+        "entry_status": "active",
+        "list_version": 2,
+    }
+    return Match(**{**facts, **kw})
+
+
+def _ignorable_match() -> Match:
+    return Match("nsrl", "ignorable", "sha1", 0, None, "custom", None, 7)
 
 
 def _scan() -> tuple[list[ItemRecord], list[Cluster]]:
@@ -87,7 +100,7 @@ def _scan() -> tuple[list[ItemRecord], list[Cluster]]:
     records.append(_image(f"{ROOT}/k/b.jpg", ItemStatus.KNOWN, 91, matches=[_known_match("3")]))
     records.append(
         ItemRecord(path=f"{ROOT}/sys/x.dll", root=ROOT, md5=_h("dll", 32),
-                   status=ItemStatus.IGNORABLE, matches=[{"list": "nsrl", "kind": "ignorable"}])
+                   status=ItemStatus.IGNORABLE, matches=[_ignorable_match()])
     )  # fmt: skip
     records.append(ItemRecord(path=f"{ROOT}/notes.txt", root=ROOT, md5=_h("t", 32)))
     records.append(

@@ -29,6 +29,7 @@ from PIL import Image
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.lists.formats import open_list
+from hashwatch.matching.match import VideoFacts, VideoSegment
 from hashwatch.matching.matcher import Match, MatchResult
 from hashwatch.report.manifest import verify_case
 from hashwatch.scan.cluster import cluster_new_media
@@ -353,8 +354,8 @@ def test_partial_matches_never_make_a_file_known() -> None:
     record = ItemRecord(path="v.mp4", root="/e", media_type="video", frames=[])
 
     def match(partial: bool, share: float) -> Match:
-        return Match("l", "known", "pdq", 3, None, "US", None, 1, partial=partial,
-                     video={"query_pct": share, "compared_pct": share})  # fmt: skip
+        facts = VideoFacts(share, share, 10, 4, 10, 4, "compared >= 80%")
+        return Match("l", "known", "pdq", 3, None, "US", None, 1, partial=partial, video=facts)
 
     partial, decisive = match(True, 40.0), match(False, 90.0)
     assert decide_status(record, MatchResult([partial])) is ItemStatus.NEW
@@ -395,11 +396,21 @@ def test_videos_cluster_by_shared_frames_and_images_still_cluster() -> None:
     assert "2 videos sharing most of their frames" in joined.reasons
 
 
+def _partial_match() -> Match:
+    segment = VideoSegment(0.0, 3.0, 4, 0.0, 3.1, ("2",))
+    rule = "compared >= 80% of the known video's frames"
+    segments = (segment, VideoSegment(7.0, 7.0, 1))
+    facts = VideoFacts(40.0, 38.5, 10, 4, 10, 4, rule, segments, segments_left_out=2)
+    return Match(
+        "l", "known", "pdq", 3, "1", "custom", None, 9, list_version=2, partial=True, video=facts
+    )
+
+
 def test_video_records_survive_the_scan_state(tmp_path: Path) -> None:
     record = ItemRecord(
         path="/e/v.mp4", root="/e", media_type="video", duration=8.0, fps=10.0,
         frames=_frames(["ab" * 32, "cd" * 32]), pdq_policy="fast-1", error="truncated",
-        matches=[{"list": "l", "kind": "known", "partial": True, "video": {"query_pct": 40.0}}],
+        matches=[_partial_match()],
         thumbnail=b"\xff\xd8\xffsheet",
     )  # fmt: skip
     state = ScanState(tmp_path)

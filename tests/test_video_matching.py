@@ -14,15 +14,18 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from hashwatch.app import Hashwatch
 from hashwatch.lists.formats import open_list
 from hashwatch.lists.model import ListKind, VideoFrameHash
+from hashwatch.matching.match import VideoFacts, VideoSegment
 from hashwatch.matching.matcher import Match, MatchResult, Signal
 from hashwatch.matching.video import frames_from_dicts
 from hashwatch.signals.types import HashType
 from hashwatch.signals.video import hash_video
 from tests.clips import write_clip
+from tests.media import jpeg_bytes, scene
 
 DATA = Path(__file__).parent / "data" / "video"
 KNOWN_SEEDS = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
@@ -51,11 +54,11 @@ def test_reference_vpdq_file_matches_its_video_100_100(hw: Hashwatch) -> None:
     (match,) = video_matches(result)
     assert match.video is not None
     assert not match.partial and result.kinds == {"known"}
-    assert (match.video["query_pct"], match.video["compared_pct"]) == (100.0, 100.0)
-    (segment,) = match.video["segments"]
-    assert segment["query_start"] == 0.0 and segment["query_end"] == 18.0
-    assert segment["ref_start"] == pytest.approx(0.0, abs=0.1)
-    assert segment["ref_end"] == pytest.approx(18.0, abs=0.5)
+    assert (match.video.query_pct, match.video.compared_pct) == (100.0, 100.0)
+    (segment,) = match.video.segments
+    assert segment.query_start == 0.0 and segment.query_end == 18.0
+    assert segment.ref_start == pytest.approx(0.0, abs=0.1)
+    assert segment.ref_end == pytest.approx(18.0, abs=0.5)
     # Another video of other content matches nothing.
     assert hw.matcher().match_video(frames_of(DATA / "doorknob-hd-no-bar.mp4")).matches == []
 
@@ -74,8 +77,8 @@ def test_add_media_then_a_reencoded_copy_is_known(
     (match,) = video_matches(result)
     assert match.video is not None
     assert not match.partial and match.category == "1"
-    assert match.video["compared_pct"] >= 80 and match.video["query_pct"] >= 80
-    assert match.video["rule"].startswith("compared >= 80%")
+    assert match.video.compared_pct >= 80 and match.video.query_pct >= 80
+    assert match.video.rule.startswith("compared >= 80%")
     unrelated = write_clip(tmp_path / "other.mp4", OTHER_SEEDS)
     assert hw.matcher().match_video(frames_of(unrelated)).matches == []
 
@@ -90,12 +93,12 @@ def test_partial_reuse_is_shown_with_segments_but_not_known(
     (match,) = video_matches(result)
     assert match.video is not None
     assert match.partial and result.kinds == set()
-    assert 30 <= match.video["query_pct"] <= 50
-    assert 30 <= match.video["compared_pct"] <= 50
-    (segment,) = match.video["segments"]
-    assert (segment["query_start"], segment["query_end"]) == (0.0, 3.0)
-    assert segment["ref_start"] == pytest.approx(0.0, abs=0.2)
-    assert segment["ref_end"] == pytest.approx(3.0, abs=1.0)
+    assert 30 <= match.video.query_pct <= 50
+    assert 30 <= match.video.compared_pct <= 50
+    (segment,) = match.video.segments
+    assert (segment.query_start, segment.query_end) == (0.0, 3.0)
+    assert segment.ref_start == pytest.approx(0.0, abs=0.2)
+    assert segment.ref_end == pytest.approx(3.0, abs=1.0)
     assert match.as_dict()["partial"] is True
     # The curator lowers the list's video threshold: the same re-use now alerts.
     hw.lists.configure("videos", video_min_compared_pct=30)
@@ -104,6 +107,39 @@ def test_partial_reuse_is_shown_with_segments_but_not_known(
     # ... and a query threshold above what the clip reaches turns it partial again.
     hw.lists.configure("videos", video_min_query_pct=90)
     assert hw.matcher().match_video(frames_of(mixed)).kinds == set()
+
+
+def test_matches_read_back_from_their_json_as_they_were(
+    hw: Hashwatch, tmp_path: Path, known_clip: Path
+) -> None:
+    """What results.jsonl holds of a match is all of it: read back, it is the same match."""
+    hw.add_media("videos", [known_clip], category="1")
+    picture = tmp_path / "picture.jpg"
+    picture.write_bytes(jpeg_bytes(scene(5)))
+    hw.add_media("pictures", [picture], category="2")
+    turned = tmp_path / "turned.jpg"
+    turned.write_bytes(jpeg_bytes(scene(5).transpose(Image.Transpose.ROTATE_90)))
+    mixed = write_clip(tmp_path / "mixed.mp4", KNOWN_SEEDS[:4] + OTHER_SEEDS)
+    matcher = hw.matcher()
+    frame = frames_of(known_clip)[5]
+    matches = [
+        *matcher.match_video(frames_of(mixed)).matches,  # partial, with segments
+        *(m for f in hw.match_paths([known_clip, turned], matcher) for m in f.result.matches),
+        *matcher.match_many([[Signal(HashType.PDQ, frame.pdq, frame.quality)]])[0].matches,
+    ]
+    assert any(m.partial and m.video and m.video.segments[0].ref_start is not None for m in matches)
+    assert any(m.video is not None and not m.partial for m in matches)  # the known clip
+    assert any(m.hash_type == "md5" and m.video is None for m in matches)  # same file
+    assert any(m.variant == "rot270" for m in matches)  # the turned picture, turned back
+    assert any(m.ref_time is not None for m in matches)  # a frame of the known video
+    many = VideoSegment(1.0, 2.0, 2, categories=("2", "3"))
+    long = VideoFacts(1.0, 2.0, 300, 3, 300, 3, "compared >= 80%", (many,), segments_left_out=40)
+    matches.append(Match("l", "known", "pdq", 4, None, "US", None, 1, partial=True, video=long))
+    for match in matches:
+        written = json.dumps(match.as_dict())
+        back = Match.from_dict(json.loads(written))
+        assert back == match
+        assert json.dumps(back.as_dict()) == written
 
 
 def test_any_frame_matching_a_known_image_makes_the_video_known(
@@ -117,8 +153,8 @@ def test_any_frame_matching_a_known_image_makes_the_video_known(
     result = hw.matcher().match_video(frames)
     (match,) = video_matches(result)
     assert match.video is not None
-    assert not match.partial and match.video["rule"] == "a frame matches a known image"
-    assert match.video["segments"][0]["query_start"] == pytest.approx(3.0, abs=0.01)
+    assert not match.partial and match.video.rule == "a frame matches a known image"
+    assert match.video.segments[0].query_start == pytest.approx(3.0, abs=0.01)
     assert match.ref_time is None
 
 
@@ -133,7 +169,7 @@ def test_negative_frames_are_not_counted_and_a_negative_video_suppresses(
     result = hw.matcher().match_video(frames)
     known = [m for m in video_matches(result) if m.kind == "known"]
     assert len(known) == 1 and known[0].video is not None
-    assert known[0].video["matched_query_frames"] == len(frames) - 2
+    assert known[0].video.matched_query_frames == len(frames) - 2
     assert [m.partial for m in result.matches if m.kind == "negative"] == [True, True]
     assert result.kinds == {"known"}
     # The whole clip listed as a known false positive suppresses the video's matches.
@@ -160,7 +196,7 @@ def test_vics_segments_frames_and_vpdq_round_trip(
     result = hw.matcher(["categorised"]).match_video(frames_of(known_clip))
     (match,) = video_matches(result)
     assert match.video is not None
-    assert match.video["segments"][0]["categories"] == ["2"]
+    assert match.video.segments[0].categories == ("2",)
     # vPDQ export keeps the key and the frames; re-importing it changes nothing.
     frames_file = tmp_path / "videos.vpdq.txt"
     assert hw.lists.export("videos", frames_file, "vpdq") == 1
@@ -332,4 +368,4 @@ def test_keyframes_sampling_hashes_keyframes_only_and_still_finds_a_dense_known_
     result = hw.matcher().match_video(frames_from_dicts(sparse.frames))
     assert result.kinds == {"known"}
     (match,) = video_matches(result)
-    assert match.video is not None and match.video["query_pct"] == 100.0
+    assert match.video is not None and match.video.query_pct == 100.0

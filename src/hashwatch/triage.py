@@ -30,6 +30,7 @@ from hashwatch import __version__
 from hashwatch.audit import AuditLog
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD
 from hashwatch.errors import ConfigError
+from hashwatch.lists.model import ListKind
 from hashwatch.matching.matcher import Matcher, MatchResult
 from hashwatch.report.case import CaseDetails
 from hashwatch.report.html import write_html_report
@@ -302,9 +303,8 @@ class Scanner:
         # matcher's own dihedral setting decides whether the rotated hashes are tried.
         matched = self.matcher.match_media(result.queries)
         for record, match in zip(records, matched, strict=True):
-            # The record is the results.jsonl line: matches are written as their JSON.
-            record.matches = [m.as_dict() for m in match.matches]
-            record.suppressed = [m.as_dict() for m in match.suppressed]
+            record.matches = list(match.matches)
+            record.suppressed = list(match.suppressed)
             record.status = decide_status(record, match)
         state.save_unit(result.keys, records)
 
@@ -376,20 +376,18 @@ class Scanner:
         videos_partial = 0
         for r in records:
             if r.status is ItemStatus.KNOWN:
-                known = [m for m in r.matches if m["kind"] == "known" and not m.get("partial")]
-                for name in {m["list"] for m in known}:
+                known = [m for m in r.matches if m.kind == ListKind.KNOWN and not m.partial]
+                for name in {m.list for m in known}:
                     by_list[name] += 1
                 best = known[0]
-                by_category[
-                    best.get("category_label") or best.get("category") or "uncategorised"
-                ] += 1
+                by_category[best.category_label or best.category or "uncategorised"] += 1
             if r.status is ItemStatus.NEW and r.exif and r.exif.get("serial"):
                 e = r.exif
                 serials[f"{e.get('make', '')} {e.get('model', '')} #{e['serial']}".strip()] += 1
             if r.media_type == "video":
                 videos[r.status.value] += 1
                 if r.status is ItemStatus.NEW and any(
-                    m.get("partial") and m.get("kind") == "known" for m in r.matches
+                    m.partial and m.kind == ListKind.KNOWN for m in r.matches
                 ):
                     videos_partial += 1
         return ScanSummary(

@@ -25,6 +25,7 @@ from hashwatch.index.base import hex_to_rows
 from hashwatch.lists.categories import category_label
 from hashwatch.lists.model import ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
+from hashwatch.matching.match import Match, VideoFacts, VideoSegment
 from hashwatch.matching.video import frames_from_dicts, match_video
 from hashwatch.signals.pdq import DIHEDRAL_NAMES
 from hashwatch.signals.query import MediaQuery, Signal, signals_from_fields, signals_of
@@ -41,6 +42,8 @@ __all__ = [
     "Matcher",
     "MediaQuery",
     "Signal",
+    "VideoFacts",
+    "VideoSegment",
     "signals_from_fields",
     "signals_of",
 ]
@@ -49,53 +52,6 @@ E = ENTRIES
 H = HASHES
 L = LISTS
 _LIVE = ("active", "disputed")
-
-
-@dataclass(frozen=True)
-class Match:
-    list: str
-    kind: str
-    hash_type: str
-    distance: int
-    category: str | None
-    scheme: str
-    series: str | None
-    entry_id: int
-    category_label: str | None = None
-    entry_status: str = "active"
-    list_version: int = 0
-    # Which dihedral variant of the query matched (see hashwatch.signals.pdq.DIHEDRAL_NAMES):
-    # "rot90" means the picture, turned as Pillow's ROTATE_90 turns it, matches the entry.
-    variant: str | None = None
-    # The matched hash is a frame of a known video: its time (seconds) in that video.
-    ref_time: float | None = None
-    # A video matched below the list's video thresholds: shown (partial re-use), no alert.
-    partial: bool = False
-    # Video-level facts of a video query: query %, compared %, segments (see matching.video).
-    video: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "list": self.list,
-            "kind": self.kind,
-            "hash_type": self.hash_type,
-            "distance": self.distance,
-            "category": self.category,
-            "scheme": self.scheme,
-            "series": self.series,
-            "entry_id": self.entry_id,
-            "category_label": self.category_label,
-            "entry_status": self.entry_status,
-            "list_version": self.list_version,
-        }
-        if self.variant is not None:
-            out["variant"] = self.variant
-        if self.ref_time is not None:
-            out["ref_time"] = self.ref_time
-        if self.video is not None:
-            out["partial"] = self.partial
-            out["video"] = self.video
-        return out
 
 
 @dataclass

@@ -43,41 +43,17 @@ from sqlalchemy import and_, select
 
 from hashwatch.index.base import hex_to_rows
 from hashwatch.lists.model import ListKind, VideoFrameHash, matchable_frames
+from hashwatch.matching.match import Match, VideoFacts, VideoSegment
 from hashwatch.signals.types import HashType, normalize_hash
 from hashwatch.store.models import ENTRIES, HASHES
 
 if TYPE_CHECKING:
-    from hashwatch.matching.matcher import Match, Matcher, MatchResult
+    from hashwatch.matching.matcher import Matcher, MatchResult
 
 __all__ = ["VideoSegment", "frames_from_dicts", "match_video"]
 
 MAX_SEGMENTS = 100  # per match; a longer list says how many were left out
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
-
-
-@dataclass(frozen=True)
-class VideoSegment:
-    """A run of matching query frames and the span of reference frames they matched."""
-
-    query_start: float
-    query_end: float
-    frames: int
-    ref_start: float | None = None
-    ref_end: float | None = None
-    categories: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "query_start": self.query_start,
-            "query_end": self.query_end,
-            "frames": self.frames,
-        }
-        if self.ref_start is not None:
-            out["ref_start"] = self.ref_start
-            out["ref_end"] = self.ref_end
-        if self.categories:
-            out["categories"] = list(self.categories)
-        return out
 
 
 def frames_from_dicts(frames: Iterable[Mapping[str, Any]]) -> list[VideoFrameHash]:
@@ -165,18 +141,17 @@ def match_video(
         else:
             compared_pct, meets, rule = 100.0, True, "a frame matches a known image"
         segments = _segments(pairs, query, times, spacing, segments_of.get(entry_id, []))
-        video: dict[str, Any] = {
-            "query_pct": round(query_pct, 2),
-            "compared_pct": round(compared_pct, 2),
-            "query_frames": len(query),
-            "matched_query_frames": len(counted),
-            "reference_frames": ref_total,
-            "matched_reference_frames": len({h for _, h, _ in pairs}) if ref_total else 0,
-            "rule": rule,
-            "segments": [s.as_dict() for s in segments[:MAX_SEGMENTS]],
-        }
-        if len(segments) > MAX_SEGMENTS:
-            video["segments_left_out"] = len(segments) - MAX_SEGMENTS
+        video = VideoFacts(
+            query_pct=round(query_pct, 2),
+            compared_pct=round(compared_pct, 2),
+            query_frames=len(query),
+            matched_query_frames=len(counted),
+            reference_frames=ref_total,
+            matched_reference_frames=len({h for _, h, _ in pairs}) if ref_total else 0,
+            rule=rule,
+            segments=tuple(segments[:MAX_SEGMENTS]),
+            segments_left_out=max(0, len(segments) - MAX_SEGMENTS),
+        )
         best = min(hit.distance_of[q] for q in counted)
         match = _replace(hit.template, distance=best, partial=not meets, video=video)
         if match.kind == ListKind.NEGATIVE:
@@ -185,7 +160,7 @@ def match_video(
             else:
                 match = _replace(match, partial=True)
         found.append(match)
-    found.sort(key=lambda m: (m.partial, -(m.video or {}).get("compared_pct", 0), m.entry_id))
+    found.sort(key=lambda m: (m.partial, -(m.video.compared_pct if m.video else 0), m.entry_id))
     if suppressing:
         result.suppressed = [*result.matches, *(m for m in found if m not in suppressing)]
         result.matches = suppressing

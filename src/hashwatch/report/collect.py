@@ -8,10 +8,11 @@ rows and counts are kept, so a scan of millions of files renders in bounded memo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hashwatch.matching.match import Match
 from hashwatch.report.charts import esc
 from hashwatch.report.videos import VideoRows, video_facts
 from hashwatch.scan.model import ItemRecord, ItemStatus
@@ -124,22 +125,23 @@ class Collected:
     read_in_part: list[tuple[str, str, str]] = field(default_factory=list)  # path, status, error
     read_in_part_total: int = 0
     videos: VideoRows = field(default_factory=VideoRows)
-    video_matches: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # new, shown
+    video_matches: dict[str, list[Match]] = field(default_factory=dict)  # new, shown
     video_info: dict[str, str] = field(default_factory=dict)  # path -> facts, new videos shown
 
 
-def first_match(record: ItemRecord) -> dict[str, Any]:
+def first_match(record: ItemRecord) -> Match | None:
     """The match a record is listed under: its first decisive match (a partial video match
-    alerts nobody), else its first match."""
-    decisive = (m for m in record.matches if not m.get("partial"))
-    return next(decisive, record.matches[0] if record.matches else {})
+    alerts nobody), else its first match; None for a record without matches."""
+    decisive = (m for m in record.matches if not m.partial)
+    return next(decisive, record.matches[0] if record.matches else None)
 
 
-def category_text(match: Mapping[str, Any]) -> str:
-    label, code = match.get("category_label"), match.get("category")
-    if label:
-        return str(label)
-    return f"category {code}" if code is not None else "uncategorised"
+def category_text(match: Match | None) -> str:
+    if match is not None and match.category_label:
+        return match.category_label
+    if match is not None and match.category is not None:
+        return f"category {match.category}"
+    return "uncategorised"
 
 
 def collect(records: Iterable[ItemRecord], wanted: set[str], known_budget: int) -> Collected:
@@ -169,7 +171,7 @@ def collect(records: Iterable[ItemRecord], wanted: set[str], known_budget: int) 
                     c.video_matches[r.path] = r.matches
         elif r.status is ItemStatus.KNOWN:
             c.by_category[category_text(first)] += 1
-            c.by_list[str(first.get("list", "?"))] += 1
+            c.by_list[first.list if first else "?"] += 1
             if len(c.known) < KNOWN_ROWS:
                 keep = r.thumbnail if known_thumbs < known_budget else None
                 known_thumbs += keep is not None
@@ -177,7 +179,7 @@ def collect(records: Iterable[ItemRecord], wanted: set[str], known_budget: int) 
                     c.video_info[r.path] = video_facts(r)
                 c.known.append(ItemRecord(**{**r.__dict__, "thumbnail": keep, "frames": None}))
         elif r.status is ItemStatus.IGNORABLE:
-            c.ignorable_by_list[str(first.get("list", "?"))] += 1
+            c.ignorable_by_list[first.list if first else "?"] += 1
             if len(c.ignorable) < LISTED:
                 c.ignorable.append(r.path)
         elif r.status is ItemStatus.ERROR and len(c.errors) < ERROR_ROWS:

@@ -7,9 +7,9 @@ Each ``write_*`` function appends one section to the :class:`~hashwatch.report.p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from hashwatch.matching.match import Match
 from hashwatch.report.charts import PALETTE, bar_chart, esc
 from hashwatch.report.charts import path_html as _path
 from hashwatch.report.charts import table as _table
@@ -269,38 +269,34 @@ def write_known(page: Page, c: Collected) -> None:
     page.add(section_html("known", "Known matches", f"{total:,} files", text))
     if not c.known:
         page.add('<p class="muted">No file matched a known list.</p>')
-    groups: dict[tuple[str, str], list[ItemRecord]] = {}
+    groups: dict[tuple[str, str], list[tuple[ItemRecord, Match]]] = {}
     for r in c.known:
         m = first_match(r)
-        groups.setdefault((str(m.get("category") or "~"), str(m.get("list", "?"))), []).append(r)
-    for (_, list_name), rows in sorted(groups.items()):
-        first = first_match(rows[0])
+        if m is not None:  # a known file has a decisive match: it is listed under it
+            groups.setdefault((m.category or "~", m.list), []).append((r, m))
+    for (_, list_name), rows in sorted(groups.items(), key=lambda kv: kv[0]):
+        first = rows[0][1]
         cells = []
-        for r in rows:
-            m = first_match(r)
-            kind = str(m.get("hash_type", "")).upper()
-            how = (
-                f"{kind} distance {esc(m.get('distance'))}"
-                if kind == "PDQ"
-                else f"exact {esc(kind)}"
-            )
-            how += f" ({esc(m['variant'])})" if m.get("variant") else ""
+        for r, m in rows:
+            kind = m.hash_type.upper()
+            how = f"{kind} distance {esc(m.distance)}" if kind == "PDQ" else f"exact {esc(kind)}"
+            how += f" ({esc(m.variant)})" if m.variant else ""
             more = _other_matches(r.matches, m)
             if r.media_type == "video":
                 how = f"{c.video_info.get(r.path, '')}<br>{video_matches_html(r.matches)}"
                 more = ""
-            status = str(m.get("entry_status", "active"))
+            status = m.entry_status
             cells.append(
                 (
                     page.thumb(r.thumbnail, _alt(c, r.path, f"known match {r.path}"), r.path),
                     _path(r.path),
-                    f"{esc(m.get('entry_id'))}{more}",
+                    f"{esc(m.entry_id)}{more}",
                     how,
-                    esc(m.get("series") or "—"),
+                    esc(m.series or "—"),
                     esc(status) if status == "active" else f'<b class="flag">{esc(status)}</b>',
                 )
             )
-        version = f" (version {esc(first['list_version'])})" if first.get("list_version") else ""
+        version = f" (version {esc(first.list_version)})" if first.list_version else ""
         page.add(
             f"<h3>{esc(category_text(first))} · list {esc(list_name)}{version} "
             f'<span class="count">{len(rows):,}</span></h3>',
@@ -309,13 +305,13 @@ def write_known(page: Page, c: Collected) -> None:
     page.add(more_html(total - len(c.known), "known files"), "</section>")
 
 
-def _other_matches(matches: Sequence[Mapping[str, Any]], shown: Mapping[str, Any]) -> str:
+def _other_matches(matches: Sequence[Match], shown: Match) -> str:
     """The file's other matching list entries, said as such (not "+3 more", which reads like
     more files)."""
     others = [x for x in matches if x is not shown]
     if not others:
         return ""
-    lists = sorted({str(x.get("list", "?")) for x in others})
+    lists = sorted({x.list for x in others})
     noun = "entry" if len(others) == 1 else "entries"
     return (
         f'<br><span class="muted">and {len(others):,} more matching list {noun} '

@@ -40,7 +40,14 @@ from typing import Any
 from hashwatch import __version__
 from hashwatch.errors import InvalidHashError
 from hashwatch.lists.formats import VICS2, write_list
-from hashwatch.lists.model import CategoryScheme, EntryRecord, ListHeader, VideoFrameHash
+from hashwatch.lists.model import (
+    CategoryScheme,
+    EntryRecord,
+    ListHeader,
+    ListKind,
+    VideoFrameHash,
+)
+from hashwatch.matching.match import Match
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, ItemRecord, ItemStatus
 from hashwatch.signals.types import HashType, normalize_hash
 
@@ -82,10 +89,10 @@ class _Media:
     files: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _known(record: ItemRecord) -> dict[str, Any] | None:
+def _known(record: ItemRecord) -> Match | None:
     """The first decisive known match (partial video matches are not)."""
     for match in record.matches:
-        if match.get("kind", "known") == "known" and not match.get("partial"):
+        if match.kind == ListKind.KNOWN and not match.partial:
             return match
     return None
 
@@ -110,11 +117,10 @@ def _partial(record: ItemRecord) -> str | None:
     """The partial known video matches of a record, in words."""
     parts = []
     for m in record.matches:
-        video = m.get("video")
-        if m.get("partial") and m.get("kind") == "known" and isinstance(video, dict):
+        if m.partial and m.kind == ListKind.KNOWN and m.video is not None:
             parts.append(
-                f"list {m.get('list')} entry {m.get('entry_id')}: query "
-                f"{video.get('query_pct')}%, compared {video.get('compared_pct')}%"
+                f"list {m.list} entry {m.entry_id}: query "
+                f"{m.video.query_pct}%, compared {m.video.compared_pct}%"
             )
     return "; ".join(parts[:5]) or None
 
@@ -152,25 +158,24 @@ def _hashes(record: ItemRecord, md5: str) -> tuple[tuple[HashType, str], ...]:
     return tuple(pairs)
 
 
-def _metadata(record: ItemRecord, match: dict[str, Any] | None, foreign: bool) -> list[Any]:
+def _metadata(record: ItemRecord, match: Match | None, foreign: bool) -> list[Any]:
     props: list[tuple[str, Any]] = [("hashwatch.status", record.status.value)]
     if record.cluster is not None:
         props.append(("hashwatch.cluster", record.cluster))
     if match is not None:
-        found = match.get("video")
-        video: dict[str, Any] = found if isinstance(found, dict) else {}
+        video = match.video
         props += [
-            ("hashwatch.list", match.get("list")),
-            ("hashwatch.entry_id", match.get("entry_id")),
-            ("hashwatch.hash_type", match.get("hash_type")),
-            ("hashwatch.distance", match.get("distance")),
-            ("hashwatch.query_pct", video.get("query_pct")),
-            ("hashwatch.compared_pct", video.get("compared_pct")),
+            ("hashwatch.list", match.list),
+            ("hashwatch.entry_id", match.entry_id),
+            ("hashwatch.hash_type", match.hash_type),
+            ("hashwatch.distance", match.distance),
+            ("hashwatch.query_pct", video.query_pct if video else None),
+            ("hashwatch.compared_pct", video.compared_pct if video else None),
         ]
         if foreign:
             props += [
-                ("hashwatch.category", match.get("category")),
-                ("hashwatch.category_scheme", match.get("scheme")),
+                ("hashwatch.category", match.category),
+                ("hashwatch.category_scheme", match.scheme),
             ]
     if record.width and record.height:
         props.append(("hashwatch.dimensions", f"{record.width}x{record.height}"))
@@ -192,22 +197,21 @@ def _entry(media: _Media, md5: str, scheme: str | None) -> EntryRecord:
     category = series = comment = None
     foreign = False
     if match is not None:
-        foreign = match.get("category") is not None and (
-            str(match.get("scheme") or "").upper() != (scheme or "").upper()
+        foreign = match.category is not None and (
+            (match.scheme or "").upper() != (scheme or "").upper()
         )
-        category = None if foreign else match.get("category")
-        series = match.get("series")
-        video = match.get("video")
+        category = None if foreign else match.category
+        series = match.series
+        video = match.video
         frames = (
-            f"; video frames: query {video.get('query_pct')}%, compared "
-            f"{video.get('compared_pct')}%"
-            if isinstance(video, dict)
+            f"; video frames: query {video.query_pct}%, compared {video.compared_pct}%"
+            if video is not None
             else ""
         )
         comment = (
-            f"hashwatch: matches known list {match.get('list')!s} entry "
-            f"{match.get('entry_id')!s} ({match.get('hash_type')!s}, distance "
-            f"{match.get('distance')!s}{frames}); a lead for review, not a verdict"
+            f"hashwatch: matches known list {match.list} entry {match.entry_id} "
+            f"({match.hash_type}, distance {match.distance}{frames}); "
+            "a lead for review, not a verdict"
         )
     extra: dict[str, Any] = {}
     if record.size is not None:
@@ -231,8 +235,8 @@ def _scheme(media: Iterable[_Media]) -> str | None:
     counts: Counter[str] = Counter()
     for m in media:
         match = _known(m.record) if m.record.status is ItemStatus.KNOWN else None
-        if match is not None and match.get("category") is not None and match.get("scheme"):
-            counts[str(match["scheme"])] += 1
+        if match is not None and match.category is not None and match.scheme:
+            counts[match.scheme] += 1
     return counts.most_common(1)[0][0] if counts else None
 
 

@@ -10,10 +10,11 @@ full facts in ``results.jsonl``; the page shows a bounded digest of them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from hashwatch.lists.model import ListKind
+from hashwatch.matching.match import Match, VideoFacts
 from hashwatch.report.charts import esc, path_html, table
 from hashwatch.scan.model import ItemRecord, ItemStatus
 
@@ -60,64 +61,51 @@ def _span(start: object, end: object) -> str:
     return a if a == b else f"{a}–{b}"
 
 
-def segments_text(video: Mapping[str, Any], limit: int = SEGMENTS_SHOWN) -> str:
+def segments_text(video: VideoFacts, limit: int = SEGMENTS_SHOWN) -> str:
     """The matched segments of a video match as escaped text, e.g. ``0:00–0:03 (known video
     0:00–0:03), 4 frames``; the rest counted."""
-    segments = [s for s in video.get("segments") or () if isinstance(s, Mapping)]
     parts = []
-    for seg in segments[:limit]:
-        text = _span(seg.get("query_start"), seg.get("query_end"))
-        if seg.get("ref_start") is not None:
-            text += f" (known video {_span(seg.get('ref_start'), seg.get('ref_end'))})"
-        frames = seg.get("frames")
-        if isinstance(frames, int):
-            text += f", {frames} frame{'s' if frames != 1 else ''}"
-        if seg.get("categories"):
-            text += ", categories " + ", ".join(str(c) for c in seg["categories"])
+    for seg in video.segments[:limit]:
+        text = _span(seg.query_start, seg.query_end)
+        if seg.ref_start is not None:
+            text += f" (known video {_span(seg.ref_start, seg.ref_end)})"
+        text += f", {seg.frames} frame{'s' if seg.frames != 1 else ''}"
+        if seg.categories:
+            text += ", categories " + ", ".join(seg.categories)
         parts.append(esc(text))
-    left = len(segments) - len(parts) + int(video.get("segments_left_out") or 0)
+    left = len(video.segments) - len(parts) + video.segments_left_out
     if left > 0:
         parts.append(f"…and {left:,} more (results.jsonl)")
     return "; ".join(parts)
 
 
-def _pct(value: object) -> str:
-    return f"{value:.0f} %" if isinstance(value, int | float) else "?"
-
-
-def entry_match_html(matches: Sequence[Mapping[str, Any]]) -> str:
+def entry_match_html(matches: Sequence[Match]) -> str:
     """The matches of a video with one list entry, in one line: the list and entry, known or
     partial, the exact digests that match (the same file), and the video match's query %,
     compared % and segments."""
     first = matches[0]
-    head = f"list {esc(first.get('list'))}, entry {esc(first.get('entry_id'))}"
-    if all(m.get("partial") for m in matches):
+    head = f"list {esc(first.list)}, entry {esc(first.entry_id)}"
+    if all(m.partial for m in matches):
         word = '<b class="flag">partial (no alert)</b>'
     else:
-        word = f"<b>{esc(first.get('kind', 'known'))}</b>"
-    videos = [m["video"] for m in matches if isinstance(m.get("video"), Mapping)]
-    exact = [
-        str(m.get("hash_type", "")).upper()
-        for m in matches
-        if m.get("video") is None and m.get("hash_type") != "pdq"
-    ]
+        word = f"<b>{esc(first.kind)}</b>"
+    videos = [m.video for m in matches if m.video is not None]
+    exact = [m.hash_type.upper() for m in matches if m.video is None and m.hash_type != "pdq"]
     parts = [f"exact {esc(', '.join(exact))} (same file)"] if exact else []
     for video in videos[:1]:
-        parts.append(
-            f"query {_pct(video.get('query_pct'))}, compared {_pct(video.get('compared_pct'))}"
-        )
+        parts.append(f"query {video.query_pct:.0f} %, compared {video.compared_pct:.0f} %")
     if not videos and not exact:
-        parts.append(f"PDQ distance {esc(first.get('distance'))}")
+        parts.append(f"PDQ distance {esc(first.distance)}")
     text = f"{head}: {word}, {'; '.join(parts)}"
     segments = segments_text(videos[0]) if videos else ""
     return text + (f'<br><span class="muted">segments: {segments}</span>' if segments else "")
 
 
-def video_matches_html(matches: Sequence[Mapping[str, Any]], limit: int = MATCHES_SHOWN) -> str:
+def video_matches_html(matches: Sequence[Match], limit: int = MATCHES_SHOWN) -> str:
     """The matches of a video, one line per list entry; the rest counted."""
-    entries: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    entries: dict[tuple[str, int], list[Match]] = {}
     for m in matches:
-        entries.setdefault((str(m.get("list")), str(m.get("entry_id"))), []).append(m)
+        entries.setdefault((m.list, m.entry_id), []).append(m)
     lines = [entry_match_html(group) for group in list(entries.values())[:limit]]
     if len(entries) > limit:
         lines.append(f"…and {len(entries) - limit:,} more entries (results.jsonl)")
@@ -150,7 +138,7 @@ class VideoRows:
             return
         self.status[record.status.value] += 1
         partial = record.status is ItemStatus.NEW and any(
-            m.get("partial") and m.get("kind") == "known" for m in record.matches
+            m.partial and m.kind == ListKind.KNOWN for m in record.matches
         )
         if partial:
             self.partial += 1

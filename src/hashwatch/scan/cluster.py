@@ -38,13 +38,14 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD, MIN_PDQ_QUALITY
 from hashwatch.index import LinearPdqIndex, MihPdqIndex, PdqIndex
 from hashwatch.index.base import hex_to_rows
+from hashwatch.lists.model import ListKind
+from hashwatch.matching.match import Match, VideoFacts
 from hashwatch.scan.model import Cluster, ItemRecord
 
 __all__ = ["cluster_new_media"]
@@ -218,17 +219,19 @@ def _quality(item: ItemRecord) -> float | None:
     return sum(qualities) / len(qualities) if qualities else None
 
 
-def _partial_known(items: Sequence[ItemRecord], members: list[int]) -> dict[str, Any] | None:
-    """The largest partial match of a member video with a known video, if any."""
-    best: dict[str, Any] | None = None
+def _partial_known(
+    items: Sequence[ItemRecord], members: list[int]
+) -> tuple[Match, VideoFacts, float] | None:
+    """The largest partial match of a member video with a known video, if any: the match,
+    its video facts and the larger of its two shares (percent)."""
+    best: tuple[Match, VideoFacts, float] | None = None
     for i in members:
         for m in items[i].matches:
-            video = m.get("video")
-            if m.get("kind") != "known" or not m.get("partial") or not isinstance(video, dict):
+            if m.kind != ListKind.KNOWN or not m.partial or m.video is None:
                 continue
-            share = max(float(video.get("query_pct", 0)), float(video.get("compared_pct", 0)))
-            if best is None or share > best["share"]:
-                best = {**video, "share": share, "list": m.get("list"), "entry": m.get("entry_id")}
+            share = max(m.video.query_pct, m.video.compared_pct)
+            if best is None or share > best[2]:
+                best = (m, m.video, share)
     return best
 
 
@@ -258,10 +261,11 @@ def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]
     priority = 0.0
     partial = _partial_known(items, members)
     if partial is not None:
-        priority += 6 + 2 * min(1.0, partial["share"] / 100)
+        match, video, share = partial
+        priority += 6 + 2 * min(1.0, share / 100)
         reasons.append(
-            f"shares {partial['query_pct']:.0f} % of its frames with a known video (list "
-            f"{partial['list']}, entry {partial['entry']}; {partial['compared_pct']:.0f} % of "
+            f"shares {video.query_pct:.0f} % of its frames with a known video (list "
+            f"{match.list}, entry {match.entry_id}; {video.compared_pct:.0f} % of "
             "that video's frames found): a partial match, below the list's video thresholds"
         )
     near_known = min((near[i] for i in members if i in near), default=None)

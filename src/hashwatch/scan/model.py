@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hashwatch.matching.match import Match
+
 __all__ = ["ARCHIVE_SEPARATOR", "Cluster", "ItemRecord", "ItemStatus", "ScanSummary"]
 
 # A member of an archive is written ``outer.zip!/inner/dir/file.jpg`` (nested: ``a.zip!/b.tar!/c``).
@@ -50,8 +52,9 @@ class ItemRecord:
     fps: float | None = None  # a video's average frame rate
     sampling: str | None = None  # how a video's frames were chosen ("fast", "exact")
     status: ItemStatus = ItemStatus.OTHER
-    matches: list[dict[str, Any]] = field(default_factory=list)
-    suppressed: list[dict[str, Any]] = field(default_factory=list)
+    # Typed inside the process; JSON (Match.as_dict) only in results.jsonl.
+    matches: list[Match] = field(default_factory=list)
+    suppressed: list[Match] = field(default_factory=list)
     cluster: int | None = None  # number of the new-media cluster (1 = review first)
     exif: dict[str, Any] | None = None  # leads: make, model, serial, capture time, GPS, software
     error: str | None = None
@@ -83,6 +86,8 @@ class ItemRecord:
                 continue
             if key == "frames":
                 value = [dict(f) for f in value]
+            if key in ("matches", "suppressed"):
+                value = [m.as_dict() for m in value]
             out[key] = value.value if isinstance(value, ItemStatus) else value
         for key, value in self.signals.items():
             out.setdefault(key, value)
@@ -92,6 +97,8 @@ class ItemRecord:
     def from_json(cls, data: dict[str, Any]) -> ItemRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known.pop("signals", None)
+        for key in ("matches", "suppressed"):
+            known[key] = [Match.from_dict(m) for m in known.get(key, ())]
         record = cls(**known)
         record.signals = {k: v for k, v in data.items() if k in _signal_fields(cls)}
         record.status = ItemStatus(record.status)

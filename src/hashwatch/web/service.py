@@ -337,5 +337,5 @@ def _event_match(m: Match) -> dict[str, Any]:
         "scheme": m.scheme,
         "series": m.series,
         "entry_status": m.entry_status,
-        **({"video": m.video} if m.video is not None else {}),
+        **({"video": m.video.as_dict()} if m.video is not None else {}),
     }
