@@ -50,9 +50,26 @@ def test_extra_matches_in_the_known_table_say_they_are_list_entries(
     html = (tmp_path / "case" / "report.html").read_text()
     extra = re.search(r"and (\d+) more matching list entr(?:y|ies) \(([^)]*)\)", html)
     assert extra is not None, "the known row does not say what its extra count counts"
-    assert int(extra.group(1)) >= 2
+    # One entry in each of three lists, each matched by four hashes: two more *entries*.
+    assert int(extra.group(1)) == 2
     assert set(extra.group(2).split(", ")) <= {"list-a", "list-b", "list-c"}
     assert not re.search(r"\+\d+ more", html)
+
+
+def test_one_entry_matched_by_several_hashes_is_one_entry(run: Run, tmp_path: Path) -> None:
+    media = tmp_path / "known-pictures"
+    media.mkdir()
+    (media / "k.jpg").write_bytes(jpeg_bytes(scene(22)))
+    assert run("lists", "add-media", "only-list", str(media)).returncode == 0
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "found.jpg").write_bytes(jpeg_bytes(scene(22)))
+    result = run("scan", str(ev), "-o", "case", "-j", "1")
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "case" / "report.html").read_text()
+    assert "more matching list" not in html  # MD5, SHA-1, SHA-256 and PDQ of one entry
+    also = re.search(r"also by ([A-Z0-9, -]+)<", html)
+    assert also is not None and len(also.group(1).split(", ")) == 3, html
 
 
 def test_sizes_are_in_binary_units_everywhere(run: Run, tmp_path: Path) -> None:

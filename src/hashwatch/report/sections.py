@@ -306,17 +306,23 @@ def write_known(page: Page, c: Collected) -> None:
 
 
 def _other_matches(matches: Sequence[Match], shown: Match) -> str:
-    """The file's other matching list entries, said as such (not "+3 more", which reads like
-    more files)."""
-    others = [x for x in matches if x is not shown]
-    if not others:
-        return ""
-    lists = sorted({x.list for x in others})
-    noun = "entry" if len(others) == 1 else "entries"
-    return (
-        f'<br><span class="muted">and {len(others):,} more matching list {noun} '
-        f"({esc(', '.join(lists))})</span>"
+    """What else the file matched, said as such: the other hashes of the same entry ("also by
+    SHA-256"), and the other list entries it matched, counted as entries (not matches: one
+    entry matched by four hashes is one entry; not "+3 more", which reads like more files)."""
+    key = (shown.list, shown.entry_id)
+    also = sorted(
+        {x.hash_type.upper() for x in matches if (x.list, x.entry_id) == key}
+        - {shown.hash_type.upper()}
     )
+    entries = {(x.list, x.entry_id) for x in matches} - {key}
+    parts = []
+    if also:
+        parts.append(f"also by {esc(', '.join(also))}")
+    if entries:
+        lists = sorted({name for name, _ in entries})
+        noun = "entry" if len(entries) == 1 else "entries"
+        parts.append(f"and {len(entries):,} more matching list {noun} ({esc(', '.join(lists))})")
+    return "".join(f'<br><span class="muted">{part}</span>' for part in parts)
 
 
 def write_rest(page: Page, c: Collected) -> None:
