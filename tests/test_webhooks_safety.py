@@ -177,6 +177,12 @@ INTERNAL = [
     "http://localhost:8000/",
     "http://api.localhost/",
     "ftp://files.example.com/",
+    # The numeric IPv4 forms the C resolver accepts name the same addresses.
+    "http://127.1/",
+    "http://2130706433/",
+    "http://0x7f000001/",
+    "http://0177.0.0.1/",
+    "http://0xa.0.0.5/",
 ]
 
 
@@ -189,6 +195,9 @@ def test_an_admin_cannot_aim_webhooks_at_internal_addresses(sqlite_hw: Hashwatch
         assert c.get("/v1/webhooks", headers=admin).json() == []
         public = c.post("/v1/webhooks", headers=admin, json={"url": "https://hooks.example.com/"})
         assert public.status_code == 201
+        # A name made of hex letters is a name, not a number.
+        named = c.post("/v1/webhooks", headers=admin, json={"url": "https://cafe.beef.example/"})
+        assert named.status_code == 201
 
 
 def test_names_are_resolved_once_checked_and_pinned() -> None:

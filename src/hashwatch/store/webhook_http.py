@@ -22,6 +22,7 @@ its own network: POST to ``http://10.0.0.5:6379/`` and read back "connection ref
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -80,6 +81,29 @@ def is_public(ip: IPAddress) -> bool:
     )
 
 
+_IPV4_SHORTHAND = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally, or None for a name to resolve.
+
+    Besides the canonical forms, the numeric IPv4 forms that the C resolver accepts
+    (``127.1``, ``2130706433``, ``0x7f000001``, ``0177.0.0.1``) are literal addresses too,
+    so that the policy sees the address a connection would reach.
+    """
+    bare = host.split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    if _IPV4_SHORTHAND.match(bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
 def _resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -130,11 +154,8 @@ class TargetPolicy:
         host = parts.hostname
         if self.host_allowed(host):
             return host, port
-        try:
-            literal = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            literal = None
-        if literal is not None and not self.address_allowed(host):
+        literal = literal_address(host)
+        if literal is not None and not self.address_allowed(str(literal)):
             raise TargetRefused(_REFUSED)
         if literal is None and (
             host.lower().rstrip(".").endswith(".localhost")
@@ -146,9 +167,10 @@ class TargetPolicy:
     def resolve(self, url: str, resolver: Resolver = _resolve) -> str:
         """The one address to connect to: the host resolved once, every address checked."""
         host, port = self.check_url(url)
-        try:
-            addresses = [str(ipaddress.ip_address(host.split("%", 1)[0]))]
-        except ValueError:
+        literal = literal_address(host)
+        if literal is not None:
+            addresses = [str(literal)]
+        else:
             try:
                 addresses = resolver(host, port)
             except (OSError, UnicodeError):
