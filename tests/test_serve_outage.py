@@ -115,6 +115,8 @@ def test_background_jobs_back_off_and_log_an_outage_once(
     assert stop.waits == [1, 2, 4, 8, 8, 8, 8, 1, 1, 2, 4, 8, 1]
     messages = [r.getMessage() for r in caplog.records]
     assert len([m for m in messages if "database unavailable" in m]) == 1
+    # The driver's error class, named once, without its message (which may quote parameters).
+    assert "database unavailable (OSError, seen by background job refresh)" in messages
     assert len([m for m in messages if "database reachable again" in m]) == 1
     assert len([r for r in caplog.records if r.exc_info]) == 1  # the bug, once per streak
     assert not any(SECRET in m or "SELECT" in m for m in messages)

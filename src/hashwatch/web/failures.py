@@ -94,7 +94,12 @@ def _describe(exc: BaseException) -> str:
     """A short, parameter-free description: the exception classes only (a driver's message
     can quote the statement's parameters)."""
     orig = getattr(exc, "orig", None)
-    return type(exc).__name__ + (f" ({type(orig).__name__})" if orig is not None else "")
+    if orig is None:
+        return type(exc).__name__
+    # The driver's class, named with its package: "sqlite3.OperationalError".
+    package = type(orig).__module__.split(".")[0]
+    name = type(orig).__name__
+    return name if package == "builtins" else f"{package}.{name}"
 
 
 class Outage:
