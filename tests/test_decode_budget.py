@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +202,21 @@ def test_a_still_webp_is_one_frame_and_is_held_to_the_budget_too() -> None:
     capped = hash_video(data, frame_interval=1.0, max_decode_pixels=320 * 240 - 1)
     assert capped.over_budget and capped.frames == []
     assert capped.error is not None and capped.error.startswith("decode budget")
+
+
+def test_a_picture_pillow_only_warns_about_is_hashed_without_a_printed_warning(
+    tmp_path: Path,
+) -> None:
+    """Between Pillow's warning size (89 MP) and its error size, hashwatch's own limits decide;
+    Pillow's DecompressionBombWarning must not reach the CLI's or the server's output."""
+    path = tmp_path / "wide.png"
+    Image.new("L", (10000, 9000), 128).save(path)  # 90 MP: above Pillow's warning size
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-m", "hashwatch", "hash", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "DecompressionBombWarning" not in done.stderr and "warn" not in done.stderr.lower()
+    assert json.loads(done.stdout)["width"] == 10000

@@ -8,14 +8,16 @@ Why this module exists rather than a bare ``Image.open``:
   claim to be.
 * **Decode budget.** ``max_decode_pixels`` bounds the pixels one file may cost to decode (after
   a JPEG's DCT scaling; over all frames of an animation, :mod:`hashwatch.signals.animated`),
-  checked from the header before any pixel is decoded. A 13300x13300 PNG (177 MP, ~900 MB and
-  ~2 s to decode whole) is refused with a :class:`~hashwatch.errors.DecodeError` saying so at
-  the default, 2**27 (128 Mi pixels, e.g. 11585x11585); a 200 MP JPEG is not (fast decodes it
-  at 1/8: 3 MP).
+  checked from the header before any pixel is decoded; what exceeds it is refused with a
+  :class:`~hashwatch.errors.DecodeBudgetError` saying so. The default, 2**28 pixels, lies above
+  Pillow's per-picture limit, so it stops many large frames in a small file, not a still.
 * **No bombs.** The pixel count is checked against ``max_pixels`` from the header, before any
   pixel is decoded; Pillow's own ``DecompressionBombError`` (and its warning, where warnings are
-  errors) become :class:`~hashwatch.errors.DecodeError`. Corrupt and truncated files too: the
-  caller gets one exception type with the reason, never a crash. Pillow refuses more than
+  errors) become :class:`~hashwatch.errors.DecodeError`. Pillow's ``DecompressionBombWarning``
+  (a picture between its warning and error sizes, which our own limit already judged) is not
+  printed: it would only put a multi-line Python warning into the CLI's and server's output.
+  Corrupt and truncated files too: the caller gets one exception type with the reason, never a
+  crash. Pillow refuses more than
   ``2 * Image.MAX_IMAGE_PIXELS`` (the default ``max_pixels``) before we are asked; an
   application wanting a higher limit must raise Pillow's global too (a library must not).
 * **Orientation.** A phone photo stored sideways with EXIF Orientation=6 must hash like the
@@ -37,6 +39,7 @@ from __future__ import annotations
 import io
 import struct
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
@@ -45,6 +48,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from hashwatch.errors import DecodeBudgetError, DecodeError
+
+# Pillow warns (and prints) for pictures between MAX_IMAGE_PIXELS and twice that; hashwatch
+# has judged the size against its own limit before Pillow's check runs (see "No bombs" above).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module="PIL")
 
 __all__ = [
     "DEFAULT_MAX_DECODE_PIXELS",
