@@ -39,6 +39,20 @@ ALLOWED: dict[str, set[str]] = {
         "matching",
         "audit",
     },
+    # Review (cases, votes, consensus) beside stream: the scan's outputs in the database.
+    "review": {
+        "errors",
+        "config",
+        "signals",
+        "lists",
+        "index",
+        "store",
+        "matching",
+        "scan",
+        "report",
+        "audit",
+        "runner",
+    },
     # The HTTP service sits on top of the library, below nothing but the CLI.
     "web": {
         "errors",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "AuditLogError",
+    "CaseNotFoundError",
+    "CaseRefusedError",
     "ConfigError",
     "DatabaseConflictError",
     "DatabaseValueError",
@@ -21,6 +23,8 @@ __all__ = [
     "ListExistsError",
     "ListFormatError",
     "ListNotFoundError",
+    "SignInError",
+    "UserNotFoundError",
     "WebhookNotFoundError",
 ]
 
@@ -118,3 +122,28 @@ class DatabaseConflictError(HashwatchError):
     The message never holds the statement's parameters or the conflicting key."""
 
     exit_code = 4
+
+
+class CaseNotFoundError(HashwatchError, LookupError):
+    """No case with that case number or case id is in the database."""
+
+    exit_code = 4
+
+
+class CaseRefusedError(HashwatchError):
+    """A case directory cannot be imported: it fails verification or is not a finished scan."""
+
+    exit_code = 3
+
+
+class UserNotFoundError(HashwatchError, LookupError):
+    """No user account with that name exists."""
+
+    exit_code = 4
+
+
+class SignInError(HashwatchError):
+    """A sign-in was refused. The message is the same whether the name is unknown, the
+    password wrong, the account locked or disabled, so it tells a guesser nothing."""
+
+    exit_code = 1

@@ -9,7 +9,8 @@ video by its frames, with vPDQ's rules), decides their status, and stores the un
 in the case's state file — which is what makes ``--resume`` exact after a kill.
 
 When every unit is done the new media are clustered and ranked, and the outputs are written
-from the state: ``results.jsonl``, ``report.html``, ``case.vics.json``, ``manifest.json``; every
+from the state: ``results.jsonl``, ``report.html``, ``case.vics.json``, ``clusters.jsonl``,
+``thumbnails.jsonl``, ``manifest.json``; every
 step is recorded in the hash-chained ``audit.log``.
 """
 
@@ -35,6 +36,12 @@ from hashwatch.matching.matcher import Matcher, MatchResult
 from hashwatch.report.case import CaseDetails
 from hashwatch.report.html import write_html_report
 from hashwatch.report.manifest import roots_from_records, write_manifest
+from hashwatch.report.review_data import (
+    CLUSTERS_FILE,
+    THUMBNAILS_FILE,
+    write_clusters,
+    write_thumbnails,
+)
 from hashwatch.report.vics_case import write_vics_case
 from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.cluster import cluster_new_media
@@ -57,7 +64,7 @@ __all__ = [
 UNIT_MAX_FILES = 64
 UNIT_MAX_BYTES = 256 * 1024 * 1024
 NEAR_MISS_MARGIN = 16  # near misses: up to threshold + 16 bits (different pictures: >= 40)
-OUTPUTS = ("results.jsonl", "report.html", "case.vics.json")
+OUTPUTS = ("results.jsonl", "report.html", "case.vics.json", CLUSTERS_FILE, THUMBNAILS_FILE)
 
 
 class ScanProgress(Protocol):
@@ -349,6 +356,9 @@ class Scanner:
         write_vics_case(self.case_dir / "case.vics.json", records, case_info)
         with_thumbs = list(state.records(thumbnails=True))
         write_html_report(self.case_dir / "report.html", with_thumbs, clusters, summary, case_info)
+        # The same clusters and thumbnails for machines (``hashwatch cases import``).
+        write_clusters(self.case_dir / CLUSTERS_FILE, clusters)
+        write_thumbnails(self.case_dir / THUMBNAILS_FILE, with_thumbs)
         # The outputs now hold everything: the working state has done its job.
         state.close()
         state.remove()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -28,6 +29,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AUDIT",
+    "CASES",
+    "CASE_CLUSTERS",
+    "CASE_ITEMS",
+    "CASE_THUMBNAILS",
     "ENTRIES",
     "EVENTS",
     "HASHES",
@@ -35,6 +40,10 @@ __all__ = [
     "LISTS",
     "AuditRecord",
     "Base",
+    "CaseClusterRow",
+    "CaseItemRow",
+    "CaseRow",
+    "CaseThumbnail",
     "Entry",
     "EntryEvent",
     "EntryHash",
@@ -197,6 +206,83 @@ class AuditRecord(Base):
     __table_args__ = (Index("ix_audit_events_target", "target"),)
 
 
+class CaseRow(Base):
+    """A scan's output directory recorded for review, keyed by the scan's own case id."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_uid: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    case_number: Mapped[str | None] = mapped_column(String(200))
+    agency: Mapped[str | None] = mapped_column(String(200))
+    examiner: Mapped[str | None] = mapped_column(String(200))
+    case_dir: Mapped[str] = mapped_column(Text, nullable=False)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    scan: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # Reviewers who must agree before a category is settled.
+    consensus_k: Mapped[int] = mapped_column(Integer, nullable=False, default=3, server_default="3")
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class CaseClusterRow(Base):
+    """A cluster of near-duplicate new media of a case: reviewed once for all its members."""
+
+    __tablename__ = "case_clusters"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    priority: Mapped[float] = mapped_column(Float, nullable=False)
+    reasons: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    representative: Mapped[str] = mapped_column(Text, nullable=False)
+    members: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    nearest_known_distance: Mapped[int | None] = mapped_column(Integer)
+    review_status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="pending", server_default="pending"
+    )
+    __table_args__ = (UniqueConstraint("case_id", "number", name="uq_case_clusters_number"),)
+
+
+class CaseItemRow(Base):
+    """One file (or archive member) of a case, as the scan recorded it, and its review state."""
+
+    __tablename__ = "case_items"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    root: Mapped[str] = mapped_column(Text, nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    digests: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    media_type: Mapped[str | None] = mapped_column(String(32))
+    mime: Mapped[str | None] = mapped_column(String(200))
+    scan_status: Mapped[str] = mapped_column(String(16), nullable=False)
+    cluster_number: Mapped[int | None] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer, nullable=False)
+    priority: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    exif: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    matches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    review_status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="pending", server_default="pending"
+    )
+    __table_args__ = (
+        UniqueConstraint("case_id", "root", "path", name="uq_case_items_path"),
+        Index("ix_case_items_rank", "case_id", "rank"),
+        Index("ix_case_items_cluster", "case_id", "cluster_number"),
+    )
+
+
+class CaseThumbnail(Base):
+    """An item's small JPEG (a video's contact sheet); full-size media stays in the evidence."""
+
+    __tablename__ = "case_thumbnails"
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("case_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table of a mapped class, typed as such (for bulk Core statements)."""
     table = model.__table__
@@ -211,3 +297,7 @@ ENTRIES = table_of(Entry)
 HASHES = table_of(EntryHash)
 EVENTS = table_of(EntryEvent)
 AUDIT = table_of(AuditRecord)
+CASES = table_of(CaseRow)
+CASE_CLUSTERS = table_of(CaseClusterRow)
+CASE_ITEMS = table_of(CaseItemRow)
+CASE_THUMBNAILS = table_of(CaseThumbnail)
