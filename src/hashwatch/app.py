@@ -21,6 +21,7 @@ from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal
 from hashwatch.report.case import CaseDetails
 from hashwatch.runner import Runner, make_runner, make_units
+from hashwatch.scan.model import ARCHIVE_SEPARATOR
 from hashwatch.scan.walk import walk_evidence
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_file
 from hashwatch.signals.query import signals_of
@@ -119,6 +120,12 @@ def _why_not_added(fs: FileSignals, reason: str) -> str:
     """``reason`` with what to do when the path names an archive or a member inside one:
     add-media reads files on disk, never inside archives."""
     path = Path(fs.path)
+    archive, sep, _member = str(fs.path).partition(ARCHIVE_SEPARATOR)
+    if sep and Path(archive).is_file():  # "a.zip!/pic.png", as a scan names a member
+        return (
+            f"a member of an archive ({archive}): add-media reads files on disk only; "
+            "extract it first"
+        )
     container = next((p for p in path.parents if p.is_file()), None)
     if container is not None:
         return (
