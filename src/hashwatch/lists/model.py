@@ -69,7 +69,8 @@ def check_list_name(name: str) -> str:
     """``name`` if it is a valid list name, else :class:`ConfigError` saying why.
 
     One rule for every way a list comes to exist (create, import, add-media, HTTP): 1 to
-    200 characters, no control or format characters, no space at either end.
+    200 characters, no control or format characters, no ``/`` (a name must fit one segment
+    of ``/v1/lists/{name}``), no space at either end. Messages never repeat the name.
     """
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("a list needs a name")
@@ -80,6 +81,11 @@ def check_list_name(name: str) -> str:
             raise ConfigError(
                 f"a list name cannot hold control characters (U+{ord(char):04X} at {pos})"
             )
+    if "/" in name:
+        raise ConfigError(
+            f"a list name cannot hold '/' (at {name.index('/') + 1}): it could not be reached "
+            "over HTTP"
+        )
     if name != name.strip():
         raise ConfigError("a list name cannot start or end with a space")
     return name

@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     from hashwatch.store.lists import ImportReport
 
 __all__ = [
+    "CATEGORY_SIZE",
     "LIVE",
     "ImportContext",
     "batches",
+    "check_category_map",
     "check_text",
     "check_withdrawal",
     "checked_categories",
@@ -52,6 +54,25 @@ def check_text(
 
 # Entry fields with a bounded column: (field, column).
 _SIZED = (("category", E.c.category), ("date", E.c.date))
+# Characters a category keeps: the one bound for entries' categories and category_map codes.
+CATEGORY_SIZE: int = E.c.category.type.length  # type: ignore[attr-defined]
+
+
+def check_category_map(mapping: dict[str, str] | None) -> dict[str, str] | None:
+    """``mapping`` if every code in it (key and value) fits a category, else
+    :class:`ConfigError` saying which side and how long: a longer code could never be used."""
+    for code, target in (mapping or {}).items():
+        for side, value in (("code", code), ("category it maps to", target)):
+            if not isinstance(value, str):
+                raise ConfigError(f"category_map: every {side} must be a string")
+            if not value or len(value) > CATEGORY_SIZE:
+                raise ConfigError(
+                    f"category_map: a {side} has {len(value)} characters; a category has "
+                    f"1 to {CATEGORY_SIZE}"
+                )
+    return mapping
+
+
 _KEY_SIZE: int = E.c.key.type.length  # type: ignore[attr-defined]
 _HASH_SIZE: int = H.c.value.type.length  # type: ignore[attr-defined]
 

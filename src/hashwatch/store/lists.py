@@ -56,6 +56,7 @@ from hashwatch.store.list_import import (
     LIVE,
     ImportContext,
     batches,
+    check_category_map,
     check_text,
     check_withdrawal,
     checked_categories,
@@ -195,6 +196,7 @@ class ListStore(ListStatusMixin, ListExportMixin):
     ) -> HashListInfo:
         check_list_name(name)
         _check_threshold(pdq_threshold)
+        check_category_map(category_map)
         source_org = check_text("source organisation", source_org, L.c.source_org)
         with self.db.write(list_lock(name)) as conn:
             if conn.execute(select(L.c.id).where(L.c.name == name)).first() is not None:
@@ -239,6 +241,7 @@ class ListStore(ListStatusMixin, ListExportMixin):
         actor: str | None = None,
     ) -> HashListInfo:
         """Change a list's settings. Thresholds and kind take effect at the next match."""
+        check_category_map(category_map)
         values: dict[str, Any] = {}
         for column, pct in (
             ("video_min_compared_pct", video_min_compared_pct),
@@ -336,8 +339,12 @@ class ListStore(ListStatusMixin, ListExportMixin):
         actor: str | None = None,
         default_hash_type: HashType | None = None,
         force: bool = False,
+        display_name: str | None = None,
     ) -> ImportReport:
         """Import ``path`` into list ``name`` (created if missing) in one transaction.
+
+        ``display_name`` names the file in messages, the report and the import record (an
+        upload's own name, never the server's spool path); by default, ``path``.
 
         Raises :class:`ListFormatError` for a file without records, and :class:`ConfigError`
         for a replace that would withdraw more than ``max_withdraw_share`` of the list
@@ -346,15 +353,16 @@ class ListStore(ListStatusMixin, ListExportMixin):
         if mode not in ("replace", "append"):
             raise ConfigError("mode must be 'replace' or 'append'")
         path = Path(path)
+        shown = display_name if display_name is not None else str(path)
         if not path.is_file():
-            raise ConfigError(f"{path}: no such file")
+            raise ConfigError(f"{shown}: no such file")
         sha = _file_sha256(path)
         last = self._last_import(name)
         if last is not None and last["file_sha256"] == sha and last["mode"] == mode:
             # The very file the list was last built from: nothing can change.
             return ImportReport(
                 list_name=name,
-                file=str(path),
+                file=shown,
                 file_sha256=sha,
                 format=last["format"],
                 mode=mode,
@@ -362,12 +370,12 @@ class ListStore(ListStatusMixin, ListExportMixin):
                 records=int(last["records"]),
                 unchanged=int(last["records"]),
             )
-        parsed = open_list(path, fmt, default_hash_type=default_hash_type)
+        parsed = open_list(path, fmt, default_hash_type=default_hash_type, display_name=shown)
         return self._import_records(
             name,
             parsed.header,
             parsed.records,
-            file=str(path),
+            file=shown,
             file_sha256=sha,
             kind=kind,
             scheme=scheme,

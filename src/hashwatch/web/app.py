@@ -40,6 +40,7 @@ from hashwatch.web.failures import (
 )
 from hashwatch.web.gate import RequestGate
 from hashwatch.web.metrics import Metrics
+from hashwatch.web.schemas import LIST_NAME_ERROR
 from hashwatch.web.service import MatchService
 from hashwatch.web.settings import ServeSettings
 from hashwatch.web.spool import Spool
@@ -67,7 +68,8 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             "loc": list(error.get("loc", ())),
             "msg": str(error.get("msg", ""))[:_MAX_DETAIL],
         }
-        if "input" in error and _short(error["input"]):
+        # a refused list name is explained, never repeated
+        if "input" in error and _short(error["input"]) and error.get("type") != LIST_NAME_ERROR:
             item["input"] = error["input"]
         ctx = error.get("ctx")
         if isinstance(ctx, dict) and all(_short(v) for v in ctx.values()):

@@ -9,6 +9,7 @@ the audit names the key, the list and counts — never the hashes.
 from __future__ import annotations
 
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO, Literal, cast
 
@@ -26,6 +27,7 @@ from hashwatch.web.schemas import (
     STATUS_ACTIONS,
     CreateList,
     EntryStatusChange,
+    ListName,
     NewEntries,
     UpdateList,
     jsonable,
@@ -51,6 +53,16 @@ Curator = Annotated[Principal, require(Role.CURATOR)]
 def _store(request: Request) -> ListStore:
     store: ListStore = request.app.state.hw.lists
     return store
+
+
+def _upload_name(filename: str) -> str:
+    """The client's file name, fit to show: its last path segment, without control or
+    format characters, at most 200 characters; "the uploaded file" when nothing is left."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    clean = "".join(c for c in base if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+    if not clean or clean in ("upload", ".", ".."):  # "upload": the part named no file
+        return "the uploaded file"
+    return clean[:200]
 
 
 def _applied(request: Request) -> None:
@@ -116,7 +128,7 @@ def update_list(request: Request, p: Curator, name: str, body: UpdateList) -> di
 async def import_list(
     request: Request,
     p: Curator,
-    name: str,
+    name: ListName,
     format: Annotated[str | None, Query(description="default: detected")] = None,
     mode: Literal["replace", "append"] = "replace",
     kind: ListKind | None = None,
@@ -131,6 +143,7 @@ async def import_list(
     with spool.file() as (out, path):  # <data dir>/spool, removed when the import ends
         filename = await receive_file_part(request, out, limit)
         out.close()
+        # Messages and the import record name the client's file, never the spool path.
         report = await run_in_threadpool(
             _store(request).import_file,
             name,
@@ -141,9 +154,9 @@ async def import_list(
             actor=p.name,
             default_hash_type=htype,
             force=force,
+            display_name=_upload_name(filename),
         )
-    result = report.as_dict()
-    result["file"] = filename
+    result = report.as_dict()  # "file": the client's name, as shown
     _applied(request)
     return result
 

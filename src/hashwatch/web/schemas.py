@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -12,23 +13,29 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
+from hashwatch.errors import ConfigError
+from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind, check_list_name
 from hashwatch.signals.types import HashType, normalize_hash, parse_hash_type
+from hashwatch.store.list_import import check_category_map
 from hashwatch.store.service import Disclosure, Role
 
 __all__ = [
+    "LIST_NAME_ERROR",
     "CreateKey",
     "CreateList",
     "CreateWebhook",
     "EntryIn",
     "EntryStatusChange",
+    "ListName",
     "MatchRequest",
     "MatchSignalIn",
     "NewEntries",
     "SignalIn",
     "UpdateKey",
     "UpdateList",
+    "valid_list_name",
 ]
 
 
@@ -82,9 +89,22 @@ class MatchRequest(BaseModel):
     )
 
 
+def valid_list_name(name: str) -> str:
+    """The store's one list-name rule (:func:`check_list_name`) as a pydantic validator: a
+    422 of type ``list_name`` whose message never repeats the name."""
+    try:
+        return check_list_name(name)
+    except ConfigError as exc:
+        raise PydanticCustomError(LIST_NAME_ERROR, str(exc)) from None
+
+
+LIST_NAME_ERROR = "list_name"
+ListName = Annotated[str, AfterValidator(valid_list_name)]
+
+
 class CreateList(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/]+$")
+    name: ListName
     kind: ListKind = ListKind.KNOWN
     scheme: CategoryScheme = CategoryScheme.NONE
     source_org: str | None = Field(None, max_length=200)
@@ -102,6 +122,14 @@ class UpdateList(BaseModel):
     category_map: dict[str, str] | None = None
     video_min_compared_pct: float | None = Field(None, ge=0, le=100)
     video_min_query_pct: float | None = Field(None, ge=0, le=100)
+
+    @field_validator("category_map")
+    @classmethod
+    def _category_map(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        try:
+            return check_category_map(value)  # the store's rule: one bound, one message
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class FrameIn(BaseModel):

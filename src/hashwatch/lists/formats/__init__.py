@@ -44,7 +44,13 @@ __all__ = [
 
 
 class ListReader(Protocol):
-    def __call__(self, path: Path, *, default_hash_type: HashType | None = None) -> ParsedList: ...
+    def __call__(
+        self,
+        path: Path,
+        *,
+        default_hash_type: HashType | None = None,
+        display_name: str | None = None,
+    ) -> ParsedList: ...
 
 
 class ListWriter(Protocol):
@@ -97,16 +103,20 @@ def open_list(
     path: str | os.PathLike[str],
     fmt: str | None = None,
     default_hash_type: HashType | None = None,
+    display_name: str | None = None,
 ) -> ParsedList:
     """Open a list file; the format is detected from the content unless ``fmt`` names it.
+
+    ``display_name`` is how messages name the file (an upload's own name rather than the
+    server's spool path); by default, ``path``.
 
     ``default_hash_type`` types bare hashes that do not say their type (text lists and CSV
     ``hash`` columns); a bare 64-hex value needs it (SHA-256 or PDQ). The header is read
     now; records are read as the caller iterates ``records``.
     """
     file = Path(path)
-    name = fmt if fmt is not None else detect_format(file)
-    return _lookup(name).read(file, default_hash_type=default_hash_type)
+    name = fmt if fmt is not None else detect_format(file, display_name)
+    return _lookup(name).read(file, default_hash_type=default_hash_type, display_name=display_name)
 
 
 def write_list(

@@ -167,8 +167,11 @@ def parse_header_line(line: str) -> CsvColumns | None:
     return None
 
 
-def read_csv(path: Path, *, default_hash_type: HashType | None = None) -> ParsedList:
+def read_csv(
+    path: Path, *, default_hash_type: HashType | None = None, display_name: str | None = None
+) -> ParsedList:
     """Open a CSV list; ``default_hash_type`` types bare 64-hex values of a ``hash`` column."""
+    del display_name  # messages name lines and records, not the file
     with path.open(encoding="utf-8-sig", newline="") as f:
         try:
             first = f.readline()

@@ -29,58 +29,62 @@ HEAD_BYTES = 64 * 1024
 _TEXT_LINES_CHECKED = 5
 
 
-def detect_format(path: str | Path) -> str:
-    """Name the format of the list at ``path`` ("nsrl", "vics1", "vics2", "csv", "vpdq", "text")."""
+def detect_format(path: str | Path, display_name: str | None = None) -> str:
+    """Name the format of the list at ``path`` ("nsrl", "vics1", "vics2", "csv", "vpdq", "text").
+
+    Messages name the file as ``display_name`` when given (an upload's own name, never the
+    server's spool path), else as ``path``."""
     path = Path(path)
+    shown = display_name if display_name is not None else str(path)
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
     if not head.strip():
-        raise ListFormatError(f"{path} is empty")
+        raise ListFormatError(f"{shown} is empty")
     if head.startswith(SQLITE_MAGIC):
-        return _detect_sqlite(path)
+        return _detect_sqlite(path, shown)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ListFormatError(f"{path} is UTF-16 text; save it as UTF-8 and import again")
+        raise ListFormatError(f"{shown} is UTF-16 text; save it as UTF-8 and import again")
     body = head.removeprefix(vics.BOM)
     if b"\x00" in body:
-        raise ListFormatError(f"{path} is a binary file, not a hash list (NUL bytes found)")
+        raise ListFormatError(f"{shown} is a binary file, not a hash list (NUL bytes found)")
     stripped = body.lstrip()
     if stripped.startswith((b"{", b"[")):
-        return _detect_json(path)
+        return _detect_json(path, shown)
     try:
         decoded = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(body) - 3:  # not just a character cut by the 64 KiB boundary
-            raise ListFormatError(f"{path} is neither UTF-8 text nor a known format") from None
+            raise ListFormatError(f"{shown} is neither UTF-8 text nor a known format") from None
         decoded = body[: exc.start].decode("utf-8")
-    return _detect_lines(path, decoded, complete=len(head) < HEAD_BYTES)
+    return _detect_lines(shown, decoded, complete=len(head) < HEAD_BYTES)
 
 
-def _detect_sqlite(path: Path) -> str:
-    db = nsrl.connect_readonly(path)
+def _detect_sqlite(path: Path, shown: str) -> str:
+    db = nsrl.connect_readonly(path, display_name=shown)
     try:
         found = nsrl.is_nsrl(db)
     except sqlite3.DatabaseError as exc:
-        raise ListFormatError(f"{path} is an unreadable SQLite database: {exc}") from None
+        raise ListFormatError(f"{shown} is an unreadable SQLite database: {exc}") from None
     finally:
         db.close()
     if not found:
         raise ListFormatError(
-            f"{path} is a SQLite database with no NSRL RDSv3 FILE table (a table, not a view, "
+            f"{shown} is a SQLite database with no NSRL RDSv3 FILE table (a table, not a view, "
             "with a stored md5, sha1 or sha256 column)"
         )
     return nsrl.NSRL
 
 
-def _detect_json(path: Path) -> str:
+def _detect_json(path: Path, shown: str) -> str:
     """JSON must be VICS; the header scan reads only the start of the file."""
     try:
         layout = vics.scan_header(path)
     except ListFormatError as exc:
-        raise ListFormatError(f"{path} is JSON but not a VICS list: {exc}") from None
+        raise ListFormatError(f"{shown} is JSON but not a VICS list: {exc}") from None
     return layout.format
 
 
-def _detect_lines(path: Path, decoded: str, complete: bool) -> str:
+def _detect_lines(shown: str, decoded: str, complete: bool) -> str:
     lines = decoded.splitlines()
     if not complete and len(lines) > 1:
         lines.pop()  # may be cut by the end of the head read
@@ -98,13 +102,13 @@ def _detect_lines(path: Path, decoded: str, complete: bool) -> str:
             if text.parse_line(line, f"line {n}", HashType.SHA256) is not None:
                 checked += 1
         except ListFormatError as exc:
-            shown = first if len(first) <= 60 else first[:57] + "..."
+            line1 = first if len(first) <= 60 else first[:57] + "..."
             raise ListFormatError(
-                f"{path} is not a recognised hash list: line 1 {shown!r} is no CSV header "
+                f"{shown} is not a recognised hash list: line 1 {line1!r} is no CSV header "
                 f"naming hash columns, and line {n} is not a hash ({exc})"
             ) from None
         if checked >= _TEXT_LINES_CHECKED:
             break
     if checked == 0:
-        raise ListFormatError(f"{path} holds no hash (only blank or comment lines)")
+        raise ListFormatError(f"{shown} holds no hash (only blank or comment lines)")
     return text.TEXT

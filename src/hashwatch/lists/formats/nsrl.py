@@ -70,9 +70,9 @@ class ReadBudget:
             return 1  # SQLite stops the statement: OperationalError "interrupted"
         return 0
 
-    def error(self, path: Path) -> ListFormatError:
+    def error(self, shown: str) -> ListFormatError:
         return ListFormatError(
-            f"reading {path.name} took more than {self.steps} steps or {self.seconds:.0f} s "
+            f"reading {shown} took more than {self.steps} steps or {self.seconds:.0f} s "
             "without a record: not a plain NSRL RDSv3 database"
         )
 
@@ -84,9 +84,12 @@ def _size(path: Path) -> int:
         return 0  # opening it says why
 
 
-def connect_readonly(path: Path, budget: ReadBudget | None = None) -> sqlite3.Connection:
+def connect_readonly(
+    path: Path, budget: ReadBudget | None = None, *, display_name: str | None = None
+) -> sqlite3.Connection:
     """Open ``path`` read-only and immutable, bounded by ``budget`` (default: one for the
-    file's size); never creates it (a plain connect would)."""
+    file's size); never creates it (a plain connect would). Messages name the file as
+    ``display_name`` when given."""
     # as_uri percent-encodes '?', '#', spaces
     uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
     try:
@@ -96,15 +99,32 @@ def connect_readonly(path: Path, budget: ReadBudget | None = None) -> sqlite3.Co
         db.execute("PRAGMA trusted_schema = OFF")
         db.execute("PRAGMA query_only = ON")
     except (OSError, sqlite3.Error) as exc:
-        raise ListFormatError(f"cannot open SQLite database {path}: {exc}") from None
+        shown = display_name if display_name is not None else str(path)
+        raise ListFormatError(f"cannot open SQLite database {shown}: {exc}") from None
     return db
 
 
-def _is_table(db: sqlite3.Connection, table: str) -> bool:
+def _schema_type(db: sqlite3.Connection, name: str) -> str | None:
+    """What ``name`` is in the schema ("table", "view", ...), or None when it is absent."""
     row = db.execute(
-        "SELECT type FROM sqlite_schema WHERE name = ? COLLATE NOCASE", (table,)
+        "SELECT type FROM sqlite_schema WHERE name = ? COLLATE NOCASE", (name,)
     ).fetchone()
-    return row is not None and row[0] == "table"
+    return None if row is None else str(row[0])
+
+
+def _is_table(db: sqlite3.Connection, table: str) -> bool:
+    return _schema_type(db, table) == "table"
+
+
+def _check_side_tables(db: sqlite3.Connection, shown: str) -> None:
+    """``PKG`` and ``VERSION`` are optional, but when present must be real tables: a view
+    (possibly recursive) would run arbitrary queries on every record read."""
+    for name in ("PKG", "VERSION"):
+        kind = _schema_type(db, name)
+        if kind is not None and kind != "table":
+            raise ListFormatError(
+                f"{shown} is not a plain NSRL RDSv3 database: {name} is a {kind}, not a table"
+            )
 
 
 def _columns(db: sqlite3.Connection, table: str) -> list[str]:
@@ -135,18 +155,23 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def read_nsrl(path: Path, *, default_hash_type: HashType | None = None) -> ParsedList:
-    """Open an RDSv3 database; ``default_hash_type`` is unused (columns name the digests)."""
+def read_nsrl(
+    path: Path, *, default_hash_type: HashType | None = None, display_name: str | None = None
+) -> ParsedList:
+    """Open an RDSv3 database; ``default_hash_type`` is unused (columns name the digests).
+    Messages name the file as ``display_name`` when given, else as ``path``."""
     del default_hash_type
+    shown = display_name if display_name is not None else str(path)
     budget = ReadBudget(_size(path))
-    db = connect_readonly(path, budget)
+    db = connect_readonly(path, budget, display_name=shown)
     try:
         try:
             if not is_nsrl(db):
                 raise ListFormatError(
-                    f"{path} is SQLite but has no NSRL RDSv3 FILE table (a table, not a view, "
+                    f"{shown} is SQLite but has no NSRL RDSv3 FILE table (a table, not a view, "
                     "with a stored md5, sha1 or sha256 column)"
                 )
+            _check_side_tables(db, shown)
             metadata: dict[str, Any] = {}
             if _columns(db, "VERSION"):
                 cursor = db.execute("SELECT * FROM VERSION LIMIT 1")
@@ -155,8 +180,8 @@ def read_nsrl(path: Path, *, default_hash_type: HashType | None = None) -> Parse
                     metadata = {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
         except sqlite3.DatabaseError as exc:
             if budget.exceeded:
-                raise budget.error(path) from None
-            raise ListFormatError(f"cannot read SQLite database {path}: {exc}") from None
+                raise budget.error(shown) from None
+            raise ListFormatError(f"cannot read SQLite database {shown}: {exc}") from None
     finally:
         db.close()
     header = ListHeader(
@@ -165,18 +190,18 @@ def read_nsrl(path: Path, *, default_hash_type: HashType | None = None) -> Parse
         suggested_kind=ListKind.IGNORABLE,
         metadata=metadata,
     )
-    return ParsedList(header=header, records=_iter_hashes(path))
+    return ParsedList(header=header, records=_iter_hashes(path, shown))
 
 
-def _iter_hashes(path: Path) -> Iterator[EntryRecord]:
+def _iter_hashes(path: Path, shown: str) -> Iterator[EntryRecord]:
     budget = ReadBudget(_size(path))
-    db = connect_readonly(path, budget)
+    db = connect_readonly(path, budget, display_name=shown)
     try:
         yield from _select(db, budget)
     except sqlite3.DatabaseError as exc:
         if budget.exceeded:
-            raise budget.error(path) from None
-        raise ListFormatError(f"cannot read SQLite database {path}: {exc}") from None
+            raise budget.error(shown) from None
+        raise ListFormatError(f"cannot read SQLite database {shown}: {exc}") from None
     finally:
         db.close()
 

@@ -50,8 +50,11 @@ def parse_line(
     return hash_type, check_hash(hash_type, value, where)
 
 
-def read_text(path: Path, *, default_hash_type: HashType | None = None) -> ParsedList:
+def read_text(
+    path: Path, *, default_hash_type: HashType | None = None, display_name: str | None = None
+) -> ParsedList:
     """Open a text list; ``default_hash_type`` types bare values it fits (64 hex needs it)."""
+    del display_name  # messages name lines and records, not the file
     header = ListHeader(format=TEXT, scheme=CategoryScheme.NONE)
     return ParsedList(header=header, records=_iter_lines(path, default_hash_type))
 

@@ -217,8 +217,11 @@ def scan_header(path: Path) -> VicsLayout:
     return VicsLayout(version, cases, context, scheme, case_fields, media_name)
 
 
-def read_vics(path: Path, *, default_hash_type: HashType | None = None) -> ParsedList:
+def read_vics(
+    path: Path, *, default_hash_type: HashType | None = None, display_name: str | None = None
+) -> ParsedList:
     """Open a VICS 1.x/2.0 file; ``default_hash_type`` is unused (VICS names every hash)."""
+    del display_name  # messages name lines and records, not the file
     del default_hash_type
     layout = scan_header(path)
     header = ListHeader(

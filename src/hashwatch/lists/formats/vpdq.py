@@ -61,14 +61,20 @@ def parse_frame_line(line: str, where: str) -> VideoFrameHash:
     return VideoFrameHash(int(frame), seconds, check_hash(HashType.PDQ, value, where), q)
 
 
-def read_vpdq(path: Path, *, default_hash_type: HashType | None = None) -> ParsedList:
-    """Open a vPDQ frame file: one entry per video in it (a file of Meta's tool: one)."""
+def read_vpdq(
+    path: Path, *, default_hash_type: HashType | None = None, display_name: str | None = None
+) -> ParsedList:
+    """Open a vPDQ frame file: one entry per video in it (a file of Meta's tool: one).
+
+    ``display_name`` (an upload's own name) is the file name recorded and shown, else the
+    name of ``path``."""
     del default_hash_type  # every value in the file says what it is
     header = ListHeader(format=VPDQ, scheme=CategoryScheme.NONE)
-    return ParsedList(header=header, records=_videos(path))
+    name = display_name if display_name is not None else path.name
+    return ParsedList(header=header, records=_videos(path, name))
 
 
-def _videos(path: Path) -> Iterator[EntryRecord]:
+def _videos(path: Path, name: str) -> Iterator[EntryRecord]:
     key: tuple[HashType, str] | None = None
     frames: list[VideoFrameHash] = []
     started = 1
@@ -81,7 +87,7 @@ def _videos(path: Path) -> Iterator[EntryRecord]:
             hashes=hashes,
             source=f"line {started}",
             frames=tuple(frames),
-            extra={"video": {"source_file": path.name}},
+            extra={"video": {"source_file": name}},
         )
 
     with path.open("r", encoding="utf-8-sig", errors="strict") as fh:
@@ -101,7 +107,7 @@ def _videos(path: Path) -> Iterator[EntryRecord]:
                     continue
                 frames.append(parse_frame_line(text, f"line {n}"))
         except UnicodeDecodeError:
-            raise ListFormatError(f"{path.name} is not UTF-8 text") from None
+            raise ListFormatError(f"{name} is not UTF-8 text") from None
     if frames or key is not None:
         yield entry()
 
