@@ -33,10 +33,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hashwatch.errors import ConfigError, KeyNotFoundError
+from hashwatch.errors import ConfigError, KeyNotFoundError, UserNotFoundError
 from hashwatch.store.audit import record_audit
 from hashwatch.store.database import Database
 from hashwatch.store.models import Base, BigId, table_of, utcnow
+from hashwatch.store.user_models import USERS
 
 __all__ = [
     "KEYS",
@@ -96,6 +97,8 @@ class ApiKey(Base):
     # What this key's matches reveal (exact, banded, hidden); None: the server's default.
     disclosure: Mapped[str | None] = mapped_column(String(16))
     signals_per_window: Mapped[int | None] = mapped_column(Integer)  # None: the server's
+    # The person the key acts as (a reviewer's automation); None: a service key of ``role``.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -168,6 +171,9 @@ class KeyInfo:
     revoked_at: datetime | None
     disclosure: Disclosure | None = None  # None: the server's default
     signals_per_window: int | None = None  # None: the server's default
+    user: str | None = None  # the user the key acts as (None: a service key)
+    user_role: str | None = None  # that user's role (reviewer, lead, admin)
+    user_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -178,6 +184,7 @@ class KeyInfo:
             "rate_per_s": self.rate_per_s,
             "disclosure": self.disclosure.value if self.disclosure else None,
             "signals_per_window": self.signals_per_window,
+            "user": self.user,
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
@@ -191,7 +198,7 @@ class NewKey:
     token: str
 
 
-def _key_info(row: Any) -> KeyInfo:
+def _key_info(row: Any, user: Any = None) -> KeyInfo:
     return KeyInfo(
         int(row.id),
         row.name,
@@ -202,7 +209,16 @@ def _key_info(row: Any) -> KeyInfo:
         row.revoked_at,
         Disclosure(row.disclosure) if row.disclosure else None,
         row.signals_per_window,
+        user.name if user is not None else None,
+        user.role if user is not None else None,
+        int(user.id) if user is not None else None,
     )
+
+
+def _user_of(conn: Any, row: Any) -> Any:
+    if row.user_id is None:
+        return None
+    return conn.execute(select(USERS).where(USERS.c.id == row.user_id)).first()
 
 
 def _check_limits(rate_per_s: int | None, signals_per_window: int | None) -> None:
@@ -227,7 +243,11 @@ class KeyStore:
         disclosure: Disclosure | str | None = None,
         signals_per_window: int | None = None,
         actor: str | None = None,
+        user: str | None = None,
     ) -> NewKey:
+        """A new key of ``role``; with ``user``, a key that acts as that user (a reviewer's
+        key votes as the reviewer, with the user's role; ``role`` is then stored as the
+        lowest, matcher, and grants nothing of its own)."""
         if not name.strip() or len(name) > 200:
             raise ConfigError("a key needs a name of 1 to 200 characters")
         _check_limits(rate_per_s, signals_per_window)
@@ -236,6 +256,14 @@ class KeyStore:
         with self.db.begin() as conn:
             if conn.execute(select(K.c.id).where(K.c.name == name)).first() is not None:
                 raise ConfigError(f"a key named {name!r} exists already")
+            owner = None
+            if user is not None:
+                owner = conn.execute(select(USERS).where(USERS.c.name == user)).first()
+                if owner is None:
+                    raise UserNotFoundError(f"no user named {user!r}")
+                if owner.disabled:
+                    raise ConfigError(f"the user {user!r} is disabled")
+                role = Role.MATCHER
             conn.execute(
                 insert(K).values(
                     name=name,
@@ -245,6 +273,7 @@ class KeyStore:
                     rate_per_s=rate_per_s,
                     disclosure=shown,
                     signals_per_window=signals_per_window,
+                    user_id=None if owner is None else owner.id,
                     created_at=utcnow(),
                 )
             )
@@ -254,9 +283,14 @@ class KeyStore:
                 actor=actor,
                 action="key.created",
                 target=f"key:{name}",
-                details={"role": Role(role).value, "prefix": row.prefix, "disclosure": shown},
+                details={
+                    "role": Role(role).value,
+                    "prefix": row.prefix,
+                    "disclosure": shown,
+                    "user": user,
+                },
             )
-        return NewKey(_key_info(row), token)
+        return NewKey(_key_info(row, owner), token)
 
     def update(
         self,
@@ -285,28 +319,35 @@ class KeyStore:
             record_audit(
                 conn, actor=actor, action="key.updated", target=f"key:{name}", details=changes
             )
-            return _key_info(conn.execute(select(K).where(K.c.id == row.id)).one())
+            fresh = conn.execute(select(K).where(K.c.id == row.id)).one()
+            return _key_info(fresh, _user_of(conn, fresh))
 
     def get(self, key_id: int) -> KeyInfo | None:
         with self.db.read() as conn:
             row = conn.execute(select(K).where(K.c.id == key_id)).first()
-        return None if row is None else _key_info(row)
+            return None if row is None else _key_info(row, _user_of(conn, row))
 
     def authenticate(self, token: str) -> KeyInfo | None:
         """The live key whose token this is, or None. The stored digest is compared in
-        constant time (the database lookup narrows by digest, which reveals nothing)."""
+        constant time (the database lookup narrows by digest, which reveals nothing). A key
+        of a disabled user is refused like a revoked one."""
         digest = hash_token(token)
         with self.db.read() as conn:
             row = conn.execute(select(K).where(K.c.token_sha256 == digest)).first()
+            owner = None if row is None else _user_of(conn, row)
         if row is None or not hmac.compare_digest(row.token_sha256, digest):
             return None
         if row.revoked_at is not None:
             return None
-        return _key_info(row)
+        if row.user_id is not None and (owner is None or owner.disabled):
+            return None
+        return _key_info(row, owner)
 
     def all(self) -> list[KeyInfo]:
         with self.db.read() as conn:
-            return [_key_info(r) for r in conn.execute(select(K).order_by(K.c.id))]
+            names = {int(u.id): u for u in conn.execute(select(USERS))}
+            rows = conn.execute(select(K).order_by(K.c.id)).all()
+        return [_key_info(r, names.get(r.user_id) if r.user_id else None) for r in rows]
 
     def revoke(self, name: str, *, actor: str | None = None) -> KeyInfo:
         with self.db.begin() as conn:
@@ -322,7 +363,8 @@ class KeyStore:
                     target=f"key:{name}",
                     details={"prefix": row.prefix},
                 )
-            return _key_info(conn.execute(select(K).where(K.c.id == row.id)).one())
+            fresh = conn.execute(select(K).where(K.c.id == row.id)).one()
+            return _key_info(fresh, _user_of(conn, fresh))
 
 
 class MatchRecordStore:
