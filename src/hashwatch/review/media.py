@@ -1,0 +1,128 @@
+"""Full-size media read from the evidence on demand, never copied into the database.
+
+An item is read where the scan found it: a plain file with the read-only, no-access-time
+opener of the scan (:func:`hashwatch.signals.digests.open_evidence`), an archive member in
+place with the scan's own archive reader (:func:`hashwatch.scan.archives.expand_evidence`),
+nothing extracted to disk. The bytes are checked against the SHA-256 the scan recorded: when
+the evidence is not reachable, was changed, or the item was never hashed, the outcome says
+"not available" and why, so a page can show the thumbnail instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from hashwatch.scan.archives import ArchiveLimits, expand_evidence, safe_display
+from hashwatch.scan.model import ARCHIVE_SEPARATOR
+from hashwatch.scan.walk import EvidenceFile
+from hashwatch.signals.digests import open_evidence
+
+__all__ = ["DEFAULT_MAX_MEDIA_BYTES", "MediaRead", "read_evidence_item"]
+
+DEFAULT_MAX_MEDIA_BYTES = 1024 * 1024 * 1024  # what one full-size view may hold in memory
+
+
+@dataclass(frozen=True)
+class MediaRead:
+    """The item's bytes (``available``), or why they cannot be shown (``reason``)."""
+
+    available: bool
+    data: bytes | None = None
+    reason: str | None = None
+
+    @classmethod
+    def missing(cls, reason: str) -> MediaRead:
+        return cls(False, None, f"not available: {reason}")
+
+
+def _evidence_file(path: str) -> tuple[str, str] | None:
+    """``(file on disk, display path)`` of the evidence file holding ``path``: the path
+    itself when it is a regular file, else the first ``!/``-prefix that is one."""
+    candidates = [path]
+    start = 0
+    while (at := path.find(ARCHIVE_SEPARATOR, start)) >= 0:
+        candidates.insert(len(candidates) - 1, path[:at])
+        start = at + len(ARCHIVE_SEPARATOR)
+    for candidate in candidates:
+        try:
+            if stat.S_ISREG(os.lstat(candidate).st_mode):
+                return candidate, safe_display(candidate)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _read_all(stream: BinaryIO, limit: int) -> bytes | None:
+    data = stream.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def read_evidence_item(
+    path: str,
+    sha256: str | None,
+    *,
+    root: str | None = None,
+    max_bytes: int = DEFAULT_MAX_MEDIA_BYTES,
+    limits: ArchiveLimits | None = None,
+) -> MediaRead:
+    """The full bytes of the item the scan recorded at ``path`` (an archive member as
+    ``outer.zip!/inner/file``), checked against its recorded ``sha256``.
+
+    Read-only: the evidence's access and modification times stay as they were (where the
+    OS allows ``O_NOATIME``). Nothing raises for the evidence's sake: an unreachable,
+    changed or oversized item is a :class:`MediaRead` with ``available`` False.
+    """
+    if not sha256:
+        return MediaRead.missing("the scan recorded no SHA-256 for this item")
+    found = _evidence_file(path)
+    if found is None:
+        return MediaRead.missing("the evidence file is not reachable at its recorded path")
+    on_disk, shown = found
+    data: bytes | None
+    if shown == path:
+        try:
+            with open_evidence(on_disk) as fh:
+                data = _read_all(fh, max_bytes)
+        except OSError as exc:
+            return MediaRead.missing(f"cannot read the evidence ({exc.strerror or exc})")
+        if data is None:
+            return MediaRead.missing(f"larger than {max_bytes} bytes")
+    else:
+        data = _read_member(on_disk, root or os.path.dirname(on_disk), path, max_bytes, limits)
+        if data is None:
+            return MediaRead.missing("the archive member could not be read from the evidence")
+    if hashlib.sha256(data).hexdigest() != sha256.lower():
+        return MediaRead.missing("the evidence changed since the scan (SHA-256 differs)")
+    return MediaRead(True, data)
+
+
+def _read_member(
+    archive: str, root: str, member: str, max_bytes: int, limits: ArchiveLimits | None
+) -> bytes | None:
+    """The bytes of ``member`` read with the scan's archive reader, or None."""
+    try:
+        st = os.lstat(archive)
+    except OSError:
+        return None
+    ef = EvidenceFile(root, archive, st.st_size, st.st_mtime_ns)
+    found: list[bytes] = []
+
+    def handle(stream: BinaryIO, display: str, size: int | None, mtime: str | None) -> None:
+        if display == member and not found:
+            data = _read_all(stream, max_bytes)
+            if data is not None:
+                found.append(data)
+
+    items = cast(Generator[object, None, None], expand_evidence(ef, handle, limits))
+    try:
+        for _item in items:
+            if found:
+                break
+    finally:
+        items.close()  # closes the evidence file at once, not when collected
+    return found[0] if found else None
