@@ -309,13 +309,7 @@ def case_dir(tmp_path: Path) -> Path:
 
 def test_manifest_records_everything(case_dir: Path) -> None:
     manifest = json.loads((case_dir / "manifest.json").read_text())
-    assert set(manifest["outputs"]) == {
-        "results.jsonl",
-        "report.html",
-        "case.vics.json",
-        "clusters.jsonl",
-        "thumbnails.jsonl",
-    }
+    assert set(manifest["outputs"]) == {"results.jsonl", "report.html", "case.vics.json"}
     data = (case_dir / "results.jsonl").read_bytes()
     assert manifest["outputs"]["results.jsonl"] == {
         "sha256": hashlib.sha256(data).hexdigest(),
