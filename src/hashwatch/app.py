@@ -20,6 +20,7 @@ from hashwatch.lists.model import EntryRecord, EntryStatus, ListKind, VideoFrame
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal
 from hashwatch.report.case import CaseDetails
+from hashwatch.review.cases import CaseStore
 from hashwatch.runner import Runner, make_runner, make_units
 from hashwatch.scan.model import ARCHIVE_SEPARATOR
 from hashwatch.scan.walk import walk_evidence
@@ -198,6 +199,11 @@ class Hashwatch:
     @cached_property
     def lists(self) -> ListStore:
         return ListStore(self.db, max_withdraw_share=self.settings.max_withdraw_share)
+
+    @cached_property
+    def cases(self) -> CaseStore:
+        """Cases recorded for review (``hashwatch cases import``)."""
+        return CaseStore(self.db)
 
     @cached_property
     def pdq_index(self) -> SyncedPdqIndex:

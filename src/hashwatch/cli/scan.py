@@ -90,6 +90,14 @@ def scan(
             help="Sign manifest.json with this Ed25519 private key (PEM): manifest.json.sig.",
         ),
     ] = None,
+    into_db: Annotated[
+        bool,
+        typer.Option(
+            "--into-db",
+            help="Import the case into the database for review when the scan is done "
+            "(as 'hashwatch cases import').",
+        ),
+    ] = False,
 ) -> None:
     """Triage evidence: known, ignorable, and NEW media first, into a case directory."""
     from rich.progress import (
@@ -143,13 +151,19 @@ def scan(
     for line in summary_lines(outcome):
         err.print(line)
     err.print(f"report: {outcome.report}")
-    emit(
-        {
-            "case_dir": str(outcome.case_dir),
-            "report": str(outcome.report),
-            "summary": outcome.summary.as_json(),
-        }
-    )
+    result = {
+        "case_dir": str(outcome.case_dir),
+        "report": str(outcome.report),
+        "summary": outcome.summary.as_json(),
+    }
+    if into_db:
+        imported = opened.cases.import_case(outcome.case_dir)
+        err.print(
+            f"case {imported.case.case_uid} in the database: {imported.items} items, "
+            f"{imported.clusters} clusters"
+        )
+        result["case"] = imported.case.case_uid
+    emit(result)
 
 
 def verify(
