@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from hashwatch import __version__
-from hashwatch.cli import cases, index, lists, match, scan, service, watch
+from hashwatch.cli import cases, index, lists, match, scan, service, users, watch
 from hashwatch.cli._common import DbOption, run_app
 
 __all__ = ["app", "main"]
@@ -56,6 +56,7 @@ app.command()(service.serve)
 app.command()(watch.watch)
 app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.webhooks_app, name="webhooks")
+app.add_typer(users.users_app, name="users")
 
 
 def main() -> None:

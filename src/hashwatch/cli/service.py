@@ -127,8 +127,15 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     ctx: typer.Context,
-    role: Annotated[RoleName, typer.Option("--role", help="matcher, curator or admin.")],
+    role: Annotated[
+        RoleName | None,
+        typer.Option("--role", help="matcher, curator or admin (not with --user)."),
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="A name for the key.")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="A key acting as this user, with the user's role."),
+    ] = None,
     rate: Annotated[
         int | None, typer.Option("--rate", help="Requests per second (default: the server's).")
     ] = None,
@@ -140,14 +147,18 @@ def keys_create(
 
     from hashwatch.store.service import Role
 
+    if (role is None) == (user is None):
+        raise ConfigError("give --role for a service key, or --user for a key acting as a user")
     new = _keys(ctx).create(
-        name or f"{role}-{secrets.token_hex(3)}",
-        Role(role),
+        name or f"{role or user}-{secrets.token_hex(3)}",
+        Role(role or "matcher"),
         rate_per_s=rate,
         disclosure=disclosure,
         signals_per_window=signals_per_window,
+        user=user,
     )
-    err.print(f"created {new.info.role.value} key {new.info.name}; the token is shown only once:")
+    kind = f"{new.info.user_role} {new.info.user}'s" if new.info.user else new.info.role.value
+    err.print(f"created {kind} key {new.info.name}; the token is shown only once:")
     typer.echo(new.token)
 
 

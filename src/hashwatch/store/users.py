@@ -389,7 +389,7 @@ class UserStore:
 
     def open_session(self, user: UserInfo) -> NewSession:
         token = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(32)
+        csrf = self.csrf_token_of(token)
         now = self.clock()
         sid = _sha256(token)
         expires = now + timedelta(seconds=self.policy.session_lifetime_s)
@@ -412,6 +412,14 @@ class UserStore:
                 details={"expires_at": expires.isoformat()},
             )
         return NewSession(token, csrf, SessionInfo(sid, user, now, now, expires, _sha256(csrf)))
+
+    @staticmethod
+    def csrf_token_of(token: str) -> str:
+        """The CSRF token of the session whose cookie token is ``token``: derived from it
+        (HMAC-SHA-256), so a server-rendered page can put it in its forms on every request
+        while the database keeps only its SHA-256. Another site can neither read the cookie
+        nor the pages, so it cannot learn the token."""
+        return hmac.new(token.encode("utf-8"), b"hashwatch-csrf", hashlib.sha256).hexdigest()
 
     def session(self, token: str) -> SessionInfo | None:
         """The live session of a cookie token, or None: unknown, past its lifetime, idle

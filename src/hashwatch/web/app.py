@@ -27,7 +27,8 @@ from hashwatch.app import Hashwatch
 from hashwatch.audit import AuditLog
 from hashwatch.errors import HashwatchError
 from hashwatch.store.service import KeyStore, MatchRecordStore, Role
-from hashwatch.web import routes_admin, routes_lists, routes_match
+from hashwatch.store.users import UserStore
+from hashwatch.web import routes_admin, routes_lists, routes_match, routes_session
 from hashwatch.web.apidocs import install_api_docs
 from hashwatch.web.auth import ApiError, Authenticator, require
 from hashwatch.web.decoding import BoundedMatchService, DecodeLimiter
@@ -227,7 +228,11 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.state.spool = spool
     app.state.decoders = decoders
     app.state.auth = Authenticator(
-        keys, settings.rate_per_s, settings.burst, share=1 / max(1, settings.workers)
+        keys,
+        settings.rate_per_s,
+        settings.burst,
+        share=1 / max(1, settings.workers),
+        users=UserStore(hw.db, settings.user_policy()),
     )
     # Before any body is read; inside the metrics, which count its refusals too.
     app.add_middleware(RequestGate)
@@ -237,6 +242,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(routes_match.router)
     app.include_router(routes_lists.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_session.router)
 
     @app.get(
         "/healthz",

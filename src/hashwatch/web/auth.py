@@ -1,4 +1,11 @@
-"""Who is calling: bearer API keys, roles, and a per-key rate limit.
+"""Who is calling: bearer API keys or a signed-in session, roles, and a per-key rate limit.
+
+A request carries one actor (:class:`hashwatch.store.users.Actor`): a service key (matcher,
+curator, admin), a key that belongs to a user (it acts as that user), or a person signed in
+with the session cookie. Every check is :func:`hashwatch.store.users.allowed`. A
+cookie-authenticated request that changes state (POST, PUT, PATCH, DELETE) must carry the
+session's CSRF token in ``X-CSRF-Token``, else 403: a cookie is sent by the browser whichever
+site asked, the header only by the service's own pages.
 
 Keys are looked up by the SHA-256 of the presented token and cached for a second, so a
 revocation reaches every process within about a second without a database query per request.
@@ -11,16 +18,18 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hashwatch.store.service import KeyInfo, KeyStore, Role
+from hashwatch.store.users import Actor, Need, UserRole, UserStore, allowed
 
 __all__ = [
+    "CSRF_HEADER",
     "PRINCIPAL_SCOPE_KEY",
+    "SESSION_COOKIE",
     "ApiError",
     "Authenticator",
     "Principal",
@@ -34,6 +43,9 @@ __all__ = [
 # dependency neither looks the key up again nor takes a second rate-limit token.
 PRINCIPAL_SCOPE_KEY = "hashwatch.principal"
 ROLE_ATTRIBUTE = "__hashwatch_role__"
+SESSION_COOKIE = "hashwatch_session"
+CSRF_HEADER = "X-CSRF-Token"
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ApiError(Exception):
@@ -53,11 +65,8 @@ class ApiError(Exception):
         self.errors = errors
 
 
-@dataclass(frozen=True)
-class Principal:
-    key_id: int
-    name: str
-    role: Role
+# The caller of a request: the store's one actor for people and programs.
+Principal = Actor
 
 
 class RateLimiter:
@@ -91,8 +100,10 @@ class Authenticator:
         ttl_s: float = 1.0,
         *,
         share: float = 1.0,
+        users: UserStore | None = None,
     ):
         self.keys = keys
+        self.users = users or UserStore(keys.db)
         self.rate_per_s = rate_per_s
         self.burst = burst
         # With N worker processes on one host each holds 1/N of every key's budget, so the
@@ -131,29 +142,68 @@ class Authenticator:
                 f"rate limit of {rate:g} requests/s exceeded for key {info.name!r}",
                 {"Retry-After": str(max(1, math.ceil(wait)))},
             )
+        if info.user is not None and info.user_role is not None and info.user_id is not None:
+            return Principal(info.id, info.user, UserRole(info.user_role), info.user_id)
         return Principal(info.id, info.name, info.role)
 
-    def admit(self, token: str | None, role: Role) -> Principal:
-        """The caller of ``token`` if its role includes ``role``: 401 without a valid key, 429
-        over its rate, 403 when its role is too weak."""
+    def admit(self, token: str | None, role: Need) -> Principal:
+        """The caller of ``token`` if it may do what needs ``role``: 401 without a valid key,
+        429 over its rate, 403 when its role is too weak."""
         principal = self.principal(token)
         check_role(principal, role)
         return principal
 
+    def session_principal(self, cookie: str | None, method: str, csrf: str | None) -> Principal:
+        """The person signed in with the session cookie ``cookie``: 401 without a live
+        session, 403 for a state-changing request without the session's CSRF token."""
+        session = self.users.session(cookie) if cookie else None
+        if session is None:
+            raise ApiError(401, "the session has ended or is unknown: sign in again")
+        if method.upper() in STATE_CHANGING and not session.csrf_matches(csrf):
+            raise ApiError(403, f"a missing or wrong {CSRF_HEADER} header")
+        return session.actor()
 
-def check_role(principal: Principal, role: Role) -> None:
-    if not principal.role.allows(role):
-        raise ApiError(
-            403,
-            f"this needs a {role.value} key; {principal.name!r} is a {principal.role.value} key",
-        )
+    def admit_request(
+        self,
+        bearer: str | None,
+        cookie: str | None,
+        method: str,
+        csrf: str | None,
+        role: Need,
+    ) -> Principal:
+        """The caller of a request: a bearer key when one is given, else the session cookie;
+        401 with neither. Then the role check (403)."""
+        if bearer or not cookie:
+            if not bearer:
+                raise ApiError(
+                    401,
+                    "an API key (Authorization: Bearer <key>) or a signed-in session is required",
+                )
+            principal = self.principal(bearer)
+        else:
+            principal = self.session_principal(cookie, method, csrf)
+        check_role(principal, role)
+        return principal
+
+
+def check_role(principal: Principal, role: Need) -> None:
+    if allowed(principal, role):
+        return
+    kind = "a person" if isinstance(principal.role, UserRole) else "a key"
+    needs = "a person who is a" if isinstance(role, UserRole) else "a key of role"
+    raise ApiError(
+        403,
+        f"this needs {needs} {role.value}; {principal.name!r} is {kind} "
+        f"of role {principal.role.value}",
+    )
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hw_…`")
 
 
-def require(role: Role) -> Any:
-    """A dependency admitting keys whose role includes ``role`` (401 without, 403 below).
+def require(role: Need) -> Any:
+    """A dependency admitting callers allowed what needs ``role`` (401 without, 403 below):
+    a key's role (matcher, curator, admin) or a person's (reviewer, lead, admin).
 
     The request gate reads ``role`` off the dependency and admits the caller before any of the
     body is read; the dependency then takes the gate's answer. Without the gate (an app built
@@ -169,7 +219,13 @@ def require(role: Role) -> Any:
             principal = admitted
         else:
             auth: Authenticator = request.app.state.auth
-            principal = auth.admit(credentials.credentials if credentials else None, role)
+            principal = auth.admit_request(
+                credentials.credentials if credentials else None,
+                request.cookies.get(SESSION_COOKIE),
+                request.method,
+                request.headers.get(CSRF_HEADER),
+                role,
+            )
         request.state.principal = principal
         return principal
 
@@ -177,7 +233,7 @@ def require(role: Role) -> Any:
     return Depends(dependency)
 
 
-def required_role(call: object) -> Role | None:
+def required_role(call: object) -> Need | None:
     """The role a dependency made by :func:`require` asks for (None for other callables)."""
     role = getattr(call, ROLE_ATTRIBUTE, None)
-    return role if isinstance(role, Role) else None
+    return role if isinstance(role, Role | UserRole) else None

@@ -5,8 +5,9 @@ dependency is checked after a large body has been taken in. :class:`RequestGate`
 middleware in front of the routes that, for each request:
 
 1. finds the route and the role it requires (read off its :func:`~hashwatch.web.auth.require`
-   dependency) and admits the caller from the ``Authorization`` header — 401, 403 or 429
-   without touching the body;
+   dependency) and admits the caller from the ``Authorization`` header or the session cookie
+   (with the ``X-CSRF-Token`` header on a state-changing request) — 401, 403 or 429 without
+   touching the body;
 2. picks the body's cap by what the route takes — a media upload (``max_upload_bytes``), a
    list file (``max_list_upload_bytes``, for routes that declare :func:`takes_list_file`), or
    JSON (``json_limit``) — and refuses a declared ``Content-Length`` above it with 413 at once;
@@ -26,6 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import fastapi.routing
@@ -36,8 +38,14 @@ from python_multipart.multipart import parse_options_header
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hashwatch.store.service import Role
-from hashwatch.web.auth import PRINCIPAL_SCOPE_KEY, ApiError, Authenticator, required_role
+from hashwatch.store.users import Need
+from hashwatch.web.auth import (
+    PRINCIPAL_SCOPE_KEY,
+    SESSION_COOKIE,
+    ApiError,
+    Authenticator,
+    required_role,
+)
 from hashwatch.web.failures import Outage, database_failure, is_database_error
 from hashwatch.web.settings import ServeSettings
 
@@ -68,7 +76,7 @@ def takes_list_file() -> Any:
 
 @dataclass(frozen=True)
 class _Policy:
-    role: Role | None
+    role: Need | None
     kind: BodyKind
 
 
@@ -139,6 +147,19 @@ def _bearer_token(scope: Scope) -> str | None:
     return token.strip()
 
 
+def _session_cookie(scope: Scope) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None and morsel.value else None
+
+
 def _route_table(routes: Any) -> list[tuple[re.Pattern[str], set[str], _Policy]]:
     """Every API route of the app, flattened: its path pattern, methods and policy. FastAPI
     keeps included routers as nested objects since 0.120; ``iter_route_contexts`` flattens
@@ -185,7 +206,12 @@ class RequestGate:
             if policy.role is not None:
                 auth: Authenticator = state.auth
                 scope[PRINCIPAL_SCOPE_KEY] = await run_in_threadpool(
-                    auth.admit, _bearer_token(scope), policy.role
+                    auth.admit_request,
+                    _bearer_token(scope),
+                    _session_cookie(scope),
+                    scope["method"],
+                    _header(scope, b"x-csrf-token") or None,
+                    policy.role,
                 )
             receive = await self._bounded(scope, receive, policy, settings)
         except ApiError as exc:

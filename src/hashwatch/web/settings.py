@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from hashwatch.errors import ConfigError
+from hashwatch.store.users import UserPolicy
 
 __all__ = ["ServeSettings"]
 
@@ -50,6 +51,20 @@ class ServeSettings:
     probe_distance: int = 2  # ... within this many bits of another query of the key
     probe_neighbours: int = 32  # ... this many of them flag the key
     probe_throttle: bool = False  # a flagged key is refused (429) until its window ends
+    # People (docs/serve.md, "People"): sign-in lockout, session timeouts, the cookie.
+    login_max_failures: int = 5  # wrong passwords in a row before an account locks
+    login_lockout_s: float = 900.0  # how long it stays locked (an admin may unlock sooner)
+    session_idle_s: float = 1800.0  # a session unused this long ends
+    session_lifetime_s: float = 43200.0  # a session ends this long after sign-in
+    cookie_secure: bool = False  # always mark the cookie Secure (else: when the request is TLS)
+
+    def user_policy(self) -> UserPolicy:
+        return UserPolicy(
+            max_failures=self.login_max_failures,
+            lockout_s=self.login_lockout_s,
+            session_idle_s=self.session_idle_s,
+            session_lifetime_s=self.session_lifetime_s,
+        )
 
     @property
     def json_limit(self) -> int:
