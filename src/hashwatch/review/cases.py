@@ -208,13 +208,19 @@ def _ranked(
         if cluster is not None:
             yield record, rank, cluster.priority, list(cluster.reasons)
             continue
-        reasons = []
+        # One reason per list entry matched, naming every hash it matched by.
+        by_entry: dict[tuple[str, Any], tuple[str | None, list[str]]] = {}
         for match in record.matches:
             label = match.category_label or match.category
-            reasons.append(
-                f"matches list {match.list} by {match.hash_type}"
-                + (f" (category {label})" if label else "")
-            )
+            _, hashes = by_entry.setdefault((match.list, match.entry_id), (label, []))
+            if match.hash_type not in hashes:
+                hashes.append(match.hash_type)
+        reasons = [
+            f"matches list {name}"
+            + (f" (category {label})" if label else "")
+            + f" by {', '.join(hashes)}"
+            for (name, _), (label, hashes) in by_entry.items()
+        ]
         yield record, rank, None, reasons
 
 
