@@ -10,6 +10,10 @@ entry's key hash (its first hash, ``"<type>:<value>"``):
 * a curator's decision outlives imports: a revoked or disputed entry stays so when the source
   lists it again.
 
+Into a ``known`` list, a VICS file's uncategorised records are not imported, nor its
+pre-categorised leads unless asked (:class:`~hashwatch.lists.formats.vics.KnownFilter`); the
+report counts both.
+
 The whole import is one transaction: a malformed record anywhere rolls everything back and the
 previous version stays as it was. An import that would change nothing (the same file again)
 is rolled back too, so the version moves only when the list changes. A file with no records
@@ -41,6 +45,7 @@ from hashwatch.errors import (
 )
 from hashwatch.lists.categories import check_category
 from hashwatch.lists.formats import FORMATS, open_list
+from hashwatch.lists.formats.vics import VICS1, VICS2, KnownFilter
 from hashwatch.lists.model import (
     CategoryScheme,
     EntryRecord,
@@ -116,6 +121,9 @@ class ImportReport:
     changed: bool = False
     created_list: bool = False
     forced: bool = False
+    # VICS records a known list left out: uncategorised, or pre-categorised (not asked for).
+    skipped_uncategorised: int = 0
+    skipped_precategorized: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -340,6 +348,7 @@ class ListStore(ListStatusMixin, ListExportMixin):
         default_hash_type: HashType | None = None,
         force: bool = False,
         display_name: str | None = None,
+        include_precategorized: bool = False,
     ) -> ImportReport:
         """Import ``path`` into list ``name`` (created if missing) in one transaction.
 
@@ -348,7 +357,8 @@ class ListStore(ListStatusMixin, ListExportMixin):
 
         Raises :class:`ListFormatError` for a file without records, and :class:`ConfigError`
         for a replace that would withdraw more than ``max_withdraw_share`` of the list
-        unless ``force``."""
+        unless ``force``. ``include_precategorized``: import a VICS file's pre-categorised
+        records into a known list too (by default they are skipped and counted)."""
         check_list_name(name)
         if mode not in ("replace", "append"):
             raise ConfigError("mode must be 'replace' or 'append'")
@@ -358,7 +368,12 @@ class ListStore(ListStatusMixin, ListExportMixin):
             raise ConfigError(f"{shown}: no such file")
         sha = _file_sha256(path)
         last = self._last_import(name)
-        if last is not None and last["file_sha256"] == sha and last["mode"] == mode:
+        if (
+            last is not None
+            and last["file_sha256"] == sha
+            and last["mode"] == mode
+            and bool((last["header"] or {}).get(_WITH_LEADS)) == include_precategorized
+        ):
             # The very file the list was last built from: nothing can change.
             return ImportReport(
                 list_name=name,
@@ -384,6 +399,7 @@ class ListStore(ListStatusMixin, ListExportMixin):
             mode=mode,
             actor=actor,
             force=force,
+            include_precategorized=include_precategorized,
         )
 
     def add_records(
@@ -447,6 +463,7 @@ class ListStore(ListStatusMixin, ListExportMixin):
         actor: str | None,
         force: bool = False,
         person_given: bool = False,
+        include_precategorized: bool = False,
     ) -> ImportReport:
         sha = file_sha256
         report = ImportReport(
@@ -502,7 +519,8 @@ class ListStore(ListStatusMixin, ListExportMixin):
                     mode=mode,
                     imported_by=who,
                     started_at=utcnow(),
-                    header=_jsonable_header(header),
+                    header=_jsonable_header(header)
+                    | ({_WITH_LEADS: True} if include_precategorized else {}),
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             ctx = ImportContext(
@@ -517,8 +535,18 @@ class ListStore(ListStatusMixin, ListExportMixin):
             )
             if person_given:
                 records = checked_categories(records, row.scheme, dict(row.category_map or {}))
+            leads = KnownFilter(include_precategorized)
+            if header.format in (VICS1, VICS2) and row.kind == ListKind.KNOWN.value:
+                records = leads.filter(records)
             for batch in batches(records):
                 ctx.apply(batch)
+            report.skipped_uncategorised = leads.uncategorised
+            report.skipped_precategorized = leads.precategorized
+            if report.records == 0 and leads.skipped:
+                raise ListFormatError(
+                    f"none of the records in {Path(file).name} can enter known list {name!r}: "
+                    f"{leads.in_words()}; nothing was imported"
+                )
             if report.records == 0:
                 fmt = FORMATS.get(header.format)
                 expected = f" (expected: {fmt.description})" if fmt is not None else ""
@@ -597,6 +625,10 @@ class ListStore(ListStatusMixin, ListExportMixin):
             return dict(imp) if imp is not None else None
 
     # -- status ----------------------------------------------------------------------------
+
+
+# In an import's stored header: it took pre-categorised records in (another import's choice).
+_WITH_LEADS = "include_precategorized"
 
 
 def _check_threshold(threshold: int) -> None:
