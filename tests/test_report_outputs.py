@@ -267,6 +267,7 @@ def test_vics_case_reimports(tmp_path: Path) -> None:
     assert first.hash_of(HashType.PDQ) == records[0].pdq
     assert first.hash_of(HashType.ED2K) == records[0].ed2k
     assert first.category is None  # new media are not graded
+    assert first.extra["IsPrecategorized"] is False
     files = first.extra["MediaFiles"]
     assert [f["FilePath"] for f in files] == [records[0].path, dup.path]
     assert files[1]["FileName"] == "img0.jpg"
@@ -276,6 +277,10 @@ def test_vics_case_reimports(tmp_path: Path) -> None:
 
     known = entries[_h(f"{ROOT}/k/a.jpg", 32)]
     assert known.category == "1" and known.series == "Series K"
+    # A list match is a pre-categorised lead (the list's code), never a reviewer's category.
+    assert known.extra["IsPrecategorized"] is True
+    assert known.extra["PrecategorizationSource"] == "hashwatch: known list test-known"
+    assert all(e.extra["IsPrecategorized"] for e in entries.values() if e.category is not None)
     assert entries[_h("pdf", 32)].category == "2"  # a known non-media file is included
     props = {p["PropertyName"]: p["PropertyValue"] for p in known.extra["MediaMetadata"]}
     assert props["hashwatch.status"] == "known" and props["hashwatch.list"] == "test-known"

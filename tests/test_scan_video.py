@@ -308,11 +308,20 @@ def test_case_carries_frames_and_reimports_as_a_list_that_knows_the_video(
     excerpt = by_md5[story["results"]["Downloads/excerpt.mp4"]["md5"]]
     props = {p["PropertyName"]: p["PropertyValue"] for p in excerpt.extra["MediaMetadata"]}
     assert "known-videos" in props["hashwatch.partial_match"]
-    _cli("lists", "import", str(case / "case.vics.json"), "--name", "from-case", env=env)
-    # A copy of holiday.mp4 that was never scanned (other size and quality): known now.
-    fresh = tmp / "fresh" / "holiday-again.mp4"
+    known = by_md5[story["results"]["DCIM/known-copy.mp4"]["md5"]]
+    assert known.extra["IsPrecategorized"] is True and known.frames
+    # The known videos are pre-categorised leads: imported when the curator asks for them;
+    # the new videos (holiday.mp4 among them) are uncategorised and never become known.
+    leads = ("--name", "from-case", "--include-precategorized")
+    out = _cli("lists", "import", str(case / "case.vics.json"), *leads, env=env)
+    assert json.loads(out)["skipped_uncategorised"] > 0
+    # A copy of the known video that was never scanned (other size and quality): known now by
+    # the frames the case carried; a copy of holiday.mp4 stays new.
+    fresh = tmp / "fresh" / "known-again.mp4"
     fresh.parent.mkdir()
-    fresh.write_bytes(make_video([(3, 8)], (176, 132), crf=26))
+    fresh.write_bytes(make_video([(1, 10)], (176, 132), crf=26))
+    holiday_again = tmp / "fresh" / "holiday-again.mp4"
+    holiday_again.write_bytes(make_video([(3, 8)], (176, 132), crf=26))
     hw = Hashwatch(
         Settings(
             database_url=env["HASHWATCH_DATABASE_URL"], data_dir=Path(env["HASHWATCH_DATA_DIR"])
@@ -320,12 +329,16 @@ def test_case_carries_frames_and_reimports_as_a_list_that_knows_the_video(
     )
     try:
         matcher = hw.matcher(["from-case"])
-        [found] = list(hw.match_paths([fresh], matcher))
+        done = {
+            Path(m.signals.path).name: m for m in hw.match_paths([fresh, holiday_again], matcher)
+        }
+        found, again = done["known-again.mp4"], done["holiday-again.mp4"]
     finally:
         hw.close()
     assert "known" in found.result.kinds
     match = next(m for m in found.result.matches if m.video is not None)
     assert match.list == "from-case" and not match.partial
+    assert not again.result.matches
 
 
 # -- the parts, one by one ------------------------------------------------------------------

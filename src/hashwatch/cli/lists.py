@@ -80,11 +80,21 @@ def lists_import(
             "HASHWATCH_MAX_WITHDRAW_SHARE allows (default 0.5: half).",
         ),
     ] = False,
+    include_precategorized: Annotated[
+        bool,
+        typer.Option(
+            "--include-precategorized",
+            help="Into a known list, import a VICS file's pre-categorised records too (a hash "
+            "match's category, not a person's decision); by default they are skipped.",
+        ),
+    ] = False,
 ) -> None:
     """Import a hash-list file as the list's next version (one transaction).
 
     A file without records is refused, and so is a replace that would withdraw most of the
-    list unless --force is given."""
+    list unless --force is given. Into a known list, a VICS file's uncategorised records are
+    skipped (not known material), and so are its pre-categorised ones unless
+    --include-precategorized is given; the report counts both."""
     hw = _hw(ctx)
     report = hw.lists.import_file(
         name,
@@ -98,7 +108,15 @@ def lists_import(
         actor=examiner,
         default_hash_type=parse_hash_type(hash_type) if hash_type else None,
         force=force,
+        include_precategorized=include_precategorized,
     )
+    if report.skipped_uncategorised or report.skipped_precategorized:
+        err.print(
+            f"[bold]{name}[/]: skipped {report.skipped_uncategorised} uncategorised VICS "
+            "records (no Category: not known material) and "
+            f"{report.skipped_precategorized} pre-categorised ones (a hash match's lead, not "
+            "a decision: --include-precategorized imports them)"
+        )
     if report.changed:
         err.print(
             f"[bold]{name}[/] version {report.version}: {report.records} records, "

@@ -8,9 +8,18 @@ what is already known about it. hashwatch writes one case (``#Cases``) whose Med
 * every other file with a *known* match (a known list can name any file type).
 
 Media are keyed by MD5 as VICS requires: several files with one MD5 become one Media with
-one MediaFiles entry per path. Category is the raw code of the first known match (never
-mapped or guessed; new and ignorable media stay uncategorised, null). The file's category
-scheme (the OData context segment) is the scheme most known matches use; a match from a list
+one MediaFiles entry per path.
+
+A scan decides nothing, so nothing in its case file reads as a person's decision. A known
+match is a *pre-categorised lead*, as VICS 2.0 marks one: ``IsPrecategorized`` true,
+``PrecategorizationSource`` naming the list, and ``Category`` the raw code of the first known
+match (never mapped or guessed), which a VICS reader shows as pre-categorised until a
+reviewer confirms it. Every other Media is ``IsPrecategorized`` false with ``Category`` null:
+new and ignorable media are uncategorised. Only a reviewer's settled decision may carry a
+Category of its own; a scan has none, so it writes none (hashwatch's import keeps this
+apart too: it never makes an uncategorised record a known entry, nor a pre-categorised
+one unless asked, see :class:`hashwatch.lists.formats.vics.KnownFilter`). The file's category scheme
+(the OData context segment) is the scheme most known matches use; a match from a list
 of another scheme keeps its code out of ``Category`` (it would read as another grade) and
 its facts in ``MediaMetadata``. hashwatch's own findings (status, cluster, list, entry,
 distance) are ``MediaMetadata`` properties named ``hashwatch.*``; other tools ignore them,
@@ -40,6 +49,7 @@ from typing import Any
 from hashwatch import __version__
 from hashwatch.errors import InvalidHashError
 from hashwatch.lists.formats import VICS2, write_list
+from hashwatch.lists.formats.vics import PRECATEGORIZED
 from hashwatch.lists.model import (
     CategoryScheme,
     EntryRecord,
@@ -213,7 +223,9 @@ def _entry(media: _Media, md5: str, scheme: str | None) -> EntryRecord:
             f"({match.hash_type}, distance {match.distance}{frames}); "
             "a lead for review, not a verdict"
         )
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {PRECATEGORIZED: match is not None}
+    if match is not None:
+        extra["PrecategorizationSource"] = f"hashwatch: known list {match.list}"
     if record.size is not None:
         extra["MediaSize"] = record.size
     if record.mime:

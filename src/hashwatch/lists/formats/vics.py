@@ -20,6 +20,7 @@ Segments, PhotoDNA, MediaID, unknown AlternativeHashes ...) is kept, as written,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -50,7 +51,17 @@ from hashwatch.lists.model import (
 )
 from hashwatch.signals.types import HashType
 
-__all__ = ["VICS1", "VICS2", "VicsLayout", "read_vics", "scan_header", "write_vics2"]
+__all__ = [
+    "PRECATEGORIZED",
+    "VICS1",
+    "VICS2",
+    "KnownFilter",
+    "VicsLayout",
+    "is_precategorized",
+    "read_vics",
+    "scan_header",
+    "write_vics2",
+]
 
 VICS1 = "vics1"
 VICS2 = "vics2"
@@ -91,6 +102,9 @@ _HASH_NAMES = {
 # readers that do not know it keep them as unknown hashes). Time ranges the curator
 # categorised stay in the record's Segments (Start, End, Category), kept as written.
 _FRAME_NAME = "vPDQ"
+# VICS marks a category that a hash lookup set, not a person, with IsPrecategorized (and
+# names the lookup in PrecategorizationSource): such a record is a lead, not a decision.
+PRECATEGORIZED = "IsPrecategorized"
 # Media fields the reader maps onto EntryRecord; everything else goes to ``extra``.
 _MODELLED = frozenset(
     {
@@ -342,6 +356,7 @@ def media_to_record(item: Any, n: int) -> EntryRecord:
             status = EntryStatus(str(raw_status).strip().lower())
         except ValueError:
             extra["Status"] = raw_status
+    parse_bool(item.get(PRECATEGORIZED), where, PRECATEGORIZED)  # kept as written, checked
     for key, value in item.items():
         if key not in _MODELLED:
             extra[key] = value
@@ -360,6 +375,60 @@ def media_to_record(item: Any, n: int) -> EntryRecord:
         extra=extra,
         frames=tuple(frames),
     )
+
+
+def is_precategorized(record: EntryRecord) -> bool:
+    """Whether a VICS record's category is a pre-categorisation (``IsPrecategorized`` true):
+    set by a hash lookup, such as a scan's list match, and not yet confirmed by a person."""
+    return bool(parse_bool(record.extra.get(PRECATEGORIZED), record.source, PRECATEGORIZED))
+
+
+@dataclass
+class KnownFilter:
+    """The records of a VICS file that a ``known`` list takes, counting those it leaves out.
+
+    A VICS file says which of its media a person graded. A record without a category (null,
+    not pre-categorised) is uncategorised media: not known material, never a known entry (a
+    scan's ``case.vics.json`` lists every new item so; Griffeye imports such media as
+    uncategorised). A pre-categorised record is a hash lookup's lead (a scan's list match, at
+    a PDQ distance perhaps): left out unless ``include_precategorized``, and then taken with
+    its category and a comment saying it is a pre-categorised lead, naming its source.
+    """
+
+    include_precategorized: bool = False
+    uncategorised: int = 0
+    precategorized: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return self.uncategorised + self.precategorized
+
+    def filter(self, records: Iterable[EntryRecord]) -> Iterator[EntryRecord]:
+        for record in records:
+            if is_precategorized(record):
+                if not self.include_precategorized:
+                    self.precategorized += 1
+                    continue
+                source = record.extra.get("PrecategorizationSource")
+                note = "pre-categorised lead" + (f" ({source})" if isinstance(source, str) else "")
+                comment = f"{note}; {record.comment}" if record.comment else note
+                yield dataclasses.replace(record, comment=comment)
+            elif record.category is None:
+                self.uncategorised += 1
+            else:
+                yield record
+
+    def in_words(self) -> str:
+        """What was left out, and why, for the curator ("" when nothing was)."""
+        parts = []
+        if self.uncategorised:
+            parts.append(f"{self.uncategorised} uncategorised (no Category: not known material)")
+        if self.precategorized:
+            parts.append(
+                f"{self.precategorized} pre-categorised (IsPrecategorized: a hash match's lead, "
+                "not a decision; --include-precategorized imports them)"
+            )
+        return ", ".join(parts)
 
 
 def record_to_media(record: EntryRecord, media_id: int) -> dict[str, Any]:
