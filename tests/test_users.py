@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -151,7 +152,8 @@ def test_lockout_expires_and_idle_or_old_sessions_end(hw: Hashwatch) -> None:
     policy = UserPolicy(
         max_failures=2, lockout_s=600, session_idle_s=1800, session_lifetime_s=8 * 3600
     )
-    users = UserStore(hw.db, policy, clock=clock)
+    # the store's timers under test, not argon2's cost: a cheap hasher of the same kind
+    users = UserStore(hw.db, policy, clock=clock, hasher=PasswordHasher(1, 8 * 1024, 1))
     users.add("cat", "reviewer", "cat's passphrase!")
     for _ in range(2):
         with pytest.raises(Exception, match="unknown name or wrong password"):
@@ -288,3 +290,11 @@ def test_cli_manages_accounts_and_keys_acting_as_a_user(run: Run) -> None:
     assert run("users", "unlock", "dee").returncode == 0
     changed = run("users", "passwd", "dee", "--password-stdin", stdin="dee's next passphrase\n")
     assert changed.returncode == 0 and "sessions have ended" in changed.stderr
+
+
+def test_the_cli_role_names_are_the_stores() -> None:
+    import typing
+
+    from hashwatch.cli.users import UserRoleName
+
+    assert set(typing.get_args(UserRoleName)) == {role.value for role in UserRole}
