@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, select
 
 from hashwatch.errors import IndexFormatError
 from hashwatch.index import MihPdqIndex, PdqIndex, load_index, save_index
@@ -120,14 +120,27 @@ class SyncedPdqIndex:
         add_values: list[str] = []
         remove_ids: list[int] = []
         w = self.watermark
+        # Two queries, each led by its own change_seq index: hashes changed since the
+        # watermark, and the hashes of entries changed since it (a status change). One OR
+        # across the two joined tables can use neither index, and a filter on the hash type
+        # in SQL lets the planner pick the (hash_type, value) index instead: either way every
+        # hash of every list is read to find the few that changed (seconds at a million
+        # entries for a one-entry add). So the type is filtered here, and a hash found by
+        # the first query is skipped in the second.
+        cols = (H.c.id, H.c.value, H.c.active, H.c.hash_type, H.c.change_seq, E.c.status)
+        joined = H.join(E, E.c.id == H.c.entry_id)
+        changed_hashes = select(*cols).select_from(joined).where(H.c.change_seq > w)
+        changed_entries = select(*cols).select_from(joined).where(E.c.change_seq > w)
         with self.db.read() as conn:
-            query = self._live_query().where(or_(H.c.change_seq > w, E.c.change_seq > w))
-            for row in conn.execute(query.execution_options(yield_per=_FETCH)):
-                if row.active and row.status in _LIVE:
-                    add_ids.append(int(row.id))
-                    add_values.append(row.value)
-                else:
-                    remove_ids.append(int(row.id))
+            for query, skip_new in ((changed_hashes, False), (changed_entries, True)):
+                for row in conn.execute(query.execution_options(yield_per=_FETCH)):
+                    if row.hash_type != "pdq" or (skip_new and row.change_seq > w):
+                        continue
+                    if row.active and row.status in _LIVE:
+                        add_ids.append(int(row.id))
+                        add_values.append(row.value)
+                    else:
+                        remove_ids.append(int(row.id))
         if remove_ids:
             self.index.remove(np.asarray(remove_ids, dtype=np.int64))
         if add_ids:

@@ -15,7 +15,13 @@ from sqlalchemy import Column, Connection, and_, insert, select, update
 
 from hashwatch.errors import ConfigError, ListFormatError
 from hashwatch.lists.categories import check_category
-from hashwatch.lists.model import EntryRecord, EntryStatus, VideoFrameHash, matchable_frames
+from hashwatch.lists.model import (
+    EntryRecord,
+    EntryStatus,
+    ListHeader,
+    VideoFrameHash,
+    matchable_frames,
+)
 from hashwatch.runner import make_units
 from hashwatch.signals.types import HashType
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, utcnow
@@ -33,6 +39,7 @@ __all__ = [
     "check_withdrawal",
     "checked_categories",
     "entry_records",
+    "jsonable_header",
 ]
 
 BATCH = 2000
@@ -417,3 +424,16 @@ def check_withdrawal(
             "check the file; to withdraw them anyway, import with --force (force=true), or "
             "use --append to keep them; nothing was imported"
         )
+
+
+def jsonable_header(header: ListHeader) -> dict[str, Any]:
+    """What an import records of its file's header: the values JSON can hold."""
+    return {
+        "format": header.format,
+        "scheme": header.scheme.value if header.scheme else None,
+        "metadata": {k: v for k, v in header.metadata.items() if _is_jsonable(v)},
+    }
+
+
+def _is_jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)

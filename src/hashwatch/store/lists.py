@@ -66,6 +66,7 @@ from hashwatch.store.list_import import (
     check_withdrawal,
     checked_categories,
 )
+from hashwatch.store.list_import import jsonable_header as _jsonable_header
 from hashwatch.store.list_status import ListStatusMixin, StatusChange, list_lock, list_row
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, IMPORTS, LISTS, utcnow
 
@@ -181,9 +182,10 @@ class ListStore(ListStatusMixin, ListExportMixin):
             video_min_query_pct=float(row.video_min_query_pct),
         )
 
-    def get(self, name: str) -> HashListInfo:
+    def get(self, name: str, *, with_counts: bool = True) -> HashListInfo:
+        """``with_counts=False``: no counts (counting reads every entry of the list)."""
         with self.db.read() as conn:
-            return self._info(conn, self._row(conn, name))
+            return self._info(conn, self._row(conn, name), with_counts)
 
     def all(self) -> list[HashListInfo]:
         with self.db.read() as conn:
@@ -505,9 +507,12 @@ class ListStore(ListStatusMixin, ListExportMixin):
                     )
             version = int(row.version) + 1
             report.version = version
-            live_before = conn.execute(
-                select(func.count()).where(and_(E.c.list_id == list_id, E.c.status.in_(LIVE)))
-            ).scalar_one()
+            # Only a replace needs the live count (it bounds what is withdrawn); an append
+            # must not pay for counting a list of a million entries (seconds).
+            live_before = 0
+            if mode == "replace":
+                live = and_(E.c.list_id == list_id, E.c.status.in_(LIVE))
+                live_before = conn.execute(select(func.count()).where(live)).scalar_one()
             seq = self.db.next_change_seq(conn)
             import_id = conn.execute(
                 insert(I).values(
@@ -634,15 +639,3 @@ _WITH_LEADS = "include_precategorized"
 def _check_threshold(threshold: int) -> None:
     if not 0 <= threshold <= 256:
         raise ConfigError(f"PDQ threshold must be between 0 and 256, got {threshold}")
-
-
-def _jsonable_header(header: ListHeader) -> dict[str, Any]:
-    return {
-        "format": header.format,
-        "scheme": header.scheme.value if header.scheme else None,
-        "metadata": {k: v for k, v in header.metadata.items() if _is_jsonable(v)},
-    }
-
-
-def _is_jsonable(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool | list | dict)

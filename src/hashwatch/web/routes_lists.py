@@ -197,7 +197,7 @@ def export_list(
 @router.post("/{name}/entries", status_code=201, summary="Add entries (append, one transaction)")
 def add_entries(request: Request, p: Curator, name: str, body: NewEntries) -> dict[str, Any]:
     store = _store(request)
-    info = store.get(name)
+    info = store.get(name, with_counts=False)  # the kind is all it needs
     records = [
         EntryRecord(
             hashes=tuple((s.hash_type, s.value) for s in e.hashes),
