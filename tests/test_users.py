@@ -137,6 +137,7 @@ def test_repeated_failures_lock_the_account_even_against_the_right_password(
     reasons = [e.details.get("reason") for e in events if e.action == "user.sign_in_refused"]
     assert reasons.count("wrong password") == 3 and reasons.count("locked") == 1
     assert {"user.locked", "user.unlocked", "user.signed_in"} <= {e.action for e in events}
+    assert {e.actor for e in events if e.action == "user.sign_in_refused"} == {"anonymous"}
 
 
 class Clock:

@@ -52,6 +52,8 @@ __all__ = [
 
 MIN_PASSWORD = 10  # characters
 MAX_PASSWORD = 1024  # argon2 takes any length; a bound keeps a sign-in cheap to refuse
+# The actor of a refused sign-in: nobody is signed in (not the server's operating-system user).
+ANONYMOUS = "anonymous"
 SIGN_IN_REFUSED = "unknown name or wrong password, or the account is locked or disabled"
 
 Need = Role | UserRole  # what a route asks for: a service key's role or a person's
@@ -323,7 +325,7 @@ class UserStore:
                 # the attempted name is not recorded: it is sometimes a password typed early
                 record_audit(
                     conn,
-                    actor=None,
+                    actor=ANONYMOUS,
                     action="user.sign_in_refused",
                     target=None,
                     details={"reason": "unknown user or oversized password"},
@@ -367,14 +369,14 @@ class UserStore:
                     )
                     record_audit(
                         conn,
-                        actor=None,
+                        actor=ANONYMOUS,
                         action="user.locked",
                         target=target,
                         details={"failures": failures, "until": until.isoformat()},
                     )
             record_audit(
                 conn,
-                actor=None,
+                actor=ANONYMOUS,
                 action="user.sign_in_refused",
                 target=target,
                 details={"reason": reason},
