@@ -158,8 +158,9 @@ def reference(hw: Hashwatch, list_id: int, import_id: int, numbers: list[int]) -
         )
 
 
-def measure(label: str, hw: Hashwatch, count: int, adds: int) -> list[str]:
-    """Rows of the result table for one database holding a list of ``count`` entries."""
+def measure(label: str, hw: Hashwatch, count: int, adds: int, start: int = 0) -> list[str]:
+    """Rows of the result table for one database holding a list of ``count`` entries; the
+    entries added are numbered from ``start`` (default: ten times ``count``)."""
     from fastapi.testclient import TestClient
 
     from hashwatch.store.service import KeyStore, Role
@@ -170,7 +171,7 @@ def measure(label: str, hw: Hashwatch, count: int, adds: int) -> list[str]:
         lst = conn.execute(select(LISTS).where(LISTS.c.name == LIST)).one()
         first = conn.execute(select(ENTRIES).where(ENTRIES.c.list_id == lst.id).limit(1)).one()
     hw.pdq_index.refresh()
-    n = iter(range(10 * count, 20 * count))
+    n = iter(range(start or 10 * count, 10**12))
 
     def library() -> None:
         hw.lists.add_records(LIST, [record(next(n))], source="bench add")
@@ -182,7 +183,7 @@ def measure(label: str, hw: Hashwatch, count: int, adds: int) -> list[str]:
     ref1 = timed(ref(1), adds)
     ref995 = timed(ref(995), 5)
     lib = timed(library, adds)
-    token = KeyStore(hw.db).create("bench", Role.CURATOR).token
+    token = KeyStore(hw.db).create(f"bench-{start or count}", Role.CURATOR).token
     headers = {"Authorization": f"Bearer {token}"}
 
     def entry(i: int) -> dict[str, Any]:
