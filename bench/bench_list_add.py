@@ -27,20 +27,19 @@ import hashlib
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
 
+from _databases import drop_database, fresh_databases
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.lists.model import EntryRecord
 from hashwatch.signals.types import HashType
 from hashwatch.store.models import ENTRIES, HASHES, LISTS
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 LIST = "agency"
 
 
@@ -225,19 +224,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
-    targets: list[tuple[str, str, str | None]] = []
-    if args.db in ("sqlite", "both"):
-        db = work / "bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        targets.append(("SQLite", f"sqlite:///{db}", None))
-    if args.db in ("postgresql", "both"):
-        import psycopg
-
-        name = f"hw_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        targets.append(("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", name))
+    targets = fresh_databases(work, args.db)
     rows = []
     try:
         for label, url, _ in targets:
@@ -258,11 +245,7 @@ def main() -> None:
             hw.close()
     finally:
         for _, _, pg_name in targets:
-            if pg_name:
-                import psycopg
-
-                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+            drop_database(pg_name)
     print(f"list of {args.entries:,} entries; times in ms; × = p50 over the reference's p50")
     print("| database | operation | runs | p50 ms | p99 ms | × reference |")
     print("|---|---|---:|---:|---:|---:|")

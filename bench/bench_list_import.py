@@ -17,16 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _databases import drop_database, fresh_databases
 from bench_list_formats import records
 from hashwatch.lists.formats import write_list
 from hashwatch.lists.model import CategoryScheme, ListHeader
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def child(url: str, path: str, name: str) -> None:
@@ -85,19 +83,7 @@ def main() -> None:
     if not first.exists():
         write(first, args.records)
         write(second, args.records, changed_every=100)
-    targets = []
-    if args.db in ("sqlite", "both"):
-        db = work / "bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        targets.append(("SQLite", f"sqlite:///{db}", None))
-    if args.db in ("postgresql", "both"):
-        import psycopg
-
-        name = f"hw_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        targets.append(("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", name))
+    targets = fresh_databases(work, args.db)
     print(f"file: {args.records:,} VICS 2.0 records, {first.stat().st_size / 2**20:.0f} MiB")
     print("| database | step | seconds | records/s | peak RSS | baseline RSS | version |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -115,11 +101,7 @@ def main() -> None:
                 f"| {r['peak_mib']:.0f} MiB | {base['peak_mib']:.0f} MiB | {rep['version']} "
                 f"(+{rep['added']} ~{rep['updated']} -{rep['withdrawn']}) |"
             )
-        if pg_name:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE "{pg_name}" WITH (FORCE)')
+        drop_database(pg_name)
 
 
 if __name__ == "__main__":
