@@ -23,6 +23,7 @@ __all__ = [
     "ListExistsError",
     "ListFormatError",
     "ListNotFoundError",
+    "ReviewConflictError",
     "SignInError",
     "UserNotFoundError",
     "WebhookNotFoundError",
@@ -147,3 +148,10 @@ class SignInError(HashwatchError):
     password wrong, the account locked or disabled, so it tells a guesser nothing."""
 
     exit_code = 1
+
+
+class ReviewConflictError(HashwatchError):
+    """A review action does not fit the target's state: a vote on a settled target, a split
+    of an item that is in no cluster, a second decision, a revoked decision revoked again."""
+
+    exit_code = 3

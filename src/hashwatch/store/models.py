@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -31,8 +32,10 @@ __all__ = [
     "AUDIT",
     "CASES",
     "CASE_CLUSTERS",
+    "CASE_DECISIONS",
     "CASE_ITEMS",
     "CASE_THUMBNAILS",
+    "CASE_VOTES",
     "ENTRIES",
     "EVENTS",
     "HASHES",
@@ -41,9 +44,11 @@ __all__ = [
     "AuditRecord",
     "Base",
     "CaseClusterRow",
+    "CaseDecisionRow",
     "CaseItemRow",
     "CaseRow",
     "CaseThumbnail",
+    "CaseVoteRow",
     "Entry",
     "EntryEvent",
     "EntryHash",
@@ -222,6 +227,11 @@ class CaseRow(Base):
     consensus_k: Mapped[int] = mapped_column(Integer, nullable=False, default=3, server_default="3")
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     imported_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    # The category scheme votes use (None: the known list's), and the agency lists that
+    # settled decisions go to.
+    scheme: Mapped[str | None] = mapped_column(String(16))
+    known_list: Mapped[str | None] = mapped_column(String(200))
+    ignorable_list: Mapped[str | None] = mapped_column(String(200))
 
 
 class CaseClusterRow(Base):
@@ -266,6 +276,10 @@ class CaseItemRow(Base):
     review_status: Mapped[str] = mapped_column(
         String(16), nullable=False, default="pending", server_default="pending"
     )
+    # Split off its cluster by a reviewer: reviewed on its own (cluster_number stays).
+    split_off: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     __table_args__ = (
         UniqueConstraint("case_id", "root", "path", name="uq_case_items_path"),
         Index("ix_case_items_rank", "case_id", "rank"),
@@ -281,6 +295,58 @@ class CaseThumbnail(Base):
         ForeignKey("case_items.id", ondelete="CASCADE"), primary_key=True
     )
     jpeg: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class CaseVoteRow(Base):
+    """A reviewer's vote on a cluster (``cluster_number``) or an item (``item_id``). A changed
+    vote is a new row; the old one is kept and points at it (``superseded_by``)."""
+
+    __tablename__ = "case_votes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    cluster_number: Mapped[int | None] = mapped_column(Integer)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("case_items.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    category: Mapped[str | None] = mapped_column(String(64))
+    not_relevant: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    series: Mapped[str | None] = mapped_column(Text)
+    victim_identified: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    offender_identified: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    superseded_by: Mapped[int | None] = mapped_column(BigId)
+    __table_args__ = (Index("ix_case_votes_case", "case_id", "cluster_number", "item_id"),)
+
+
+class CaseDecisionRow(Base):
+    """A settled target: by consensus or by a lead, with the votes it was made on and the
+    list entries it created; revoking it keeps the row (``revoked_*``)."""
+
+    __tablename__ = "case_decisions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    cluster_number: Mapped[int | None] = mapped_column(Integer)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("case_items.id", ondelete="CASCADE"))
+    category: Mapped[str | None] = mapped_column(String(64))
+    not_relevant: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    series: Mapped[str | None] = mapped_column(Text)
+    victim_identified: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    offender_identified: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    how: Mapped[str] = mapped_column(String(16), nullable=False)
+    decided_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    votes: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    list_name: Mapped[str | None] = mapped_column(String(200))
+    entry_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    list_error: Mapped[str | None] = mapped_column(Text)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_case_decisions_case", "case_id", "cluster_number", "item_id"),
+    )
 
 
 def table_of(model: type[Base]) -> Table:
@@ -301,3 +367,5 @@ CASES = table_of(CaseRow)
 CASE_CLUSTERS = table_of(CaseClusterRow)
 CASE_ITEMS = table_of(CaseItemRow)
 CASE_THUMBNAILS = table_of(CaseThumbnail)
+CASE_VOTES = table_of(CaseVoteRow)
+CASE_DECISIONS = table_of(CaseDecisionRow)

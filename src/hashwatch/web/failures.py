@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import exc as sa_exc
 
 from hashwatch.errors import (
+    CaseNotFoundError,
     ConfigError,
     DatabaseConflictError,
     DatabaseValueError,
@@ -27,6 +28,7 @@ from hashwatch.errors import (
     ListExistsError,
     ListFormatError,
     ListNotFoundError,
+    ReviewConflictError,
     WebhookNotFoundError,
 )
 
@@ -47,6 +49,8 @@ _STATUS: tuple[tuple[type[HashwatchError], int], ...] = (
     (ListFormatError, 422),
     (DecodeError, 422),
     (ListNotFoundError, 404),
+    (CaseNotFoundError, 404),
+    (ReviewConflictError, 409),
     (EntryNotFoundError, 404),
     (KeyNotFoundError, 404),
     (WebhookNotFoundError, 404),
