@@ -66,6 +66,7 @@ ALLOWED: dict[str, set[str]] = {
         "app",
         "runner",
         "triage",
+        "review",
         "__init__",
     },
 }
