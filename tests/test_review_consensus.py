@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
@@ -24,8 +26,11 @@ from hashwatch.lists.model import ListKind
 from hashwatch.review.consensus import ReviewStore
 from hashwatch.review.votes import ReviewState, Target, VoteChoice
 from hashwatch.store.audit import AuditTrail
+from hashwatch.store.service import Role
 from hashwatch.store.users import Actor, UserRole, UserStore
+from hashwatch.web.app import create_app
 from tests.media import jpeg_bytes, scene
+from tests.serve_helpers import make_key, settings
 
 CASE = "2026-0310"
 KNOWN = "agency-known"
@@ -288,3 +293,107 @@ def test_a_decision_without_a_list_says_so_and_entries_follow_once_one_is_set(
     review.configure(CASE, actor="lee", known_list=KNOWN)
     applied = review.apply_entries(result.decision.id, actor="lee")
     assert applied.list_error is None and len(applied.entry_ids) == 2
+
+
+# -- over HTTP --------------------------------------------------------------------------------
+
+
+def _signed_in(app: FastAPI, name: str) -> tuple[TestClient, dict[str, str]]:
+    client = TestClient(app)
+    answer = client.post(
+        "/v1/session", json={"name": name, "password": f"{name}'s long passphrase"}
+    )
+    assert answer.status_code == 200, answer.text
+    return client, {"X-CSRF-Token": answer.json()["csrf_token"]}
+
+
+def test_reviewers_settle_a_cluster_over_http_and_only_people_may_review(
+    hw: Hashwatch, scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    evidence, case_dir = scanned
+    imported(hw, case_dir)
+    people(hw)
+    beach = str(_beach(hw))
+    app = create_app(hw, settings(background=False))
+    matcher = make_key(hw, Role.MATCHER)
+    vote = f"/v1/cases/{CASE}/targets/{beach}/vote"
+    with TestClient(app) as anon:
+        assert anon.get("/v1/cases").status_code == 401
+        assert anon.put(vote, json={"category": "1"}).status_code == 401
+        assert anon.get("/v1/cases", headers=matcher).status_code == 403
+        assert anon.put(vote, json={"category": "1"}, headers=matcher).status_code == 403
+    ann, ann_csrf = _signed_in(app, "ann")
+    bob, bob_csrf = _signed_in(app, "bob")
+    cat, cat_csrf = _signed_in(app, "cat")
+    with ann, bob, cat:
+        (case,) = ann.get("/v1/cases").json()
+        assert case["case_number"] == CASE
+        assert ann.get(f"/v1/cases/{CASE}/queue").json()[0]["target"] == beach
+        # ann's session with bob's CSRF token cannot vote, as ann or as bob
+        assert ann.put(vote, json={"category": "1"}, headers=bob_csrf).status_code == 403
+        banana = ann.put(vote, json={"category": "banana"}, headers=ann_csrf)
+        assert banana.status_code == 400 and "banana" in banana.json()["detail"]
+        assert ann.put(vote, json={"category": "2"}, headers=ann_csrf).json()["state"] == "voted"
+        changed = ann.put(vote, json={"category": "1"}, headers=ann_csrf).json()
+        assert changed["vote"]["user"] == "ann" and changed["vote"]["category"] == "1"
+        assert bob.put(vote, json={"category": "1"}, headers=bob_csrf).json()["state"] == "voted"
+        settled = cat.put(vote, json={"category": "1"}, headers=cat_csrf).json()
+        assert settled["state"] == "settled"
+        assert settled["decision"]["how"] == "consensus"
+        assert len(settled["decision"]["entry_ids"]) == 2
+        status = ann.get(f"/v1/cases/{CASE}").json()
+        assert status["clusters_by_review"]["settled"] == 1
+        assert status["review"]["known_list"] == KNOWN
+        view = ann.get(f"/v1/cases/{CASE}/targets/{beach}").json()
+        assert [(v["user"], v["superseded_by"] is None) for v in view["votes"]] == [
+            ("ann", False),
+            ("ann", True),
+            ("bob", True),
+            ("cat", True),
+        ]
+        number = beach.split(":")[1]
+        cluster = ann.get(f"/v1/cases/{CASE}/clusters/{number}").json()
+        assert {i["review_status"] for i in cluster["items"]} == {"settled"}
+        assert all("sha256" not in i and "digests" not in i for i in cluster["items"])
+        assert cluster["items"][0]["thumbnail"].endswith("/thumbnail")
+        again = ann.put(vote, json={"category": "2"}, headers=ann_csrf)
+        assert again.status_code == 409
+        assert ann.get(f"/v1/cases/{CASE}/lead-queue").status_code == 403
+        assert ann.get(f"/v1/cases/{CASE}/items/999999").status_code == 404
+    found = _rescan(hw, evidence, tmp_path / "again")
+    assert found["beach.jpg"] == "known"
+
+
+def test_a_lead_decides_and_revokes_over_http(
+    sqlite_hw: Hashwatch, scanned: tuple[Path, Path]
+) -> None:
+    hw = sqlite_hw
+    _, case_dir = scanned
+    imported(hw, case_dir, k=2)
+    people(hw)
+    beach = str(_beach(hw))
+    app = create_app(hw, settings(background=False))
+    ann, ann_csrf = _signed_in(app, "ann")
+    bob, bob_csrf = _signed_in(app, "bob")
+    lee, lee_csrf = _signed_in(app, "lee")
+    with ann, bob, lee:
+        ann.put(f"/v1/cases/{CASE}/targets/{beach}/vote", json={"category": "1"}, headers=ann_csrf)
+        disputed = bob.put(
+            f"/v1/cases/{CASE}/targets/{beach}/vote",
+            json={"not_relevant": True},
+            headers=bob_csrf,
+        ).json()
+        assert disputed["state"] == "disputed"
+        assert [t["target"] for t in lee.get(f"/v1/cases/{CASE}/lead-queue").json()] == [beach]
+        decide = f"/v1/cases/{CASE}/targets/{beach}/decision"
+        assert ann.post(decide, json={"category": "1"}, headers=ann_csrf).status_code == 403
+        decision = lee.post(decide, json={"category": "1"}, headers=lee_csrf).json()
+        assert decision["how"] == "lead" and len(decision["votes"]) == 2
+        revoke = f"/v1/cases/{CASE}/decisions/{decision['id']}/revoke"
+        assert lee.post(revoke, json={"reason": ""}, headers=lee_csrf).status_code == 422
+        revoked = lee.post(revoke, json={"reason": "misread"}, headers=lee_csrf).json()
+        assert revoked["revoked_by"] == "lee"
+        assert lee.post(revoke, json={"reason": "again"}, headers=lee_csrf).status_code == 409
+        (listed,) = ann.get(f"/v1/cases/{CASE}/decisions").json()
+        assert listed["revoked_reason"] == "misread"
+    assert hw.lists.get(KNOWN).counts.get("revoked") == 2

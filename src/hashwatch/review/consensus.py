@@ -22,9 +22,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from hashwatch.errors import ConfigError, HashwatchError, ReviewConflictError
+from hashwatch.errors import CaseNotFoundError, ConfigError, HashwatchError, ReviewConflictError
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
-from hashwatch.review.cases import CaseStore
+from hashwatch.review.cases import CaseItem, CaseStore
 from hashwatch.review.rows import (
     QueueEntry,
     TargetView,
@@ -280,7 +280,7 @@ class ReviewStore:
                 select(D).where(and_(D.c.id == decision_id, D.c.case_id == case.id))
             ).first()
             if row is None:
-                raise ConfigError(f"case {ref} has no decision {decision_id}")
+                raise CaseNotFoundError(f"case {ref} has no decision {decision_id}")
             if row.revoked_at is not None:
                 raise ReviewConflictError(f"decision {decision_id} is revoked already")
             conn.execute(
@@ -411,7 +411,7 @@ class ReviewStore:
         with self.db.read() as conn:
             row = conn.execute(select(D).where(D.c.id == decision_id)).first()
             if row is None:
-                raise ConfigError(f"no decision {decision_id}")
+                raise CaseNotFoundError(f"no decision {decision_id}")
             wanted = set(row.votes or [])
             votes = [v for v in self._votes(conn, row.case_id, target_of(row)) if v.id in wanted]
         return decision_of(row, votes)
@@ -427,6 +427,13 @@ class ReviewStore:
             wanted = set(row.votes or [])
             out.append(decision_of(row, [v for v in all_votes if v.id in wanted]))
         return out
+
+    def item(self, ref: str, item_id: int) -> CaseItem:
+        """An item of case ``ref`` (:class:`CaseNotFoundError` for another case's)."""
+        with self.db.read() as conn:
+            case = self._cases._resolve(conn, ref)
+            self._item_row(conn, case, item_id)
+        return self._cases.item(item_id)
 
     def target(self, ref: str, target: Target) -> TargetView:
         with self.db.read() as conn:
@@ -480,7 +487,7 @@ class ReviewStore:
             select(IT).where(and_(IT.c.id == item_id, IT.c.case_id == case.id))
         ).first()
         if row is None:
-            raise ConfigError(f"case {case.case_uid} has no item {item_id}")
+            raise CaseNotFoundError(f"case {case.case_uid} has no item {item_id}")
         return row
 
     def _check_target(self, conn: Connection, case: Any, target: Target, own: bool = True) -> None:
@@ -494,7 +501,7 @@ class ReviewStore:
                 )
             ).first()
             if found is None:
-                raise ConfigError(f"case {case.case_uid} has no cluster {target.cluster}")
+                raise CaseNotFoundError(f"case {case.case_uid} has no cluster {target.cluster}")
             return
         assert target.item is not None
         item = self._item_row(conn, case, target.item)

@@ -28,7 +28,14 @@ from hashwatch.audit import AuditLog
 from hashwatch.errors import HashwatchError
 from hashwatch.store.service import KeyStore, MatchRecordStore, Role
 from hashwatch.store.users import UserStore
-from hashwatch.web import routes_admin, routes_lists, routes_match, routes_media, routes_session
+from hashwatch.web import (
+    routes_admin,
+    routes_cases,
+    routes_lists,
+    routes_match,
+    routes_media,
+    routes_session,
+)
 from hashwatch.web.apidocs import install_api_docs
 from hashwatch.web.auth import ApiError, Authenticator, require
 from hashwatch.web.decoding import BoundedMatchService, DecodeLimiter
@@ -244,6 +251,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_session.router)
     app.include_router(routes_media.router)
+    app.include_router(routes_cases.router)
 
     @app.get(
         "/healthz",
