@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -315,3 +316,18 @@ def test_minutes_come_from_view_times_and_a_pause_ends_a_stretch(desk: Desk) -> 
     assert care.exposure(actor).views == 0
     days = care.case_exposure(desk.case)
     assert [(d.reviewer, d.day.isoformat(), d.views) for d in days] == [("ann", "2026-12-07", 12)]
+
+
+def test_an_unknown_case_or_another_cases_item_is_404(desk: Desk) -> None:
+    item = desk.items["beach.png"].id
+    for case, item_id, status in (
+        ("no-such-case", item, 404),
+        ("²", item, 404),
+        (desk.case, 10**9, 404),
+        ("x\x00y", item, 422),  # no case name holds a control character
+    ):
+        path = f"/v1/cases/{quote(case)}/items/{item_id}/media"
+        answer = desk.client.get(path, headers=desk.ann)
+        assert answer.status_code == status, (case, answer.text)
+    assert desk.client.get("/v1/cases/%C2%B2/exposure", headers=desk.lee).status_code == 404
+    assert _media_events(desk.hw) == []  # nothing was viewed

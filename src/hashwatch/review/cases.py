@@ -453,7 +453,7 @@ class CaseStore:
             raise CaseNotFoundError(
                 f"{len(rows)} cases have case number {ref!r}: name one by its case id"
             )
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():  # not "²", which int() refuses
             row = conn.execute(select(CASES).where(CASES.c.id == int(ref))).first()
             if row is not None:
                 return row

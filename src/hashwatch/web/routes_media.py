@@ -28,7 +28,8 @@ __all__ = ["SettingsChange", "router"]
 router = APIRouter(prefix="/v1", tags=["review"])
 Reviewer = Annotated[Principal, require(UserRole.REVIEWER)]
 Lead = Annotated[Principal, require(UserRole.LEAD)]
-CaseRef = Annotated[str, Path(min_length=1, max_length=200)]
+# a case id or case number: no control characters (PostgreSQL text holds no NUL)
+CaseRef = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ItemId = Annotated[int, Path(ge=1, le=2**62)]
 Reveal = Annotated[bool, Query(description="show the picture as it is (audited as a reveal)")]
 Limit = int | None
