@@ -29,8 +29,12 @@ from hashwatch.store.audit import AuditTrail
 from hashwatch.store.service import Role
 from hashwatch.store.users import Actor, UserRole, UserStore
 from hashwatch.web.app import create_app
+from tests import inprocess_cli
+from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
 from tests.serve_helpers import make_key, settings
+
+run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 
 CASE = "2026-0310"
 KNOWN = "agency-known"
@@ -397,3 +401,36 @@ def test_a_lead_decides_and_revokes_over_http(
         (listed,) = ann.get(f"/v1/cases/{CASE}/decisions").json()
         assert listed["revoked_reason"] == "misread"
     assert hw.lists.get(KNOWN).counts.get("revoked") == 2
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_cli_sets_a_cases_lists_and_shows_its_decisions_with_their_votes(
+    run: Run, scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, case_dir = scanned
+    assert run("cases", "import", str(case_dir), "-k", "1").returncode == 0
+    refused = run("cases", "set", CASE, "--scheme", "banana")
+    assert refused.returncode == 2 and "no category scheme 'banana'" in refused.stderr
+    assert run("cases", "set", CASE, "--scheme", "US", "--actor", "lee").returncode == 0
+    hw = Hashwatch(
+        Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path / "data")
+    )
+    try:
+        who = people(hw)
+        result = ReviewStore(hw.db, hw.lists).vote(
+            CASE, _beach(hw), VoteChoice("1", series="Beach"), actor=who["ann"]
+        )
+        assert result.decision is not None and result.decision.list_error  # no known list yet
+    finally:
+        hw.close()
+    done = run("cases", "set", CASE, "--known-list", KNOWN, "--consensus", "2", "--actor", "lee")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["consensus_k"] == 2
+    assert f"2 entries in {KNOWN}" in done.stderr  # the earlier decision's entries, added now
+    listed = run("cases", "decisions", CASE)
+    (decision,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert decision["how"] == "consensus" and decision["list"] == KNOWN
+    assert decision["list_error"] is None and len(decision["entry_ids"]) == 2
+    assert [(v["user"], v["category"]) for v in decision["votes"]] == [("ann", "1")]

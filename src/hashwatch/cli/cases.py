@@ -17,7 +17,8 @@ from hashwatch.cli._common import emit, err, hw
 __all__ = ["cases_app"]
 
 cases_app = typer.Typer(
-    help="Cases in the database for review: import, list, show, status.", no_args_is_help=True
+    help="Cases in the database for review: import, list, show, status, settings, decisions.",
+    no_args_is_help=True,
 )
 CaseArg = Annotated[str, typer.Argument(help="The case id (from the manifest) or case number.")]
 
@@ -84,6 +85,72 @@ def cases_status(ctx: typer.Context, case: CaseArg) -> None:
             "items_by_scan_status": status.items_by_scan_status,
         }
     )
+
+
+@cases_app.command("set")
+def cases_set(
+    ctx: typer.Context,
+    case: CaseArg,
+    known_list: Annotated[
+        str | None,
+        typer.Option("--known-list", help="The known list that categorised media settles into."),
+    ] = None,
+    ignorable_list: Annotated[
+        str | None,
+        typer.Option(
+            "--ignorable-list", help="The ignorable list that 'not relevant' media settles into."
+        ),
+    ] = None,
+    consensus: Annotated[
+        int | None,
+        typer.Option(
+            "--consensus", "-k", min=1, max=100, help="Reviewers who must agree (1: at once)."
+        ),
+    ] = None,
+    scheme: Annotated[
+        str | None,
+        typer.Option(
+            "--scheme",
+            help="Category scheme of the votes: US, UK or CUSTOM (default: the known list's).",
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who changes it (default: login name).")
+    ] = None,
+) -> None:
+    """Choose a case's agency lists, category scheme and number of agreeing reviewers;
+    decisions whose entries could not be added (no list chosen then) are added now."""
+    from hashwatch.review.consensus import ReviewStore
+    from hashwatch.store.audit import actor_or_user
+
+    app = hw(ctx)
+    review = ReviewStore(app.db, app.lists)
+    who = actor_or_user(actor)
+    done = review.configure(
+        case,
+        actor=who,
+        scheme=scheme,
+        known_list=known_list,
+        ignorable_list=ignorable_list,
+        consensus_k=consensus,
+    )
+    for decision in review.decisions(case):
+        if decision.list_error and decision.revoked_at is None:
+            again = review.apply_entries(decision.id, actor=who)
+            state = again.list_error or f"{len(again.entry_ids)} entries in {again.list_name}"
+            err.print(f"decision {decision.id} ({decision.target}): {state}", highlight=False)
+    emit(done.as_json())
+
+
+@cases_app.command("decisions")
+def cases_decisions(ctx: typer.Context, case: CaseArg) -> None:
+    """The case's decisions (revoked ones too) with the votes each was made on and the list
+    entries it created (one JSON object a line)."""
+    from hashwatch.review.consensus import ReviewStore
+
+    app = hw(ctx)
+    for decision in ReviewStore(app.db, app.lists).decisions(case):
+        emit(decision.as_json())
 
 
 def _counts(counts: dict[str, int]) -> str:
