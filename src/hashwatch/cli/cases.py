@@ -135,7 +135,7 @@ def cases_set(
         consensus_k=consensus,
     )
     for decision in review.decisions(case):
-        if decision.list_error and decision.revoked_at is None:
+        if decision.revoked_at is None and not decision.entry_ids:
             again = review.apply_entries(decision.id, actor=who)
             state = again.list_error or f"{len(again.entry_ids)} entries in {again.list_name}"
             err.print(f"decision {decision.id} ({decision.target}): {state}", highlight=False)
