@@ -459,6 +459,10 @@ class CaseStore:
                 return row
         raise CaseNotFoundError(f"no case {ref!r} (give its case id or case number)")
 
+    def row_of(self, conn: Connection, ref: str) -> Any:
+        """The case's row in ``conn`` (for review's writes in their own transaction)."""
+        return self._resolve(conn, ref)
+
     def all(self) -> list[CaseInfo]:
         """Every case, the latest imported first."""
         with self.db.read() as conn:

@@ -114,7 +114,7 @@ class ReviewStore:
 
     def settings(self, ref: str) -> ReviewSettings:
         with self.db.read() as conn:
-            return _settings(self._cases._resolve(conn, ref))
+            return _settings(self._cases.row_of(conn, ref))
 
     def configure(
         self,
@@ -147,7 +147,7 @@ class ReviewStore:
                 raise ConfigError("the number of agreeing reviewers is between 1 and 100")
             values["consensus_k"] = consensus_k
         with self.db.write(lock="cases") as conn:
-            row = self._cases._resolve(conn, ref)
+            row = self._cases.row_of(conn, ref)
             if values:
                 conn.execute(update(CASES).where(CASES.c.id == row.id).values(**values))
                 record_audit(
@@ -157,7 +157,7 @@ class ReviewStore:
                     target=f"case:{row.case_uid}",
                     details=values,
                 )
-            return _settings(self._cases._resolve(conn, ref))
+            return _settings(self._cases.row_of(conn, ref))
 
     def _check_list(self, name: str, kind: ListKind) -> None:
         with self.db.read() as conn:
@@ -173,7 +173,7 @@ class ReviewStore:
         who = _person(actor, UserRole.REVIEWER)
         choice = choice.checked()
         with self.db.write(lock="cases") as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             choice = check_choice(conn, case, choice)
             self._check_target(conn, case, target)
             if self._active_decision(conn, case.id, target) is not None:
@@ -228,7 +228,7 @@ class ReviewStore:
         is reviewed on its own."""
         who = _person(actor, UserRole.REVIEWER)
         with self.db.write(lock="cases") as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             item = self._item_row(conn, case, item_id)
             if item.cluster_number is None or item.split_off:
                 raise ReviewConflictError(f"item {item_id} is in no cluster")
@@ -255,7 +255,7 @@ class ReviewStore:
         who = _person(actor, UserRole.LEAD)
         choice = choice.checked()
         with self.db.write(lock="cases") as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             choice = check_choice(conn, case, choice)
             self._check_target(conn, case, target)
             if self._active_decision(conn, case.id, target) is not None:
@@ -275,7 +275,7 @@ class ReviewStore:
         if not reason:
             raise ConfigError("say why the decision is revoked")
         with self.db.write(lock="cases") as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             row = conn.execute(
                 select(D).where(and_(D.c.id == decision_id, D.c.case_id == case.id))
             ).first()
@@ -419,7 +419,7 @@ class ReviewStore:
     def decisions(self, ref: str) -> list[Decision]:
         """Every decision of the case (revoked ones too) with the votes it was made on."""
         with self.db.read() as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             rows = conn.execute(select(D).where(D.c.case_id == case.id).order_by(D.c.id)).all()
             all_votes = [vote_of(r) for r in conn.execute(select(V).where(V.c.case_id == case.id))]
         out = []
@@ -431,13 +431,13 @@ class ReviewStore:
     def item(self, ref: str, item_id: int) -> CaseItem:
         """An item of case ``ref`` (:class:`CaseNotFoundError` for another case's)."""
         with self.db.read() as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             self._item_row(conn, case, item_id)
         return self._cases.item(item_id)
 
     def target(self, ref: str, target: Target) -> TargetView:
         with self.db.read() as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             self._check_target(conn, case, target, own=False)
             state = self._stored_state(conn, case.id, target)
             items = [int(i.id) for i in self._members(conn, case.id, target)]
@@ -455,7 +455,7 @@ class ReviewStore:
         _person(actor, UserRole.REVIEWER)
         entries = self._targets(ref)
         with self.db.read() as conn:
-            case = self._cases._resolve(conn, ref)
+            case = self._cases.row_of(conn, ref)
             mine = {
                 str(target_of(r))
                 for r in conn.execute(
@@ -478,7 +478,7 @@ class ReviewStore:
 
     def _targets(self, ref: str) -> list[QueueEntry]:
         with self.db.read() as conn:
-            return queue_targets(conn, int(self._cases._resolve(conn, ref).id))
+            return queue_targets(conn, int(self._cases.row_of(conn, ref).id))
 
     # -- internals -----------------------------------------------------------------------
 
