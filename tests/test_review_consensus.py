@@ -434,3 +434,14 @@ def test_cli_sets_a_cases_lists_and_shows_its_decisions_with_their_votes(
     assert decision["how"] == "consensus" and decision["list"] == KNOWN
     assert decision["list_error"] is None and len(decision["entry_ids"]) == 2
     assert [(v["user"], v["category"]) for v in decision["votes"]] == [("ann", "1")]
+
+
+def test_a_case_reference_with_a_control_character_is_refused_not_a_server_error(
+    hw: Hashwatch,
+) -> None:
+    people(hw)
+    key = make_key(hw, Role.MATCHER, user="ann")
+    with TestClient(create_app(hw, settings(background=False))) as client:
+        for path in ("/v1/cases/a%00b", "/v1/cases/a%00b/queue", "/v1/cases/a%00b/decisions"):
+            assert client.get(path, headers=key).status_code == 422
+        assert client.get("/v1/cases/no-such-case", headers=key).status_code == 404

@@ -27,7 +27,8 @@ __all__ = ["Revocation", "VoteBody", "router"]
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 Reviewer = Annotated[Principal, require(UserRole.REVIEWER)]
 Lead = Annotated[Principal, require(UserRole.LEAD)]
-CaseRef = Annotated[str, Path(min_length=1, max_length=200)]
+# No control characters: PostgreSQL refuses NUL in text, and no case number holds one.
+CaseRef = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 TargetRef = Annotated[
     str, Path(pattern=r"^(cluster|item):[0-9]{1,18}$", description="cluster:NUMBER or item:ID")
 ]
@@ -35,8 +36,22 @@ ItemId = Annotated[int, Path(ge=1, le=2**62)]
 Number = Annotated[int, Path(ge=0, le=2**31)]
 # An item as shown to a reviewer: no digest of the file (it may be a list's hash value).
 _SHOWN = frozenset(
-    "id root path size media_type scan_status cluster_number rank priority reasons exif "
-    "matches error review_status".split()
+    {
+        "id",
+        "root",
+        "path",
+        "size",
+        "media_type",
+        "scan_status",
+        "cluster_number",
+        "rank",
+        "priority",
+        "reasons",
+        "exif",
+        "matches",
+        "error",
+        "review_status",
+    }
 )
 
 
