@@ -344,9 +344,7 @@ class CaseDecisionRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revoked_reason: Mapped[str | None] = mapped_column(Text)
-    __table_args__ = (
-        Index("ix_case_decisions_case", "case_id", "cluster_number", "item_id"),
-    )
+    __table_args__ = (Index("ix_case_decisions_case", "case_id", "cluster_number", "item_id"),)
 
 
 def table_of(model: type[Base]) -> Table:

@@ -36,9 +36,7 @@ def upgrade() -> None:
         sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
         # The target: a cluster (by its number) or one item (by its id); exactly one is set.
         sa.Column("cluster_number", sa.Integer(), nullable=True),
-        sa.Column(
-            "item_id", ID, sa.ForeignKey("case_items.id", ondelete="CASCADE"), nullable=True
-        ),
+        sa.Column("item_id", ID, sa.ForeignKey("case_items.id", ondelete="CASCADE"), nullable=True),
         sa.Column("user_id", ID, sa.ForeignKey("users.id"), nullable=False),
         sa.Column("user_name", sa.String(length=200), nullable=False),
         sa.Column("category", sa.String(length=64), nullable=True),
@@ -58,9 +56,7 @@ def upgrade() -> None:
         sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
         sa.Column("cluster_number", sa.Integer(), nullable=True),
-        sa.Column(
-            "item_id", ID, sa.ForeignKey("case_items.id", ondelete="CASCADE"), nullable=True
-        ),
+        sa.Column("item_id", ID, sa.ForeignKey("case_items.id", ondelete="CASCADE"), nullable=True),
         sa.Column("category", sa.String(length=64), nullable=True),
         sa.Column("not_relevant", sa.Boolean(), nullable=False),
         sa.Column("series", sa.Text(), nullable=True),
