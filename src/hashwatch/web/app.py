@@ -29,6 +29,7 @@ from hashwatch.errors import HashwatchError
 from hashwatch.store.service import KeyStore, MatchRecordStore, Role
 from hashwatch.store.users import UserStore
 from hashwatch.web import (
+    pages,
     routes_admin,
     routes_cases,
     routes_lists,
@@ -252,6 +253,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(routes_session.router)
     app.include_router(routes_media.router)
     app.include_router(routes_cases.router)
+    pages.install(app)
 
     @app.get(
         "/healthz",
