@@ -15,10 +15,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hashwatch.app import Hashwatch
+from hashwatch.config import Settings
+from hashwatch.review.consensus import ReviewStore
 from hashwatch.review.votes import ReviewState
 from hashwatch.store.audit import AuditTrail
 from hashwatch.web.app import create_app
 from hashwatch.web.pages import OneTimeLinks
+from tests.review_server import review_server
 from tests.serve_helpers import settings
 from tests.test_review_consensus import CASE, _beach, imported, people, scanned
 
@@ -167,3 +170,29 @@ def test_a_one_time_sign_in_link_works_once(
         assert again.status_code == 401 and "used or has expired" in again.text
         expired = OneTimeLinks(ttl_s=-1.0)
         assert expired.redeem(expired.issue("ann")) is None
+
+
+def test_hashwatch_review_serves_a_case_to_a_lone_investigator_by_a_one_time_link(
+    tmp_path: Path, scanned: tuple[Path, Path]
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'alone.sqlite3'}"
+    with review_server(db_url, tmp_path / "data", scanned[1]) as started:
+        assert started["case_number"] == CASE and started["expires_in_s"] == 300
+        link = started["url"]
+        assert link.startswith("http://127.0.0.1:") and "/review/login?token=" in link
+        base = link.split("/review/")[0]
+        with httpx.Client(base_url=base, timeout=30) as browser:
+            signed = browser.get(link)
+            assert signed.status_code == 303 and signed.headers["location"] == "/review"
+            page = browser.get(f"/review/cases/{CASE}")
+            assert page.status_code == 200 and "New media" in page.text
+            assert "Lead queue" in page.text  # a lone investigator also decides
+        with httpx.Client(base_url=base, timeout=30) as other:
+            assert other.get(link).status_code == 401
+    alone = Hashwatch(Settings(database_url=db_url, data_dir=tmp_path / "data"))
+    try:
+        settings_ = ReviewStore(alone.db, alone.lists).settings(CASE)
+        assert settings_.consensus_k == 1 and settings_.scheme == "US"
+        assert [a.action for a in AuditTrail(alone.db).events(action_prefix="case.import")]
+    finally:
+        alone.close()

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from hashwatch import __version__
-from hashwatch.cli import cases, index, lists, match, scan, service, users, watch
+from hashwatch.cli import cases, index, lists, match, review, scan, service, users, watch
 from hashwatch.cli._common import DbOption, run_app
 
 __all__ = ["app", "main"]
@@ -52,6 +52,7 @@ app.command()(scan.verify)
 app.add_typer(index.index_app, name="index")
 app.add_typer(lists.lists_app, name="lists")
 app.add_typer(cases.cases_app, name="cases")
+app.command()(review.review)
 app.command()(service.serve)
 app.command()(watch.watch)
 app.add_typer(service.keys_app, name="keys")
