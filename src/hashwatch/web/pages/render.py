@@ -129,7 +129,7 @@ def _section(title: str, case: str, entries: Iterable[QueueEntry], note: str) ->
     items = []
     for entry in entries:
         target = str(entry.target)
-        label = f"cluster {entry.target.cluster}" if entry.target.cluster is not None else target
+        label = target.replace(":", " ")
         extra = ""
         if entry.list_category is not None:
             extra = (

@@ -86,5 +86,6 @@
         button.addEventListener(name, hide);
       });
     });
+    document.documentElement.dataset.ready = "1"; // keys and buttons are live
   });
 })();
