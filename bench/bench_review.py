@@ -1,7 +1,7 @@
 """Review: decisions needed to settle a scanned case, and queue latency with 100,000 items.
 
     .venv/bin/python bench/bench_review.py [--files 2000] [--items 100000] [--calls 200]
-                                           [--db both|sqlite|postgresql] [--dir /tmp/hw-bench-review]
+        [--db both|sqlite|postgresql] [--dir /tmp/hw-bench-review] [--skip-decisions]
 
 1. Decisions: the scan benchmark's kind of tree (``bench_scan.make_tree``, ``--files`` files:
    photos that re-use a few pictures, archives of pictures, documents), scanned with a known
@@ -35,18 +35,17 @@ from sqlalchemy import insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _databases import drop_database, fresh_databases  # noqa: E402
-from bench_scan import make_tree  # noqa: E402
-
-from hashwatch.app import Hashwatch  # noqa: E402
-from hashwatch.config import Settings  # noqa: E402
-from hashwatch.lists.model import ListKind  # noqa: E402
-from hashwatch.review.consensus import ReviewStore  # noqa: E402
-from hashwatch.store.models import CASE_CLUSTERS, CASE_ITEMS, CASES, utcnow  # noqa: E402
-from hashwatch.store.service import KeyStore, Role  # noqa: E402
-from hashwatch.store.users import Actor, UserRole, UserStore  # noqa: E402
-from hashwatch.web.app import create_app  # noqa: E402
-from hashwatch.web.settings import ServeSettings  # noqa: E402
+from _databases import drop_database, fresh_databases
+from bench_scan import make_tree
+from hashwatch.app import Hashwatch
+from hashwatch.config import Settings
+from hashwatch.lists.model import ListKind
+from hashwatch.review.consensus import ReviewStore
+from hashwatch.store.models import CASE_CLUSTERS, CASE_ITEMS, CASES, utcnow
+from hashwatch.store.service import KeyStore, Role
+from hashwatch.store.users import Actor, UserRole, UserStore
+from hashwatch.web.app import create_app
+from hashwatch.web.settings import ServeSettings
 
 CHEAP = PasswordHasher(1, 8 * 1024, 1)
 CASE_UID = "bench-review-100k"
@@ -108,7 +107,7 @@ def build_case(hw: Hashwatch, items: int) -> tuple[int, list[int]]:
     """A case of ``items`` generated rows in the scan's rank order; returns its id and some
     item ids spread over the case."""
     with hw.db.write(lock="cases") as conn:
-        case_id = conn.execute(
+        inserted = conn.execute(
             insert(CASES).values(
                 case_uid=CASE_UID,
                 case_number="BENCH-100K",
@@ -119,7 +118,9 @@ def build_case(hw: Hashwatch, items: int) -> tuple[int, list[int]]:
                 imported_at=utcnow(),
                 imported_by="bench",
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        case_id = inserted[0]
         clusters, rows, rank, number = [], [], 0, 0
         n_cluster_items = items * 45 // 100  # 45 % in clusters, 30 % other new, 10 % known
         while rank < n_cluster_items:
@@ -151,7 +152,10 @@ def build_case(hw: Hashwatch, items: int) -> tuple[int, list[int]]:
         conn.execute(insert(CASE_CLUSTERS), clusters)
         for start in range(0, len(rows), 5000):
             conn.execute(insert(CASE_ITEMS), rows[start : start + 5000])
-        ids = [int(i) for i in conn.execute(select(CASE_ITEMS.c.id).order_by(CASE_ITEMS.c.id)).scalars()]
+        ids = [
+            int(i)
+            for i in conn.execute(select(CASE_ITEMS.c.id).order_by(CASE_ITEMS.c.id)).scalars()
+        ]
     if not hw.db.is_sqlite:
         with hw.db.engine.connect() as conn:
             conn.execute(text("ANALYZE case_items, case_clusters"))
@@ -194,71 +198,74 @@ def timed(fn: Callable[[int], object], calls: int) -> tuple[float, float]:
 
 
 def latency(root: Path, which: str, items: int, calls: int) -> None:
-    print(f"| database | call | calls | p50 ms | p99 ms | × reference p50 |")
+    print("| database | call | calls | p50 ms | p99 ms | × reference p50 |")
     print("|---|---|---:|---:|---:|---:|")
     for label, url, pg_name in fresh_databases(root, which):
-        hw = Hashwatch(Settings(database_url=url, data_dir=root / "data"))
-        try:
-            t = time.perf_counter()
-            case_id, some_ids = build_case(hw, items)
-            built = time.perf_counter() - t
-            users = UserStore(hw.db, hasher=CHEAP)
-            info = users.add("ann", "reviewer", "ann's long passphrase", actor="bench")
-            ann = Actor(0, "ann", UserRole.REVIEWER, user_id=info.id)
-            key = KeyStore(hw.db).create("ann-key", Role.MATCHER, user="ann").token
-            review = ReviewStore(hw.db, hw.lists)
-            assert len(review.queue(CASE_UID, ann, limit=PAGE)) == PAGE
+        _one_database(root, label, url, pg_name, items, calls)
 
-            def ref_queue(_: int) -> object:
-                with hw.db.read() as conn:
-                    return conn.execute(
-                        select(CASE_ITEMS)
-                        .where(CASE_ITEMS.c.case_id == case_id)
-                        .order_by(CASE_ITEMS.c.rank)
-                        .limit(PAGE)
-                    ).all()
 
-            def ref_item(i: int) -> object:
-                with hw.db.read() as conn:
-                    return conn.execute(
-                        select(CASE_ITEMS).where(CASE_ITEMS.c.id == some_ids[i % len(some_ids)])
-                    ).first()
+def _one_database(
+    root: Path, label: str, url: str, pg_name: str | None, items: int, calls: int
+) -> None:
+    hw = Hashwatch(Settings(database_url=url, data_dir=root / "data"))
+    try:
+        t = time.perf_counter()
+        case_id, some_ids = build_case(hw, items)
+        built = time.perf_counter() - t
+        users = UserStore(hw.db, hasher=CHEAP)
+        info = users.add("ann", "reviewer", "ann's long passphrase", actor="bench")
+        ann = Actor(0, "ann", UserRole.REVIEWER, user_id=info.id)
+        key = KeyStore(hw.db).create("ann-key", Role.MATCHER, user="ann").token
+        review = ReviewStore(hw.db, hw.lists)
+        assert len(review.queue(CASE_UID, ann, limit=PAGE)) == PAGE
 
-            results: list[tuple[str, tuple[float, float], float]] = []
-            q_ref = timed(ref_queue, calls)
-            i_ref = timed(ref_item, calls)
-            results.append((f"reference: SELECT ... ORDER BY rank LIMIT {PAGE}", q_ref, q_ref[0]))
-            results.append(("reference: SELECT one item by id", i_ref, i_ref[0]))
-            lib_q = timed(lambda _: review.queue(CASE_UID, ann, limit=PAGE), calls)
-            results.append((f"library: queue (next {PAGE})", lib_q, q_ref[0]))
-            lib_i = timed(lambda i: review.item(CASE_UID, some_ids[i % len(some_ids)]), calls)
-            results.append(("library: item", lib_i, i_ref[0]))
-            app = create_app(hw, ServeSettings(background=False))
-            headers = {"Authorization": f"Bearer {key}"}
-            with TestClient(app) as client:
+        def ref_queue(_: int) -> object:
+            with hw.db.read() as conn:
+                return conn.execute(
+                    select(CASE_ITEMS)
+                    .where(CASE_ITEMS.c.case_id == case_id)
+                    .order_by(CASE_ITEMS.c.rank)
+                    .limit(PAGE)
+                ).all()
 
-                def http_queue(_: int) -> object:
-                    answer = client.get(f"/v1/cases/{CASE_UID}/queue", headers=headers)
-                    assert answer.status_code == 200, answer.text
-                    return answer
+        def ref_item(i: int) -> object:
+            with hw.db.read() as conn:
+                return conn.execute(
+                    select(CASE_ITEMS).where(CASE_ITEMS.c.id == some_ids[i % len(some_ids)])
+                ).first()
 
-                def http_item(i: int) -> object:
-                    item_id = some_ids[i % len(some_ids)]
-                    answer = client.get(f"/v1/cases/{CASE_UID}/items/{item_id}", headers=headers)
-                    assert answer.status_code == 200, answer.text
-                    return answer
+        results: list[tuple[str, tuple[float, float], float]] = []
+        q_ref = timed(ref_queue, calls)
+        i_ref = timed(ref_item, calls)
+        results.append((f"reference: SELECT ... ORDER BY rank LIMIT {PAGE}", q_ref, q_ref[0]))
+        results.append(("reference: SELECT one item by id", i_ref, i_ref[0]))
+        lib_q = timed(lambda _: review.queue(CASE_UID, ann, limit=PAGE), calls)
+        results.append((f"library: queue (next {PAGE})", lib_q, q_ref[0]))
+        lib_i = timed(lambda i: review.item(CASE_UID, some_ids[i % len(some_ids)]), calls)
+        results.append(("library: item", lib_i, i_ref[0]))
+        app = create_app(hw, ServeSettings(background=False))
+        headers = {"Authorization": f"Bearer {key}"}
+        with TestClient(app) as client:
 
-                results.append(("HTTP: GET .../queue", timed(http_queue, calls), q_ref[0]))
-                results.append(("HTTP: GET .../items/{id}", timed(http_item, calls), i_ref[0]))
-            for name, (p50, p99), ref in results:
-                print(
-                    f"| {label} | {name} | {calls} | {p50:.2f} | {p99:.2f} | "
-                    f"{p50 / ref:.1f}× |"
-                )
-            print(f"({label}: {items} items written in {built:.1f} s)", flush=True)
-        finally:
-            hw.close()
-            drop_database(pg_name)
+            def http_queue(_: int) -> object:
+                answer = client.get(f"/v1/cases/{CASE_UID}/queue", headers=headers)
+                assert answer.status_code == 200, answer.text
+                return answer
+
+            def http_item(i: int) -> object:
+                item_id = some_ids[i % len(some_ids)]
+                answer = client.get(f"/v1/cases/{CASE_UID}/items/{item_id}", headers=headers)
+                assert answer.status_code == 200, answer.text
+                return answer
+
+            results.append(("HTTP: GET .../queue", timed(http_queue, calls), q_ref[0]))
+            results.append(("HTTP: GET .../items/{id}", timed(http_item, calls), i_ref[0]))
+        for name, (p50, p99), ref in results:
+            print(f"| {label} | {name} | {calls} | {p50:.2f} | {p99:.2f} | {p50 / ref:.1f}× |")
+        print(f"({label}: {items} items written in {built:.1f} s)", flush=True)
+    finally:
+        hw.close()
+        drop_database(pg_name)
 
 
 def main() -> None:

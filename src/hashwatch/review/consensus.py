@@ -453,7 +453,6 @@ class ReviewStore:
         then known matches to confirm, then new videos that partly re-use a known video;
         targets they voted on, settled ones and disputed ones (the lead's) left out."""
         _person(actor, UserRole.REVIEWER)
-        entries = self._targets(ref)
         with self.db.read() as conn:
             case = self._cases.row_of(conn, ref)
             mine = {
@@ -468,17 +467,14 @@ class ReviewStore:
                     )
                 )
             }
-        open_states = (ReviewState.PENDING.value, ReviewState.VOTED.value)
-        wanted = [e for e in entries if e.state in open_states and str(e.target) not in mine]
-        return wanted[: max(0, limit)]
+            open_states = (ReviewState.PENDING.value, ReviewState.VOTED.value)
+            return queue_targets(conn, int(case.id), open_states, skip=mine, limit=max(0, limit))
 
     def lead_queue(self, ref: str) -> list[QueueEntry]:
         """The disputed targets, in the same order."""
-        return [e for e in self._targets(ref) if e.state == ReviewState.DISPUTED.value]
-
-    def _targets(self, ref: str) -> list[QueueEntry]:
         with self.db.read() as conn:
-            return queue_targets(conn, int(self._cases.row_of(conn, ref).id))
+            case_id = int(self._cases.row_of(conn, ref).id)
+            return queue_targets(conn, case_id, (ReviewState.DISPUTED.value,))
 
     # -- internals -----------------------------------------------------------------------
 
@@ -514,19 +510,18 @@ class ReviewStore:
     def _members(self, conn: Connection, case_id: int, target: Target) -> list[Any]:
         if target.item is not None:
             return list(conn.execute(select(IT).where(IT.c.id == target.item)).all())
-        return list(
-            conn.execute(
-                select(IT)
-                .where(
-                    and_(
-                        IT.c.case_id == case_id,
-                        IT.c.cluster_number == target.cluster,
-                        IT.c.split_off.is_(False),
-                    )
+        # Sorted here: an ORDER BY rank leads SQLite to walk the rank index over the whole
+        # case rather than the cluster's index over its members.
+        rows = conn.execute(
+            select(IT).where(
+                and_(
+                    IT.c.case_id == case_id,
+                    IT.c.cluster_number == target.cluster,
+                    IT.c.split_off.is_(False),
                 )
-                .order_by(IT.c.rank)
-            ).all()
-        )
+            )
+        ).all()
+        return sorted(rows, key=lambda r: int(r.rank))
 
     @staticmethod
     def _votes(conn: Connection, case_id: int, target: Target) -> list[Vote]:

@@ -3,11 +3,11 @@ what :mod:`hashwatch.review.consensus` builds on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from hashwatch.errors import ConfigError
 from hashwatch.lists.categories import check_category
@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 IT = CASE_ITEMS
+KNOWN = ItemStatus.KNOWN.value
 
 
 @dataclass(frozen=True)
@@ -119,59 +120,117 @@ def decision_of(row: Any, votes: Sequence[Vote] = ()) -> Decision:
     )
 
 
-def _with(entry: QueueEntry, **changes: Any) -> QueueEntry:
-    return QueueEntry(**(entry.__dict__ | changes))
+def queue_targets(
+    conn: Connection,
+    case_id: int,
+    states: Sequence[str],
+    *,
+    skip: Collection[str] = (),
+    limit: int | None = None,
+    chunk: int = 256,
+) -> list[QueueEntry]:
+    """The case's targets in ``states`` (less those in ``skip``, e.g. the ones a reviewer
+    voted on), in queue order: clusters of new media, then known matches to confirm, then new
+    media that partly re-uses a known video; the first ``limit`` of them.
 
-
-def queue_targets(conn: Connection, case_id: int) -> list[QueueEntry]:
-    """Every target of the case with its state, in queue order: clusters of new media, then
-    known matches to confirm, then new media that partly re-uses a known video."""
-    items = conn.execute(select(IT).where(IT.c.case_id == case_id).order_by(IT.c.rank))
-    clusters = {
-        int(c.number): c
-        for c in conn.execute(select(CASE_CLUSTERS).where(CASE_CLUSTERS.c.case_id == case_id))
-    }
-    found: dict[str, tuple[int, QueueEntry]] = {}
-    for item in items:
-        partial = any(m.get("partial") for m in item.matches or [])
-        in_cluster = item.cluster_number is not None and not item.split_off
-        if in_cluster and int(item.cluster_number) in clusters:
-            key = f"cluster:{item.cluster_number}"
-            if key in found:
-                group, entry = found[key]
-                entry.item_ids.append(int(item.id))
-                if partial and group == 0:
-                    found[key] = (2, _with(entry, partial_video=True))
+    The items are read in rank order ``chunk`` rows at a time, only those in ``states``, and
+    the reading stops once ``limit`` targets are found: the work grows with how far into the
+    case the next targets are, not with the case's size (a queue page of a 100,000-item case
+    read every item before). The import's ranks put the clusters of new media and the other
+    new media before the known matches, so rank order is queue order except for partial
+    video re-use, which waits until the other targets run out. A cluster's members are read
+    by its own index when the cluster is first met."""
+    open_rows = and_(
+        IT.c.case_id == case_id,
+        IT.c.review_status.in_(list(states)),
+        or_(
+            IT.c.cluster_number.is_not(None),
+            IT.c.scan_status.in_([ItemStatus.NEW.value, ItemStatus.KNOWN.value]),
+        ),
+    )
+    ready: list[QueueEntry] = []
+    later: list[QueueEntry] = []
+    seen: set[str] = set()
+    after = -1
+    while limit is None or len(ready) < limit:
+        rows = conn.execute(
+            select(IT).where(and_(open_rows, IT.c.rank > after)).order_by(IT.c.rank).limit(chunk)
+        ).all()
+        for item in rows:
+            entry = _entry(conn, case_id, item, seen, skip)
+            if entry is None or entry.state not in states:
                 continue
-            cluster = clusters[int(item.cluster_number)]
-            entry = QueueEntry(
+            (later if entry.partial_video and entry.scan_status != KNOWN else ready).append(entry)
+            if limit is not None and len(ready) >= limit:
+                break
+        if len(rows) < chunk:
+            break
+        after = int(rows[-1].rank)
+    found = ready + later
+    return found if limit is None else found[:limit]
+
+
+def _entry(
+    conn: Connection, case_id: int, item: Any, seen: set[str], skip: Collection[str]
+) -> QueueEntry | None:
+    """The target ``item`` stands for, the first time it is met (None after, when it is in
+    ``skip``, or when the item is not reviewed: unreadable, ignorable and other files)."""
+    partial = any(m.get("partial") for m in item.matches or [])
+    if item.cluster_number is not None and not item.split_off:
+        key = f"cluster:{item.cluster_number}"
+        if key in seen:
+            return None
+        cluster = conn.execute(
+            select(CASE_CLUSTERS).where(
+                and_(
+                    CASE_CLUSTERS.c.case_id == case_id,
+                    CASE_CLUSTERS.c.number == item.cluster_number,
+                )
+            )
+        ).first()
+        if cluster is not None:
+            seen.add(key)
+            if key in skip:
+                return None
+            # Sorted here: an ORDER BY rank leads SQLite to walk the rank index over the
+            # whole case rather than the cluster's index over its members.
+            members = sorted(
+                conn.execute(
+                    select(IT.c.id, IT.c.rank, IT.c.matches).where(
+                        and_(
+                            IT.c.case_id == case_id,
+                            IT.c.cluster_number == item.cluster_number,
+                            IT.c.split_off.is_(False),
+                        )
+                    )
+                ).all(),
+                key=lambda m: int(m.rank),
+            )
+            return QueueEntry(
                 Target(cluster=int(cluster.number)),
                 cluster.review_status,
                 int(item.rank),
-                [int(item.id)],
+                [int(m.id) for m in members],
                 item.scan_status,
                 list(cluster.reasons or []),
-                partial_video=partial,
+                partial_video=any(p.get("partial") for m in members for p in m.matches or []),
             )
-            found[key] = (2 if partial else 0, entry)
-            continue
-        if item.scan_status not in (ItemStatus.NEW.value, ItemStatus.KNOWN.value):
-            continue  # unreadable, ignorable and other files are not reviewed
-        known = item.scan_status == ItemStatus.KNOWN.value
-        category = next((m.get("category") for m in item.matches or [] if m.get("category")), None)
-        entry = QueueEntry(
-            Target(item=int(item.id)),
-            item.review_status,
-            int(item.rank),
-            [int(item.id)],
-            item.scan_status,
-            list(item.reasons or []),
-            list_category=category if known else None,
-            partial_video=partial,
-        )
-        found[str(entry.target)] = (1 if known else 2 if partial else 0, entry)
-    ordered = sorted(found.values(), key=lambda pair: (pair[0], pair[1].rank))
-    return [entry for _, entry in ordered]
+    if item.scan_status not in (ItemStatus.NEW.value, ItemStatus.KNOWN.value):
+        return None
+    if f"item:{item.id}" in skip:
+        return None
+    known = item.scan_status == KNOWN
+    category = next((m.get("category") for m in item.matches or [] if m.get("category")), None)
+    return QueueEntry(
+        Target(item=int(item.id)),
+        item.review_status,
+        int(item.rank),
+        [int(item.id)],
+        item.scan_status,
+        list(item.reasons or []),
+        list_category=category if known else None,
+        partial_video=partial,
+    )
 
 
 def check_choice(conn: Connection, case: Any, choice: VoteChoice) -> VoteChoice:
