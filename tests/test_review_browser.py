@@ -146,7 +146,7 @@ def _reveal_is_audited(page: Page, hw: Hashwatch) -> None:
     with page.expect_response(lambda r: "reveal=1" in r.url) as revealed:
         page.keyboard.down("r")
     assert revealed.value.status == 200
-    expect(picture).to_have_attribute("src", re.compile(r"reveal=1$"))
+    expect(picture).to_have_attribute("src", re.compile(r"reveal=1&view=1$"))
     page.keyboard.up("r")
     expect(picture).to_have_attribute("src", re.compile(r"/thumbnail$"))
     button = page.get_by_role("button", name=re.compile("hold to reveal")).first

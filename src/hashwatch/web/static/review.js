@@ -3,6 +3,7 @@
 "use strict";
 (function () {
   var held = null; // the picture revealed while a key or the mouse is held
+  var reveals = 0; // each reveal asks the server anew (never the browser's image cache): audited
 
   function selected() {
     var active = document.activeElement;
@@ -16,7 +17,8 @@
     if (!img || held === img) return;
     hide();
     held = img;
-    img.src = img.dataset.reveal; // the server audits each reveal
+    reveals += 1;
+    img.src = img.dataset.reveal + "&view=" + reveals; // the server audits each reveal
     img.classList.add("revealed");
   }
 
