@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 
 from hashwatch.app import Hashwatch
-from hashwatch.config import Settings
 from hashwatch.errors import CaseNotFoundError, CaseRefusedError
-from hashwatch.lists.model import ListKind
 from hashwatch.store.audit import AuditTrail
 from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
+from tests.scanned_case import scan_case
 
 run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 
@@ -53,31 +52,10 @@ def _evidence(root: Path) -> Path:
     return root
 
 
-def _known_list(hw: Hashwatch, tmp: Path) -> None:
-    tmp.mkdir(parents=True, exist_ok=True)
-    ref = tmp / "ref.jpg"
-    ref.write_bytes(jpeg_bytes(scene(0)))
-    fs = next(iter(hw.hash_paths([ref])))
-    assert fs.digests and fs.pdq
-    (tmp / "known.csv").write_text(f"md5,pdq,category\n{fs.digests.md5},{fs.pdq.hash},1\n")
-    hw.lists.import_file("known-pictures", tmp / "known.csv", kind=ListKind.KNOWN)
-
-
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(evidence, case directory) of one scan, shared by the tests of this file."""
-    tmp = tmp_path_factory.mktemp("scanned")
-    app = Hashwatch(Settings(database_url=f"sqlite:///{tmp / 'scan.sqlite3'}", data_dir=tmp))
-    try:
-        _known_list(app, tmp / "lists")
-        from hashwatch.report.case import CaseDetails
-
-        evidence = _evidence(tmp / "seized")
-        details = CaseDetails.given(CASE_NUMBER, "Benign County Police", "A. Examiner")
-        app.scan([evidence], tmp / "case", workers=1, case=details)
-    finally:
-        app.close()
-    yield evidence, tmp / "case"
+    yield scan_case(tmp_path_factory.mktemp("scanned"), _evidence, CASE_NUMBER, "known-pictures")
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

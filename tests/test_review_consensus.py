@@ -32,6 +32,7 @@ from hashwatch.web.app import create_app
 from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
+from tests.scanned_case import scan_case
 from tests.serve_helpers import make_key, settings
 
 run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
@@ -52,31 +53,10 @@ def _evidence(root: Path) -> Path:
     return root
 
 
-def _known_list(hw: Hashwatch, tmp: Path) -> None:
-    tmp.mkdir(parents=True, exist_ok=True)
-    ref = tmp / "ref.jpg"
-    ref.write_bytes(jpeg_bytes(scene(0)))
-    fs = next(iter(hw.hash_paths([ref])))
-    assert fs.digests and fs.pdq
-    (tmp / "known.csv").write_text(f"md5,pdq,category\n{fs.digests.md5},{fs.pdq.hash},1\n")
-    hw.lists.import_file("reference", tmp / "known.csv", kind=ListKind.KNOWN)
-
-
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(evidence, case directory) of one scan, shared by the tests of this file."""
-    tmp = tmp_path_factory.mktemp("review")
-    app = Hashwatch(Settings(database_url=f"sqlite:///{tmp / 'scan.sqlite3'}", data_dir=tmp))
-    try:
-        _known_list(app, tmp / "lists")
-        from hashwatch.report.case import CaseDetails
-
-        evidence = _evidence(tmp / "seized")
-        details = CaseDetails.given(CASE, "Benign County Police", "A. Examiner")
-        app.scan([evidence], tmp / "case", workers=1, case=details)
-    finally:
-        app.close()
-    yield evidence, tmp / "case"
+    yield scan_case(tmp_path_factory.mktemp("review"), _evidence, CASE, "reference")
 
 
 def people(hw: Hashwatch) -> dict[str, Actor]:
