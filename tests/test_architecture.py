@@ -53,6 +53,18 @@ ALLOWED: dict[str, set[str]] = {
         "audit",
         "runner",
     },
+    # Sharing with other organisations: feeds, peers, adapters (beside review and stream).
+    "exchange": {
+        "errors",
+        "config",
+        "signals",
+        "lists",
+        "index",
+        "store",
+        "matching",
+        "audit",
+        "runner",
+    },
     # The HTTP service sits on top of the library, below nothing but the CLI.
     "web": {
         "errors",
@@ -67,6 +79,7 @@ ALLOWED: dict[str, set[str]] = {
         "runner",
         "triage",
         "review",
+        "exchange",
         "__init__",
     },
 }
@@ -78,6 +91,7 @@ FORBIDDEN_THIRD_PARTY = {
     "report": {"sqlalchemy", "fastapi", "typer", "alembic"},
     "audit": {"sqlalchemy", "fastapi", "typer", "alembic"},
     "stream": {"fastapi", "typer"},
+    "exchange": {"fastapi", "typer"},
 }
 
 

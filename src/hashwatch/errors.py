@@ -16,6 +16,8 @@ __all__ = [
     "DecodeBudgetError",
     "DecodeError",
     "EntryNotFoundError",
+    "ExchangeError",
+    "FeedVerificationError",
     "HashwatchError",
     "IndexFormatError",
     "InvalidHashError",
@@ -23,6 +25,7 @@ __all__ = [
     "ListExistsError",
     "ListFormatError",
     "ListNotFoundError",
+    "PeerNotFoundError",
     "ReviewConflictError",
     "SignInError",
     "UserNotFoundError",
@@ -155,3 +158,23 @@ class ReviewConflictError(HashwatchError):
     of an item that is in no cluster, a second decision, a revoked decision revoked again."""
 
     exit_code = 3
+
+
+class ExchangeError(HashwatchError):
+    """Sharing with another organisation failed: a peer unreachable or answering outside its
+    documented format, a feed not published, a signing key missing or too open."""
+
+    exit_code = 5
+
+
+class FeedVerificationError(ExchangeError):
+    """A peer's feed failed verification (bad signature, a checkpoint that does not extend the
+    last one, a page that does not fit its checkpoint): nothing from it was applied."""
+
+    exit_code = 6
+
+
+class PeerNotFoundError(ExchangeError, LookupError):
+    """No peer (subscription) with that name exists."""
+
+    exit_code = 4
