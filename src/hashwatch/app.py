@@ -16,6 +16,7 @@ from typing import Any
 
 from hashwatch.config import Settings
 from hashwatch.errors import ConfigError, HashwatchError, InvalidHashError
+from hashwatch.exchange.opinions import OpinionStore
 from hashwatch.lists.model import EntryRecord, EntryStatus, ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal
@@ -204,6 +205,11 @@ class Hashwatch:
     def cases(self) -> CaseStore:
         """Cases recorded for review (``hashwatch cases import``)."""
         return CaseStore(self.db)
+
+    @cached_property
+    def opinions(self) -> OpinionStore:
+        """Peers' opinions on the entries of published lists (feedback)."""
+        return OpinionStore(self.db, self.lists)
 
     @cached_property
     def pdq_index(self) -> SyncedPdqIndex:

@@ -1,0 +1,159 @@
+"""Feedback: subscribers tell the publisher what they think of its entries.
+
+The publisher (agency A) holds list ``agency`` of generated benign pictures standing in for
+known material. Its peers (partner organisations B and C) send opinions on entries; two
+opinions that disagree dispute the entry; a false positive the curator confirms moves to a
+negative list and stops matching. Each test runs against SQLite and the real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hashwatch.app import Hashwatch
+from hashwatch.errors import ConfigError, EntryNotFoundError
+from hashwatch.exchange.base import Opinion
+from hashwatch.lists.model import ListKind
+from hashwatch.store.audit import AuditTrail
+from tests.media import scene, write_image
+
+
+def _pictures(tmp_path: Path, n: int = 3) -> list[Path]:
+    return [write_image(tmp_path / "ref" / f"ref-{i}.jpg", scene(40 + i)) for i in range(n)]
+
+
+def _publish(hw: Hashwatch, tmp_path: Path) -> tuple[list[Path], list[str]]:
+    """List ``agency`` with three pictures; returns the files and their entry keys."""
+    files = _pictures(tmp_path)
+    hw.add_media("agency", files, category="1")
+    keys = [f"md5:{fs.digests.md5}" for fs in hw.hash_paths(files) if fs.digests is not None]
+    return files, keys
+
+
+def test_opposite_opinions_dispute_the_entry(hw: Hashwatch, tmp_path: Path) -> None:
+    _, keys = _publish(hw, tmp_path)
+    ops = hw.opinions
+    assert ops.record("agency", keys[0], "org-b", "seen").entry_status == "active"
+    assert ops.record("agency", keys[0], "org-b", Opinion.CONFIRMED).entry_status == "active"
+    assert ops.record("agency", keys[1], "org-c", "confirmed").entry_status == "active"
+
+    # C calls the first entry a false positive while B confirms it: pytx's rule disputes it.
+    receipt = ops.record("agency", keys[0], "org-c", "false_positive", "a holiday photo")
+    assert (receipt.key, receipt.opinion, receipt.entry_status) == (
+        keys[0],
+        Opinion.FALSE_POSITIVE,
+        "disputed",
+    )
+    entry = ops.entry("agency", keys[0])
+    assert entry.status == "disputed" and entry.contested
+    assert entry.counts == {"confirmed": 1, "false_positive": 1, "disputed": 0, "seen": 0}
+    # The dispute went through the list's status change: an event with who and why.
+    (event,) = hw.lists.events("agency", entry.entry_id)
+    assert (event["old_status"], event["new_status"], event["actor"]) == (
+        "active",
+        "disputed",
+        "org-c",
+    )
+    assert "confirmed by org-b" in event["reason"] and "org-c" in event["reason"]
+
+    # B's newer opinion replaced its "seen"; the history keeps both.
+    history = ops.entry("agency", keys[0], history=True).opinions
+    assert [(o.peer, o.opinion.value, o.current) for o in history] == [
+        ("org-b", "seen", False),
+        ("org-b", "confirmed", True),
+        ("org-c", "false_positive", True),
+    ]
+
+    # Per peer: only that peer's opinions, on the entries it spoke of.
+    by_c = ops.entries("agency", peer="org-c")
+    assert [(e.key, [o.opinion.value for o in e.opinions]) for e in by_c] == [
+        (keys[0], ["false_positive"]),
+        (keys[1], ["confirmed"]),
+    ]
+    assert [e.key for e in ops.entries("agency")] == keys[:2]
+    summary = ops.summary("agency")
+    assert summary["entries"] == 2 and summary["contested"] == 1
+    assert summary["opinions"] == {"confirmed": 2, "false_positive": 1, "disputed": 0, "seen": 0}
+    assert summary["peers"] == {
+        "org-b": {"confirmed": 1},
+        "org-c": {"confirmed": 1, "false_positive": 1},
+    }
+
+    # One peer saying "disputed" is enough on its own.
+    assert ops.record("agency", keys[2], "org-b", "disputed", "category").entry_status == (
+        "disputed"
+    )
+
+    # Audit: every opinion and the dispute, naming entries by id, never by hash.
+    trail = AuditTrail(hw.db).events(target="agency")
+    actions = [e.action for e in trail]
+    assert actions.count("entries.opinion") == 5 and actions.count("entries.disputed") == 2
+    for e in trail:
+        assert not any(k.split(":", 1)[1] in str(e.details) for k in keys)
+
+
+def test_opinions_that_cannot_be_taken(hw: Hashwatch, tmp_path: Path) -> None:
+    _, keys = _publish(hw, tmp_path)
+    with pytest.raises(ConfigError, match="needs a reason"):
+        hw.opinions.record("agency", keys[0], "org-b", "false_positive")
+    with pytest.raises(ConfigError, match="an opinion is one of"):
+        hw.opinions.record("agency", keys[0], "org-b", "great")
+    unknown = "md5:" + "0" * 32
+    with pytest.raises(EntryNotFoundError) as caught:
+        hw.opinions.record("agency", unknown, "org-b", "seen")
+    assert "0" * 32 not in str(caught.value)  # a key is a hash: never in a message
+    # A key is read as the list writes it (type and hex case).
+    assert hw.opinions.record("agency", keys[0].upper(), "org-b", "seen").key == keys[0]
+    assert hw.opinions.entries("agency", peer="nobody") == []
+
+
+def test_false_positive_moved_to_a_negative_list_stops_matching(
+    hw: Hashwatch, tmp_path: Path
+) -> None:
+    files, keys = _publish(hw, tmp_path)
+    hw.add_media("partner", [files[0]], category="1")  # a second list holds it too
+
+    def lists_matched() -> tuple[list[tuple[str, str]], list[str]]:
+        (matched,) = hw.match_paths([files[0]], hw.matcher())
+        found = sorted({(m.list, m.kind) for m in matched.result.matches})
+        return found, sorted({m.list for m in matched.result.suppressed})
+
+    assert lists_matched() == ([("agency", "known"), ("partner", "known")], [])
+
+    with pytest.raises(ConfigError, match="no peer calls entry"):
+        hw.opinions.move_to_negative("agency", keys[0], "agency-fp")
+    hw.opinions.record("agency", keys[0], "org-b", "false_positive", "a holiday photo")
+    hw.opinions.record("agency", keys[0], "org-c", "false_positive", "landscape")
+    with pytest.raises(ConfigError, match="another list"):
+        hw.opinions.move_to_negative("agency", keys[0], "agency")
+    with pytest.raises(ConfigError, match="not negative"):
+        hw.opinions.move_to_negative("agency", keys[0], "partner")
+
+    move = hw.opinions.move_to_negative("agency", keys[0], "agency-fp", actor="curator-a")
+    assert (move.status, move.created_list, move.peers) == ("revoked", True, ("org-b", "org-c"))
+    neg = hw.lists.get("agency-fp")
+    assert neg.kind is ListKind.NEGATIVE and neg.counts == {"active": 1}
+    (revoke,) = hw.lists.events("agency", move.entry_id)
+    assert revoke["new_status"] == "revoked" and "org-b, org-c" in revoke["reason"]
+
+    # The media no longer alerts: the revoked entry is gone, the partner's match suppressed.
+    assert lists_matched() == ([("agency-fp", "negative")], ["partner"])
+    assert hw.opinions.entry("agency", keys[0]).status == "revoked"
+
+    exported = tmp_path / "fp.csv"
+    hw.lists.export("agency-fp", exported, "csv")
+    assert keys[0].split(":", 1)[1] in exported.read_text()
+    trail = AuditTrail(hw.db)
+    assert [e.action for e in trail.events(target="agency-fp", limit=2)] == [
+        "list.exported",
+        "entries.added",
+    ]
+    added = trail.events(target="agency-fp", action_prefix="entries.added")[0]
+    assert added.actor == "curator-a" and added.details["peers"] == ["org-b", "org-c"]
+    assert trail.events(target="agency", limit=1)[0].details["moved_to"] == "agency-fp"
+
+    # Again: nothing left to change.
+    again = hw.opinions.move_to_negative("agency", keys[0], "agency-fp")
+    assert not again.changed and hw.lists.get("agency-fp").version == neg.version
