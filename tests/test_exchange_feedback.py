@@ -8,16 +8,21 @@ negative list and stops matching. Each test runs against SQLite and the real Pos
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from hashwatch.app import Hashwatch
+from hashwatch.config import Settings
 from hashwatch.errors import ConfigError, EntryNotFoundError
 from hashwatch.exchange.base import Opinion
 from hashwatch.lists.model import ListKind
 from hashwatch.store.audit import AuditTrail
+from tests.inprocess_cli import Run, run
 from tests.media import scene, write_image
+
+__all__ = ["run"]  # the fixture
 
 
 def _pictures(tmp_path: Path, n: int = 3) -> list[Path]:
@@ -157,3 +162,39 @@ def test_false_positive_moved_to_a_negative_list_stops_matching(
     # Again: nothing left to change.
     again = hw.opinions.move_to_negative("agency", keys[0], "agency-fp")
     assert not again.changed and hw.lists.get("agency-fp").version == neg.version
+
+
+def test_curator_reads_opinions_and_moves_a_false_positive_from_the_cli(
+    run: Run, tmp_path: Path
+) -> None:
+    files = _pictures(tmp_path)
+    assert run("lists", "add-media", "agency", *map(str, files), "--category", "1").returncode == 0
+    assert run("lists", "add-media", "partner", str(files[0])).returncode == 0
+    hw = Hashwatch(Settings(f"sqlite:///{tmp_path / 'hw.sqlite3'}", tmp_path / "data"))
+    keys = [f"md5:{fs.digests.md5}" for fs in hw.hash_paths(files) if fs.digests is not None]
+    hw.opinions.record("agency", keys[0], "org-b", "confirmed")
+    hw.opinions.record("agency", keys[0], "org-c", "false_positive", "a holiday photo")
+    hw.opinions.record("agency", keys[1], "org-c", "seen")
+    hw.close()
+
+    shown = run("lists", "show", "agency", "--opinions")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "disputed (contested)" in text and "org-c: false_positive (a holiday photo)" in text
+    assert "2 entries of agency have opinions, 1 contested" in shown.stderr
+    by_c = run("lists", "show", "agency", "--opinions", "--peer", "org-c", "--json")
+    rows = [json.loads(line) for line in by_c.stdout.splitlines()]
+    assert [(r["key"], [o["peer"] for o in r["opinions"]]) for r in rows] == [
+        (keys[0], ["org-c"]),
+        (keys[1], ["org-c"]),
+    ]
+    assert run("lists", "show", "--opinions").returncode == 2  # which list?
+
+    refused = run("lists", "move-negative", "agency", keys[1], "--to", "agency-fp")
+    assert refused.returncode == 2 and "no peer calls entry" in refused.stderr
+    moved = run("lists", "move-negative", "agency", keys[0], "--to", "agency-fp")
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["peers"] == ["org-c"]
+    (answer,) = [json.loads(line) for line in run("match", str(files[0])).stdout.splitlines()]
+    assert {(m["list"], m["kind"]) for m in answer["matches"]} == {("agency-fp", "negative")}
+    assert {m["list"] for m in answer["suppressed"]} == {"partner"}

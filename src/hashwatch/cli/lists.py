@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from hashwatch.errors import ConfigError
 from hashwatch.lists.categories import scheme_codes_help
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
 from hashwatch.signals.types import HashType, parse_hash_type
+
+if TYPE_CHECKING:
+    from hashwatch.app import Hashwatch
 
 __all__ = ["lists_app"]
 
@@ -160,9 +163,25 @@ def lists_show(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="A list; without it, all lists.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    opinions: Annotated[
+        bool,
+        typer.Option(
+            "--opinions",
+            help="Peers' opinions on the list's entries: counts per entry and each peer's "
+            "current opinion (feedback on a published list).",
+        ),
+    ] = False,
+    peer: Annotated[
+        str | None, typer.Option("--peer", help="With --opinions: one peer's opinions only.")
+    ] = None,
 ) -> None:
     """Show lists: kind, scheme, threshold, version, entries by status, import history."""
     hw = _hw(ctx)
+    if opinions or peer:
+        if not name:
+            raise ConfigError("--opinions shows the opinions on one list: name it")
+        _show_opinions(hw, name, peer, as_json)
+        return
     infos = [hw.lists.get(name)] if name else hw.lists.all()
     if as_json:
         for info in infos:
@@ -213,6 +232,37 @@ def lists_show(
                 str(imp["withdrawn"]),
             )
         Console().print(history)
+
+
+def _show_opinions(hw: Hashwatch, name: str, peer: str | None, as_json: bool) -> None:
+    entries = hw.opinions.entries(name, peer=peer, limit=10_000)
+    if as_json:
+        for entry in entries:
+            _emit(entry.as_dict())
+        return
+    if not entries:
+        err.print(f"no opinions on {name}" + (f" from {peer}" if peer else ""))
+        return
+    table = Table("entry", "key", "status", "confirmed", "false positive", "disputed", "seen")
+    table.add_column("opinions (peer: opinion, reason)", overflow="fold")
+    for entry in entries:
+        counts = entry.counts
+        said = "; ".join(
+            f"{o.peer}: {o.opinion.value}" + (f" ({o.reason})" if o.reason else "")
+            for o in entry.opinions
+        )
+        table.add_row(
+            str(entry.entry_id),
+            entry.key,
+            entry.status + (" (contested)" if entry.contested else ""),
+            *(str(counts[o]) for o in ("confirmed", "false_positive", "disputed", "seen")),
+            said,
+        )
+    Console().print(table)
+    summary = hw.opinions.summary(name)
+    err.print(
+        f"{summary['entries']} entries of {name} have opinions, {summary['contested']} contested"
+    )
 
 
 def _set_status(
@@ -283,6 +333,36 @@ def lists_reinstate(
 ) -> None:
     """Make revoked or disputed entries active again."""
     _set_status(ctx, name, hashes, EntryStatus.ACTIVE, reason, examiner)
+
+
+@lists_app.command("move-negative")
+def lists_move_negative(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The list holding the false positive.")],
+    key: Annotated[str, typer.Argument(help="The entry: its key (e.g. md5:…) or entry:ID.")],
+    to: Annotated[
+        str, typer.Option("--to", help="The negative list to add it to (created if missing).")
+    ],
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why (default: the peers who reported it)."),
+    ] = None,
+    examiner: ExaminerOpt = None,
+) -> None:
+    """Move a false positive that peers reported to a negative list: revoke the entry and
+    add its hashes to the negative list, in one transaction, so the media stops matching.
+
+    Refused unless a peer's current opinion calls the entry a false positive (see
+    `lists show NAME --opinions`)."""
+    move = _hw(ctx).opinions.move_to_negative(name, key, to, reason=reason, actor=examiner)
+    if move.changed:
+        err.print(
+            f"entry {move.entry_id} of {name} revoked; its {move.hashes} hashes are entry "
+            f"{move.negative_entry_id} of negative list {to} (version {move.negative_version})"
+        )
+    else:
+        err.print(f"entry {move.entry_id} of {name} is in negative list {to} already")
+    _emit(move.as_dict())
 
 
 @lists_app.command("create")

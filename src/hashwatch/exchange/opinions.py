@@ -187,10 +187,16 @@ def _normal_key(key: str) -> str:
 
 
 def _entry(conn: Connection, list_id: int, name: str, key: str) -> Any:
+    """The entry of list ``list_id`` keyed ``key`` (or ``entry:ID``, as ``lists revoke``
+    takes it)."""
+    kind, _, number = key.partition(":")
+    which = (
+        E.c.id == int(number)
+        if kind == "entry" and number.isdigit()
+        else E.c.key == _normal_key(key)
+    )
     row = conn.execute(
-        select(E.c.id, E.c.key, E.c.status).where(
-            and_(E.c.list_id == list_id, E.c.key == _normal_key(key))
-        )
+        select(E.c.id, E.c.key, E.c.status).where(and_(E.c.list_id == list_id, which))
     ).first()
     if row is None:
         # The key is a hash: not repeated in a message that may reach a log.
