@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["DisclosureName", "RoleName", "keys_app", "serve", "webhooks_app"]
 
 # The values of hashwatch.store.service.Role (a test checks), without importing SQLAlchemy.
-RoleName = Literal["matcher", "curator", "admin"]
+RoleName = Literal["matcher", "curator", "admin", "peer"]
 # The values of hashwatch.store.service.Disclosure, likewise.
 DisclosureName = Literal["exact", "banded", "hidden"]
 DisclosureOption = Annotated[
@@ -129,7 +129,7 @@ def keys_create(
     ctx: typer.Context,
     role: Annotated[
         RoleName | None,
-        typer.Option("--role", help="matcher, curator or admin (not with --user)."),
+        typer.Option("--role", help="matcher, curator, admin or peer (not with --user)."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="A name for the key.")] = None,
     user: Annotated[
@@ -141,14 +141,35 @@ def keys_create(
     ] = None,
     disclosure: DisclosureOption = None,
     signals_per_window: SignalsOption = None,
+    lists: Annotated[
+        str | None,
+        typer.Option(
+            "--lists",
+            help="A peer key's lists, comma-separated: it may read their feeds "
+            "(or only match against them, with --query-only).",
+        ),
+    ] = None,
+    query_only: Annotated[
+        bool,
+        typer.Option("--query-only", help="The peer may match against --lists, never read them."),
+    ] = False,
 ) -> None:
-    """Create an API key and print its token once (only its SHA-256 is stored)."""
+    """Create an API key and print its token once (only its SHA-256 is stored).
+
+    A peer key (--role peer --name ORG --lists L1,L2) is for another organisation: it reads
+    the feeds of the lists it is granted and nothing else (docs/exchange.md)."""
     import secrets
 
-    from hashwatch.store.service import Role
+    from hashwatch.store.service import GrantAccess, Role
 
     if (role is None) == (user is None):
         raise ConfigError("give --role for a service key, or --user for a key acting as a user")
+    names = [n.strip() for n in (lists or "").split(",") if n.strip()]
+    if role == "peer" and not names:
+        raise ConfigError("a peer key needs --lists L1[,L2...]: the lists it is granted")
+    if role != "peer" and (names or query_only):
+        raise ConfigError("--lists and --query-only are for peer keys (--role peer)")
+    access = GrantAccess.QUERY if query_only else GrantAccess.FEED
     new = _keys(ctx).create(
         name or f"{role or user}-{secrets.token_hex(3)}",
         Role(role or "matcher"),
@@ -156,9 +177,11 @@ def keys_create(
         disclosure=disclosure,
         signals_per_window=signals_per_window,
         user=user,
+        grants=dict.fromkeys(names, access),
     )
     kind = f"{new.info.user_role} {new.info.user}'s" if new.info.user else new.info.role.value
-    err.print(f"created {kind} key {new.info.name}; the token is shown only once:")
+    granted = f" ({access.value} access to {', '.join(names)})" if names else ""
+    err.print(f"created {kind} key {new.info.name}{granted}; the token is shown only once:")
     typer.echo(new.token)
 
 
@@ -186,7 +209,7 @@ def keys_revoke(ctx: typer.Context, name: str) -> None:
 
 @keys_app.command("list")
 def keys_list(ctx: typer.Context) -> None:
-    """List API keys (names, roles, prefixes; never tokens)."""
+    """List API keys (names, roles, prefixes, a peer's grants; never tokens)."""
     for info in _keys(ctx).all():
         _emit(info.as_dict())
 

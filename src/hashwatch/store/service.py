@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -36,7 +37,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from hashwatch.errors import ConfigError, KeyNotFoundError, UserNotFoundError
 from hashwatch.store.audit import record_audit
 from hashwatch.store.database import Database
-from hashwatch.store.models import Base, BigId, table_of, utcnow
+from hashwatch.store.feed_models import GRANTS
+from hashwatch.store.models import LISTS, Base, BigId, table_of, utcnow
 from hashwatch.store.user_models import USERS
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "MATCH_RECORDS",
     "ApiKey",
     "Disclosure",
+    "GrantAccess",
     "KeyInfo",
     "KeyStore",
     "MatchRecord",
@@ -57,18 +60,29 @@ __all__ = [
 
 
 class Role(StrEnum):
-    """What a key may do. Each role includes the rights of the ones before it."""
+    """What a key may do. Matcher, curator and admin each include the rights of the ones
+    before them. A peer key (another organisation) stands below them all: it passes only
+    routes that ask for :attr:`PEER` (any key), and there its grants decide
+    (:class:`GrantAccess`)."""
 
     MATCHER = "matcher"  # hash and match
     CURATOR = "curator"  # + lists
     ADMIN = "admin"  # + keys, webhooks, settings
+    PEER = "peer"  # only what its grants allow, list by list
 
     @property
     def rank(self) -> int:
-        return list(Role).index(self)
+        return -1 if self is Role.PEER else list(Role).index(self)
 
     def allows(self, needed: Role) -> bool:
         return self.rank >= needed.rank
+
+
+class GrantAccess(StrEnum):
+    """What a peer key may do with one list."""
+
+    FEED = "feed"  # read the list's published feed
+    QUERY = "query"  # match against the list, never read it
 
 
 class Disclosure(StrEnum):
@@ -174,6 +188,7 @@ class KeyInfo:
     user: str | None = None  # the user the key acts as (None: a service key)
     user_role: str | None = None  # that user's role (reviewer, lead, admin)
     user_id: int | None = None
+    grants: Mapping[str, str] = field(default_factory=dict)  # a peer's: list name -> access
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +200,7 @@ class KeyInfo:
             "disclosure": self.disclosure.value if self.disclosure else None,
             "signals_per_window": self.signals_per_window,
             "user": self.user,
+            "grants": dict(sorted(self.grants.items())),
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
@@ -198,7 +214,7 @@ class NewKey:
     token: str
 
 
-def _key_info(row: Any, user: Any = None) -> KeyInfo:
+def _key_info(row: Any, user: Any = None, grants: Mapping[str, str] | None = None) -> KeyInfo:
     return KeyInfo(
         int(row.id),
         row.name,
@@ -212,7 +228,35 @@ def _key_info(row: Any, user: Any = None) -> KeyInfo:
         user.name if user is not None else None,
         user.role if user is not None else None,
         int(user.id) if user is not None else None,
+        dict(grants or {}),
     )
+
+
+def _grants_of(conn: Any, key_ids: list[int]) -> dict[int, dict[str, str]]:
+    """Each key's grants, list name -> access (keys without any are absent)."""
+    out: dict[int, dict[str, str]] = {}
+    if not key_ids:
+        return out
+    rows = conn.execute(
+        select(GRANTS.c.key_id, GRANTS.c.access, LISTS.c.name)
+        .join(LISTS, LISTS.c.id == GRANTS.c.list_id)
+        .where(GRANTS.c.key_id.in_(key_ids))
+    )
+    for r in rows:
+        out.setdefault(int(r.key_id), {})[r.name] = r.access
+    return out
+
+
+def _full_info(conn: Any, row: Any) -> KeyInfo:
+    return _key_info(row, _user_of(conn, row), _grants_of(conn, [int(row.id)]).get(int(row.id)))
+
+
+def _check_grants(role: Role, grants: Mapping[str, str] | None) -> dict[str, str]:
+    if not grants:
+        return {}
+    if role is not Role.PEER:
+        raise ConfigError("only a peer key has grants on lists (--role peer)")
+    return {name: GrantAccess(access).value for name, access in grants.items()}
 
 
 def _user_of(conn: Any, row: Any) -> Any:
@@ -244,13 +288,18 @@ class KeyStore:
         signals_per_window: int | None = None,
         actor: str | None = None,
         user: str | None = None,
+        grants: Mapping[str, GrantAccess | str] | None = None,
     ) -> NewKey:
         """A new key of ``role``; with ``user``, a key that acts as that user (a reviewer's
         key votes as the reviewer, with the user's role; ``role`` is then stored as the
-        lowest, matcher, and grants nothing of its own)."""
+        lowest, matcher, and grants nothing of its own). A peer key's ``grants`` map list
+        names to what it may do with them (``feed`` or ``query``)."""
         if not name.strip() or len(name) > 200:
             raise ConfigError("a key needs a name of 1 to 200 characters")
         _check_limits(rate_per_s, signals_per_window)
+        granted = _check_grants(Role(role), grants)
+        if granted and user is not None:
+            raise ConfigError("a key acting as a user has no grants of its own")
         shown = Disclosure(disclosure).value if disclosure else None
         token = "hw_" + secrets.token_urlsafe(32)
         with self.db.begin() as conn:
@@ -278,6 +327,7 @@ class KeyStore:
                 )
             )
             row = conn.execute(select(K).where(K.c.name == name)).one()
+            self._grant(conn, int(row.id), granted)
             record_audit(
                 conn,
                 actor=actor,
@@ -288,9 +338,30 @@ class KeyStore:
                     "prefix": row.prefix,
                     "disclosure": shown,
                     "user": user,
+                    **({"grants": granted} if granted else {}),
                 },
             )
-        return NewKey(_key_info(row, owner), token)
+        return NewKey(_key_info(row, owner, granted), token)
+
+    @staticmethod
+    def _grant(conn: Any, key_id: int, grants: Mapping[str, str]) -> None:
+        if not grants:
+            return
+        names = sorted(grants)
+        ids = {
+            r.name: int(r.id)
+            for r in conn.execute(select(LISTS.c.id, LISTS.c.name).where(LISTS.c.name.in_(names)))
+        }
+        missing = [n for n in names if n not in ids]
+        if missing:
+            raise ConfigError(f"no hash list named {', '.join(map(repr, missing))} to grant")
+        conn.execute(
+            insert(GRANTS),
+            [
+                {"key_id": key_id, "list_id": ids[n], "access": grants[n], "created_at": utcnow()}
+                for n in names
+            ],
+        )
 
     def update(
         self,
@@ -320,12 +391,12 @@ class KeyStore:
                 conn, actor=actor, action="key.updated", target=f"key:{name}", details=changes
             )
             fresh = conn.execute(select(K).where(K.c.id == row.id)).one()
-            return _key_info(fresh, _user_of(conn, fresh))
+            return _full_info(conn, fresh)
 
     def get(self, key_id: int) -> KeyInfo | None:
         with self.db.read() as conn:
             row = conn.execute(select(K).where(K.c.id == key_id)).first()
-            return None if row is None else _key_info(row, _user_of(conn, row))
+            return None if row is None else _full_info(conn, row)
 
     def authenticate(self, token: str) -> KeyInfo | None:
         """The live key whose token this is, or None. The stored digest is compared in
@@ -335,19 +406,24 @@ class KeyStore:
         with self.db.read() as conn:
             row = conn.execute(select(K).where(K.c.token_sha256 == digest)).first()
             owner = None if row is None else _user_of(conn, row)
+            grants = {} if row is None else _grants_of(conn, [int(row.id)])
         if row is None or not hmac.compare_digest(row.token_sha256, digest):
             return None
         if row.revoked_at is not None:
             return None
         if row.user_id is not None and (owner is None or owner.disabled):
             return None
-        return _key_info(row, owner)
+        return _key_info(row, owner, grants.get(int(row.id)))
 
     def all(self) -> list[KeyInfo]:
         with self.db.read() as conn:
             names = {int(u.id): u for u in conn.execute(select(USERS))}
             rows = conn.execute(select(K).order_by(K.c.id)).all()
-        return [_key_info(r, names.get(r.user_id) if r.user_id else None) for r in rows]
+            grants = _grants_of(conn, [int(r.id) for r in rows if r.role == Role.PEER.value])
+        return [
+            _key_info(r, names.get(r.user_id) if r.user_id else None, grants.get(int(r.id)))
+            for r in rows
+        ]
 
     def revoke(self, name: str, *, actor: str | None = None) -> KeyInfo:
         with self.db.begin() as conn:
@@ -364,7 +440,7 @@ class KeyStore:
                     details={"prefix": row.prefix},
                 )
             fresh = conn.execute(select(K).where(K.c.id == row.id)).one()
-            return _key_info(fresh, _user_of(conn, fresh))
+            return _full_info(conn, fresh)
 
 
 class MatchRecordStore:

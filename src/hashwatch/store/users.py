@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from hashwatch.errors import ConfigError, SignInError, UserNotFoundError
 from hashwatch.store.audit import record_audit
 from hashwatch.store.database import Database
 from hashwatch.store.models import utcnow
-from hashwatch.store.service import Role
+from hashwatch.store.service import GrantAccess, Role
 from hashwatch.store.user_models import SESSIONS, USERS, UserRole
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "UserRole",
     "UserStore",
     "allowed",
+    "may_read_feed",
 ]
 
 MIN_PASSWORD = 10  # characters
@@ -71,6 +72,7 @@ class Actor:
     role: Role | UserRole
     user_id: int | None = None
     session_id: str | None = None  # the stored id (SHA-256) of its session, if signed in
+    grants: Mapping[str, str] = field(default_factory=dict)  # a peer key's: list -> access
 
     @property
     def is_person(self) -> bool:
@@ -86,6 +88,17 @@ def allowed(actor: Actor, needed: Need) -> bool:
     if isinstance(needed, UserRole):
         return isinstance(actor.role, UserRole) and actor.role.allows(needed)
     return isinstance(actor.role, Role) and actor.role.allows(needed)
+
+
+def may_read_feed(actor: Actor, list_name: str) -> bool:
+    """Whether ``actor`` may read the published feed of ``list_name``: a curator or admin
+    key, or a peer key granted that list's feed (a ``query`` grant is not enough: it lets
+    the peer match against the list, never read it)."""
+    if not isinstance(actor.role, Role):
+        return False
+    if actor.role is Role.PEER:
+        return actor.grants.get(list_name) == GrantAccess.FEED.value
+    return actor.role.allows(Role.CURATOR)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hashwatch.store.service import KeyInfo, KeyStore, Role
-from hashwatch.store.users import Actor, Need, UserRole, UserStore, allowed
+from hashwatch.store.users import Actor, Need, UserRole, UserStore, allowed, may_read_feed
 
 __all__ = [
     "CSRF_HEADER",
@@ -36,6 +36,7 @@ __all__ = [
     "RateLimiter",
     "check_role",
     "require",
+    "require_feed_reader",
     "required_role",
 ]
 
@@ -144,7 +145,7 @@ class Authenticator:
             )
         if info.user is not None and info.user_role is not None and info.user_id is not None:
             return Principal(info.id, info.user, UserRole(info.user_role), info.user_id)
-        return Principal(info.id, info.name, info.role)
+        return Principal(info.id, info.name, info.role, grants=info.grants)
 
     def admit(self, token: str | None, role: Need) -> Principal:
         """The caller of ``token`` if it may do what needs ``role``: 401 without a valid key,
@@ -237,3 +238,21 @@ def required_role(call: object) -> Need | None:
     """The role a dependency made by :func:`require` asks for (None for other callables)."""
     role = getattr(call, ROLE_ATTRIBUTE, None)
     return role if isinstance(role, Role | UserRole) else None
+
+
+def _feed_reader(list_name: str, principal: Annotated[Principal, require(Role.PEER)]) -> Principal:
+    if not may_read_feed(principal, list_name):
+        raise ApiError(
+            403,
+            f"{principal.name!r} may not read the feed of {list_name!r}: it needs a curator "
+            "or admin key, or a peer key granted that list's feed",
+        )
+    return principal
+
+
+def require_feed_reader() -> Any:
+    """A dependency admitting callers who may read the feed of the list in the route's
+    ``{list_name}``: a curator or admin key, or a peer key with a ``feed`` grant on that list
+    (:func:`hashwatch.store.users.may_read_feed`). Any key passes the gate (401/429 there);
+    the grant is checked here (403)."""
+    return Depends(_feed_reader)

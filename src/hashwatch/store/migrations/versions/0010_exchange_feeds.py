@@ -7,15 +7,92 @@ Create Date: 2026-12-05
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def upgrade() -> None:
-    # Filled in by the change that introduces these tables (chain reserved in advance).
-    pass
+    op.create_table(
+        "api_key_grants",
+        sa.Column("key_id", ID, nullable=False),
+        sa.Column("list_id", ID, nullable=False),
+        sa.Column("access", sa.String(length=16), nullable=False),  # feed | query
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["list_id"], ["hash_lists.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("key_id", "list_id"),
+    )
+    op.create_table(
+        "feeds",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("list_id", ID, nullable=False),
+        sa.Column("origin", sa.String(length=200), nullable=False),
+        sa.Column("org", sa.String(length=200), nullable=False),
+        sa.Column("hash_types", sa.JSON(), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("frontier", sa.LargeBinary(), nullable=False),
+        sa.Column("last_change_seq", sa.BigInteger(), nullable=False),
+        sa.Column("scheme", sa.String(length=16), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["list_id"], ["hash_lists.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("list_id"),
+        sa.UniqueConstraint("origin"),
+    )
+    op.create_table(
+        "feed_records",
+        sa.Column("feed_id", ID, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),  # 1-based
+        sa.Column("record", sa.Text(), nullable=False),  # canonical JSON, as hashed
+        sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("feed_id", "seq"),
+    )
+    op.create_table(
+        "feed_nodes",
+        sa.Column("feed_id", ID, nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),  # 0: leaf hashes
+        sa.Column("idx", sa.BigInteger(), nullable=False),
+        sa.Column("hash", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("feed_id", "level", "idx"),
+    )
+    op.create_table(
+        "feed_checkpoints",
+        sa.Column("feed_id", ID, nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("root", sa.LargeBinary(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),  # the signed note
+        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("feed_id", "size"),
+    )
+    op.create_table(
+        "feed_state",
+        sa.Column("feed_id", ID, nullable=False),
+        sa.Column("key", sa.String(length=160), nullable=False),
+        sa.Column("digest", sa.LargeBinary(), nullable=False),
+        sa.Column("category", sa.String(length=64), nullable=True),
+        sa.Column("disputed", sa.Boolean(), nullable=False),
+        sa.Column("gone", sa.Boolean(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("feed_id", "key"),
+    )
+    op.create_index("ix_entries_list_change_seq", "entries", ["list_id", "change_seq"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_entries_list_change_seq", table_name="entries")
+    for table in ("feed_state", "feed_checkpoints", "feed_nodes", "feed_records", "feeds"):
+        op.drop_table(table)
+    op.drop_table("api_key_grants")
