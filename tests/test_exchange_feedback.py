@@ -19,8 +19,10 @@ from hashwatch.errors import ConfigError, EntryNotFoundError
 from hashwatch.exchange.base import Opinion
 from hashwatch.lists.model import ListKind
 from hashwatch.store.audit import AuditTrail
+from hashwatch.store.service import Role
 from tests.inprocess_cli import Run, run
 from tests.media import scene, write_image
+from tests.serve_helpers import client, make_key
 
 __all__ = ["run"]  # the fixture
 
@@ -198,3 +200,67 @@ def test_curator_reads_opinions_and_moves_a_false_positive_from_the_cli(
     (answer,) = [json.loads(line) for line in run("match", str(files[0])).stdout.splitlines()]
     assert {(m["list"], m["kind"]) for m in answer["matches"]} == {("agency-fp", "negative")}
     assert {m["list"] for m in answer["suppressed"]} == {"partner"}
+
+
+def test_peers_send_opinions_over_http_and_see_only_their_own(
+    hw: Hashwatch, tmp_path: Path
+) -> None:
+    _, keys = _publish(hw, tmp_path)
+    hw.lists.create("other")
+    org_b = make_key(hw, Role.PEER, "org-b", grants={"agency": "feed"})
+    org_c = make_key(hw, Role.PEER, "org-c", grants={"agency": "feed"})
+    query_only = make_key(hw, Role.PEER, "org-q", grants={"agency": "query"})
+    elsewhere = make_key(hw, Role.PEER, "org-d", grants={"other": "feed"})
+    curator = make_key(hw, Role.CURATOR, "curator-a")
+    matcher = make_key(hw, Role.MATCHER, "platform")
+    url = "/v1/feeds/agency/opinions"
+    with client(hw) as http:
+        sent = http.post(url, json={"key": keys[0], "opinion": "confirmed"}, headers=org_b)
+        assert sent.status_code == 200, sent.text
+        assert sent.json() == {"key": keys[0], "opinion": "confirmed", "entry_status": "active"}
+        body = {"key": keys[0], "opinion": "false_positive", "reason": "a holiday photo"}
+        answer = http.post(url, json=body, headers=org_c)
+        # C learns the entry is now disputed, never that B confirmed it.
+        assert answer.json() == {
+            "key": keys[0],
+            "opinion": "false_positive",
+            "entry_status": "disputed",
+        }
+        assert "org-b" not in answer.text
+
+        seen = {"key": keys[1], "opinion": "seen"}
+        for refused in (query_only, elsewhere, matcher):
+            assert http.post(url, json=seen, headers=refused).status_code == 403
+        assert http.post(url, json=seen).status_code == 401
+        unknown = http.post(url, json={"key": "md5:" + "0" * 32, "opinion": "seen"}, headers=org_b)
+        assert unknown.status_code == 404 and "0" * 32 not in unknown.text
+        no_reason = http.post(
+            url, json={"key": keys[1], "opinion": "false_positive"}, headers=org_b
+        )
+        assert no_reason.status_code == 422
+        assert http.post(url, json={**seen, "opinion": "great"}, headers=org_b).status_code == 422
+        assert http.post(url, json=seen, headers=curator).status_code == 200  # a curator may
+
+        listed = http.get("/v1/lists/agency/opinions", headers=curator).json()
+        assert listed["summary"]["contested"] == 1 and listed["next"] is None
+        first = listed["entries"][0]
+        assert (first["key"], first["status"], first["counts"]["confirmed"]) == (
+            keys[0],
+            "disputed",
+            1,
+        )
+        assert [o["peer"] for o in first["opinions"]] == ["org-b", "org-c"]
+        by_b = http.get("/v1/lists/agency/opinions", params={"peer": "org-b"}, headers=curator)
+        assert [[o["peer"] for o in e["opinions"]] for e in by_b.json()["entries"]] == [["org-b"]]
+        one = http.get("/v1/lists/agency/opinions", params={"key": keys[1]}, headers=curator)
+        assert [o["peer"] for o in one.json()["entries"][0]["opinions"]] == ["curator-a"]
+        assert http.get("/v1/lists/agency/opinions", headers=org_b).status_code == 403
+
+        move = {"key": keys[0], "to": "agency-fp"}
+        assert http.post(
+            "/v1/lists/agency/move-negative", json=move, headers=org_b
+        ).status_code == (403)
+        moved = http.post("/v1/lists/agency/move-negative", json=move, headers=curator)
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["peers"] == ["org-c"] and moved.json()["status"] == "revoked"
+    assert hw.lists.get("agency-fp").kind is ListKind.NEGATIVE

@@ -35,6 +35,7 @@ from hashwatch.web import (
     routes_lists,
     routes_match,
     routes_media,
+    routes_opinions,
     routes_session,
 )
 from hashwatch.web.apidocs import install_api_docs
@@ -253,6 +254,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(routes_session.router)
     app.include_router(routes_media.router)
     app.include_router(routes_cases.router)
+    app.include_router(routes_opinions.router)
     pages.install(app)
 
     @app.get(
