@@ -8,7 +8,7 @@ for people on stderr.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,7 +17,10 @@ from hashwatch.cli._common import emit, err, hw
 __all__ = ["cases_app"]
 
 cases_app = typer.Typer(
-    help="Cases in the database for review: import, list, show, status, settings, decisions.",
+    help=(
+        "Cases in the database for review: import, list, show, status, settings, decisions, "
+        "pending list steps."
+    ),
     no_args_is_help=True,
 )
 CaseArg = Annotated[str, typer.Argument(help="The case id (from the manifest) or case number.")]
@@ -71,7 +74,8 @@ def cases_status(ctx: typer.Context, case: CaseArg) -> None:
     err.print(
         f"case {status.case.case_number or status.case.case_uid}: {status.items} items "
         f"({_counts(status.items_by_review)}), {status.clusters} clusters "
-        f"({_counts(status.clusters_by_review)}); scan: {_counts(status.items_by_scan_status)}",
+        f"({_counts(status.clusters_by_review)}); scan: {_counts(status.items_by_scan_status)}"
+        f"; {status.list_steps_pending} list step(s) pending",
         highlight=False,
     )
     emit(
@@ -83,6 +87,7 @@ def cases_status(ctx: typer.Context, case: CaseArg) -> None:
             "items_by_review": status.items_by_review,
             "clusters_by_review": status.clusters_by_review,
             "items_by_scan_status": status.items_by_scan_status,
+            "list_steps_pending": status.list_steps_pending,
         }
     )
 
@@ -134,12 +139,42 @@ def cases_set(
         ignorable_list=ignorable_list,
         consensus_k=consensus,
     )
-    for decision in review.decisions(case):
-        if decision.revoked_at is None and not decision.entry_ids:
-            again = review.apply_entries(decision.id, actor=who)
-            state = again.list_error or f"{len(again.entry_ids)} entries in {again.list_name}"
-            err.print(f"decision {decision.id} ({decision.target}): {state}", highlight=False)
+    _say_retried(review.retry_list_steps(case, actor=who))
     emit(done.as_json())
+
+
+@cases_app.command("apply")
+def cases_apply(
+    ctx: typer.Context,
+    case: CaseArg,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who adds them (default: login name).")
+    ] = None,
+) -> None:
+    """Add the list entries of every standing decision whose list step is pending (it
+    failed, e.g. no list was chosen, or did not run); exit 1 when some are still pending.
+    The case's next decision does the same."""
+    from hashwatch.review.consensus import ReviewStore
+    from hashwatch.store.audit import actor_or_user
+
+    app = hw(ctx)
+    review = ReviewStore(app.db, app.lists)
+    retried = review.retry_list_steps(case, actor=actor_or_user(actor))
+    _say_retried(retried)
+    for decision in retried:
+        emit(decision.as_json())
+    still = sum(1 for d in retried if d.list_error)
+    err.print(
+        f"{len(retried) - still} of {len(retried)} pending list step(s) done", highlight=False
+    )
+    if still:
+        raise typer.Exit(1)
+
+
+def _say_retried(decisions: list[Any]) -> None:
+    for d in decisions:
+        state = d.list_error or f"{len(d.entry_ids)} entries in {d.list_name}"
+        err.print(f"decision {d.id} ({d.target}): {state}", highlight=False)
 
 
 @cases_app.command("decisions")

@@ -35,6 +35,7 @@ from hashwatch.report.review_data import (
     read_clusters,
     read_thumbnails,
 )
+from hashwatch.review.list_step import pending_count
 from hashwatch.review.media import MediaRead, read_evidence_item
 from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus
 from hashwatch.store.audit import actor_or_user, record_audit
@@ -111,6 +112,8 @@ class CaseStatus:
     clusters_by_review: dict[str, int]
     items_by_scan_status: dict[str, int]
     thumbnails: int
+    # standing decisions whose list entries are still to be added (see review.list_step)
+    list_steps_pending: int = 0
 
     def as_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -489,7 +492,10 @@ class CaseStore:
                 )
             }
             items, clusters, thumbs = self._counts(conn, info.id)
-        return CaseStatus(info, items, clusters, items_review, clusters_review, items_scan, thumbs)
+            pending = pending_count(conn, info.id)
+        return CaseStatus(
+            info, items, clusters, items_review, clusters_review, items_scan, thumbs, pending
+        )
 
     @staticmethod
     def _grouped(conn: Connection, column: Any, case_id: int) -> dict[str, int]:

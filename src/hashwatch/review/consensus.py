@@ -10,13 +10,13 @@ categorised target's items go to the case's ``known`` list, a "not relevant" one
 ``ignorable`` list, each with every hash of the file and its provenance (case, target,
 voters, votes, date). When that step fails (no list chosen for the case, a list of the other
 kind) the decision stands and says why in ``list_error`` (audited as
-``case.decision.list_failed``); :meth:`ReviewStore.apply_entries` adds them once the case's
-lists are right. Revoking a decision revokes the entries it created.
+``case.decision.list_failed``) and its list step is pending: the case's next decision,
+``hashwatch cases apply`` and ``hashwatch cases set`` retry it
+(:meth:`ReviewStore.retry_list_steps`). Revoking a decision revokes its entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,15 +25,18 @@ from sqlalchemy import Connection, and_, insert, select, update
 from hashwatch.errors import CaseNotFoundError, ConfigError, HashwatchError, ReviewConflictError
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
 from hashwatch.review.cases import CaseItem, CaseStore
+from hashwatch.review.list_step import entry_ids_of, pending_ids
 from hashwatch.review.rows import (
     QueueEntry,
     TargetView,
+    around,
     check_choice,
     choice_of,
     decision_of,
     queue_targets,
     target_of,
     vote_of,
+    voted_by,
     where_target,
 )
 from hashwatch.review.votes import (
@@ -54,7 +57,6 @@ from hashwatch.store.models import (
     CASE_ITEMS,
     CASE_VOTES,
     CASES,
-    ENTRIES,
     LISTS,
     utcnow,
 )
@@ -220,7 +222,10 @@ class ReviewStore:
                 )
             self._write_state(conn, case.id, target, state)
             vote = vote_of(conn.execute(select(V).where(V.c.id == vote_id)).one())
-        decision = self.apply_entries(decision_id, actor=who) if decision_id else None
+        decision = None
+        if decision_id is not None:
+            decision = self.apply_entries(decision_id, actor=who)
+            self.retry_list_steps(ref, actor=who, listed_only=True, skip=decision_id)
         return VoteResult(vote, state, decision)
 
     def split(self, ref: str, item_id: int, *, actor: Actor) -> TargetView:
@@ -265,7 +270,9 @@ class ReviewStore:
                 conn, case, target, choice, how="lead", by=who, votes=votes
             )
             self._write_state(conn, case.id, target, ReviewState.SETTLED)
-        return self.apply_entries(decision_id, actor=who)
+        decision = self.apply_entries(decision_id, actor=who)
+        self.retry_list_steps(ref, actor=who, listed_only=True, skip=decision_id)
+        return decision
 
     def revoke(self, ref: str, decision_id: int, *, actor: Actor, reason: str) -> Decision:
         """A lead revokes a decision and the list entries it created; the target goes back
@@ -364,7 +371,7 @@ class ReviewStore:
                     kind=kind,
                     actor=actor,
                 )
-                entry_ids = self._entry_ids(list_name, records, actor)
+                entry_ids = entry_ids_of(self.db, self.lists, list_name, records, actor)
             except HashwatchError as exc:
                 error = f"not added to list {list_name!r}: {exc}"
         with self.db.write(lock="cases") as conn:
@@ -383,27 +390,15 @@ class ReviewStore:
             )
         return self.decision(decision_id)
 
-    def _entry_ids(self, list_name: str, records: Sequence[Any], actor: str) -> list[int]:
-        """The ids of the entries ``records`` became; an entry a revoked decision left
-        revoked is reinstated (an import would leave a curator's revocation standing)."""
-        keys = [f"{r.hashes[0][0].value}:{r.hashes[0][1]}" for r in records]
+    def retry_list_steps(
+        self, ref: str, *, actor: str, listed_only: bool = False, skip: int | None = None
+    ) -> list[Decision]:
+        """Run the list step again for every standing decision of the case whose step is
+        pending (:mod:`~.list_step`), oldest first; ``listed_only``: only those whose list
+        the case has chosen (what every new decision does). Returns them as they stand."""
         with self.db.read() as conn:
-            list_id = conn.execute(select(LISTS.c.id).where(LISTS.c.name == list_name)).scalar()
-            rows = conn.execute(
-                select(ENTRIES.c.id, ENTRIES.c.status).where(
-                    and_(ENTRIES.c.list_id == list_id, ENTRIES.c.key.in_(keys))
-                )
-            ).all()
-        revoked = [int(r.id) for r in rows if r.status == EntryStatus.REVOKED.value]
-        if revoked:
-            self.lists.set_status(
-                list_name,
-                entry_ids=revoked,
-                status=EntryStatus.ACTIVE,
-                actor=actor,
-                reason="settled again in case review",
-            )
-        return sorted(int(r.id) for r in rows)
+            ids = pending_ids(conn, self._cases.row_of(conn, ref), listed_only=listed_only)
+        return [self.apply_entries(i, actor=actor) for i in ids if i != skip]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -455,20 +450,22 @@ class ReviewStore:
         _person(actor, UserRole.REVIEWER)
         with self.db.read() as conn:
             case = self._cases.row_of(conn, ref)
-            mine = {
-                str(target_of(r))
-                for r in conn.execute(
-                    select(V.c.cluster_number, V.c.item_id).where(
-                        and_(
-                            V.c.case_id == case.id,
-                            V.c.user_id == actor.user_id,
-                            V.c.superseded_by.is_(None),
-                        )
-                    )
-                )
-            }
+            mine = voted_by(conn, int(case.id), actor.user_id)
             open_states = (ReviewState.PENDING.value, ReviewState.VOTED.value)
             return queue_targets(conn, int(case.id), open_states, skip=mine, limit=max(0, limit))
+
+    def around(
+        self, ref: str, actor: Actor, target: Target, *, as_lead: bool = False
+    ) -> tuple[Target | None, Target | None, list[str]]:
+        """(previous, next, reasons): ``target``'s neighbours in ``actor``'s queue (the
+        lead's queue with ``as_lead``) by rank, and the reasons for its rank."""
+        with self.db.read() as conn:
+            case = self._cases.row_of(conn, ref)
+            if as_lead:
+                return around(conn, int(case.id), target, (ReviewState.DISPUTED.value,))
+            mine = voted_by(conn, int(case.id), actor.user_id)
+            states = (ReviewState.PENDING.value, ReviewState.VOTED.value)
+            return around(conn, int(case.id), target, states, skip=mine)
 
     def lead_queue(self, ref: str) -> list[QueueEntry]:
         """The disputed targets, in the same order."""

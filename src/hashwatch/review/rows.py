@@ -14,17 +14,19 @@ from hashwatch.lists.categories import check_category
 from hashwatch.lists.model import CategoryScheme
 from hashwatch.review.votes import Decision, Target, Vote, VoteChoice
 from hashwatch.scan.model import ItemStatus
-from hashwatch.store.models import CASE_CLUSTERS, CASE_ITEMS, LISTS
+from hashwatch.store.models import CASE_CLUSTERS, CASE_ITEMS, CASE_VOTES, LISTS
 
 __all__ = [
     "QueueEntry",
     "TargetView",
+    "around",
     "check_choice",
     "choice_of",
     "decision_of",
     "queue_targets",
     "target_of",
     "vote_of",
+    "voted_by",
     "where_target",
 ]
 
@@ -140,14 +142,7 @@ def queue_targets(
     new media before the known matches, so rank order is queue order except for partial
     video re-use, which waits until the other targets run out. A cluster's members are read
     by its own index when the cluster is first met."""
-    open_rows = and_(
-        IT.c.case_id == case_id,
-        IT.c.review_status.in_(list(states)),
-        or_(
-            IT.c.cluster_number.is_not(None),
-            IT.c.scan_status.in_([ItemStatus.NEW.value, ItemStatus.KNOWN.value]),
-        ),
-    )
+    open_rows = _open_rows(case_id, states)
     ready: list[QueueEntry] = []
     later: list[QueueEntry] = []
     seen: set[str] = set()
@@ -168,6 +163,92 @@ def queue_targets(
         after = int(rows[-1].rank)
     found = ready + later
     return found if limit is None else found[:limit]
+
+
+def voted_by(conn: Connection, case_id: int, user_id: int | None) -> set[str]:
+    """The targets ``user_id`` has a current vote on."""
+    votes = CASE_VOTES
+    rows = conn.execute(
+        select(votes.c.cluster_number, votes.c.item_id).where(
+            and_(
+                votes.c.case_id == case_id,
+                votes.c.user_id == user_id,
+                votes.c.superseded_by.is_(None),
+            )
+        )
+    )
+    return {str(target_of(r)) for r in rows}
+
+
+def _open_rows(case_id: int, states: Sequence[str]) -> Any:
+    return and_(
+        IT.c.case_id == case_id,
+        IT.c.review_status.in_(list(states)),
+        or_(
+            IT.c.cluster_number.is_not(None),
+            IT.c.scan_status.in_([ItemStatus.NEW.value, ItemStatus.KNOWN.value]),
+        ),
+    )
+
+
+def around(
+    conn: Connection,
+    case_id: int,
+    target: Target,
+    states: Sequence[str],
+    *,
+    skip: Collection[str] = (),
+    chunk: int = 64,
+) -> tuple[Target | None, Target | None, list[str]]:
+    """(previous, next, reasons): the targets in ``states`` (less ``skip``) just before and
+    just after ``target`` in rank order, and why ``target`` is ranked where it is. Reads
+    from the target's rank outwards a chunk at a time, so a target page costs the same at
+    any depth of any case (it read the reviewer's first 500 targets before)."""
+    if target.cluster is not None:
+        cluster = conn.execute(
+            select(CASE_CLUSTERS.c.reasons).where(
+                and_(CASE_CLUSTERS.c.case_id == case_id, CASE_CLUSTERS.c.number == target.cluster)
+            )
+        ).first()
+        rank = conn.execute(
+            select(IT.c.rank).where(
+                and_(IT.c.case_id == case_id, IT.c.cluster_number == target.cluster)
+            )
+        ).scalars()
+        ranks = [int(r) for r in rank]
+        reasons = list(cluster.reasons or []) if cluster is not None else []
+        here = min(ranks) if ranks else 0
+    else:
+        row = conn.execute(
+            select(IT.c.rank, IT.c.reasons).where(
+                and_(IT.c.case_id == case_id, IT.c.id == target.item)
+            )
+        ).first()
+        reasons = list(row.reasons or []) if row is not None else []
+        here = int(row.rank) if row is not None else 0
+    left_out = {*skip, str(target)}
+    open_rows = _open_rows(case_id, states)
+
+    def walk(forward: bool) -> Target | None:
+        seen: set[str] = set()
+        bound = here
+        while True:
+            beyond = IT.c.rank > bound if forward else IT.c.rank < bound
+            rows = conn.execute(
+                select(IT)
+                .where(and_(open_rows, beyond))
+                .order_by(IT.c.rank if forward else IT.c.rank.desc())
+                .limit(chunk)
+            ).all()
+            for item in rows:
+                entry = _entry(conn, case_id, item, seen, left_out)
+                if entry is not None and entry.state in states:
+                    return entry.target
+            if len(rows) < chunk:
+                return None
+            bound = int(rows[-1].rank)
+
+    return walk(False), walk(True), reasons
 
 
 def _entry(

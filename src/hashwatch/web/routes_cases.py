@@ -18,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hashwatch.review.cases import CaseStore
 from hashwatch.review.consensus import ReviewStore
-from hashwatch.review.votes import Target, VoteChoice
+from hashwatch.review.progress import progress
+from hashwatch.review.second_look import SecondLooks
+from hashwatch.review.votes import MAX_NOTE, Target, VoteChoice
 from hashwatch.store.users import UserRole
 from hashwatch.web.auth import Principal, require
 
-__all__ = ["Revocation", "VoteBody", "router"]
+__all__ = ["Revocation", "SecondLookBody", "VoteBody", "router"]
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 Reviewer = Annotated[Principal, require(UserRole.REVIEWER)]
@@ -73,6 +75,13 @@ class VoteBody(BaseModel):
 class Revocation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=10_000)
+
+
+class SecondLookBody(BaseModel):
+    """An optional note saying what to look at again."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=MAX_NOTE)
 
 
 def _cases(request: Request) -> CaseStore:
@@ -182,3 +191,38 @@ def revoke(
     decision = _review(request).revoke(case, decision_id, actor=who, reason=body.reason)
     _applied(request)
     return decision.as_json()
+
+
+@router.get("/{case}/second-look", summary="Targets marked for a second look, in rank order")
+def second_look_lane(request: Request, _who: Reviewer, case: CaseRef) -> list[dict[str, Any]]:
+    return [e.as_json() for e in SecondLooks(request.app.state.hw.db).lane(case)]
+
+
+@router.put(
+    "/{case}/targets/{target}/second-look",
+    summary="Mark a target for a second look (your mark; again: changes its note)",
+)
+def mark_second_look(
+    request: Request, who: Reviewer, case: CaseRef, target: TargetRef, body: SecondLookBody
+) -> dict[str, Any]:
+    looks = SecondLooks(request.app.state.hw.db)
+    return looks.mark(case, Target.parse(target), actor=who, note=body.note).as_json()
+
+
+@router.delete(
+    "/{case}/targets/{target}/second-look",
+    summary="Clear your second-look mark on a target (a lead: every mark on it)",
+)
+def clear_second_look(
+    request: Request, who: Reviewer, case: CaseRef, target: TargetRef
+) -> dict[str, Any]:
+    cleared = SecondLooks(request.app.state.hw.db).clear(case, Target.parse(target), actor=who)
+    return {"target": target, "cleared": cleared}
+
+
+@router.get(
+    "/{case}/progress",
+    summary="Progress: counts by review state; votes and exposure per reviewer and day",
+)
+def case_progress(request: Request, who: Reviewer, case: CaseRef) -> dict[str, Any]:
+    return progress(request.app.state.hw.db, case, who).as_json()

@@ -28,12 +28,13 @@ from hashwatch.errors import HashwatchError, SignInError
 from hashwatch.lists.categories import DEFAULT_CATEGORY_MAPS
 from hashwatch.lists.model import CategoryScheme
 from hashwatch.review.consensus import ReviewStore
-from hashwatch.review.rows import QueueEntry
+from hashwatch.review.exposure import ReviewerCare
+from hashwatch.review.second_look import SecondLook, SecondLooks
 from hashwatch.review.votes import Target, VoteChoice
 from hashwatch.store.users import SIGN_IN_REFUSED, Actor, UserRole, UserStore, allowed
 from hashwatch.web.auth import SESSION_COOKIE, Authenticator
 from hashwatch.web.failures import status_of
-from hashwatch.web.pages import render
+from hashwatch.web.pages import render, workspace_html
 from hashwatch.web.settings import ServeSettings
 
 __all__ = ["OneTimeLinks", "router"]
@@ -84,8 +85,11 @@ def _sha(text: str) -> str:
 
 def install(app: FastAPI) -> None:
     """Add the pages to ``app`` (one registration line in :func:`create_app`)."""
+    from hashwatch.web.pages import workspace
+
     app.state.sign_in_links = OneTimeLinks()
     app.include_router(router)
+    app.include_router(workspace.router)
 
 
 def _html(text: str, status: int = 200) -> HTMLResponse:
@@ -250,9 +254,20 @@ def case_queue(request: Request, case: str, last: str | None = None) -> Response
         return _error_page(who, exc)
     lead = allowed(who.actor, UserRole.LEAD)
     page = render.case_page(
-        status, queue, user=who.actor.name, csrf=who.csrf, is_lead=lead, last=_target_or_none(last)
+        status,
+        queue,
+        user=who.actor.name,
+        csrf=who.csrf,
+        is_lead=lead,
+        last=_target_or_none(last),
+        links=workspace_html.case_links(status.case.case_uid),
+        lane=workspace_html.second_look_lane(status.case.case_uid, _lane(request, case)),
     )
     return _html(page)
+
+
+def _lane(request: Request, case: str) -> list[SecondLook]:
+    return SecondLooks(request.app.state.hw.db).lane(case)
 
 
 @router.get("/cases/{case}/lead")
@@ -268,7 +283,8 @@ def lead_queue(request: Request, case: str) -> Response:
         disputed = _review(request).lead_queue(case)
     except HashwatchError as exc:
         return _error_page(who, exc)
-    return _html(render.lead_page(info, disputed, user=who.actor.name, csrf=who.csrf))
+    lane = workspace_html.second_look_lane(info.case_uid, _lane(request, case))
+    return _html(render.lead_page(info, disputed, user=who.actor.name, csrf=who.csrf, lane=lane))
 
 
 def _target_or_none(text: str | None) -> str | None:
@@ -312,24 +328,25 @@ def _show_target(
     info = hw.cases.get(case)
     items = [review.item(case, i) for i in view.item_ids]
     lead = allowed(who.actor, UserRole.LEAD)
-    order: list[QueueEntry] = review.queue(case, who.actor, limit=500)
     as_lead = lead and view.state == "disputed"
-    if as_lead:
-        order = review.lead_queue(case)
-    found = next((x for x in order + review.lead_queue(case) if x.target == parsed), None)
-    reasons = found.reasons if found else (items[0].reasons if items else [])
-    names = [str(x.target) for x in order]
-    prev_t = next_t = None
-    if target in names:
-        at = names.index(target)
-        prev_t = names[at - 1] if at > 0 else None
-        next_t = names[at + 1] if at + 1 < len(names) else None
-    elif names:
-        next_t = names[0]
+    before, after, reasons = review.around(case, who.actor, parsed, as_lead=as_lead)
+    prev_t = str(before) if before is not None else None
+    next_t = str(after) if after is not None else None
     mine = next(
         (v.choice for v in view.votes if v.user == who.actor.name and v.superseded_by is None),
         None,
     )
+    uid = info.case_uid
+    marks = SecondLooks(hw.db).marks(case, parsed)
+    extras = workspace_html.second_look_form(
+        uid, str(parsed), marks, user=who.actor.name, csrf=who.csrf, is_lead=lead
+    )
+    if view.decisions:
+        block = workspace_html.decisions_block(
+            uid, view.decisions, csrf=who.csrf, is_lead=lead, back="target"
+        )
+        extras += f'<section aria-label="decisions"><h2>Decisions</h2>{block}</section>'
+    notice = workspace_html.break_notice(ReviewerCare(hw.db).exposure(who.actor))
     page = render.target_page(
         info,
         view,
@@ -343,6 +360,8 @@ def _show_target(
         neighbours=(prev_t, next_t),
         last=_target_or_none(last),
         error=error,
+        notice=notice,
+        extras=extras,
     )
     return _html(page, 200 if error is None else 400)
 

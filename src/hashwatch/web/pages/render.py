@@ -22,6 +22,7 @@ __all__ = [
     "layout",
     "lead_page",
     "login_page",
+    "split_form",
     "target_page",
 ]
 
@@ -50,6 +51,7 @@ def layout(title: str, body: str, *, user: str | None = None, csrf: str | None =
     if user:
         nav = (
             '<nav aria-label="main"><a href="/review">Cases</a> '
+            '<a href="/review/me">Your settings and exposure</a> '
             f'<span class="who">signed in as {e(user)}</span> '
             '<form method="post" action="/review/logout" class="inline">'
             f'<input type="hidden" name="csrf_token" value="{e(csrf)}">'
@@ -73,6 +75,8 @@ def _help() -> str:
         ("n", "not relevant"),
         ("j / k", "next / previous target"),
         ("u", "undo: go back to the target you just voted on, to change your vote"),
+        ("f", "mark the target: needs a second look (with the note typed beside it)"),
+        ("x", "split the selected item off its cluster, to decide it alone"),
         ("hold R or space", "reveal the selected picture; it is blurred again on release"),
         ("?", "show or hide this help"),
     ]
@@ -177,16 +181,20 @@ def case_page(
     csrf: str,
     is_lead: bool,
     last: str | None = None,
+    links: str = "",
+    lane: str = "",
 ) -> str:
+    """``links``: HTML after the progress line; ``lane``: the second-look lane's HTML."""
     case = status.case.case_uid
     lead = f' · <a href="{case_url(case)}/lead">Lead queue</a>' if is_lead else ""
+    lead += links
     undo = _undo(case, last)
     first = (
         f'<a id="next" href="{target_url(case, str(queue[0].target))}" hidden></a>' if queue else ""
     )
     body = (
         f'<p class="progress" aria-label="progress">{_counts(status)}{lead}</p>'
-        f"{undo}{first}{queue_sections(case, queue)}"
+        f"{undo}{first}{queue_sections(case, queue)}{lane}"
     )
     return layout(f"Case {_case_name(status.case)}", body, user=user, csrf=csrf)
 
@@ -201,13 +209,15 @@ def _undo(case: str, last: str | None) -> str:
     )
 
 
-def lead_page(case: CaseInfo, disputed: Sequence[QueueEntry], *, user: str, csrf: str) -> str:
+def lead_page(
+    case: CaseInfo, disputed: Sequence[QueueEntry], *, user: str, csrf: str, lane: str = ""
+) -> str:
     uid = case.case_uid
     if not disputed:
         inner = '<p class="done">No disputed target in this case.</p>'
     else:
         inner = _section("Disputed", uid, disputed, "Reviewers did not agree: decide each one.")
-    body = f'<p><a href="{case_url(uid)}">Back to the case</a></p>{inner}'
+    body = f'<p><a href="{case_url(uid)}">Back to the case</a></p>{inner}{lane}'
     return layout(f"Lead queue · {_case_name(case)}", body, user=user, csrf=csrf)
 
 
@@ -219,7 +229,18 @@ def category_keys(codes: Sequence[str]) -> list[tuple[str, str]]:
     return [(str(i + 1) if i < 9 else "", c) for i, c in enumerate(codes)]
 
 
-def _item_block(case: str, item: CaseItem, reveal: bool) -> str:
+def split_form(case: str, item: CaseItem, csrf: str) -> str:
+    action = f"{case_url(case)}/items/{item.id}/split"
+    return (
+        f'<form method="post" action="{e(action)}" class="inline split">'
+        f'<input type="hidden" name="csrf_token" value="{e(csrf)}">'
+        f'<button type="submit" class="split" data-key="x" '
+        f'aria-label="split item {item.id} off its cluster, to decide it alone">'
+        "Split off (x)</button></form>"
+    )
+
+
+def _item_block(case: str, item: CaseItem, reveal: bool, split_csrf: str | None = None) -> str:
     base = f"/v1/cases/{q(case)}/items/{item.id}"
     video = (item.media_type or "").startswith("video")
     caption = "contact sheet (video, never played here)" if video else "thumbnail"
@@ -241,6 +262,8 @@ def _item_block(case: str, item: CaseItem, reveal: bool) -> str:
         if reveal
         else ""
     )
+    if split_csrf is not None:
+        hold += split_form(case, item, split_csrf)
     return (
         f'<figure class="item" data-item="{item.id}">'
         f'<img id="pic-{item.id}" class="pic" src="{base}/thumbnail" '
@@ -319,7 +342,11 @@ def target_page(
     neighbours: tuple[str | None, str | None],
     last: str | None,
     error: str | None = None,
+    notice: str = "",
+    extras: str = "",
 ) -> str:
+    """``notice``: HTML shown first (the break prompt); ``extras``: HTML after the form (the
+    second-look form, the decisions)."""
     uid = case.case_uid
     prev_t, next_t = neighbours
     links = [f'<a href="{case_url(uid)}">Back to the queue</a>']
@@ -333,20 +360,21 @@ def target_page(
         )
     problem = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
     cluster = view.target.cluster is not None
-    grid = "".join(_item_block(uid, i, reveal=True) for i in items)
-    why = f'<p class="why">Ranked here because: {e("; ".join(reasons))}</p>' if reasons else ""
     settled = view.state == "settled"
+    splits = csrf if cluster and not settled and len(items) > 1 else None
+    grid = "".join(_item_block(uid, i, reveal=True, split_csrf=splits) for i in items)
+    why = f'<p class="why">Ranked here because: {e("; ".join(reasons))}</p>' if reasons else ""
     form = (
         "<p>This target is settled.</p>"
         if settled
         else _form(uid, view, codes, csrf, mine, as_lead)
     )
     body = (
-        f'<p class="nav">{" · ".join(links)}</p>{_undo(uid, last)}{problem}'
+        f'{notice}<p class="nav">{" · ".join(links)}</p>{_undo(uid, last)}{problem}'
         f'<p class="state">State: <strong>{e(view.state)}</strong> · '
         f"{len(view.item_ids)} item(s)</p>{why}"
         f'<div class="{"grid" if cluster else "single"}">{grid}</div>'
-        f"{_votes(view)}{form}"
+        f"{_votes(view)}{form}{extras}"
     )
     title = f"Cluster {view.target.cluster}" if cluster else f"Item {view.target.item}"
     return layout(f"{title} · {_case_name(case)}", body, user=user, csrf=csrf)

@@ -41,6 +41,20 @@
     if (link) window.location.assign(link.href);
   }
 
+  function press(selector) {
+    var button = document.querySelector(selector);
+    if (button) button.click();
+  }
+
+  // x splits the item that holds the focus (Tab to its buttons), else the first one.
+  function splitSelected() {
+    var active = document.activeElement;
+    var figure = active && active.closest ? active.closest("figure.item") : null;
+    var scope = figure || document;
+    var button = scope.querySelector("button.split");
+    if (button) button.click();
+  }
+
   function typing(target) {
     var tag = target && target.tagName;
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
@@ -64,6 +78,8 @@
     if (key === "j") { follow("next"); return; }
     if (key === "k") { follow("prev"); return; }
     if (key === "u") { follow("undo"); return; }
+    if (key === "f") { press('section.second-look button[data-key="f"]'); event.preventDefault(); return; }
+    if (key === "x") { splitSelected(); event.preventDefault(); return; }
     var button = document.querySelector('form.decision button[data-key="' + CSS.escape(key) + '"]');
     if (button) { event.preventDefault(); button.click(); }
   });
