@@ -195,4 +195,10 @@ def _load_builtin() -> None:
 
 
 # The modules of the built-in exchanges; each registers its class on import.
-_BUILTIN: tuple[str, ...] = ()
+_BUILTIN: tuple[str, ...] = (
+    "hashwatch.exchange.feed_client",
+    "hashwatch.exchange.hma_file",
+    "hashwatch.exchange.ncmec",
+    "hashwatch.exchange.stopncii",
+    "hashwatch.exchange.threatexchange",
+)
