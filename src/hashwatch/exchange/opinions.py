@@ -70,6 +70,7 @@ O = OPINIONS  # noqa: E741
 
 MAX_REASON = 2000  # characters of an opinion's reason
 _PEER_SIZE: int = O.c.peer.type.length  # type: ignore[attr-defined]
+_KEY_SIZE: int = E.c.key.type.length  # type: ignore[attr-defined]
 
 
 def contested(opinions: Iterable[Opinion]) -> bool:
@@ -186,18 +187,28 @@ def _normal_key(key: str) -> str:
         return key
 
 
+def _reason(reason: str | None) -> str | None:
+    """A reason as kept: stripped, None when empty, at most :data:`MAX_REASON` characters,
+    without NUL (which PostgreSQL text cannot hold)."""
+    reason = (reason or "").strip() or None
+    if reason is not None and "\x00" in reason:
+        raise ConfigError("a reason cannot hold NUL characters")
+    return check_text("reason", reason, None, limit=MAX_REASON)
+
+
 def _entry(conn: Connection, list_id: int, name: str, key: str) -> Any:
     """The entry of list ``list_id`` keyed ``key`` (or ``entry:ID``, as ``lists revoke``
     takes it)."""
     kind, _, number = key.partition(":")
-    which = (
-        E.c.id == int(number)
-        if kind == "entry" and number.isdigit()
-        else E.c.key == _normal_key(key)
-    )
-    row = conn.execute(
-        select(E.c.id, E.c.key, E.c.status).where(and_(E.c.list_id == list_id, which))
-    ).first()
+    row = None
+    if kind == "entry" and number.isascii() and number.isdigit() and len(number) <= 18:
+        which = E.c.id == int(number)
+    else:
+        which = E.c.key == _normal_key(key)
+    if key.isprintable() and len(key) <= _KEY_SIZE:  # else no entry has it (NUL: not in SQL)
+        row = conn.execute(
+            select(E.c.id, E.c.key, E.c.status).where(and_(E.c.list_id == list_id, which))
+        ).first()
     if row is None:
         # The key is a hash: not repeated in a message that may reach a log.
         raise EntryNotFoundError(f"list {name!r} has no entry with the key given")
@@ -261,8 +272,7 @@ class OpinionStore:
             raise ConfigError(
                 f"an opinion is one of {', '.join(o.value for o in Opinion)}"
             ) from None
-        reason = (reason or "").strip() or None
-        check_text("reason", reason, None, limit=MAX_REASON)
+        reason = _reason(reason)
         if opinion is Opinion.FALSE_POSITIVE and reason is None:
             raise ConfigError("a false positive needs a reason (what the media really is)")
         if not peer or len(peer) > _PEER_SIZE:
@@ -341,6 +351,8 @@ class OpinionStore:
         entry order from entry id ``after``, at most ``limit`` of them."""
         if not 1 <= limit <= 10_000:
             raise ConfigError("limit must be between 1 and 10000")
+        if peer is not None and not peer.isprintable():
+            return []  # no peer's name holds control characters
         with self.db.read() as conn:
             row = list_row(conn, list_name)
             wanted = select(O.c.entry_id).where(and_(O.c.list_id == row.id, O.c.entry_id > after))
@@ -407,7 +419,7 @@ class OpinionStore:
         positive, when ``negative_list`` is the list itself or a list of another kind."""
         if negative_list == list_name:
             raise ConfigError("the negative list must be another list")
-        reason = check_text("reason", (reason or "").strip() or None, None, limit=MAX_REASON)
+        reason = _reason(reason)
         who = actor_or_user(actor)
         with _write_lists(self.db, list_name, negative_list) as conn:
             row = list_row(conn, list_name)

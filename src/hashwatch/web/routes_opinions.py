@@ -24,6 +24,7 @@ from hashwatch.exchange.base import Opinion
 from hashwatch.exchange.opinions import MAX_REASON, OpinionStore
 from hashwatch.store.service import Role
 from hashwatch.web.auth import Principal, require, require_feed_reader
+from hashwatch.web.schemas import ListName
 
 __all__ = ["MoveNegative", "OpinionIn", "router"]
 
@@ -53,7 +54,7 @@ class MoveNegative(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     key: str = _KEY
-    to: str = Field(min_length=1, max_length=200, description="the negative list")
+    to: ListName = Field(description="the negative list (created when missing)")
     reason: str | None = Field(None, max_length=MAX_REASON)
 
 
@@ -72,7 +73,7 @@ def _applied(request: Request) -> None:
     summary="Send an opinion on an entry of a feed (confirmed, false positive, disputed, seen)",
 )
 def send_opinion(
-    request: Request, list_name: str, body: OpinionIn, p: FeedReader
+    request: Request, list_name: ListName, body: OpinionIn, p: FeedReader
 ) -> dict[str, Any]:
     receipt = _opinions(request).record(list_name, body.key, p.name, body.opinion, body.reason)
     _applied(request)
@@ -83,11 +84,11 @@ def send_opinion(
 def list_opinions(
     request: Request,
     _p: Curator,
-    name: str,
+    name: ListName,
     peer: Annotated[str | None, Query(description="one peer's opinions only")] = None,
     key: Annotated[str | None, Query(description="one entry only (404 when unknown)")] = None,
     history: Annotated[bool, Query(description="also the opinions peers replaced")] = False,
-    after: Annotated[int, Query(ge=0, description="entries after this entry id")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="entries after this entry id")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     store = _opinions(request)
@@ -112,7 +113,9 @@ def _dicts(opinions: Any) -> list[dict[str, Any]]:
     "/v1/lists/{name}/move-negative",
     summary="Move a reported false positive to a negative list (revoke here, add there)",
 )
-def move_negative(request: Request, p: Curator, name: str, body: MoveNegative) -> dict[str, Any]:
+def move_negative(
+    request: Request, p: Curator, name: ListName, body: MoveNegative
+) -> dict[str, Any]:
     move = _opinions(request).move_to_negative(
         name, body.key, body.to, reason=body.reason, actor=p.name
     )
