@@ -16,6 +16,7 @@ from typing import Any
 
 from hashwatch.config import Settings
 from hashwatch.errors import ConfigError, HashwatchError, InvalidHashError
+from hashwatch.exchange.peers import PeerStore
 from hashwatch.exchange.opinions import OpinionStore
 from hashwatch.lists.model import EntryRecord, EntryStatus, ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
@@ -210,6 +211,11 @@ class Hashwatch:
     def opinions(self) -> OpinionStore:
         """Peers' opinions on the entries of published lists (feedback)."""
         return OpinionStore(self.db, self.lists)
+
+    @cached_property
+    def peers(self) -> PeerStore:
+        """The peers whose lists we subscribe to (``hashwatch peers``)."""
+        return PeerStore(self.db)
 
     @cached_property
     def pdq_index(self) -> SyncedPdqIndex:

@@ -15,7 +15,18 @@ from typing import Annotated
 import typer
 
 from hashwatch import __version__
-from hashwatch.cli import cases, index, lists, match, review, scan, service, users, watch
+from hashwatch.cli import (
+    cases,
+    index,
+    lists,
+    match,
+    peers,
+    review,
+    scan,
+    service,
+    users,
+    watch,
+)
 from hashwatch.cli._common import DbOption, run_app
 
 __all__ = ["app", "main"]
@@ -58,6 +69,7 @@ app.command()(watch.watch)
 app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.webhooks_app, name="webhooks")
 app.add_typer(users.users_app, name="users")
+app.add_typer(peers.peers_app, name="peers")
 
 
 def main() -> None:
