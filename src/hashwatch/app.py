@@ -416,6 +416,7 @@ class Hashwatch:
         progress: ScanProgress | None = None,
         unit_files: int = 64,
         case: CaseDetails | None = None,
+        carve: bool = False,
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`) with ``options``
         (default: :meth:`hash_options`); ``options.dihedral`` decides whether rotated and
@@ -431,6 +432,7 @@ class Hashwatch:
             options=options,
             unit_max_files=unit_files,
             case=case or CaseDetails(),
+            carve=carve,
         )
         with self.runner(workers) as runner:
             return Scanner(config, matcher, used, runner, progress).run()

@@ -45,6 +45,7 @@ from hashwatch.report.review_data import (
 from hashwatch.report.vics_case import write_vics_case
 from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.cluster import cluster_new_media
+from hashwatch.scan.images import ImagePlanner
 from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
 from hashwatch.scan.state import STATE_FILE, ScanState
 from hashwatch.scan.walk import EvidenceFile, walk_evidence
@@ -97,6 +98,7 @@ class ScanConfig:
     unit_max_files: int = UNIT_MAX_FILES
     unit_max_bytes: int = UNIT_MAX_BYTES
     case: CaseDetails = field(default_factory=CaseDetails)  # case number, agency, examiner...
+    carve: bool = False  # search disk images' free space for pictures (hashwatch.scan.carve)
 
 
 @dataclass
@@ -284,17 +286,20 @@ class Scanner:
             "frame_interval": options.frame_interval,
             "sampling": options.sampling,
             "list_filter": list(self.config.lists) if self.config.lists else None,
+            "carve": self.config.carve,
         }
 
     def _process(self, state: ScanState, audit: AuditLog) -> None:
         done = state.done_keys()
         total_files = total_bytes = 0
-        for ef in walk_evidence(self.roots):
+        # Disk images become parts (file systems, free space) that workers share.
+        planner = ImagePlanner(carve=self.config.carve)
+        for ef in planner.expand(walk_evidence(self.roots)):
             if ef.key not in done:
                 total_files += 1
                 total_bytes += ef.size
         self.progress.start(total_files, total_bytes)
-        todo = (ef for ef in walk_evidence(self.roots) if ef.key not in done)
+        todo = (ef for ef in planner.expand(walk_evidence(self.roots)) if ef.key not in done)
         options = WorkerOptions(hashing=self.config.options)
         units = _units(todo, self.config.unit_max_files, self.config.unit_max_bytes)
         counted = _FileCounter(self.progress)

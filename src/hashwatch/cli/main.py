@@ -20,6 +20,7 @@ from hashwatch.cli import (
     index,
     lists,
     match,
+    peer_opinion,
     peers,
     review,
     scan,
@@ -70,6 +71,7 @@ app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.webhooks_app, name="webhooks")
 app.add_typer(users.users_app, name="users")
 app.add_typer(peers.peers_app, name="peers")
+peers.peers_app.command("opinion")(peer_opinion.opinion)
 
 
 def main() -> None:

@@ -90,6 +90,14 @@ def scan(
             help="Sign manifest.json with this Ed25519 private key (PEM): manifest.json.sig.",
         ),
     ] = None,
+    carve: Annotated[
+        bool,
+        typer.Option(
+            "--carve",
+            help="In disk images, also recover pictures (JPEG, PNG, GIF, MP4) from free "
+            "space and file slack.",
+        ),
+    ] = False,
     into_db: Annotated[
         bool,
         typer.Option(
@@ -145,6 +153,7 @@ def scan(
             progress=_RichScanProgress(bar),
             unit_files=unit_files,
             case=case,
+            carve=carve,
         )
     if key is not None:
         err.print(f"signed: {sign_manifest(outcome.case_dir, key)}")
@@ -220,3 +229,5 @@ def verify(
         err.print(
             f"evidence unchanged: {checked.files} files under {checked.roots} root(s) re-hashed"
         )
+        for line in checked.images:
+            err.print(line)

@@ -8,6 +8,10 @@ every difference is named: a file changed, missing or added, and a root whose di
 
 Evidence that was moved (a copy mounted elsewhere) is checked at its new place: ``paths``
 gives the roots' current paths, in the manifest's order.
+
+A disk image in E01 format is also checked from the inside: its media is read again and its
+MD5 and SHA-1 compared with the hashes the acquisition stored in the image (a changed chunk
+shows there even where a segment's own digest was not recorded).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class EvidenceCheck:
     roots: int = 0
     files: int = 0  # files read again
     problems: list[CaseProblem] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # E01 images whose stored hashes match
 
 
 def _sha256(path: str) -> str:
@@ -62,6 +67,53 @@ def _recorded(case_dir: Path) -> dict[str, dict[str, str | None]]:
             f"{case_dir / RESULTS} is missing: the evidence cannot be checked"
         ) from None
     return out
+
+
+def _recorded_images(case_dir: Path) -> dict[str, list[str]]:
+    """``{root: [path of each E01 image]}`` from ``results.jsonl``."""
+    out: dict[str, list[str]] = {}
+    with (case_dir / RESULTS).open(encoding="utf-8", errors="surrogateescape") as fh:
+        for line in fh:
+            if '"image"' not in line:
+                continue
+            rec = json.loads(line)
+            if (rec.get("image") or {}).get("format") == "E01":
+                out.setdefault(rec["root"], []).append(rec["path"])
+    return out
+
+
+def _check_e01(path: str, check: EvidenceCheck) -> None:
+    """Read the media of the E01 at ``path`` and compare it with the hashes stored in it."""
+    from hashwatch.scan.image_io import E01, ewf_segments, open_media
+
+    try:
+        reader = open_media(E01, ewf_segments(path))
+    except Exception as exc:
+        check.problems.append(CaseProblem("image", path, f"E01 image cannot be opened: {exc}"))
+        return
+    try:
+        stored = reader.stored_hashes()
+        hashes = {name: hashlib.new(name) for name in stored}
+        pos = 0
+        while pos < reader.size:
+            block = reader.read_at(pos, min(1 << 20, reader.size - pos))
+            if not block:
+                raise OSError(f"the media ends at byte {pos:,} of {reader.size:,}")
+            for h in hashes.values():
+                h.update(block)
+            pos += len(block)
+    except Exception as exc:
+        check.problems.append(CaseProblem("image", path, f"E01 media cannot be read: {exc}"))
+        return
+    finally:
+        reader.close()
+    differs = [name for name, h in hashes.items() if h.hexdigest() != stored[name]]
+    names = " and ".join(n.upper().replace("SHA1", "SHA-1") for n in differs or stored)
+    if differs:
+        message = f"E01 media {names} differs from the hash stored in the image"
+        check.problems.append(CaseProblem("image", path, message))
+    elif stored:
+        check.images.append(f"{path}: E01 media {names} match the hashes stored in the image")
 
 
 def _rel(root: str, path: str) -> str:
@@ -136,9 +188,14 @@ def verify_evidence(
             "manifest's order: " + ", ".join(str(r.get("path")) for r in roots)
         )
     recorded = _recorded(root)
+    images = _recorded_images(root)
     check = EvidenceCheck(roots=len(roots))
     for n, entry in enumerate(roots):
         now = os.path.abspath(paths[n]) if paths is not None else str(entry["path"])
         _check_root(entry, now, recorded.get(str(entry["path"]), {}), check)
+        for image in images.get(str(entry["path"]), []):
+            moved = now + image[len(str(entry["path"])) :]
+            if os.path.isfile(moved):
+                _check_e01(moved, check)
     check.ok = not check.problems
     return check

@@ -81,6 +81,7 @@ __all__ = [
     "Handle",
     "Member",
     "expand_evidence",
+    "expand_member",
     "safe_display",
     "sniff_archive",
 ]
@@ -628,3 +629,18 @@ def expand_evidence(
             yield from _Expander(handle, limits, budget).expand(top, 0)
         except Exception as exc:  # a bug, not the evidence: still never stop the scan
             yield failed(f"internal error while expanding: {describe(exc)}")
+
+
+def expand_member(
+    member: Member, handle: Handle[R], limits: ArchiveLimits | None = None, depth: int = 1
+) -> Iterator[Expanded[R]]:
+    """As :func:`expand_evidence`, for content that is not a file of the evidence's own file
+    system (a file inside a disk image, a carved picture): ``member.source`` gives its bytes.
+    Archives in it are expanded the same way; nothing raises."""
+    limits = limits or ArchiveLimits()
+    budget = Budget(limits, member.size or 0)
+    try:
+        yield from _Expander(handle, limits, budget).expand(member, depth)
+    except Exception as exc:  # a bug, not the evidence: still never stop the scan
+        error = f"internal error while expanding: {describe(exc)}"
+        yield Expanded(member.display_path, member.size, member.mtime, None, error=error)

@@ -60,6 +60,13 @@ class ItemRecord:
     error: str | None = None
     note: str | None = None  # e.g. "unsafe member name" (read and hashed all the same)
     is_archive: bool = False
+    # A file inside a disk image: partition, file system, inode (metadata address), created,
+    # modified, accessed, changed, allocated (False: deleted); for a carved item its offset
+    # in the media (hashwatch.scan.image_read). None for every other file.
+    disk: dict[str, Any] | None = None
+    # A disk image's own record: format, segments, volumes, media digests, the E01's stored
+    # hashes and whether they were verified. None for every other file.
+    image: dict[str, Any] | None = None
     # A video's (or an animated image's) sampled frames, ``{frame, timestamp, pdq, quality}``
     # each (vPDQ's fields), so that a case can be matched again later; None for other files.
     frames: list[dict[str, Any]] | None = field(default=None, repr=False)

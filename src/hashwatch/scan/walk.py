@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hashwatch.scan.image_parts import ImagePart
+
 __all__ = ["SYMLINK_NOT_FOLLOWED", "EvidenceFile", "walk_evidence"]
 
 SYMLINK_NOT_FOLLOWED = "symbolic link not followed"
@@ -45,6 +47,9 @@ class EvidenceFile:
     size: int  # 0 where nothing will be read (links, special files, errors)
     mtime_ns: int  # from lstat; 0 where even lstat failed
     error: str | None = None
+    # Set: not the file itself but a part of the disk image it is (``path``, its first
+    # segment), planned by hashwatch.scan.images; None for every other file.
+    part: ImagePart | None = None
 
     @property
     def key(self) -> str:
@@ -54,7 +59,10 @@ class EvidenceFile:
         surrogate escapes, which ``ensure_ascii`` writes as ``\\udcXX``): a separator-joined
         string could be ambiguous.
         """
-        return json.dumps([self.root, self.path, self.size, self.mtime_ns], separators=(",", ":"))
+        fields: list[object] = [self.root, self.path, self.size, self.mtime_ns]
+        if self.part is not None:
+            fields.append(self.part.key)
+        return json.dumps(fields, separators=(",", ":"))
 
 
 def _strerror(exc: OSError) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from hashwatch.scan.archives import ArchiveLimits, Expanded, expand_evidence
+from hashwatch.scan.image_read import image_items
 from hashwatch.scan.model import ItemRecord
 from hashwatch.scan.walk import EvidenceFile
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_stream
@@ -99,10 +100,17 @@ def process_unit(
     records: list[ItemRecord] = []
     queries: list[MediaQuery] = []
     for ef in unit:
-        for item in expand_evidence(ef, handle, options.limits):
-            record, query = _record(ef, item)
-            records.append(record)
-            queries.append(query)
+        if ef.part is not None:  # a part of a disk image (hashwatch.scan.images)
+            for found in image_items(ef, handle, options.limits):
+                record, query = _record(ef, found.item)
+                record.disk, record.image = found.disk, found.image
+                records.append(record)
+                queries.append(query)
+        else:
+            for item in expand_evidence(ef, handle, options.limits):
+                record, query = _record(ef, item)
+                records.append(record)
+                queries.append(query)
         if on_file is not None:
             on_file(ef)
     return UnitResult([ef.key for ef in unit], records, sum(ef.size for ef in unit), queries)
