@@ -15,14 +15,21 @@ import pytest
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
-from hashwatch.errors import ConfigError, EntryNotFoundError
+from hashwatch.errors import ConfigError, EntryNotFoundError, ExchangeError, PeerNotFoundError
 from hashwatch.exchange.base import Opinion
+from hashwatch.exchange.checkpoint import generate_signing_key
+from hashwatch.exchange.feed_client import FeedExchange
+from hashwatch.exchange.feedback import Feedback
+from hashwatch.exchange.peers import PeerInfo
+from hashwatch.exchange.sync import Syncer
 from hashwatch.lists.model import ListKind
 from hashwatch.store.audit import AuditTrail
 from hashwatch.store.service import Role
 from tests.inprocess_cli import Run, run
 from tests.media import scene, write_image
 from tests.serve_helpers import client, make_key
+from tests.test_exchange_client import TOKEN, TinyFeed, md5_of
+from tests.test_exchange_sync import factory, subscribe
 
 __all__ = ["run"]  # the fixture
 
@@ -264,3 +271,63 @@ def test_peers_send_opinions_over_http_and_see_only_their_own(
         assert moved.status_code == 200, moved.text
         assert moved.json()["peers"] == ["org-c"] and moved.json()["status"] == "revoked"
     assert hw.lists.get("agency-fp").kind is ListKind.NEGATIVE
+
+
+# -- the subscriber's side -----------------------------------------------------------------
+
+
+def test_a_subscriber_tells_the_peer_what_it_thinks_and_keeps_what_it_sent(
+    hw: Hashwatch, tmp_path: Path
+) -> None:
+    feed = TinyFeed(generate_signing_key(tmp_path / "feed.pem", "agency.example"))
+    feed.add_range(0, 4)
+    subscribe(hw, feed).sync("agency")
+    review = TinyFeed(generate_signing_key(tmp_path / "other.pem", "other.example"))
+    review.add_range(10, 12)
+    held = Syncer(hw.db, factory=factory(review))
+    held.subscribe(
+        "other",
+        "http://other.test",
+        lists=[("known", "from-other")],
+        token=TOKEN,
+        key=str(review.key.verifier),
+        trust="review",
+    )
+    held.sync("other")
+    feeds = {"agency": feed, "other": review}
+
+    def reach(peer: PeerInfo, remote_list: str) -> FeedExchange:
+        return FeedExchange(peer.config(remote_list), transport=feeds[peer.name].transport())
+
+    feedback = Feedback(hw.db, factory=reach)
+    key = f"md5:{md5_of(1)}"
+    sent = feedback.send("agency", key.upper(), "false_positive", "a holiday photo", actor="ana")
+    assert feed.opinions == [{"key": key, "opinion": "false_positive", "reason": "a holiday photo"}]
+    assert (sent.local_list, sent.remote_list, sent.entry_id is not None) == (
+        "from-agency",
+        "known",
+        True,
+    )
+    # An entry still in quarantine can be judged too (a reviewer saw it is not what it says).
+    waiting = feedback.send("other", f"md5:{md5_of(10)}", Opinion.DISPUTED, "category 3, not 1")
+    assert waiting.entry_id is None and review.opinions[0]["opinion"] == "disputed"
+
+    with pytest.raises(EntryNotFoundError, match="no entry from peer 'agency'"):
+        feedback.send("agency", f"md5:{md5_of(10)}", "seen")  # the other peer's entry
+    with pytest.raises(PeerNotFoundError):
+        feedback.send("nobody", key, "seen")
+    with pytest.raises(ConfigError, match="needs a reason"):
+        feedback.send("agency", key, "false_positive", "  ")
+    feed.status = 403  # the publisher no longer takes our key
+    with pytest.raises(ExchangeError, match="403"):
+        feedback.send("agency", key, "confirmed")
+    assert len(feed.opinions) == 1
+
+    trail = AuditTrail(hw.db).events(action_prefix="peer.opinion")
+    assert [(e.action, e.target) for e in trail] == [
+        ("peer.opinion_failed", "agency"),
+        ("peer.opinion_sent", "other"),
+        ("peer.opinion_sent", "agency"),
+    ]
+    assert trail[-1].actor == "ana" and trail[-1].details["reason"] == "a holiday photo"
+    assert all(md5_of(1) not in str(e.details) for e in trail)
