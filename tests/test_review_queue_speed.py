@@ -21,7 +21,7 @@ from sqlalchemy import event, insert
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.review.consensus import ReviewStore
-from hashwatch.review.votes import Target
+from hashwatch.review.votes import Target, VoteChoice
 from hashwatch.store.models import CASE_CLUSTERS, CASE_ITEMS, CASES, utcnow
 from hashwatch.store.users import Actor, UserRole, UserStore
 
@@ -158,3 +158,30 @@ def test_the_queue_read_a_few_rows_at_a_time_lists_clusters_then_new_then_known_
     with hw.db.read() as conn:
         small_chunks = queue_targets(conn, 1, ("pending", "voted"), limit=500, chunk=3)
     assert [str(e.target) for e in small_chunks] == [str(e.target) for e in everything]
+
+
+def test_a_target_pages_neighbours_cost_the_same_at_any_depth_and_skip_your_votes(
+    hw: Hashwatch,
+) -> None:
+    """The target page's previous and next links come from the target's rank outwards;
+    they read the first 500 targets of the reviewer's queue before."""
+    _case(hw, "small", 1_000)
+    _case(hw, "large", 8_000)
+    info = UserStore(hw.db, hasher=CHEAP).add("ann", "reviewer", "ann's long passphrase")
+    ann = Actor(0, "ann", UserRole.REVIEWER, user_id=info.id)
+    review = ReviewStore(hw.db, hw.lists)
+    prev_t, next_t, _ = review.around("large", ann, Target(cluster=5))
+    assert (str(prev_t), str(next_t)) == ("cluster:4", "cluster:6")
+    assert review.around("large", ann, Target(cluster=1))[0] is None
+    review.configure("large", actor="lee", scheme="US")
+    review.vote("large", Target(cluster=5), VoteChoice("1"), actor=ann)
+    prev_t, next_t, _ = review.around("large", ann, Target(cluster=6))
+    assert (str(prev_t), str(next_t)) == ("cluster:4", "cluster:7")  # your vote is left out
+
+    work = {
+        case: _steps(hw, partial(review.around, case, ann, Target(cluster=120)))
+        for case in ("small", "large")
+    }
+    assert 0 < work["large"] <= work["small"] * 1.5 + 2, work
+    deep = _steps(hw, partial(review.around, "large", ann, Target(cluster=900)))
+    assert deep <= work["small"] * 1.5 + 2, (deep, work)

@@ -53,6 +53,8 @@ PAGE_HEADERS = {
 }
 _STATIC = {"review.js": "text/javascript", "review.css": "text/css"}
 _FORM_LIMIT = 64 * 1024
+# Targets on a queue page: the next ones in the scan's order (more follow as you vote).
+QUEUE_PAGE = 100
 
 
 class OneTimeLinks:
@@ -249,7 +251,7 @@ def case_queue(request: Request, case: str, last: str | None = None) -> Response
         return who
     try:
         status = request.app.state.hw.cases.status(case)
-        queue = _review(request).queue(case, who.actor, limit=500)
+        queue = _review(request).queue(case, who.actor, limit=QUEUE_PAGE)
     except HashwatchError as exc:
         return _error_page(who, exc)
     lead = allowed(who.actor, UserRole.LEAD)
@@ -262,6 +264,7 @@ def case_queue(request: Request, case: str, last: str | None = None) -> Response
         last=_target_or_none(last),
         links=workspace_html.case_links(status.case.case_uid),
         lane=workspace_html.second_look_lane(status.case.case_uid, _lane(request, case)),
+        page_size=QUEUE_PAGE,
     )
     return _html(page)
 

@@ -183,18 +183,25 @@ def case_page(
     last: str | None = None,
     links: str = "",
     lane: str = "",
+    page_size: int | None = None,
 ) -> str:
-    """``links``: HTML after the progress line; ``lane``: the second-look lane's HTML."""
+    """``page_size``: the most targets the page shows; ``links``: HTML after the progress
+    line; ``lane``: the second-look lane's HTML."""
     case = status.case.case_uid
     lead = f' · <a href="{case_url(case)}/lead">Lead queue</a>' if is_lead else ""
     lead += links
     undo = _undo(case, last)
+    more = (
+        f'<p class="note">The next {len(queue)} targets are shown; more follow as you vote.</p>'
+        if page_size is not None and len(queue) >= page_size
+        else ""
+    )
     first = (
         f'<a id="next" href="{target_url(case, str(queue[0].target))}" hidden></a>' if queue else ""
     )
     body = (
         f'<p class="progress" aria-label="progress">{_counts(status)}{lead}</p>'
-        f"{undo}{first}{queue_sections(case, queue)}{lane}"
+        f"{undo}{first}{queue_sections(case, queue)}{more}{lane}"
     )
     return layout(f"Case {_case_name(status.case)}", body, user=user, csrf=csrf)
 
