@@ -115,8 +115,9 @@ def test_split_e01_every_file_deleted_and_carved_found_evidence_untouched(
     manifest = json.loads(Path("case/manifest.json").read_text())
     assert manifest["evidence"][0]["files"] == 2  # the segments, with their own digests
     vics = json.loads(Path("case/case.vics.json").read_text())
-    paths = {f["FilePath"] for m in vics["value"][0]["Media"] for f in m["MediaFiles"]}
-    assert f"{image}!/p2(ext4)/photos/a.jpg" in paths
+    files = {f["FilePath"]: f for m in vics["value"][0]["Media"] for f in m["MediaFiles"]}
+    shown = files[f"{image}!/p2(ext4)/photos/a.jpg"]
+    assert shown["ParentFilePath"] == image and shown["Created"] == photo["disk"]["created"]
 
 
 def test_carved_picture_matches_a_known_list(run: Run, tmp_path: Path) -> None:

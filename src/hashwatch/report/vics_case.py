@@ -149,6 +149,10 @@ def _media_file(record: ItemRecord, md5: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"MD5": md5, "FileName": name, "FilePath": record.path}
     if record.mtime:
         entry["Written"] = record.mtime
+    disk = record.disk or {}  # a file inside a disk image: its file system's other times
+    for key, fact in (("Created", "created"), ("Accessed", "accessed")):
+        if disk.get(fact):
+            entry[key] = disk[fact]
     if ARCHIVE_SEPARATOR in record.path:
         parent = record.path.rsplit(ARCHIVE_SEPARATOR, 1)[0]
         entry["ParentFileName"] = _SEP.split(parent.rsplit(ARCHIVE_SEPARATOR, 1)[-1])[-1]
