@@ -23,12 +23,11 @@ from sqlalchemy import Connection, and_, select
 
 from hashwatch.errors import ConfigError, EntryNotFoundError, ExchangeError, HashwatchError
 from hashwatch.exchange.base import Opinion, RemoteEntry, SharedHash, SignalExchange, exchange_of
-from hashwatch.exchange.opinions import MAX_REASON
+from hashwatch.exchange.opinions import clean_reason
 from hashwatch.exchange.peers import PeerInfo, PeerStore, Subscription, remote_from_json
 from hashwatch.signals.types import normalize_hash, parse_hash_type
 from hashwatch.store.audit import actor_or_user, record_audit
 from hashwatch.store.database import Database
-from hashwatch.store.list_import import check_text
 from hashwatch.store.models import ENTRIES, HASHES, LISTS
 from hashwatch.store.peer_models import PEER_QUARANTINE
 
@@ -166,7 +165,7 @@ class Feedback:
             raise ConfigError(
                 f"an opinion is one of {', '.join(o.value for o in Opinion)}"
             ) from None
-        reason = check_text("reason", (reason or "").strip() or None, None, limit=MAX_REASON)
+        reason = clean_reason(reason)
         if opinion is Opinion.FALSE_POSITIVE and reason is None:
             raise ConfigError("a false positive needs a reason (what the media really is)")
         peer = self.peers.get(peer_name)
