@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
+from hashwatch.exchange.feed import FeedStore
+from hashwatch.exchange.feed_keys import create_publisher_key, default_key_path
 from hashwatch.store.service import KeyStore, Role
 from hashwatch.web.app import create_app
 from tests.serve_helpers import settings as serve_settings
@@ -20,6 +22,9 @@ from tests.serve_helpers import settings as serve_settings
 def test_no_server_errors_from_schema_fuzzing(tmp_path: Path) -> None:
     hw = Hashwatch(Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path))
     hw.lists.create("agency")
+    # A signing key and a published feed, so the feed routes are fuzzed past their 503/404.
+    signing = create_publisher_key(default_key_path(tmp_path), "fuzz.example")
+    FeedStore(hw.db).publish("agency", signing)
     headers = {"Authorization": f"Bearer {KeyStore(hw.db).create('fuzz', Role.ADMIN).token}"}
     app = create_app(
         hw, serve_settings(background=False, rate_per_s=1e6, burst=1e6, public_docs=True)

@@ -29,6 +29,7 @@ from hashwatch.cli import (
     watch,
 )
 from hashwatch.cli._common import DbOption, run_app
+from hashwatch.cli.exchange import exchange_app
 
 __all__ = ["app", "main"]
 
@@ -72,6 +73,7 @@ app.add_typer(service.webhooks_app, name="webhooks")
 app.add_typer(users.users_app, name="users")
 app.add_typer(peers.peers_app, name="peers")
 peers.peers_app.command("opinion")(peer_opinion.opinion)
+app.add_typer(exchange_app, name="exchange")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ and uvicorn are imported inside the commands, so ``hashwatch --help`` stays fast
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
@@ -86,6 +87,15 @@ def serve(
             help="Serve /metrics without a key (default: an admin key).",
         ),
     ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--signing-key",
+            help="The key that signs published feeds' checkpoints (default: "
+            "HASHWATCH_SIGNING_KEY, else <data dir>/exchange/signing-key.pem).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP matching service (docs/serve.md); database from --db or the environment."""
     import os
@@ -114,6 +124,8 @@ def serve(
     os.environ["HASHWATCH_DATABASE_URL"] = hw.settings.database_url
     os.environ["HASHWATCH_DATA_DIR"] = str(hw.settings.data_dir)
     os.environ.update(settings.to_env())
+    if signing_key is not None:
+        os.environ["HASHWATCH_SIGNING_KEY"] = str(signing_key.resolve())
     uvicorn.run(
         "hashwatch.web.app:app_from_env",
         factory=True,

@@ -144,6 +144,9 @@ FEED_NODES = table_of(FeedNodeRow)
 FEED_CHECKPOINTS = table_of(FeedCheckpointRow)
 FEED_STATE = table_of(FeedStateRow)
 
-# A feed catches up with ``list_id = L AND change_seq > N``: one range of this index, however
-# busy the other lists have been (``ix_entries_change_seq`` alone would scan their changes too).
-_ENTRY_CHANGES: Any = Index("ix_entries_list_change_seq", ENTRIES.c.list_id, ENTRIES.c.change_seq)
+# A feed catches up with ``list_id = L AND change_seq > N`` in (change_seq, id) order: one
+# range of this index, however busy the other lists have been (``ix_entries_change_seq`` alone
+# would scan their changes too), and a batch boundary inside one import's change is a seek.
+_ENTRY_CHANGES: Any = Index(
+    "ix_entries_list_change_seq", ENTRIES.c.list_id, ENTRIES.c.change_seq, ENTRIES.c.id
+)

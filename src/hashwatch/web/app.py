@@ -50,6 +50,7 @@ from hashwatch.web.failures import (
 )
 from hashwatch.web.gate import RequestGate
 from hashwatch.web.metrics import Metrics
+from hashwatch.web.routes_feeds import router as feeds_router
 from hashwatch.web.schemas import LIST_NAME_ERROR
 from hashwatch.web.service import MatchService
 from hashwatch.web.settings import ServeSettings
@@ -255,6 +256,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(routes_media.router)
     app.include_router(routes_cases.router)
     app.include_router(routes_opinions.router)
+    app.include_router(feeds_router)
     pages.install(app)
 
     @app.get(

@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("feed_id", "key"),
     )
-    op.create_index("ix_entries_list_change_seq", "entries", ["list_id", "change_seq"])
+    op.create_index("ix_entries_list_change_seq", "entries", ["list_id", "change_seq", "id"])
 
 
 def downgrade() -> None:
