@@ -21,6 +21,7 @@ from hashwatch.cli import (
     lists,
     match,
     peer_opinion,
+    peer_query,
     peers,
     review,
     scan,
@@ -69,10 +70,12 @@ app.command()(review.review)
 app.command()(service.serve)
 app.command()(watch.watch)
 app.add_typer(service.keys_app, name="keys")
+service.keys_app.command("unflag")(peer_query.unflag)
 app.add_typer(service.webhooks_app, name="webhooks")
 app.add_typer(users.users_app, name="users")
 app.add_typer(peers.peers_app, name="peers")
 peers.peers_app.command("opinion")(peer_opinion.opinion)
+peers.peers_app.command("query")(peer_query.query)
 app.add_typer(exchange_app, name="exchange")
 
 

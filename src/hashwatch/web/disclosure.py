@@ -13,6 +13,12 @@ bit of the list's hash. Three defences, per key (docs/serve.md, "What a match re
   picture rarely do — and flags the key once per window (audit record, metric), optionally
   refusing it for the rest of the window.
 
+A peer key (another organisation, query grant) sees less still: :func:`within_lists` keeps
+only the matches of its granted lists, as if no other list existed, and :func:`peer_view`
+keeps only what a peer is told of a match — the list, the hash type, the category, the
+distance as its disclosure allows, whether it is a rotated or mirrored copy, and for a video
+its facts; never an entry id or a list's version (docs/exchange.md, "Query-only sharing").
+
 Budgets and probe windows are kept per process; with ``--workers N`` each process holds
 ``1/N`` of a key's budget, as with the rate limit.
 """
@@ -22,15 +28,26 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hashwatch.lists.model import ListKind
+from hashwatch.matching.matcher import MatchResult
 from hashwatch.store.service import Disclosure
 
-__all__ = ["Bands", "ProbeDetector", "ProbeReport", "SignalBudget", "disclose"]
+__all__ = [
+    "PEER_FIELDS",
+    "Bands",
+    "ProbeDetector",
+    "ProbeReport",
+    "SignalBudget",
+    "disclose",
+    "peer_view",
+    "within_lists",
+]
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,43 @@ def disclose(
         else:
             out["distance"] = distance
     return out
+
+
+def within_lists(result: MatchResult, lists: Collection[str]) -> MatchResult:
+    """``result`` as if only ``lists`` existed: matches of other lists dropped, and a
+    negative list's match suppresses the others only when that negative list is among
+    ``lists`` (a list outside them is neither searched nor named, not even by its effect)."""
+    found = [m for m in (*result.matches, *result.suppressed) if m.list in lists]
+    found.sort(key=lambda m: (m.distance, m.list, m.entry_id))
+    negatives = [m for m in found if m.kind == ListKind.NEGATIVE]
+    if negatives:
+        kept = [m for m in found if m.kind != ListKind.NEGATIVE]
+        return MatchResult(negatives, kept, list(result.notes))
+    return MatchResult(found, [], list(result.notes))
+
+
+# What a peer is told of a match (after :func:`disclose`); everything else stays home.
+PEER_FIELDS = frozenset(
+    {
+        "list",
+        "kind",
+        "hash_type",
+        "distance",
+        "distance_band",
+        "category",
+        "category_label",
+        "scheme",
+        "entry_status",
+        "variant",
+        "partial",
+        "video",
+    }
+)
+
+
+def peer_view(match: dict[str, Any]) -> dict[str, Any]:
+    """A disclosed match as a peer sees it: :data:`PEER_FIELDS` only."""
+    return {k: v for k, v in match.items() if k in PEER_FIELDS}
 
 
 class SignalBudget:

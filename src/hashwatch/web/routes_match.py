@@ -1,4 +1,8 @@
-"""``/v1/hash`` and ``/v1/match``: thin, media kept in memory only."""
+"""``/v1/hash`` and ``/v1/match``: thin, media kept in memory only.
+
+``/v1/match`` takes any key: a matcher, curator or admin key matches against every list, a
+peer key (another organisation) only against the lists it has a grant on, and sees what
+:mod:`hashwatch.web.peer_access` lets a peer see."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from hashwatch.matching.matcher import Signal
+from hashwatch.matching.matcher import MatchResult, Signal, signals_of
 from hashwatch.store.service import Role
 from hashwatch.web.auth import ApiError, Principal, require
+from hashwatch.web.peer_access import granted_lists
 from hashwatch.web.schemas import CONTENT_ID, MatchRequest
 from hashwatch.web.service import MatchService
 from hashwatch.web.uploads import read_body, read_media_part
@@ -98,11 +103,12 @@ async def hash_upload(
 )
 async def match(
     request: Request,
-    principal: Annotated[Principal, require(Role.MATCHER)],
+    principal: Annotated[Principal, require(Role.PEER)],
     dihedral: Dihedral = True,
     content_id: ContentId = None,
 ) -> dict[str, Any]:
     service = _service(request)
+    lists = granted_lists(principal)  # None: every list; a peer: its grants only
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
         body = await read_body(request, 2 * 1024 * 1024)
@@ -114,17 +120,23 @@ async def match(
             raise ApiError(422, "invalid signals", errors=_errors(exc)) from None
         signals = [Signal(s.hash_type, s.value, s.quality) for s in parsed.signals]
         call_id = parsed.content_id or content_id
+        if lists is not None:
+            await run_in_threadpool(service.peers.admit, principal, signals, media=False)
         results = await run_in_threadpool(
             service.match_items,
             [[s] for s in signals],
             principal,
             dihedral=dihedral,
             content_ids=[s.content_id or call_id for s in parsed.signals],
+            within=lists,
         )
+        if lists is not None:
+            items = [[s] for s in signals]
+            await run_in_threadpool(service.peers.answered, principal, items, results, media=False)
         per_signal: list[dict[str, Any]] = []
         flat: list[dict[str, Any]] = []
         for n, (signal, result) in enumerate(zip(signals, results, strict=True)):
-            shown = service.present(result, principal.key_id)
+            shown = _present(service, result, principal, peer=lists is not None)
             out = {"type": signal.hash_type.value, "value": signal.value, **shown}
             per_signal.append(out)
             flat.extend({**m, "signal": n} for m in out["matches"])
@@ -132,15 +144,43 @@ async def match(
         if call_id:
             answer["content_id"] = call_id
         return answer
+    if lists is not None:
+        await run_in_threadpool(service.peers.admit, principal, [], media=True)
     data, filename = await _media(request)
     fs, result = await run_in_threadpool(
-        service.match_file, data, filename, principal, dihedral=dihedral, content_id=content_id
+        service.match_file,
+        data,
+        filename,
+        principal,
+        dihedral=dihedral,
+        content_id=content_id,
+        within=lists,
     )
     del data
-    answer = {"signals": fs.as_dict(), **service.present(result, principal.key_id)}
+    if lists is not None:
+        await run_in_threadpool(
+            service.peers.answered, principal, [signals_of(fs)], [result], media=True
+        )
+    answer = {
+        "signals": fs.as_dict(),
+        **_present(service, result, principal, peer=lists is not None),
+    }
     if content_id:
         answer["content_id"] = content_id
     return answer
+
+
+def _present(
+    service: MatchService, result: MatchResult, principal: Principal, *, peer: bool
+) -> dict[str, Any]:
+    """The result as the caller may see it: its key's disclosure; a peer's view for a peer."""
+    if not peer:
+        return service.present(result, principal.key_id)
+
+    def threshold_of(name: str) -> int:
+        return int(service.matcher.list_facts(name).threshold)
+
+    return service.peers.present(result, principal.key_id, service.bands, threshold_of)
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -37,8 +37,16 @@ from hashwatch.store.service import Disclosure, KeyInfo, KeyStore
 from hashwatch.store.webhook_http import TargetPolicy
 from hashwatch.store.webhooks import WebhookStore
 from hashwatch.web.auth import ApiError, Principal
-from hashwatch.web.disclosure import Bands, ProbeDetector, ProbeReport, SignalBudget, disclose
+from hashwatch.web.disclosure import (
+    Bands,
+    ProbeDetector,
+    ProbeReport,
+    SignalBudget,
+    disclose,
+    within_lists,
+)
 from hashwatch.web.metrics import Metrics
+from hashwatch.web.peer_access import PeerAccess
 from hashwatch.web.settings import ServeSettings
 
 __all__ = ["MatchService", "RWLock"]
@@ -112,6 +120,7 @@ class MatchService:
             registry=metrics.registry,
         )
         self._key_cache: dict[int, tuple[float, KeyInfo | None]] = {}
+        self.peers = PeerAccess(hw.db, settings, audit, metrics, self.key_info)
         self.lock = RWLock()
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
@@ -241,7 +250,9 @@ class MatchService:
         *,
         dihedral: bool = True,
         content_id: str | None = None,
+        within: Collection[str] | None = None,
     ) -> tuple[FileSignals, MatchResult]:
+        """Hash and match an upload; ``within``: only these lists (a peer key's grants)."""
         self.admit(caller, 1)
         fs = self.hash_bytes(data, name, dihedral=dihedral)
         pdq = fs.as_dict().get("pdq")
@@ -249,6 +260,8 @@ class MatchService:
         with self.lock.read():
             # A video (with frames) is matched by vPDQ's rules, anything else by its signals.
             result = self.matcher.match_files([fs])[0]
+        if within is not None:
+            result = within_lists(result, within)
         frames = len(fs.video.frames) if fs.video is not None else 0
         self.metrics.lookups.inc(len(signals_of(fs)) + frames)
         self._record([(content_id, result)], caller.name)
@@ -261,15 +274,19 @@ class MatchService:
         *,
         dihedral: bool = False,
         content_ids: Sequence[str | None] | None = None,
+        within: Collection[str] | None = None,
     ) -> list[MatchResult]:
         """Match items (each the signals of one content); ``content_ids[i]`` names item i's
-        content, and items of one content id make one webhook event."""
+        content, and items of one content id make one webhook event. ``within``: only these
+        lists (a peer key's grants)."""
         self.admit(caller, sum(len(i) for i in items))
         self._watch_probing(
             caller, [s.value for i in items for s in i if s.hash_type == HashType.PDQ]
         )
         with self.lock.read():
             results = self.matcher.match_many(items)  # hashes given as text: matched as given
+        if within is not None:
+            results = [within_lists(r, within) for r in results]
         self.metrics.lookups.inc(sum(len(i) for i in items))
         ids = list(content_ids) if content_ids is not None else [None] * len(items)
         self._record(list(zip(ids, results, strict=True)), caller.name)

@@ -51,6 +51,17 @@ class ServeSettings:
     probe_distance: int = 2  # ... within this many bits of another query of the key
     probe_neighbours: int = 32  # ... this many of them flag the key
     probe_throttle: bool = False  # a flagged key is refused (429) until its window ends
+    # Query-only peers (docs/exchange.md, "Query-only sharing"): rate, disclosure, probing.
+    peer_rate_per_s: float = 10.0  # requests/s of a peer key without its own --rate
+    peer_disclosure: str = "banded"  # what a peer key's matches reveal, unless its own
+    peer_throttle: float = 0.1  # a flagged peer's rate is cut to this share of it
+    peer_probe_window_s: float = 3600.0  # a peer's PDQ queries are watched this long
+    peer_probe_scan_queries: int = 64  # unmatched, far-apart, non-picture hashes that flag
+    peer_probe_scan_far: int = 64  # ... each more than this many bits from the others
+    peer_probe_weight_slack: int = 2  # ... with a weight outside 128 +- this
+    peer_probe_sweep_queries: int = 12  # a walk this long around a hit flags
+    peer_probe_sweep_radius: int = 32  # ... within this many bits of the hit
+    peer_probe_sweep_step: int = 2  # ... each step at most this many bits
     # People (docs/serve.md, "People"): sign-in lockout, session timeouts, the cookie.
     login_max_failures: int = 5  # wrong passwords in a row before an account locks
     login_lockout_s: float = 900.0  # how long it stays locked (an admin may unlock sooner)
