@@ -298,3 +298,15 @@ def test_cases_apply_retries_pending_list_steps_and_status_counts_them(
     assert sorted(d["list"] for d in decisions) == [IGNORABLE, KNOWN]
     assert json.loads(run("cases", "status", CASE).stdout)["list_steps_pending"] == 0
     assert run("cases", "apply", CASE).stderr.strip().endswith("0 of 0 pending list step(s) done")
+
+
+def test_a_second_look_note_with_a_nul_character_is_refused_not_a_server_error(
+    hw: Hashwatch, scanned: tuple[Path, Path]
+) -> None:
+    imported(hw, scanned[1])
+    people(hw)
+    ann, ann_h = _api(create_app(hw, settings(background=False)), "ann")
+    mark = f"/v1/cases/{CASE}/targets/{_beach(hw)}/second-look"
+    refused = ann.put(mark, json={"note": "a\x00b"}, headers=ann_h)
+    assert refused.status_code == 400 and "NUL" in refused.text
+    assert SecondLooks(hw.db).lane(CASE) == []

@@ -99,6 +99,8 @@ class SecondLooks:
         note = (note or "").strip() or None
         if note is not None and len(note) > MAX_NOTE:
             raise ConfigError(f"a note is at most {MAX_NOTE} characters")
+        if note is not None and "\x00" in note:  # PostgreSQL text holds no NUL
+            raise ConfigError("a note holds no NUL character")
         with self.db.write(lock="cases") as conn:
             case = self._cases.row_of(conn, ref)
             self._members(conn, case, target)
