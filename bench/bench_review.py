@@ -14,7 +14,8 @@
    targets for a reviewer) and ``item`` (an item's details), through the library and over HTTP
    (``TestClient``, a person's key), p50/p99 of ``--calls`` calls each. The reference, timed in
    the same run on the same table: a plain ``SELECT ... ORDER BY rank LIMIT 20`` and a select
-   of one item by id.
+   of one item by id. Then the review pages as a signed-in browser gets them (a session
+   cookie): the queue page and the next target's page (``page:`` rows).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from hashwatch.store.models import CASE_CLUSTERS, CASE_ITEMS, CASES, utcnow
 from hashwatch.store.service import KeyStore, Role
 from hashwatch.store.users import Actor, UserRole, UserStore
 from hashwatch.web.app import create_app
+from hashwatch.web.auth import SESSION_COOKIE
 from hashwatch.web.settings import ServeSettings
 
 CHEAP = PasswordHasher(1, 8 * 1024, 1)
@@ -260,12 +262,41 @@ def _one_database(
 
             results.append(("HTTP: GET .../queue", timed(http_queue, calls), q_ref[0]))
             results.append(("HTTP: GET .../items/{id}", timed(http_item, calls), i_ref[0]))
+        results += _pages(hw, app, review, ann, calls, q_ref[0])
         for name, (p50, p99), ref in results:
             print(f"| {label} | {name} | {calls} | {p50:.2f} | {p99:.2f} | {p50 / ref:.1f}× |")
         print(f"({label}: {items} items written in {built:.1f} s)", flush=True)
     finally:
         hw.close()
         drop_database(pg_name)
+
+
+def _pages(
+    hw: Hashwatch, app: object, review: ReviewStore, ann: Actor, calls: int, ref: float
+) -> list[tuple[str, tuple[float, float], float]]:
+    """The review pages as a signed-in browser gets them: the queue page (up to 500 targets
+    in sections) and the next target's page (its items, the decision form, the reviewer's
+    neighbours in the queue, second-look marks and the break prompt)."""
+    users = UserStore(hw.db, hasher=CHEAP)
+    session = users.open_session(users.get("ann"))
+    following = str(review.queue(CASE_UID, ann, limit=1)[0].target)
+    out = []
+    with TestClient(app, follow_redirects=False) as client:  # type: ignore[arg-type]
+        client.cookies.set(SESSION_COOKIE, session.token)
+
+        def page(path: str) -> Callable[[int], object]:
+            def get(_: int) -> object:
+                answer = client.get(path)
+                assert answer.status_code == 200, (path, answer.status_code)
+                return answer
+
+            return get
+
+        queue_page = page(f"/review/cases/{CASE_UID}")
+        next_page = page(f"/review/cases/{CASE_UID}/targets/{following}")
+        out.append(("page: GET /review/cases/{case} (queue)", timed(queue_page, calls), ref))
+        out.append(("page: GET .../targets/{next} (next item)", timed(next_page, calls), ref))
+    return out
 
 
 def main() -> None:
