@@ -28,9 +28,12 @@ from hashwatch.signals.types import HashType
 from hashwatch.store.audit import AuditTrail
 from hashwatch.store.service import Role
 from hashwatch.web.app import create_app
+from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene, write_image
 from tests.serve_helpers import client, make_key, settings
+
+run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

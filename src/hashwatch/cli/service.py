@@ -221,9 +221,16 @@ def keys_revoke(ctx: typer.Context, name: str) -> None:
 
 @keys_app.command("list")
 def keys_list(ctx: typer.Context) -> None:
-    """List API keys (names, roles, prefixes, a peer's grants; never tokens)."""
-    for info in _keys(ctx).all():
-        _emit(info.as_dict())
+    """List API keys (names, roles, prefixes, a peer's grants, a probing flag; never tokens)."""
+    from hashwatch.exchange.probing import PeerFlags
+
+    keys = _keys(ctx)
+    flagged = {f.key: f.reason for f in PeerFlags(keys.db).open()}
+    for info in keys.all():
+        shown = info.as_dict()
+        if info.name in flagged:
+            shown["flagged"] = flagged[info.name]  # scan or sweep: `keys unflag` clears it
+        _emit(shown)
 
 
 @webhooks_app.command("add")

@@ -36,6 +36,7 @@ from hashwatch.web import (
     routes_match,
     routes_media,
     routes_opinions,
+    routes_peer_admin,
     routes_session,
 )
 from hashwatch.web.apidocs import install_api_docs
@@ -256,6 +257,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(routes_media.router)
     app.include_router(routes_cases.router)
     app.include_router(routes_opinions.router)
+    app.include_router(routes_peer_admin.router)
     app.include_router(feeds_router)
     pages.install(app)
 
