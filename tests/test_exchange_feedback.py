@@ -8,26 +8,35 @@ negative list and stops matching. Each test runs against SQLite and the real Pos
 
 from __future__ import annotations
 
+import hashlib
 import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.errors import ConfigError, EntryNotFoundError, ExchangeError, PeerNotFoundError
 from hashwatch.exchange.base import Opinion
 from hashwatch.exchange.checkpoint import generate_signing_key
+from hashwatch.exchange.feed import FeedStore
 from hashwatch.exchange.feed_client import FeedExchange
+from hashwatch.exchange.feed_keys import create_publisher_key, default_key_path
 from hashwatch.exchange.feedback import Feedback
 from hashwatch.exchange.peers import PeerInfo
 from hashwatch.exchange.sync import Syncer
 from hashwatch.lists.model import ListKind
 from hashwatch.store.audit import AuditTrail
-from hashwatch.store.service import Role
+from hashwatch.store.service import KeyStore, Role
+from hashwatch.web.app import create_app
 from tests.inprocess_cli import Run, run
 from tests.media import scene, write_image
-from tests.serve_helpers import client, make_key
+from tests.serve_helpers import client, make_key, settings
 from tests.test_exchange_client import TOKEN, TinyFeed, md5_of
 from tests.test_exchange_sync import factory, subscribe
 
@@ -42,8 +51,12 @@ def _publish(hw: Hashwatch, tmp_path: Path) -> tuple[list[Path], list[str]]:
     """List ``agency`` with three pictures; returns the files and their entry keys."""
     files = _pictures(tmp_path)
     hw.add_media("agency", files, category="1")
-    keys = [f"md5:{fs.digests.md5}" for fs in hw.hash_paths(files) if fs.digests is not None]
-    return files, keys
+    return files, _keys(files)
+
+
+def _keys(files: list[Path]) -> list[str]:
+    """The entry keys add-media gives the files: their MD5s."""
+    return [f"md5:{hashlib.md5(f.read_bytes()).hexdigest()}" for f in files]
 
 
 def test_opposite_opinions_dispute_the_entry(hw: Hashwatch, tmp_path: Path) -> None:
@@ -180,7 +193,7 @@ def test_curator_reads_opinions_and_moves_a_false_positive_from_the_cli(
     assert run("lists", "add-media", "agency", *map(str, files), "--category", "1").returncode == 0
     assert run("lists", "add-media", "partner", str(files[0])).returncode == 0
     hw = Hashwatch(Settings(f"sqlite:///{tmp_path / 'hw.sqlite3'}", tmp_path / "data"))
-    keys = [f"md5:{fs.digests.md5}" for fs in hw.hash_paths(files) if fs.digests is not None]
+    keys = _keys(files)
     hw.opinions.record("agency", keys[0], "org-b", "confirmed")
     hw.opinions.record("agency", keys[0], "org-c", "false_positive", "a holiday photo")
     hw.opinions.record("agency", keys[1], "org-c", "seen")
@@ -331,3 +344,110 @@ def test_a_subscriber_tells_the_peer_what_it_thinks_and_keeps_what_it_sent(
     ]
     assert trail[-1].actor == "ana" and trail[-1].details["reason"] == "a holiday photo"
     assert all(md5_of(1) not in str(e.details) for e in trail)
+
+
+# -- the whole story: a publisher and two subscribers on loopback --------------------------
+
+
+@contextmanager
+def _serving(hw: Hashwatch) -> Iterator[str]:
+    """The publisher's service on a loopback port, as ``hashwatch serve`` runs it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(create_app(hw, settings()), log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        up = threading.Event()
+        for _ in range(600):  # at most 30 s
+            if server.started:
+                up.set()
+                break
+            up.wait(0.05)
+        assert up.is_set(), "the service did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def test_two_subscribers_disagree_and_the_feed_publishes_the_dispute(
+    db_url: str, tmp_path: Path, run: Run
+) -> None:
+    publisher = Hashwatch(Settings(db_url, tmp_path / "publisher"))
+    signing = create_publisher_key(default_key_path(publisher.settings.data_dir), "agency.example")
+    files, keys = _publish(publisher, tmp_path)
+    FeedStore(publisher.db).publish("agency", signing)
+    grant = {"agency": "feed"}
+    token_b = KeyStore(publisher.db).create("org-b", Role.PEER, grants=grant).token
+    token_c = KeyStore(publisher.db).create("org-c", Role.PEER, grants=grant).token
+    c = Hashwatch(Settings(f"sqlite:///{tmp_path / 'c.sqlite3'}", tmp_path / "c"))
+    verifier = str(signing.verifier)
+    try:
+        with _serving(publisher) as url:
+            # B subscribes from the command line (trust auto), C in the library (review).
+            subscribed = run(
+                "peers",
+                "add",
+                "agency-a",
+                url,
+                "--list",
+                "agency:from-a",
+                "--token",
+                token_b,
+                "--key",
+                verifier,
+                "--trust",
+                "auto",
+            )
+            assert subscribed.returncode == 0, subscribed.stderr
+            assert run("peers", "sync", "agency-a").returncode == 0
+            syncer = Syncer(c.db)
+            syncer.subscribe(
+                "agency-a",
+                url,
+                lists=[("agency", "from-a")],
+                token=token_c,
+                key=verifier,
+                trust="review",
+            )
+            syncer.sync("agency-a")
+
+            Feedback(c.db).send("agency-a", keys[0], "confirmed")  # from C's quarantine
+            assert publisher.opinions.entry("agency", keys[0]).status == "active"
+            said = run(
+                "peers",
+                "opinion",
+                "agency-a",
+                keys[0],
+                "--false-positive",
+                "--reason",
+                "a holiday photo",
+            )
+            assert said.returncode == 0, said.stderr
+            assert json.loads(said.stdout)["local_list"] == "from-a"
+            entry = publisher.opinions.entry("agency", keys[0])
+            assert (entry.status, sorted(o.peer for o in entry.opinions)) == (
+                "disputed",
+                ["org-b", "org-c"],
+            )
+            missing = run("peers", "opinion", "agency-a", "md5:" + "0" * 32, "--seen")
+            assert missing.returncode == 4 and "0" * 32 not in missing.stderr
+
+            # The feed says so; B's next sync marks its own copy disputed.
+            assert run("peers", "sync", "agency-a").returncode == 0
+            feeds = FeedStore(publisher.db)
+            page = feeds.page(feeds.get("agency"), after=0, limit=100)
+            ops = [(r["op"], r["key"]) for r in map(json.loads, page.records)]
+            assert ops[-1] == ("dispute", keys[0]) and ops.count(("dispute", keys[0])) == 1
+        b = Hashwatch(Settings(f"sqlite:///{tmp_path / 'hw.sqlite3'}", tmp_path / "data"))
+        try:
+            (match,) = b.match_paths([files[0]], b.matcher(["from-a"]))
+            assert {m.entry_status for m in match.result.matches} == {"disputed"}
+        finally:
+            b.close()
+    finally:
+        c.close()
+        publisher.close()
