@@ -7,10 +7,20 @@ resuming after a failure at any page, nothing applied from a page that fails ver
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -22,12 +32,13 @@ from hashwatch.exchange.base import FetchDelta, RemoteEntry, SignalExchange
 from hashwatch.exchange.feed_client import FeedCheckpoint, FeedExchange
 from hashwatch.exchange.peers import PeerInfo, Subscription
 from hashwatch.exchange.sync import Syncer
-from hashwatch.lists.model import EntryStatus
+from hashwatch.lists.model import CategoryScheme, EntryStatus
 from hashwatch.matching.matcher import Signal
 from hashwatch.signals.types import HashType
 from hashwatch.store.audit import AuditTrail
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES
 from tests.inprocess_cli import Run, run  # noqa: F401  (the fixture)
+from tests.serve_helpers import wait_until_serving
 from tests.test_exchange_client import TOKEN, TinyFeed, entry_of, md5_of, pdq_of
 
 Factory = Callable[[PeerInfo, Subscription], SignalExchange[Any]]
@@ -352,3 +363,273 @@ def test_the_peers_commands(run: Run, feed: TinyFeed) -> None:  # noqa: F811
         assert run("peers", "remove", "agency").returncode == 0
         assert run("peers", "list").stdout == ""
         assert run("lists", "show", "from-agency").returncode == 0  # our list stays
+
+
+# -- three instances ----------------------------------------------------------------------
+# A publishes with the real `hashwatch serve`; B (PostgreSQL) subscribes with trust auto,
+# C (SQLite) with trust review, through a loopback proxy that can alter A's answers.
+
+
+def _csv(path: Path, numbers: range, category: str) -> Path:
+    lines = ["md5,pdq,category"] + [f"{md5_of(n)},{pdq_of(n)},{category}" for n in numbers]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Proxy:
+    """Forwards to A; ``mode`` decides what reaches the subscriber."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.mode = "pass"
+        self.captured: dict[str, Any] | None = None
+        self.liar: TinyFeed | None = None
+
+    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+        import httpx
+
+        if self.mode == "rewrite" and self.liar is not None:
+            url = urlsplit(path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            return self.liar.answer("GET", url.path, query, None)
+        response = httpx.get(self.upstream + path, headers=headers, timeout=30)
+        data = response.json()
+        if response.status_code != 200 or "/records" not in path:
+            return response.status_code, data
+        if self.captured is None:
+            self.captured = json.loads(json.dumps(data))
+        if self.mode == "tamper" and data["records"]:
+            data["records"][0] = data["records"][0].replace('"category":"1"', '"category":"5"')
+        elif self.mode == "replay":
+            data = self.captured
+        return 200, data
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {"Authorization": self.headers.get("Authorization", "")}
+                status, data = proxy.answer(self.path, headers)
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+@contextmanager
+def serving(db_url: str, data_dir: Path) -> Iterator[str]:
+    """A's `hashwatch serve` on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HASHWATCH_DATABASE_URL": db_url, "HASHWATCH_DATA_DIR": str(data_dir)}
+    args = ["serve", "--port", str(port), "--sync-interval", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hashwatch", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _export(hw: Hashwatch, name: str) -> bytes:
+    """The list's text export (every hash of every live entry), entries in key order: an
+    export lists entries in the order this database received them, which for a subscriber is
+    the feed's order of changes, not the publisher's order of entry ids."""
+    out = io.BytesIO()
+    hw.lists.export(name, out, "text")
+    lines = out.getvalue().splitlines(keepends=True)
+    entries = [b"".join(lines[i : i + 2]) for i in range(0, len(lines), 2)]  # md5, pdq
+    return b"".join(sorted(entries))
+
+
+def _categories(hw: Hashwatch, name: str) -> dict[str, str | None]:
+    return {f"{r.hashes[0][0].value}:{r.hashes[0][1]}": r.category for r in hw.lists.records(name)}
+
+
+def test_three_instances_a_publishes_b_follows_c_catches_up_after_being_offline(
+    tmp_path: Path,
+    pg_url: str,
+    run: Run,  # noqa: F811
+) -> None:
+    from hashwatch.exchange.feed import FeedStore
+    from hashwatch.exchange.feed_keys import create_publisher_key, default_key_path
+    from hashwatch.store.service import KeyStore, Role
+
+    a = Hashwatch(Settings(f"sqlite:///{tmp_path / 'a.sqlite3'}", tmp_path / "a"))
+    b = Hashwatch(Settings(pg_url, tmp_path / "b"))
+    c_url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    c = Hashwatch(Settings(c_url, tmp_path / "c"))
+    signing = create_publisher_key(default_key_path(a.settings.data_dir), "agency-a.example")
+    a.lists.import_file(
+        "known", _csv(tmp_path / "v1.csv", range(0, 100), "1"), scheme=CategoryScheme.US
+    )
+    FeedStore(a.db).publish("known", signing)
+    keys = KeyStore(a.db)
+    token_b = keys.create("org-b", Role.PEER, grants={"known": "feed"}).token
+    token_c = keys.create("org-c", Role.PEER, grants={"known": "feed"}).token
+    verifier = str(signing.verifier)
+    with serving(a.settings.database_url, a.settings.data_dir) as url_a:
+        proxy = Proxy(url_a)
+        with proxy.serve() as url_p:
+            syncer_b = Syncer(b.db)
+            syncer_b.subscribe(
+                "agency-a", url_p, lists=[("known", "from-a")], token=token_b, key=verifier
+            )
+            assert syncer_b.sync("agency-a")[0].added == 100
+            base = ["--db", c_url, "peers"]
+            args = ["--token", token_c, "--key", verifier, "--list", "known:from-a"]
+            added = run(*base, "add", "agency-a", url_p, *args, "--trust", "review")
+            assert added.returncode == 0, added.stderr
+            assert run(*base, "sync").returncode == 0
+            assert json.loads(run(*base, "accept", "agency-a", "--all").stdout)["accepted"] == 100
+
+            # C is offline while A adds 10,000 entries, then changes 3,000 and withdraws 2,030
+            # (a replace import of the list as its source now has it).
+            a.lists.import_file(
+                "known", _csv(tmp_path / "v2.csv", range(100, 10_100), "1"), mode="append"
+            )
+            now = [n for n in range(10_100) if not (50 <= n < 80 or 5_000 <= n < 7_000)]
+            lines = [f"{md5_of(n)},{pdq_of(n)},{2 if 1_000 <= n < 4_000 else 1}" for n in now]
+            (tmp_path / "v3.csv").write_text("md5,pdq,category\n" + "\n".join(lines) + "\n")
+            a.lists.import_file("known", tmp_path / "v3.csv")
+            [report_b] = syncer_b.sync("agency-a")
+            assert report_b.error is None and report_b.revoked == 30
+            synced = run(*base, "sync", "agency-a")
+            assert synced.returncode == 0, synced.stderr
+            assert json.loads(synced.stdout)["quarantined"] > 0
+            assert run(*base, "accept", "agency-a", "--all").returncode == 0
+            # The same active set on all three, byte for byte in an export.
+            expected = _export(a, "known")
+            assert expected.count(b"\n") == 2 * 8_070
+            assert _export(b, "from-a") == expected
+            assert _export(c, "from-a") == expected
+            assert _categories(c, "from-a") == _categories(a, "known") == _categories(b, "from-a")
+
+            # An altered page, a replayed page and a rewritten history: refused, nothing applied.
+            a.lists.import_file(
+                "known", _csv(tmp_path / "v4.csv", range(20_000, 20_005), "1"), mode="append"
+            )
+            before = (_export(b, "from-a"), b.peers.get("agency-a").subscriptions[0].checkpoint)
+            for mode, words in (("tamper", "altered"), ("replay", "replayed")):
+                proxy.mode = mode
+                with pytest.raises(FeedVerificationError, match=words):
+                    syncer_b.sync("agency-a")
+                after = b.peers.get("agency-a").subscriptions[0]
+                assert (_export(b, "from-a"), after.checkpoint) == before
+                assert after.last_error is not None and words in after.last_error
+            # A rewrites an old record and signs the rewritten tree with its own key.
+            records = [
+                json.dumps(json.loads(r), sort_keys=True, separators=(",", ":"))
+                for r in _all_records(url_a, token_b)
+            ]
+            records[4] = records[4].replace('"category":"1"', '"category":"3"')
+            proxy.liar = TinyFeed(signing, list_name="known", records=records)
+            proxy.mode = "rewrite"
+            refused = run(*base, "sync", "agency-a")
+            assert refused.returncode == 6 and "history was rewritten" in refused.stderr
+            with pytest.raises(FeedVerificationError, match="history was rewritten"):
+                syncer_b.sync("agency-a")
+            assert (_export(b, "from-a"), b.peers.get("agency-a").subscriptions[0].checkpoint) == (
+                before
+            )
+            proxy.mode = "pass"
+            assert syncer_b.sync("agency-a")[0].added == 5
+    for hw in (a, b, c):
+        hw.close()
+
+
+def _all_records(url: str, token: str) -> list[str]:
+    import httpx
+
+    out: list[str] = []
+    while True:
+        page = httpx.get(
+            f"{url}/v1/feeds/known/records",
+            params={"after": len(out), "limit": 1000},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        out += page["records"]
+        if not page["more"]:
+            return out
+
+
+def test_peers_over_http_the_leads_quarantine_page_and_the_background_sync(
+    sqlite_hw: Hashwatch, feed: TinyFeed
+) -> None:
+    from hashwatch.store.service import Role
+    from hashwatch.store.users import UserStore
+    from hashwatch.web.auth import SESSION_COOKIE
+    from tests.serve_helpers import client, make_key
+
+    hw = sqlite_hw
+    feed.add_range(0, 6)
+    with feed.serve() as url:
+        Syncer(hw.db).subscribe(
+            "agency",
+            url,
+            lists=[("known", "from-agency")],
+            token=TOKEN,
+            key=str(feed.key.verifier),
+            trust="review",
+        )
+        admin = make_key(hw, Role.ADMIN)
+        with client(hw, sync_interval_s=0) as http:
+            assert http.get("/v1/peers", headers=make_key(hw, Role.MATCHER)).status_code == 403
+            [peer] = http.get("/v1/peers", headers=admin).json()
+            assert peer["token"] == TOKEN[:6] + "…" and TOKEN not in json.dumps(peer)
+            [report] = http.post("/v1/peers/agency/sync", headers=admin).json()
+            assert report["quarantined"] == 6
+            waiting = http.get("/v1/peers/agency/quarantine", headers=admin).json()
+            assert [w["key"] for w in waiting] == [f"md5:{md5_of(n)}" for n in range(6)]
+            body = {"keys": [f"md5:{md5_of(0)}"]}
+            accepted = http.post("/v1/peers/agency/quarantine/accept", headers=admin, json=body)
+            assert accepted.json()["accepted"] == 1
+            # A lead decides on the page.
+            users = UserStore(hw.db)
+            users.add("lena", "lead", "a long lead password")
+            session = users.sign_in("lena", "a long lead password")
+            http.cookies.set(SESSION_COOKIE, session.token)
+            page = http.get("/review/peers/agency/quarantine")
+            assert page.status_code == 200 and f"md5:{md5_of(1)}" in page.text
+            assert "Agency A" in page.text and "md5, pdq" in page.text
+            form = {"csrf_token": "forged", "decision": "accept", "key": f"md5:{md5_of(1)}"}
+            refused = http.post("/review/peers/agency/quarantine", data=form)
+            assert refused.status_code == 403 and len(entries(hw)) == 1
+            form["csrf_token"] = UserStore.csrf_token_of(session.token)
+            http.post("/review/peers/agency/quarantine", data=form, follow_redirects=False)
+            form["decision"] = "reject-all"
+            http.post("/review/peers/agency/quarantine", data=form, follow_redirects=False)
+            http.cookies.clear()
+            assert http.get("/v1/peers/agency/quarantine", headers=admin).json() == []
+            assert set(entries(hw)) == {f"md5:{md5_of(0)}", f"md5:{md5_of(1)}"}
+        # serve --sync-interval: the server syncs every peer by itself.
+        feed.add_range(6, 9)
+        with client(hw, sync_interval_s=0.1):
+            deadline = time.monotonic() + 60
+            while len(Syncer(hw.db).quarantine("agency")) < 3:
+                assert time.monotonic() < deadline, "the background sync did not run"
+                time.sleep(0.05)

@@ -87,6 +87,14 @@ def serve(
             help="Serve /metrics without a key (default: an admin key).",
         ),
     ] = None,
+    sync_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--sync-interval",
+            help="Sync every peer this often, in seconds (default 300; 0: never).",
+            show_default=False,
+        ),
+    ] = None,
     signing_key: Annotated[
         Path | None,
         typer.Option(
@@ -114,6 +122,7 @@ def serve(
         workers=workers,
         public_docs=public_docs,
         metrics_public=metrics_public,
+        sync_interval_s=sync_interval,
     )
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Every worker writes its metrics here; a scrape of any worker reports the sum.

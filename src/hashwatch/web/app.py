@@ -26,6 +26,7 @@ from hashwatch import __version__
 from hashwatch.app import Hashwatch
 from hashwatch.audit import AuditLog
 from hashwatch.errors import HashwatchError
+from hashwatch.exchange.sync import Syncer
 from hashwatch.store.service import KeyStore, MatchRecordStore, Role
 from hashwatch.store.users import UserStore
 from hashwatch.web import (
@@ -37,6 +38,7 @@ from hashwatch.web import (
     routes_media,
     routes_opinions,
     routes_peer_admin,
+    routes_peers,
     routes_session,
 )
 from hashwatch.web.apidocs import install_api_docs
@@ -202,6 +204,15 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
                     ),
                 ),
             ]
+            if settings.sync_interval_s > 0:
+                jobs.append(
+                    (
+                        "peers",
+                        lambda s: _loop(
+                            s, settings.sync_interval_s, Syncer(hw.db).sync_all, "peers", outage
+                        ),
+                    )
+                )
             for name, target in jobs:
                 thread = threading.Thread(
                     target=target, args=(stop,), name=f"hashwatch-{name}", daemon=True
@@ -258,6 +269,8 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(routes_cases.router)
     app.include_router(routes_opinions.router)
     app.include_router(routes_peer_admin.router)
+    app.include_router(routes_peers.router)
+    app.include_router(routes_peers.pages)
     app.include_router(feeds_router)
     pages.install(app)
 

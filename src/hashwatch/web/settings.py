@@ -32,6 +32,7 @@ class ServeSettings:
     webhook_max_attempts: int = 8
     webhook_backoff_s: float = 2.0
     webhook_timeout_s: float = 5.0
+    sync_interval_s: float = 300.0  # peers synced this often in the background (0: off)
     audit_log: Path | None = None  # default: <data dir>/serve-audit.log
     background: bool = True  # run the poller, delivery loop and purge job
     public_docs: bool = False  # /docs, /redoc, /openapi.json without a key
