@@ -65,15 +65,11 @@ def upgrade() -> None:
         sa.Column("entry", sa.JSON(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=True),
         sa.Column("received_at", TS, nullable=True),
-        sa.ForeignKeyConstraint(
-            ["subscription_id"], ["peer_subscriptions.id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["subscription_id"], ["peer_subscriptions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("subscription_id", "key", name="uq_peer_quarantine_key"),
     )
-    op.create_index(
-        "ix_peer_quarantine_subscription", "peer_quarantine", ["subscription_id", "id"]
-    )
+    op.create_index("ix_peer_quarantine_subscription", "peer_quarantine", ["subscription_id", "id"])
 
 
 def downgrade() -> None:
