@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, insert, select, union_all, update
 
 from hashwatch.errors import ConfigError, ListNotFoundError
 from hashwatch.exchange.checkpoint import SigningKey
@@ -344,14 +344,19 @@ class FeedStore:
         needed: set[PerfectNode] = needed_nodes(compute)
         nodes: dict[PerfectNode, bytes] = {}
         if needed:
-            rows = conn.execute(
-                select(FEED_NODES.c.level, FEED_NODES.c.idx, FEED_NODES.c.hash).where(
-                    and_(
-                        FEED_NODES.c.feed_id == feed_id,
-                        tuple_(FEED_NODES.c.level, FEED_NODES.c.idx).in_(sorted(needed)),
-                    )
+            by_level: dict[int, list[int]] = {}
+            for level, index in sorted(needed):
+                by_level.setdefault(level, []).append(index)
+            # One primary-key seek per level, in one statement: a row-value IN over
+            # (level, idx), or an OR of the levels, made SQLite scan every node of the feed.
+            N = FEED_NODES
+            parts = [
+                select(N.c.level, N.c.idx, N.c.hash).where(
+                    and_(N.c.feed_id == feed_id, N.c.level == level, N.c.idx.in_(indexes))
                 )
-            )
+                for level, indexes in by_level.items()
+            ]
+            rows = conn.execute(union_all(*parts) if len(parts) > 1 else parts[0]).all()
             nodes = {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
         missing = needed - nodes.keys()
         if missing:
