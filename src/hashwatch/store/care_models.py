@@ -34,7 +34,10 @@ class ReviewerSettingsRow(Base):
     reveals_per_day: Mapped[int | None] = mapped_column(Integer)
     minutes_per_day: Mapped[int | None] = mapped_column(Integer)
     break_after_minutes: Mapped[int | None] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Nullable in the schema (migration 0009); every writer sets it.
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=True
+    )
 
 
 class MediaViewRow(Base):

@@ -284,6 +284,8 @@ class CaseItemRow(Base):
         UniqueConstraint("case_id", "root", "path", name="uq_case_items_path"),
         Index("ix_case_items_rank", "case_id", "rank"),
         Index("ix_case_items_cluster", "case_id", "cluster_number"),
+        # Case status counts items by both states from this index alone.
+        Index("ix_case_items_status", "case_id", "review_status", "scan_status"),
     )
 
 
