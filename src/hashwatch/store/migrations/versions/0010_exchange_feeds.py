@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("key_id", ID, nullable=False),
         sa.Column("list_id", ID, nullable=False),
         sa.Column("access", sa.String(length=16), nullable=False),  # feed | query
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["list_id"], ["hash_lists.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("key_id", "list_id"),
@@ -42,8 +42,8 @@ def upgrade() -> None:
         sa.Column("last_change_seq", sa.BigInteger(), nullable=False),
         sa.Column("scheme", sa.String(length=16), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["list_id"], ["hash_lists.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("list_id"),
@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("root", sa.LargeBinary(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),  # the signed note
-        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("feed_id", "size"),
     )
