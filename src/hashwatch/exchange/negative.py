@@ -40,7 +40,7 @@ from hashwatch.signals.types import HashType
 from hashwatch.store.audit import actor_or_user, record_audit
 from hashwatch.store.database import Database
 from hashwatch.store.list_import import LIVE, ImportContext, jsonable_header
-from hashwatch.store.list_status import list_lock, list_row
+from hashwatch.store.list_status import change_status, list_lock, list_row
 from hashwatch.store.lists import ImportReport
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, IMPORTS, LISTS, utcnow
 
@@ -115,8 +115,19 @@ def move_to_negative(
                 "it with `hashwatch lists revoke` if it is one"
             )
         why = reason or f"false positive reported by {', '.join(reporters)}"
+        revoked = entry.status in LIVE and bool(
+            change_status(
+                db,
+                conn,
+                row,
+                [int(entry.id)],
+                EntryStatus.REVOKED,
+                actor=who,
+                reason=why,
+                details={"moved_to": negative_list},
+            )
+        )
         seq = db.next_change_seq(conn)
-        revoked = _revoke(conn, row, entry, who, why, seq)
         if not revoked and (done := _negative_entry(conn, negative_list, entry.key)):
             conn.rollback()  # moved before: nothing to change
             return NegativeMove(
@@ -138,20 +149,6 @@ def move_to_negative(
         neg_id = conn.execute(
             select(E.c.id).where(and_(E.c.list_id == neg_row.id, E.c.key == entry.key))
         ).scalar_one()
-        if revoked:
-            record_audit(
-                conn,
-                actor=who,
-                action="entries.revoked",
-                target=list_name,
-                details={
-                    "entries": 1,
-                    "entry_ids": [int(entry.id)],
-                    "reason": why,
-                    "version": int(row.version),
-                    "moved_to": negative_list,
-                },
-            )
         if report.changed:
             record_audit(
                 conn,
@@ -210,29 +207,6 @@ def _negative_entry(conn: Connection, name: str, key: str) -> tuple[int, int] | 
         )
     ).first()
     return None if row is None else (int(row.id), int(row.version))
-
-
-def _revoke(conn: Connection, row: Any, entry: Any, who: str, why: str, seq: int) -> bool:
-    """Revoke ``entry`` as :meth:`ListStore.set_status` does (status, change number, event),
-    inside the caller's transaction; False when it is revoked or withdrawn already."""
-    if entry.status not in LIVE:
-        return False
-    conn.execute(
-        update(E).where(E.c.id == entry.id).values(status=EntryStatus.REVOKED.value, change_seq=seq)
-    )
-    conn.execute(
-        insert(EV).values(
-            entry_id=entry.id,
-            at=utcnow(),
-            old_status=entry.status,
-            new_status=EntryStatus.REVOKED.value,
-            actor=who,
-            reason=why,
-            version=row.version,
-        )
-    )
-    conn.execute(update(L).where(L.c.id == row.id).values(updated_at=utcnow()))
-    return True
 
 
 def _negative_record(

@@ -8,11 +8,9 @@ current one; the older stays in the history (``entry_opinions.superseded_by``).
 pytx's rule decides when the opinions of several peers contest an entry (:func:`contested`):
 a positive opinion (confirmed) beside a negative one (false positive), or any peer saying
 disputed. An active entry that becomes contested is disputed through the list store's own
-status change (:meth:`~hashwatch.store.lists.ListStore.set_status`, as ``lists dispute``), so
-it has its event and audit record and the feed publishes a ``dispute`` record. The opinion
-commits first; the dispute follows at once in its own transaction, and every later opinion on
-the entry applies the rule again, so a dispute lost to a crash in between is made by the next
-one (or by the same opinion sent again).
+status change (:func:`~hashwatch.store.list_status.change_status`, as ``lists dispute``), so
+it has its event and audit record and the feed publishes a ``dispute`` record; the opinion and
+the dispute it makes commit in one transaction.
 
 A false positive the curator confirms leaves the list for a negative list
 (:mod:`~hashwatch.exchange.negative`).
@@ -37,7 +35,7 @@ from hashwatch.signals.types import normalize_hash, parse_hash_type
 from hashwatch.store.audit import record_audit
 from hashwatch.store.database import Database
 from hashwatch.store.list_import import check_text
-from hashwatch.store.list_status import list_lock, list_row
+from hashwatch.store.list_status import change_status, list_lock, list_row
 from hashwatch.store.lists import ListStore
 from hashwatch.store.models import ENTRIES, utcnow
 from hashwatch.store.opinion_models import OPINIONS
@@ -279,17 +277,21 @@ class OpinionStore:
             current = [
                 peer_opinion(r) for r in opinion_rows(conn, [entry.id], history=False, peer=None)
             ]
-        status = str(entry.status)
-        if status == EntryStatus.ACTIVE.value and contested(o.opinion for o in current):
-            changes = self.lists.set_status(
-                list_name,
-                entry_ids=[int(entry.id)],
-                status=EntryStatus.DISPUTED,
-                actor=peer,
-                reason=_why_disputed(current),
-            )
-            if changes:
-                status = changes[0].new_status
+            status = str(entry.status)
+            if status == EntryStatus.ACTIVE.value and contested(o.opinion for o in current):
+                # In the opinion's transaction: the opinion and the dispute it makes are one
+                # change, never one without the other.
+                changes = change_status(
+                    self.db,
+                    conn,
+                    row,
+                    [int(entry.id)],
+                    EntryStatus.DISPUTED,
+                    actor=peer,
+                    reason=_why_disputed(current),
+                )
+                if changes:
+                    status = changes[0].new_status
         return OpinionReceipt(str(entry.key), opinion, status)
 
     # -- reading ---------------------------------------------------------------------------

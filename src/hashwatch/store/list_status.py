@@ -20,7 +20,7 @@ from hashwatch.store.database import Database
 from hashwatch.store.list_import import check_text
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, LISTS, utcnow
 
-__all__ = ["ListStatusMixin", "StatusChange", "list_lock", "list_row"]
+__all__ = ["ListStatusMixin", "StatusChange", "change_status", "list_lock", "list_row"]
 
 E = ENTRIES
 H = HASHES
@@ -54,6 +54,60 @@ _ACTIONS = {
     EntryStatus.ACTIVE: "reinstated",
     EntryStatus.WITHDRAWN: "withdrawn",
 }
+
+
+def change_status(
+    db: Database,
+    conn: Connection,
+    row: Any,
+    entry_ids: Iterable[int],
+    status: EntryStatus,
+    *,
+    actor: str,
+    reason: str | None,
+    details: dict[str, Any] | None = None,
+) -> list[StatusChange]:
+    """Set ``status`` on entries of list ``row`` inside the caller's transaction (which must
+    hold the list's writer lock): a change number, an event per entry, one audit record
+    (``details`` added to it). Entries already in ``status`` are left as they are."""
+    status = EntryStatus(status)
+    seq = db.next_change_seq(conn)
+    changes: list[StatusChange] = []
+    for entry_id in entry_ids:
+        entry = conn.execute(select(E.c.status, E.c.key).where(E.c.id == entry_id)).one()
+        if entry.status == status.value:
+            continue
+        conn.execute(
+            update(E).where(E.c.id == entry_id).values(status=status.value, change_seq=seq)
+        )
+        conn.execute(
+            insert(EV).values(
+                entry_id=entry_id,
+                at=utcnow(),
+                old_status=entry.status,
+                new_status=status.value,
+                actor=actor,
+                reason=reason,
+                version=row.version,
+            )
+        )
+        changes.append(StatusChange(entry_id, entry.key, entry.status, status.value))
+    if changes:
+        conn.execute(update(L).where(L.c.id == row.id).values(updated_at=utcnow()))
+        record_audit(
+            conn,
+            actor=actor,
+            action=f"entries.{_ACTIONS[status]}",
+            target=row.name,
+            details={
+                "entries": len(changes),
+                "entry_ids": [c.entry_id for c in changes],
+                "reason": reason,
+                "version": int(row.version),
+            }
+            | (details or {}),
+        )
+    return changes
 
 
 class ListStatusMixin:
@@ -107,42 +161,7 @@ class ListStatusMixin:
                     found[entry_id] = f"entry {entry_id}"
             if missing:
                 raise EntryNotFoundError(f"not in list {name!r}: {', '.join(missing)}")
-            seq = self.db.next_change_seq(conn)
-            changes: list[StatusChange] = []
-            for entry_id in found:
-                entry = conn.execute(select(E.c.status, E.c.key).where(E.c.id == entry_id)).one()
-                if entry.status == status.value:
-                    continue
-                conn.execute(
-                    update(E).where(E.c.id == entry_id).values(status=status.value, change_seq=seq)
-                )
-                conn.execute(
-                    insert(EV).values(
-                        entry_id=entry_id,
-                        at=utcnow(),
-                        old_status=entry.status,
-                        new_status=status.value,
-                        actor=who,
-                        reason=reason,
-                        version=row.version,
-                    )
-                )
-                changes.append(StatusChange(entry_id, entry.key, entry.status, status.value))
-            if changes:
-                conn.execute(update(L).where(L.c.id == row.id).values(updated_at=utcnow()))
-                record_audit(
-                    conn,
-                    actor=who,
-                    action=f"entries.{_ACTIONS[status]}",
-                    target=name,
-                    details={
-                        "entries": len(changes),
-                        "entry_ids": [c.entry_id for c in changes],
-                        "reason": reason,
-                        "version": int(row.version),
-                    },
-                )
-            return changes
+            return change_status(self.db, conn, row, found, status, actor=who, reason=reason)
 
     def events(self, name: str, entry_id: int) -> list[dict[str, Any]]:
         with self.db.read() as conn:

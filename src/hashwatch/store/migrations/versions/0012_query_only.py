@@ -23,7 +23,7 @@ def upgrade() -> None:
         "peer_queries",
         sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("key_id", ID, nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("media", sa.Boolean(), nullable=False),
         sa.Column("signals", sa.Integer(), nullable=False),
         sa.Column("signal_types", sa.JSON(), nullable=False),  # type -> count, no values
