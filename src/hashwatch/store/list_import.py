@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, and_, insert, select, update
+from sqlalchemy import Column, Connection, and_, bindparam, insert, select, update
 
 from hashwatch.errors import ConfigError, ListFormatError
 from hashwatch.lists.categories import check_category
@@ -154,6 +154,7 @@ class ImportContext:
         report: ImportReport,
         *,
         analyze: bool = False,
+        track_statuses: bool = False,
     ) -> None:
         self.conn = conn
         self.list_id = list_id
@@ -167,6 +168,9 @@ class ImportContext:
         # scan the growing table (quadratic). Re-analyse as the list grows 4x.
         self.analyze = analyze
         self.next_analyze = BATCH
+        # With ``track_statuses``: entry key -> (id, status) of every entry applied, for a
+        # caller that settles statuses next (a peer's sync) without reading them again.
+        self.statuses: dict[str, tuple[int, str]] | None = {} if track_statuses else None
 
     def apply(self, batch: list[EntryRecord]) -> None:
         conn = self.conn
@@ -195,6 +199,11 @@ class ImportContext:
         new_rows: list[dict[str, Any]] = []
         new_hashes: list[tuple[str, EntryRecord]] = []
         seen_ids: list[int] = []
+        # Changed entries are written a statement per kind of change, not one per entry:
+        # (columns changed) -> [values], entries whose hashes changed, reactivation events.
+        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        rehashed: list[tuple[int, EntryRecord]] = []
+        events: list[tuple[int, str, str, str]] = []
         for key, record in by_key.items():
             facts = _facts(record)
             old = existing.get(key)
@@ -216,6 +225,7 @@ class ImportContext:
                 new_hashes.append((key, record))
                 continue
             seen_ids.append(old.id)
+            status = old.status
             values: dict[str, Any] = {}
             old_facts = {k: getattr(old, k) for k in facts}
             old_facts["tags"] = list(old_facts["tags"] or [])
@@ -225,9 +235,11 @@ class ImportContext:
                 values.update(facts)
             hashes_changed = stored_hashes.get(old.id, []) != _hash_keys(record)
             if old.status == EntryStatus.WITHDRAWN.value:
-                values["status"] = EntryStatus.ACTIVE.value
-                self._event(old.id, old.status, EntryStatus.ACTIVE.value, "listed again")
+                status = values["status"] = EntryStatus.ACTIVE.value
+                events.append((old.id, old.status, EntryStatus.ACTIVE.value, "listed again"))
                 self.report.reactivated += 1
+            if self.statuses is not None:
+                self.statuses[key] = (int(old.id), status)
             if values or hashes_changed:
                 values.update(
                     updated_version=self.version,
@@ -235,27 +247,52 @@ class ImportContext:
                     import_id=self.import_id,
                     source=record.source[:64] or None,
                 )
-                conn.execute(update(E).where(E.c.id == old.id).values(**values))
+                changed.setdefault(tuple(sorted(values)), []).append(
+                    {"b_id": old.id, **{f"b_{k}": v for k, v in values.items()}}
+                )
                 if hashes_changed:
-                    conn.execute(
-                        update(H)
-                        .where(and_(H.c.entry_id == old.id, H.c.active))
-                        .values(active=False, change_seq=self.seq)
-                    )
-                    self._insert_hashes(old.id, record)
+                    rehashed.append((int(old.id), record))
                 if facts_changed or hashes_changed:
                     self.report.updated += 1
             else:
                 self.report.unchanged += 1
+        for columns, params in changed.items():
+            stmt = (
+                update(E)
+                .where(E.c.id == bindparam("b_id"))
+                .values({E.c[k]: bindparam(f"b_{k}") for k in columns})
+            )
+            conn.execute(stmt, params)
+        if rehashed:
+            ids = [i for i, _ in rehashed]
+            for start in range(0, len(ids), BATCH):
+                conn.execute(
+                    update(H)
+                    .where(and_(H.c.entry_id.in_(ids[start : start + BATCH]), H.c.active))
+                    .values(active=False, change_seq=self.seq)
+                )
+            conn.execute(insert(H), [row for i, r in rehashed for row in self._hash_rows(i, r)])
+        if events:
+            self._events(events)
         if seen_ids:
-            conn.execute(update(E).where(E.c.id.in_(seen_ids)).values(seen_version=self.version))
+            for start in range(0, len(seen_ids), BATCH):
+                conn.execute(
+                    update(E)
+                    .where(E.c.id.in_(seen_ids[start : start + BATCH]))
+                    .values(seen_version=self.version)
+                )
         if new_rows:
             # insertmanyvalues: one round trip per page, ids back without a second lookup.
             inserted = conn.execute(insert(E).returning(E.c.id, E.c.key), new_rows)
-            ids = {r.key: r.id for r in inserted}
-            rows = [row for key, record in new_hashes for row in self._hash_rows(ids[key], record)]
+            ids_of = {r.key: r.id for r in inserted}
+            rows = [
+                row for key, record in new_hashes for row in self._hash_rows(ids_of[key], record)
+            ]
             conn.execute(insert(H), rows)
             self.report.added += len(new_rows)
+            if self.statuses is not None:
+                for key, _ in new_hashes:
+                    self.statuses[key] = (int(ids_of[key]), EntryStatus.ACTIVE.value)
             if self.analyze and self.report.added >= self.next_analyze:
                 conn.exec_driver_sql("ANALYZE entries, entry_hashes")
                 self.next_analyze *= 4
@@ -290,20 +327,22 @@ class ImportContext:
         ]
         return rows
 
-    def _insert_hashes(self, entry_id: int, record: EntryRecord) -> None:
-        self.conn.execute(insert(H), self._hash_rows(entry_id, record))
-
-    def _event(self, entry_id: int, old: str, new: str, reason: str) -> None:
+    def _events(self, events: list[tuple[int, str, str, str]]) -> None:
+        """Status events (entry id, old, new, reason), one statement."""
         self.conn.execute(
-            insert(EV).values(
-                entry_id=entry_id,
-                at=utcnow(),
-                old_status=old,
-                new_status=new,
-                actor=self.actor,
-                reason=reason,
-                version=self.version,
-            )
+            insert(EV),
+            [
+                {
+                    "entry_id": entry_id,
+                    "at": utcnow(),
+                    "old_status": old,
+                    "new_status": new,
+                    "actor": self.actor,
+                    "reason": reason,
+                    "version": self.version,
+                }
+                for entry_id, old, new, reason in events
+            ],
         )
 
     def unseen_live(self) -> list[tuple[int, str]]:
