@@ -379,6 +379,7 @@ class PeerStore:
 
 UNMAPPED_TAG = "category-unmapped"
 _FIELDS = ("series", "victim_identified", "tags", "comment", "date")
+_HASH_TYPES = {t.value: t for t in HashType}
 
 
 def revoke_reason(peer: str) -> str:
@@ -435,11 +436,13 @@ def to_record(
     hashes: list[tuple[HashType, str]] = []
     frames: list[VideoFrameHash] = []
     for shared in entry.hashes:
+        htype = _HASH_TYPES.get(shared.hash_type)
+        if htype is None:
+            continue  # a hash type this version does not know
         try:
-            htype = HashType(shared.hash_type)
             value = normalize_hash(htype, shared.value)
-        except (ValueError, InvalidHashError):
-            continue  # a hash type this version does not know, or a malformed value
+        except InvalidHashError:
+            continue  # a malformed value
         if shared.frame is not None and htype is HashType.PDQ:
             frame = VideoFrameHash(
                 int(shared.frame), float(shared.frame_time or 0.0), value, int(shared.quality or 0)
@@ -450,7 +453,8 @@ def to_record(
     if not hashes:
         return None
     # The feed's key first, so that the local entry is keyed as the peer keys it.
-    hashes.sort(key=lambda h: f"{h[0].value}:{h[1]}" != entry.key)
+    if f"{hashes[0][0].value}:{hashes[0][1]}" != entry.key:
+        hashes.sort(key=lambda h: f"{h[0].value}:{h[1]}" != entry.key)
     category, unmapped = map_category(entry, category_map, local_scheme)
     fields = dict(entry.fields)
     tags = [str(t) for t in fields.pop("tags", None) or []]

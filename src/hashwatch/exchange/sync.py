@@ -389,8 +389,8 @@ class Syncer:
         if peer.trust == "review":
             _drop_quarantined(conn, sub.id, deletions)
             page.quarantined = _hold(conn, sub.id, held)
-        else:  # what waited from an earlier review is superseded
-            _drop_quarantined(conn, sub.id, [k for k, e in updates.items()])
+        elif _holds_any(conn, sub.id):  # what waited from an earlier review is superseded
+            _drop_quarantined(conn, sub.id, list(updates))
         if upserts or deletions:
             page.changes = apply_changes(
                 self.db,
@@ -533,6 +533,12 @@ class _Page:
     quarantined: int = 0
     unreadable: int = 0
     changes: AppliedChanges | None = None
+
+
+def _holds_any(conn: Connection, sub_id: int) -> bool:
+    """Whether anything of the subscription waits in quarantine (one index probe)."""
+    found = conn.execute(select(Q.c.id).where(Q.c.subscription_id == sub_id).limit(1)).first()
+    return found is not None
 
 
 def _drop_quarantined(conn: Connection, sub_id: int, keys: Sequence[str]) -> None:

@@ -24,7 +24,7 @@ Rules beyond an import's:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -117,7 +117,7 @@ def apply_changes(
     report = ImportReport(
         list_name=name, file=source, file_sha256=digest, format="peer", mode="append", version=0
     )
-    ctx = ImportContext(conn, row.id, version, seq, import_id, who, report)
+    ctx = ImportContext(conn, row.id, version, seq, import_id, who, report, track_statuses=True)
     for batch in batches(upserts, _CHUNK):
         ctx.apply(batch)
     out = AppliedChanges(
@@ -126,9 +126,8 @@ def apply_changes(
     step = _Step(conn, int(row.id), version, seq, who)
     if upserts:
         disputed = {entry_key(r) for r in upserts if r.status is EntryStatus.DISPUTED}
-        keys = [entry_key(r) for r in upserts]
         out.reinstated, out.disputed = step.settle_statuses(
-            keys, disputed, revoke_reason, dispute_reason
+            ctx.statuses or {}, disputed, revoke_reason, dispute_reason
         )
     if revocations:
         out.revoked = step.revoke(revocations, revoke_reason)
@@ -211,42 +210,42 @@ class _Step:
         return last
 
     def settle_statuses(
-        self, keys: list[str], disputed: set[str], revoke_reason: str, dispute_reason: str
+        self,
+        statuses: Mapping[str, tuple[int, str]],
+        disputed: set[str],
+        revoke_reason: str,
+        dispute_reason: str,
     ) -> tuple[int, int]:
         """Reinstate entries this peer revoked and now lists again; dispute or undispute as
-        the peer says. Returns (reinstated, disputed)."""
-        rows: list[Any] = []
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            rows += self.conn.execute(
-                select(E.c.id, E.c.key, E.c.status).where(
-                    and_(E.c.list_id == self.list_id, E.c.key.in_(chunk))
-                )
-            ).all()
-        flagged = [r for r in rows if r.status != EntryStatus.ACTIVE.value or r.key in disputed]
+        the peer says. ``statuses``: entry key -> (id, status) of the entries just upserted
+        (the import read them: no second lookup). Returns (reinstated, disputed)."""
+        active = EntryStatus.ACTIVE.value
+        flagged = [
+            (key, entry_id, status)
+            for key, (entry_id, status) in statuses.items()
+            if status != active or key in disputed
+        ]
         if not flagged:
             return 0, 0
-        reasons = self._last_reasons(
-            [int(r.id) for r in flagged if r.status != EntryStatus.ACTIVE.value]
-        )
+        reasons = self._last_reasons([i for _, i, status in flagged if status != active])
         changes: list[tuple[int, str, str, str]] = []
         reinstated = newly_disputed = 0
-        for r in flagged:
-            status, why = r.status, reasons.get(int(r.id))
+        for key, entry_id, status in flagged:
+            why = reasons.get(entry_id)
             wanted = status
             if status == EntryStatus.REVOKED.value and why == revoke_reason:
                 wanted = EntryStatus.ACTIVE.value
                 reinstated += 1
             elif status == EntryStatus.DISPUTED.value and why == dispute_reason:
                 wanted = EntryStatus.ACTIVE.value
-            if wanted == EntryStatus.ACTIVE.value and r.key in disputed:
+            if wanted == EntryStatus.ACTIVE.value and key in disputed:
                 wanted = EntryStatus.DISPUTED.value
             if wanted == status:
                 continue
             reason = dispute_reason if wanted == EntryStatus.DISPUTED.value else "listed again"
             if wanted == EntryStatus.DISPUTED.value:
                 newly_disputed += 1
-            changes.append((int(r.id), status, wanted, reason))
+            changes.append((entry_id, status, wanted, reason))
         self._set(changes)
         return reinstated, newly_disputed
 
