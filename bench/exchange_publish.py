@@ -13,9 +13,11 @@ rest written straight into the tables, an MD5 and a PDQ hash each). Then:
 - reference: the same Merkle root computed as RFC 6962 section 2.1 defines it, a plain
   recursive MTH over all the record leaves held in memory (records read back from the
   database first, not timed), to compare the incremental tree with a full recomputation;
-- pages: ``GET /v1/feeds/agency/records`` with a peer key through the served app (TestClient:
-  authentication, the catch-up check, the page, both proofs, the audit record), ``--pages``
-  requests at random ``after`` and ``known_size``, limit 500: p50/p99.
+- pages: ``FeedStore.page`` in process, then ``GET /v1/feeds/agency/records`` with a peer key
+  through the served app (TestClient: authentication, the catch-up check, the page, both
+  proofs, the audit record), ``--pages`` requests each at random ``after`` and
+  ``known_size``, limit 500: p50/p99; and ``GET /healthz`` through the same client, the cost
+  of the HTTP round trip alone.
 
 PostgreSQL gets a throwaway database, dropped afterwards.
 """
@@ -70,13 +72,14 @@ def run(label: str, url: str, work: Path, entries: int, pages: int) -> None:
         key = create_publisher_key(default_key_path(data), "bench.example")
         gc.collect()
         before = rss_mib()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         info = FeedStore(hw.db).publish(LIST, key)
-        took = time.perf_counter() - t
+        took, cpu = time.perf_counter() - t, time.process_time() - cpu
         print(
             f"{label}: catch-up {info.size:,} records in {took:.1f} s "
-            f"({info.size / took:,.0f} records/s); peak RSS {before:.0f} MiB before, "
-            f"{rss_mib():.0f} MiB after"
+            f"({info.size / took:,.0f} records/s; this process's CPU {cpu:.1f} s, "
+            f"{info.size / cpu:,.0f} records per CPU second); peak RSS {before:.0f} MiB "
+            f"before, {rss_mib():.0f} MiB after"
         )
         with hw.db.read() as conn:
             texts = conn.execute(
@@ -103,6 +106,17 @@ def run(label: str, url: str, work: Path, entries: int, pages: int) -> None:
         from hashwatch.web.settings import ServeSettings
 
         rng = random.Random(7)
+        store = FeedStore(hw.db)
+        direct = []
+        for _ in range(pages):
+            after, known = rng.randrange(info.size), rng.randrange(info.size)
+            t = time.perf_counter()
+            store.page(info, after, 500, known)
+            direct.append(time.perf_counter() - t)
+        print(
+            f"{label}: FeedStore.page, 500 records with both proofs, in process: "
+            f"p50 {p(direct, 0.5) * 1000:.1f} ms, p99 {p(direct, 0.99) * 1000:.1f} ms"
+        )
         settings = ServeSettings(background=False, rate_per_s=1e6, burst=1e6)
         with TestClient(create_app(hw, settings)) as c:
             times = []
@@ -113,10 +127,16 @@ def run(label: str, url: str, work: Path, entries: int, pages: int) -> None:
                 answer = c.get(f"/v1/feeds/{LIST}/records", params=params, headers=headers)
                 times.append(time.perf_counter() - t)
                 assert answer.status_code == 200, answer.text
+            base = []
+            for _ in range(pages):
+                t = time.perf_counter()
+                assert c.get("/healthz").status_code == 200
+                base.append(time.perf_counter() - t)
         print(
             f"{label}: page of 500 records with both proofs over HTTP: "
             f"p50 {p(times, 0.5) * 1000:.1f} ms, p99 {p(times, 0.99) * 1000:.1f} ms "
-            f"({pages} requests)"
+            f"({pages} requests); GET /healthz through the same client: "
+            f"p50 {p(base, 0.5) * 1000:.1f} ms"
         )
     finally:
         hw.close()

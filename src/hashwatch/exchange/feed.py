@@ -22,22 +22,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, union_all, update
+from sqlalchemy import Connection, insert, select, update
 
 from hashwatch.errors import ConfigError, ListNotFoundError
 from hashwatch.exchange.checkpoint import SigningKey
-from hashwatch.exchange.feed_log import FeedPublisher, feed_lock
+from hashwatch.exchange.feed_log import DriverSql, FeedPublisher, feed_lock
 from hashwatch.exchange.merkle import (
     EMPTY_ROOT,
     PerfectNode,
     PerfectNodes,
     consistency_proof,
+    leaf_hash,
     needed_nodes,
 )
 from hashwatch.signals.types import HashType, parse_hash_type
 from hashwatch.store.audit import record_audit
 from hashwatch.store.database import Database
-from hashwatch.store.feed_models import FEED_CHECKPOINTS, FEED_NODES, FEED_RECORDS, FEEDS
+from hashwatch.store.feed_models import FEED_CHECKPOINTS, FEEDS
 from hashwatch.store.models import LISTS, utcnow
 
 __all__ = [
@@ -293,19 +294,15 @@ class FeedStore:
         limit = max(1, min(MAX_PAGE, limit))
         end = min(size, after + limit)
         with self.db.read() as conn:
-            records = list(
-                conn.execute(
-                    select(FEED_RECORDS.c.record)
-                    .where(
-                        and_(
-                            FEED_RECORDS.c.feed_id == info.feed_id,
-                            FEED_RECORDS.c.seq > after,
-                            FEED_RECORDS.c.seq <= end,
-                        )
-                    )
-                    .order_by(FEED_RECORDS.c.seq)
-                ).scalars()
-            )
+            sql = DriverSql(conn)
+            records = [
+                str(r[0])
+                for r in sql.rows(
+                    "SELECT record FROM feed_records WHERE feed_id = ? AND seq > ? AND seq <= ? "
+                    "ORDER BY seq",
+                    (info.feed_id, after, end),
+                )
+            ]
             proofs = self._proofs(
                 conn,
                 info.feed_id,
@@ -342,22 +339,36 @@ class FeedStore:
     ) -> tuple[list[bytes], list[bytes]]:
         """Run ``compute`` over the perfect nodes it needs, loaded in one query."""
         needed: set[PerfectNode] = needed_nodes(compute)
-        nodes: dict[PerfectNode, bytes] = {}
-        if needed:
-            by_level: dict[int, list[int]] = {}
-            for level, index in sorted(needed):
-                by_level.setdefault(level, []).append(index)
-            # One primary-key seek per level, in one statement: a row-value IN over
-            # (level, idx), or an OR of the levels, made SQLite scan every node of the feed.
-            N = FEED_NODES
-            parts = [
-                select(N.c.level, N.c.idx, N.c.hash).where(
-                    and_(N.c.feed_id == feed_id, N.c.level == level, N.c.idx.in_(indexes))
+        by_level: dict[int, list[int]] = {}
+        for level, index in sorted(needed):
+            by_level.setdefault(level, []).append(index)
+        # One statement: a leaf is the hash of its record (seq = index + 1), not a stored
+        # node; above it, one primary-key seek per level (a row-value IN over (level, idx),
+        # or an OR of the levels, made SQLite scan every node of the feed). Written as the
+        # driver's SQL: building and compiling it through SQLAlchemy took longer than its run.
+        parts: list[str] = []
+        params: list[Any] = []
+        for level, indexes in by_level.items():
+            marks = ",".join("?" * len(indexes))
+            if level == 0:
+                parts.append(
+                    "SELECT 0, seq - 1, NULL, record FROM feed_records "
+                    f"WHERE feed_id = ? AND seq IN ({marks})"
                 )
-                for level, indexes in by_level.items()
-            ]
-            rows = conn.execute(union_all(*parts) if len(parts) > 1 else parts[0]).all()
-            nodes = {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+                params += [feed_id, *(i + 1 for i in indexes)]
+            else:
+                parts.append(
+                    "SELECT level, idx, hash, NULL FROM feed_nodes "
+                    f"WHERE feed_id = ? AND level = ? AND idx IN ({marks})"
+                )
+                params += [feed_id, level, *indexes]
+        nodes: dict[PerfectNode, bytes] = {}
+        if parts:
+            for level, index, digest, record in DriverSql(conn).rows(
+                " UNION ALL ".join(parts), tuple(params)
+            ):
+                node = bytes(digest) if record is None else leaf_hash(record.encode("utf-8"))
+                nodes[(int(level), int(index))] = node
         missing = needed - nodes.keys()
         if missing:
             raise RuntimeError(f"the feed's tree lacks {len(missing)} of its nodes")

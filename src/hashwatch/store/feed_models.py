@@ -4,11 +4,15 @@ Kept apart from :mod:`hashwatch.store.models` so that the key store and the feed
 (:mod:`hashwatch.exchange.feed`) read and write them without touching the list tables' module.
 
 A feed is an append-only log of records about one list. Its Merkle tree is kept as every
-*perfect* subtree hash (:mod:`hashwatch.exchange.merkle`): ``feed_nodes`` at level 0 holds the
-leaf hashes, higher levels the inner nodes, so a root or a proof of any size reads a few dozen
-rows. ``feed_state`` remembers, per entry key, what the feed last said of it (a digest of the
-shared hashes and fields, the category, whether it was disputed, whether it is gone), so a
-catch-up appends a record only when what leaves actually changed, and says which kind of change.
+*perfect* subtree hash (:mod:`hashwatch.exchange.merkle`) above the leaves in ``feed_nodes``
+(a leaf hash is the hash of its record in ``feed_records``, so it is not stored twice), so a
+root or a proof of any size reads a few dozen rows. ``feed_nodes`` and ``feed_state`` are
+``WITHOUT ROWID`` on SQLite: their rows are small and always found by their primary key, so
+one B-tree each rather than a table and its key's index (a catch-up writes about two rows of
+them per record). ``feed_state`` remembers, per entry key, what the feed last said of it (a
+digest of the shared hashes and fields, the category, whether it was disputed, whether it is
+gone), so a catch-up appends a record only when what leaves actually changed, and says which
+kind of change.
 """
 
 from __future__ import annotations
@@ -97,9 +101,11 @@ class FeedRecordRow(Base):
 
 
 class FeedNodeRow(Base):
-    """A perfect subtree hash: leaves ``[index * 2**level, (index + 1) * 2**level)``."""
+    """A perfect subtree hash: leaves ``[index * 2**level, (index + 1) * 2**level)``,
+    ``level`` >= 1."""
 
     __tablename__ = "feed_nodes"
+    __table_args__ = ({"sqlite_with_rowid": False},)
     feed_id: Mapped[int] = mapped_column(
         ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
     )
@@ -125,6 +131,7 @@ class FeedStateRow(Base):
     """What the feed last said of one entry key."""
 
     __tablename__ = "feed_state"
+    __table_args__ = ({"sqlite_with_rowid": False},)
     feed_id: Mapped[int] = mapped_column(
         ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
     )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from hashwatch.errors import ExchangeError, ListNotFoundError
 from hashwatch.exchange.feed import DEFAULT_PAGE, MAX_PAGE, FeedInfo, FeedRangeError, FeedStore
@@ -67,15 +68,13 @@ def _publisher(request: Request) -> FeedPublisher:
 def _feed(request: Request, list_name: str) -> FeedInfo:
     """The published feed of ``list_name``, caught up with its list (404 when unpublished)."""
     publisher = _publisher(request)
-    store = _store(request)
+    publisher.catch_up(list_name)  # nothing (one cheap read) when the list has not changed
     try:
-        info = store.get(list_name)
+        info = _store(request).get(list_name)
     except ListNotFoundError:
         raise ApiError(404, f"no published feed of {list_name!r}") from None
     if not info.active:
         raise ApiError(404, f"no published feed of {list_name!r}")
-    if publisher.catch_up(list_name) or info.checkpoint is None:
-        info = store.get(list_name)
     return info
 
 
@@ -117,7 +116,7 @@ def records(
     known_size: Annotated[
         int, Query(ge=0, le=_BIG, description="the size of the checkpoint verified before")
     ] = 0,
-) -> dict[str, Any]:
+) -> JSONResponse:
     info = _feed(request, list_name)
     store = _store(request)
     try:
@@ -125,7 +124,8 @@ def records(
     except FeedRangeError as exc:
         raise ApiError(409, str(exc)) from None
     store.record_read(info, page, actor=p.name)
-    return page.as_json()
+    # Already JSON-ready (strings, numbers, lists): sent as is, not walked by FastAPI's encoder.
+    return JSONResponse(page.as_json())
 
 
 @router.get("/{list_name}/consistency", summary="A consistency proof between two feed sizes")

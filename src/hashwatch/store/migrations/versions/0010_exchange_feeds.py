@@ -60,11 +60,12 @@ def upgrade() -> None:
     op.create_table(
         "feed_nodes",
         sa.Column("feed_id", ID, nullable=False),
-        sa.Column("level", sa.Integer(), nullable=False),  # 0: leaf hashes
+        sa.Column("level", sa.Integer(), nullable=False),  # >= 1: leaves are their records
         sa.Column("idx", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("feed_id", "level", "idx"),
+        sqlite_with_rowid=False,  # small rows found by their key: one B-tree, not two
     )
     op.create_table(
         "feed_checkpoints",
@@ -87,6 +88,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("feed_id", "key"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_entries_list_change_seq", "entries", ["list_id", "change_seq", "id"])
 
