@@ -18,15 +18,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from hashwatch.app import Hashwatch
+from hashwatch.exchange import feed_log
 from hashwatch.exchange.checkpoint import Checkpoint, SigningKey, VerifierKey
-from hashwatch.exchange.feed import FeedStore
+from hashwatch.exchange.feed import SHAREABLE_FIELDS, FeedStore
 from hashwatch.exchange.feed_keys import create_publisher_key, default_key_path
 from hashwatch.exchange.feed_log import FeedPublisher
+from hashwatch.exchange.feed_text import canonical
 from hashwatch.exchange.merkle import EMPTY_ROOT, Frontier, leaf_hash, verify_consistency
-from hashwatch.lists.model import CategoryScheme, EntryRecord, EntryStatus
+from hashwatch.lists.model import CategoryScheme, EntryRecord, EntryStatus, VideoFrameHash
 from hashwatch.signals.types import HashType
 from hashwatch.store.audit import AuditTrail
 from hashwatch.store.feed_models import FEED_CHECKPOINTS, FEED_RECORDS
@@ -337,3 +339,88 @@ def test_a_curator_publishes_from_the_command_line(run: Run, tmp_path: Path) -> 
     (tmp_path / "other.pem.pub").write_text(made.stdout)
     mismatch = run("exchange", "key", "--key", "other.pem")
     assert mismatch.returncode == 5 and "do not belong together" in mismatch.stderr
+
+
+def test_every_record_is_the_canonical_json_of_itself_whatever_the_entry_holds(
+    hw: Hashwatch,
+) -> None:
+    """Records are written as text directly (not through json.dumps, which cost most of a
+    catch-up): the text must still be, byte for byte, the design's canonical JSON, for
+    escaped and non-ASCII text, flags, tags and the frame hashes of a video."""
+    key = create_publisher_key(default_key_path(hw.settings.data_dir), ORG)
+    hw.lists.create("known", scheme=CategoryScheme.US)
+    odd = 'série "α" \\ \n\t\u2028 \U0001f600 </script>'
+    frames = tuple(
+        VideoFrameHash(frame=n, timestamp=n / 3, pdq=pdq(900 + n), quality=100 - n)
+        for n in range(3)
+    )
+    records = [
+        record(1, series=odd, tags=("étiquette", 'q"uote', ""), victim_identified=True),
+        record(2, series=None, victim_identified=False, comment=odd, date="2024-05-01"),
+        record(3, category=None, tags=("a",)),
+        EntryRecord(hashes=((HashType.MD5, md5(4)),), category="2", frames=frames, source="v"),
+    ]
+    hw.lists.add_records("known", records, source="generated")
+    hw.lists.set_status("known", [(HashType.MD5, md5(3))], status=EntryStatus.DISPUTED)
+    feeds = FeedStore(hw.db)
+    info = feeds.publish("known", key, fields=list(SHAREABLE_FIELDS))
+    hw.lists.set_status("known", [(HashType.MD5, md5(2))], status=EntryStatus.REVOKED)
+    FeedPublisher(hw.db, key).catch_up("known")
+    info = feeds.get("known")
+    texts = feeds.page(info, 0, 100).records
+    assert len(texts) == 5
+    for text in texts:
+        assert canonical(json.loads(text)) == text
+    objs = {(o["key"], o["op"]): o for o in map(json.loads, texts)}
+    first = objs[f"md5:{md5(1)}", "add"]["entry"]
+    assert first["fields"]["series"] == odd and first["fields"]["victim_identified"] is True
+    assert first["fields"]["tags"] == ["étiquette", 'q"uote', ""]
+    second = objs[f"md5:{md5(2)}", "add"]["entry"]
+    assert second["fields"]["victim_identified"] is False and "tags" not in second["fields"]
+    assert objs[f"md5:{md5(3)}", "add"]["entry"]["disputed"] is True
+    video = objs[f"md5:{md5(4)}", "add"]["entry"]["hashes"]
+    assert [h.get("frame_time") for h in video] == [None, 0.0, 1 / 3, 2 / 3]
+    assert objs[f"md5:{md5(2)}", "revoke"]["reason"] == "revoked"
+
+
+def test_a_catch_up_reads_and_writes_per_batch_by_index_never_per_entry(
+    sqlite_hw: Hashwatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost of a catch-up is per batch, not per entry: a fixed number of statements per
+    batch, every read a seek or range of an index. (Reading a batch's hashes with the feed's
+    hash types in the query made SQLite take the (hash_type, value) index and read every
+    hash of those types in the database for each batch.)"""
+    hw = sqlite_hw
+    key = create_publisher_key(default_key_path(hw.settings.data_dir), ORG)
+    hw.lists.create("known", scheme=CategoryScheme.US)
+    hw.lists.add_records("known", [record(n) for n in range(1, 301)], source="generated")
+    hw.lists.create("other")
+    hw.lists.add_records("other", [record(n) for n in range(1000, 1100)], source="generated")
+    monkeypatch.setattr(feed_log, "BATCH", 50)
+    seen: list[tuple[str, Any, bool]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        seen.append((statement, params, many))
+
+    feeds = FeedStore(hw.db)
+    feeds.publish("known", key)
+    hw.lists.add_records("known", [record(n, category="2") for n in range(1, 301)], source="re")
+    event.listen(hw.db.engine, "before_cursor_execute", capture)
+    try:
+        assert FeedPublisher(hw.db, key).catch_up("known") == 300
+    finally:
+        event.remove(hw.db.engine, "before_cursor_execute", capture)
+    batches = 300 // 50
+    # Per batch: entries, their hashes, their state; records, nodes, changed states.
+    assert len(seen) <= 6 * batches + 15, [s for s, _, _ in seen]
+    with hw.db.engine.connect() as conn:
+        for statement, params, many in seen:
+            if many or not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            plan = " | ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+            )
+            scans = [p for p in plan.split(" | ") if p.startswith("SCAN ") and "CONSTANT" not in p]
+            assert not scans, (statement, plan)
+            assert "ix_entry_hashes_lookup" not in plan, (statement, plan)
