@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import socket
 import subprocess
 import threading
 import time
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
 from fastapi.testclient import TestClient
 
 from hashwatch.app import Hashwatch
@@ -96,3 +98,28 @@ def wait_until_serving(base: str, proc: subprocess.Popen[bytes], timeout_s: floa
             pass
         assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
         time.sleep(0.2)
+
+
+@contextmanager
+def serving(hw: Hashwatch, **changes: Any) -> Iterator[str]:
+    """``hw``'s service on a loopback port, as ``hashwatch serve`` runs it (its app under
+    uvicorn, in a thread); yields its base URL once it accepts connections."""
+    app = create_app(hw, settings(**changes))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        started = threading.Event()
+        for _ in range(600):  # at most 30 s
+            if server.started:
+                started.set()
+                break
+            started.wait(0.05)
+        assert started.is_set(), "the service did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

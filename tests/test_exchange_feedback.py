@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
@@ -33,10 +28,9 @@ from hashwatch.exchange.sync import Syncer
 from hashwatch.lists.model import ListKind
 from hashwatch.store.audit import AuditTrail
 from hashwatch.store.service import KeyStore, Role
-from hashwatch.web.app import create_app
 from tests.inprocess_cli import Run, run
 from tests.media import scene, write_image
-from tests.serve_helpers import client, make_key, settings
+from tests.serve_helpers import client, make_key, serving
 from tests.test_exchange_client import TOKEN, TinyFeed, md5_of
 from tests.test_exchange_sync import factory, subscribe
 
@@ -349,30 +343,6 @@ def test_a_subscriber_tells_the_peer_what_it_thinks_and_keeps_what_it_sent(
 # -- the whole story: a publisher and two subscribers on loopback --------------------------
 
 
-@contextmanager
-def _serving(hw: Hashwatch) -> Iterator[str]:
-    """The publisher's service on a loopback port, as ``hashwatch serve`` runs it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(hw, settings()), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        up = threading.Event()
-        for _ in range(600):  # at most 30 s
-            if server.started:
-                up.set()
-                break
-            up.wait(0.05)
-        assert up.is_set(), "the service did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
 def test_two_subscribers_disagree_and_the_feed_publishes_the_dispute(
     db_url: str, tmp_path: Path, run: Run
 ) -> None:
@@ -386,7 +356,7 @@ def test_two_subscribers_disagree_and_the_feed_publishes_the_dispute(
     c = Hashwatch(Settings(f"sqlite:///{tmp_path / 'c.sqlite3'}", tmp_path / "c"))
     verifier = str(signing.verifier)
     try:
-        with _serving(publisher) as url:
+        with serving(publisher) as url:
             # B subscribes from the command line (trust auto), C in the library (review).
             subscribed = run(
                 "peers",

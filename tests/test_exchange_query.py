@@ -10,15 +10,10 @@ from __future__ import annotations
 import io
 import random
 import re
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from hashwatch.app import Hashwatch
 from hashwatch.exchange.probing import ProbeSettings, ProbeWatch, pdq_weight
@@ -27,11 +22,10 @@ from hashwatch.signals.hasher import hash_stream
 from hashwatch.signals.types import HashType
 from hashwatch.store.audit import AuditTrail
 from hashwatch.store.service import Role
-from hashwatch.web.app import create_app
 from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene, write_image
-from tests.serve_helpers import client, make_key, settings
+from tests.serve_helpers import client, make_key, serving
 
 run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 
@@ -323,30 +317,6 @@ def test_the_probe_window_is_bounded() -> None:
 # -- the asking side -------------------------------------------------------------------------
 
 
-@contextmanager
-def _serving(hw: Hashwatch, **changes: Any) -> Iterator[str]:
-    """The publisher's service on a loopback port, as ``hashwatch serve`` runs it."""
-    app = create_app(hw, settings(**changes))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        started = threading.Event()
-        for _ in range(600):
-            if server.started:
-                started.set()
-                break
-            started.wait(0.05)
-        assert started.is_set(), "the service did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
 def test_peers_query_sends_hashes_and_keeps_what_it_asked_and_got(
     sqlite_hw: Hashwatch, tmp_path: Path, run: Run
 ) -> None:
@@ -361,7 +331,7 @@ def test_peers_query_sends_hashes_and_keeps_what_it_asked_and_got(
         token_text = token["Authorization"].removeprefix("Bearer ")
         listed = write_image(tmp_path / "files" / "listed.png", scene(7), "PNG")
         other = write_image(tmp_path / "files" / "other.jpg", scene(8))
-        with _serving(publisher) as url:
+        with serving(publisher) as url:
             r = run("peers", "query", "--url", url, "--token", token_text, str(listed), str(other))
         assert r.returncode == 0, r.stderr
         import json

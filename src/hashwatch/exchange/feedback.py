@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from hashwatch.errors import ConfigError, EntryNotFoundError, ExchangeError, HashwatchError
+from hashwatch.errors import EntryNotFoundError, ExchangeError, HashwatchError
 from hashwatch.exchange.base import Opinion, RemoteEntry, SharedHash, SignalExchange, exchange_of
-from hashwatch.exchange.opinions import clean_reason
+from hashwatch.exchange.opinions import checked_opinion
 from hashwatch.exchange.peers import PeerInfo, PeerStore, Subscription, remote_from_json
 from hashwatch.signals.types import normalize_hash, parse_hash_type
 from hashwatch.store.audit import actor_or_user, record_audit
@@ -159,15 +159,7 @@ class Feedback:
         peer, :class:`EntryNotFoundError` for a key none of its entries has here, and
         :class:`ExchangeError` when the peer cannot be reached or refuses (then audited as
         failed)."""
-        try:
-            opinion = Opinion(opinion)
-        except ValueError:
-            raise ConfigError(
-                f"an opinion is one of {', '.join(o.value for o in Opinion)}"
-            ) from None
-        reason = clean_reason(reason)
-        if opinion is Opinion.FALSE_POSITIVE and reason is None:
-            raise ConfigError("a false positive needs a reason (what the media really is)")
+        opinion, reason = checked_opinion(opinion, reason)
         peer = self.peers.get(peer_name)
         found = self._find(peer, key)
         sent = SentOpinion(

@@ -49,6 +49,7 @@ __all__ = [
     "OpinionReceipt",
     "OpinionStore",
     "PeerOpinion",
+    "checked_opinion",
     "clean_reason",
     "contested",
     "find_entry",
@@ -157,6 +158,20 @@ def clean_reason(reason: str | None) -> str | None:
     return check_text("reason", reason, None, limit=MAX_REASON)
 
 
+def checked_opinion(opinion: Opinion | str, reason: str | None) -> tuple[Opinion, str | None]:
+    """An opinion and its reason as kept, whichever side records or sends it: a known
+    opinion (else :class:`ConfigError` naming them), a clean reason, required for a false
+    positive."""
+    try:
+        opinion = Opinion(opinion)
+    except ValueError:
+        raise ConfigError(f"an opinion is one of {', '.join(o.value for o in Opinion)}") from None
+    reason = clean_reason(reason)
+    if opinion is Opinion.FALSE_POSITIVE and reason is None:
+        raise ConfigError("a false positive needs a reason (what the media really is)")
+    return opinion, reason
+
+
 def find_entry(conn: Connection, list_id: int, name: str, key: str) -> Any:
     """The entry of list ``list_id`` keyed ``key`` (or ``entry:ID``, as ``lists revoke``
     takes it)."""
@@ -230,15 +245,7 @@ class OpinionStore:
 
         A false positive needs a reason. Raises :class:`EntryNotFoundError` for a key the
         list does not hold and :class:`ConfigError` for an opinion that is not one."""
-        try:
-            opinion = Opinion(opinion)
-        except ValueError:
-            raise ConfigError(
-                f"an opinion is one of {', '.join(o.value for o in Opinion)}"
-            ) from None
-        reason = clean_reason(reason)
-        if opinion is Opinion.FALSE_POSITIVE and reason is None:
-            raise ConfigError("a false positive needs a reason (what the media really is)")
+        opinion, reason = checked_opinion(opinion, reason)
         if not peer or len(peer) > _PEER_SIZE:
             raise ConfigError(f"a peer's name has 1 to {_PEER_SIZE} characters")
         with self.db.write(list_lock(list_name)) as conn:

@@ -34,6 +34,7 @@ from hashwatch.review.rows import (
     choice_of,
     decision_of,
     queue_targets,
+    require_cluster,
     target_of,
     vote_of,
     voted_by,
@@ -485,16 +486,7 @@ class ReviewStore:
 
     def _check_target(self, conn: Connection, case: Any, target: Target, own: bool = True) -> None:
         if target.cluster is not None:
-            found = conn.execute(
-                select(CASE_CLUSTERS.c.id).where(
-                    and_(
-                        CASE_CLUSTERS.c.case_id == case.id,
-                        CASE_CLUSTERS.c.number == target.cluster,
-                    )
-                )
-            ).first()
-            if found is None:
-                raise CaseNotFoundError(f"case {case.case_uid} has no cluster {target.cluster}")
+            require_cluster(conn, case, target.cluster)
             return
         assert target.item is not None
         item = self._item_row(conn, case, target.item)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
 
-from hashwatch.errors import ConfigError
+from hashwatch.errors import CaseNotFoundError, ConfigError
 from hashwatch.lists.categories import check_category
 from hashwatch.lists.model import CategoryScheme
 from hashwatch.review.votes import Decision, Target, Vote, VoteChoice
@@ -166,6 +166,17 @@ def queue_targets(
     return found if limit is None else found[:limit]
 
 
+def require_cluster(conn: Connection, case: Any, number: int) -> None:
+    """:class:`CaseNotFoundError` unless ``case`` (a ``cases`` row) has cluster ``number``."""
+    found = conn.execute(
+        select(CASE_CLUSTERS.c.id).where(
+            and_(CASE_CLUSTERS.c.case_id == case.id, CASE_CLUSTERS.c.number == number)
+        )
+    ).first()
+    if found is None:
+        raise CaseNotFoundError(f"case {case.case_uid} has no cluster {number}")
+
+
 def voted_by(conn: Connection, case_id: int, user_id: int | None) -> set[str]:
     """The targets ``user_id`` has a current vote on."""
     votes = CASE_VOTES
@@ -292,8 +303,7 @@ def _clusters_of(
     ):
         members[int(m.cluster_number)].append(m)
     return {
-        int(c.number): (c, sorted(members[int(c.number)], key=lambda m: int(m.rank)))
-        for c in found
+        int(c.number): (c, sorted(members[int(c.number)], key=lambda m: int(m.rank))) for c in found
     }
 
 

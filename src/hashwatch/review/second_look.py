@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from hashwatch.errors import CaseNotFoundError, ConfigError
 from hashwatch.review.cases import CaseStore
-from hashwatch.review.rows import target_of, where_target
+from hashwatch.review.rows import require_cluster, target_of, where_target
 from hashwatch.review.votes import MAX_NOTE, Target
 from hashwatch.store.audit import record_audit
 from hashwatch.store.database import Database
@@ -201,16 +201,8 @@ class SecondLooks:
             if not rows:
                 raise CaseNotFoundError(f"case {case.case_uid} has no item {target.item}")
             return list(rows)
-        found = conn.execute(
-            select(CASE_CLUSTERS.c.id).where(
-                and_(
-                    CASE_CLUSTERS.c.case_id == case.id,
-                    CASE_CLUSTERS.c.number == target.cluster,
-                )
-            )
-        ).first()
-        if found is None:
-            raise CaseNotFoundError(f"case {case.case_uid} has no cluster {target.cluster}")
+        assert target.cluster is not None
+        require_cluster(conn, case, target.cluster)
         rows = conn.execute(
             select(IT.c.id, IT.c.rank, IT.c.review_status).where(
                 and_(
