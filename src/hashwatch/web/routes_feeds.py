@@ -30,7 +30,7 @@ from hashwatch.errors import ExchangeError, ListNotFoundError
 from hashwatch.exchange.feed import DEFAULT_PAGE, MAX_PAGE, FeedInfo, FeedRangeError, FeedStore
 from hashwatch.exchange.feed_keys import SIGNING_KEY_ENV, default_key_path, load_publisher_key
 from hashwatch.exchange.feed_log import FeedPublisher
-from hashwatch.store.service import Role
+from hashwatch.store.service import GrantAccess, Role
 from hashwatch.store.users import may_read_feed
 from hashwatch.web.auth import ApiError, Principal, require, require_feed_reader
 from hashwatch.web.schemas import ListName
@@ -80,6 +80,9 @@ def _feed(request: Request, list_name: str) -> FeedInfo:
 
 @router.get("", summary="The feeds this key may read, with their sizes and latest checkpoints")
 def list_feeds(request: Request, p: AnyKey) -> dict[str, Any]:
+    if p.role is Role.PEER and not any(a == GrantAccess.FEED.value for a in p.grants.values()):
+        # A query-only peer may match, never read: not even which feeds exist.
+        raise ApiError(403, "this key may match against its lists but read no feed")
     readable = [
         f for f in _store(request).all(published_only=True) if may_read_feed(p, f.list_name)
     ]
