@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from hashwatch.errors import ConfigError, ExchangeError, HashwatchError
 from hashwatch.exchange.base import RemoteEntry, SignalExchange, exchange_of
@@ -559,14 +559,23 @@ def _hold(conn: Connection, sub_id: int, held: Sequence[tuple[str, RemoteEntry]]
                 )
             )
         }
-        fresh = []
+        fresh, stale = [], []
+        now = utcnow()
         for key, entry in chunk:
-            seq = entry.provenance.get("seq")
-            values = {"entry": remote_to_json(entry), "seq": seq, "received_at": utcnow()}
+            values = {"entry": remote_to_json(entry), "seq": entry.provenance.get("seq")}
             if key in there:
-                conn.execute(update(Q).where(Q.c.id == there[key]).values(**values))
+                stale.append(
+                    {"b_id": there[key], "b_entry": values["entry"], "b_seq": values["seq"]}
+                )
             else:
-                fresh.append({"subscription_id": sub_id, "key": key, **values})
+                fresh.append({"subscription_id": sub_id, "key": key, "received_at": now, **values})
+        if stale:  # one statement for the entries already waiting, not one each
+            conn.execute(
+                update(Q)
+                .where(Q.c.id == bindparam("b_id"))
+                .values(entry=bindparam("b_entry"), seq=bindparam("b_seq"), received_at=now),
+                stale,
+            )
         if fresh:
             conn.execute(insert(Q), fresh)
     return len(held)
