@@ -2,10 +2,13 @@
 
 An item is read where the scan found it: a plain file with the read-only, no-access-time
 opener of the scan (:func:`hashwatch.signals.digests.open_evidence`), an archive member in
-place with the scan's own archive reader (:func:`hashwatch.scan.archives.expand_evidence`),
-nothing extracted to disk. The bytes are checked against the SHA-256 the scan recorded: when
-the evidence is not reachable, was changed, or the item was never hashed, the outcome says
-"not available" and why, so a page can show the thumbnail instead.
+place with the scan's own archive reader (:func:`hashwatch.scan.archives.expand_evidence`), an
+item of a disk image (a file, a deleted file, a carved picture, an archive member in a file of
+the image) in place with the scan's own image reader
+(:func:`hashwatch.scan.image_lookup.read_image_item`); nothing is extracted to disk. The bytes
+are checked against the SHA-256 the scan recorded: when the evidence is not reachable, was
+changed, or the item was never hashed, the outcome says "not available" and why, so a page can
+show the thumbnail instead.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from hashwatch.scan.archives import ArchiveLimits, expand_evidence, safe_display
+from hashwatch.scan.image_lookup import read_image_item
 from hashwatch.scan.model import ARCHIVE_SEPARATOR
 from hashwatch.scan.walk import EvidenceFile
 from hashwatch.signals.digests import open_evidence
@@ -71,7 +75,8 @@ def read_evidence_item(
     limits: ArchiveLimits | None = None,
 ) -> MediaRead:
     """The full bytes of the item the scan recorded at ``path`` (an archive member as
-    ``outer.zip!/inner/file``), checked against its recorded ``sha256``.
+    ``outer.zip!/inner/file``, an item of a disk image as ``disk.E01!/p2(ext4)/a.jpg``),
+    checked against its recorded ``sha256``.
 
     Read-only: the evidence's access and modification times stay as they were (where the
     OS allows ``O_NOATIME``). Nothing raises for the evidence's sake: an unreachable,
@@ -92,6 +97,12 @@ def read_evidence_item(
             return MediaRead.missing(f"cannot read the evidence ({exc.strerror or exc})")
         if data is None:
             return MediaRead.missing(f"larger than {max_bytes} bytes")
+    elif (
+        image := read_image_item(on_disk, path, max_bytes, sha256=sha256, limits=limits)
+    ) is not None:
+        if image.data is None:
+            return MediaRead.missing(f"{image.reason} (in the disk image)")
+        data = image.data
     else:
         data = _read_member(on_disk, root or os.path.dirname(on_disk), path, max_bytes, limits)
         if data is None:
