@@ -86,7 +86,7 @@ def test_peer_role_stands_below_the_chain() -> None:
     assert not may_read_feed(Actor(5, "m", Role.MATCHER), "known")
 
 
-def test_a_peer_key_passes_nothing_of_matcher_curator_or_admin(tmp_path: Path) -> None:
+def test_a_peer_key_matches_its_lists_and_passes_nothing_else(tmp_path: Path) -> None:
     hw = Hashwatch(
         Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path / "d")
     )
@@ -96,7 +96,7 @@ def test_a_peer_key_passes_nothing_of_matcher_curator_or_admin(tmp_path: Path) -
         peer = bearer(token)
         with client(hw, background=False) as c:
             for method, path, body in [
-                ("POST", "/v1/match", {"signals": [{"type": "md5", "value": "0" * 32}]}),
+                ("POST", "/v1/hash", None),
                 ("GET", "/v1/lists", None),
                 ("GET", "/v1/lists/known", None),
                 ("POST", "/v1/lists", {"name": "mine"}),
@@ -105,5 +105,9 @@ def test_a_peer_key_passes_nothing_of_matcher_curator_or_admin(tmp_path: Path) -
             ]:
                 answer = c.request(method, path, headers=peer, json=body)
                 assert answer.status_code == 403, (path, answer.text)
+            # What a grant does allow: matching against the granted list (tests/
+            # test_exchange_query.py has the rest of the story).
+            signals = {"signals": [{"type": "md5", "value": "0" * 32}]}
+            assert c.post("/v1/match", headers=peer, json=signals).status_code == 200
     finally:
         hw.close()
