@@ -38,7 +38,7 @@ def test_no_server_errors_from_schema_fuzzing(tmp_path: Path) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=25,
+            max_examples=15,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
