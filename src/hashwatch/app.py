@@ -16,8 +16,8 @@ from typing import Any
 
 from hashwatch.config import Settings
 from hashwatch.errors import ConfigError, HashwatchError, InvalidHashError
-from hashwatch.exchange.peers import PeerStore
 from hashwatch.exchange.opinions import OpinionStore
+from hashwatch.exchange.peers import PeerStore
 from hashwatch.lists.model import EntryRecord, EntryStatus, ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.matcher import Matcher, MatchResult, Signal
