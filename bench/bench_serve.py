@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import secrets
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,6 +25,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from _serving import start_serve
 from hashwatch.app import Hashwatch
 from hashwatch.store.service import KeyStore, Role
 
@@ -55,12 +53,6 @@ def build(base: Path, entries: int) -> tuple[str, str]:
     )
     hw.close()
     return url, token
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def jpeg(seed: int) -> bytes:
@@ -121,29 +113,7 @@ def drive(base: str, token: str, kind: str, seconds: float, concurrency: int) ->
 
 
 def serve(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "HASHWATCH_DATABASE_URL": url, "HASHWATCH_DATA_DIR": str(data_dir)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "hashwatch",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("server did not start")
+    return start_serve(url, data_dir, "--workers", str(workers))
 
 
 def main() -> None:

@@ -15,11 +15,8 @@ every match over HTTP costs (match records, the serve audit log). p50 and p99, a
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from _serving import start_serve
 from hashwatch.app import Hashwatch
 from hashwatch.matching.matcher import Signal
 from hashwatch.signals.types import HashType
@@ -77,28 +75,11 @@ def near(values: list[str], seed: int) -> list[str]:
 
 
 def serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "HASHWATCH_DATABASE_URL": url,
-        "HASHWATCH_DATA_DIR": str(data_dir),
+    peers_unlimited = {
         "HASHWATCH_SERVE_PEER_RATE_PER_S": "1000000",
         "HASHWATCH_SERVE_SIGNALS_PER_WINDOW": "0",
     }
-    cmd = [sys.executable, "-m", "hashwatch", "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("server did not start")
+    return start_serve(url, data_dir, env=peers_unlimited)
 
 
 def pct(times: list[float]) -> tuple[float, float]:

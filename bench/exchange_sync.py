@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import resource
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from _serving import start_serve
 from bench_list_add import LIST, build
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
@@ -52,23 +50,8 @@ def rss_mib() -> float:
 
 
 def serve(url: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HASHWATCH_DATABASE_URL": url, "HASHWATCH_DATA_DIR": str(data)}
-    env["HASHWATCH_SERVE_RATE_PER_S"] = env["HASHWATCH_SERVE_BURST"] = "1000000"
-    cmd = [sys.executable, "-m", "hashwatch", "serve", "--port", str(port), "--sync-interval", "0"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("the server did not start")
+    unlimited = {"HASHWATCH_SERVE_RATE_PER_S": "1000000", "HASHWATCH_SERVE_BURST": "1000000"}
+    return start_serve(url, data, "--sync-interval", "0", env=unlimited)
 
 
 def main() -> None:
