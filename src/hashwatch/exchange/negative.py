@@ -39,7 +39,7 @@ from hashwatch.lists.model import (
 from hashwatch.signals.types import HashType
 from hashwatch.store.audit import actor_or_user, record_audit
 from hashwatch.store.database import Database
-from hashwatch.store.list_import import LIVE, ImportContext, jsonable_header
+from hashwatch.store.list_import import LIVE, ImportContext, finish_import, jsonable_header
 from hashwatch.store.list_status import change_status, list_lock, list_row
 from hashwatch.store.lists import ImportReport
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, IMPORTS, LISTS, utcnow
@@ -302,16 +302,6 @@ def _add_negative(
         conn.execute(IMPORTS.delete().where(IMPORTS.c.id == import_id))
         report.version = int(row.version)
         return report, created
-    conn.execute(
-        update(IMPORTS)
-        .where(IMPORTS.c.id == import_id)
-        .values(
-            finished_at=utcnow(),
-            records=report.records,
-            added=report.added,
-            updated=report.updated,
-            unchanged=report.unchanged,
-        )
-    )
+    finish_import(conn, import_id, report)
     conn.execute(update(L).where(L.c.id == row.id).values(version=version, updated_at=utcnow()))
     return report, created

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from hashwatch.lists.model import EntryRecord, EntryStatus
 from hashwatch.store.audit import actor_or_user, record_audit
 from hashwatch.store.database import Database
-from hashwatch.store.list_import import ImportContext, batches
+from hashwatch.store.list_import import ImportContext, batches, finish_import
 from hashwatch.store.list_status import list_row
 from hashwatch.store.lists import ImportReport
 from hashwatch.store.models import ENTRIES, EVENTS, HASHES, IMPORTS, LISTS, utcnow
@@ -135,17 +135,7 @@ def apply_changes(
         conn.execute(delete(I).where(I.c.id == import_id))
         out.version = int(row.version)
         return out
-    conn.execute(
-        update(I)
-        .where(I.c.id == import_id)
-        .values(
-            finished_at=utcnow(),
-            records=report.records + len(revocations),
-            added=report.added,
-            updated=report.updated,
-            unchanged=report.unchanged,
-        )
-    )
+    finish_import(conn, import_id, report, records=report.records + len(revocations))
     conn.execute(update(L).where(L.c.id == row.id).values(version=version, updated_at=utcnow()))
     record_audit(
         conn,

@@ -26,7 +26,7 @@ from hashwatch.lists.model import (
 )
 from hashwatch.runner import make_units
 from hashwatch.signals.types import HashType
-from hashwatch.store.models import ENTRIES, EVENTS, HASHES, utcnow
+from hashwatch.store.models import ENTRIES, EVENTS, HASHES, IMPORTS, utcnow
 
 if TYPE_CHECKING:
     from hashwatch.store.lists import ImportReport
@@ -41,6 +41,7 @@ __all__ = [
     "check_withdrawal",
     "checked_categories",
     "entry_records",
+    "finish_import",
     "jsonable_header",
 ]
 
@@ -539,3 +540,23 @@ def jsonable_header(header: ListHeader) -> dict[str, Any]:
 
 def _is_jsonable(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+def finish_import(
+    conn: Connection, import_id: int, report: Any, *, records: int | None = None
+) -> None:
+    """Close the ``list_imports`` row of an import that changed its list: when it finished and
+    what it did (``report``: an :class:`~hashwatch.store.lists.ImportReport`; ``records``:
+    the records it read, when not the report's own count)."""
+    conn.execute(
+        update(IMPORTS)
+        .where(IMPORTS.c.id == import_id)
+        .values(
+            finished_at=utcnow(),
+            records=report.records if records is None else records,
+            added=report.added,
+            updated=report.updated,
+            withdrawn=report.withdrawn,
+            unchanged=report.unchanged,
+        )
+    )

@@ -65,6 +65,7 @@ from hashwatch.store.list_import import (
     check_text,
     check_withdrawal,
     checked_categories,
+    finish_import,
 )
 from hashwatch.store.list_import import jsonable_header as _jsonable_header
 from hashwatch.store.list_status import ListStatusMixin, StatusChange, list_lock, list_row
@@ -582,18 +583,7 @@ class ListStore(ListStatusMixin, ListExportMixin):
                 report.version = int(row.version)
                 conn.rollback()
                 return report
-            conn.execute(
-                update(I)
-                .where(I.c.id == import_id)
-                .values(
-                    finished_at=utcnow(),
-                    records=report.records,
-                    added=report.added,
-                    updated=report.updated,
-                    withdrawn=report.withdrawn,
-                    unchanged=report.unchanged,
-                )
-            )
+            finish_import(conn, import_id, report)
             values: dict[str, Any] = {"version": version, "updated_at": utcnow()}
             if source_org and not row.source_org:
                 values["source_org"] = source_org
