@@ -25,6 +25,7 @@ __all__ = [
     "ListExistsError",
     "ListFormatError",
     "ListNotFoundError",
+    "PaymentsInputError",
     "PeerNotFoundError",
     "ReviewConflictError",
     "SignInError",
@@ -178,3 +179,12 @@ class PeerNotFoundError(ExchangeError, LookupError):
     """No peer (subscription) with that name exists."""
 
     exit_code = 4
+
+
+class PaymentsInputError(ConfigError):
+    """A transaction file does not fit the column mapping (``column`` names what is missing)."""
+
+    def __init__(self, message: str, *, path: str, column: str | None = None) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.column = column
