@@ -47,6 +47,7 @@ from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.cluster import cluster_new_media
 from hashwatch.scan.images import ImagePlanner
 from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
+from hashwatch.scan.p2p.link import link_p2p_records
 from hashwatch.scan.state import STATE_FILE, ScanState
 from hashwatch.scan.walk import EvidenceFile, walk_evidence
 from hashwatch.scan.worker import UnitResult, WorkerOptions, process_unit
@@ -323,6 +324,7 @@ class Scanner:
     def _finish(self, state: ScanState, audit: AuditLog) -> ScanOutcome:
         self.progress.phase("clustering new media")
         phase_start = (_now(), time.monotonic())
+        link_p2p_records(state)  # P2P records to the files of the scan they name
         records = list(state.records())
         new = [r for r in records if r.status is ItemStatus.NEW]
         threshold = min(
@@ -389,7 +391,11 @@ class Scanner:
         serials: Counter[str] = Counter()
         videos: Counter[str] = Counter()
         videos_partial = 0
+        p2p: Counter[str] = Counter()  # P2P records are counted apart from files
         for r in records:
+            if r.p2p is not None:
+                p2p[r.status.value] += 1
+                continue
             if r.status is ItemStatus.KNOWN:
                 known = [m for m in r.matches if m.kind == ListKind.KNOWN and not m.partial]
                 for name in {m.list for m in known}:
@@ -406,9 +412,9 @@ class Scanner:
                 ):
                     videos_partial += 1
         return ScanSummary(
-            files=len(records),
+            files=len(records) - p2p.total(),
             bytes=sum(r.size or 0 for r in records if "!/" not in r.path),
-            by_status=dict(by_status),
+            by_status=dict(by_status - p2p),
             new_clusters=len(clusters),
             known_by_list=dict(by_list),
             known_by_category=dict(by_category),
@@ -416,6 +422,8 @@ class Scanner:
             camera_serials=dict(serials.most_common()),
             videos_by_status=dict(videos),
             videos_partial=videos_partial,
+            p2p_records=p2p.total(),
+            p2p_by_status=dict(p2p),
         )
 
 
@@ -435,6 +443,9 @@ def summary_lines(outcome: ScanOutcome) -> list[str]:
                 f"lead: {s.videos_partial} new video(s) share frames with a known video "
                 "(partial match, see the report)"
             )
+    if s.p2p_records:
+        known = s.p2p_by_status.get("known", 0)
+        lines.append(f"P2P client records: {s.p2p_records} ({known} known), see the report")
     if s.known_by_list:
         lines.append("known by list: " + ", ".join(f"{k} {v}" for k, v in s.known_by_list.items()))
     for serial, n in list(s.camera_serials.items())[:3]:

@@ -40,6 +40,7 @@ from hashwatch.report.collect import (
     collect,
 )
 from hashwatch.report.header import write_header
+from hashwatch.report.p2p import P2PRows, p2p_section
 from hashwatch.report.page import STATUS_TEXT, Page, when_text
 from hashwatch.report.sections import (
     write_exif,
@@ -56,7 +57,8 @@ __all__ = ["MAX_THUMBNAILS", "STATUS_TEXT", "write_html_report"]
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'"
 _NAV = {"about": "How to read", "summary": "Summary", "new": "New", "exif": "EXIF leads"}
-_NAV |= {"known": "Known", "videos": "Videos", "ignorable": "Ignorable", "errors": "Errors"}
+_NAV |= {"known": "Known", "videos": "Videos", "p2p": "P2P records"}
+_NAV |= {"ignorable": "Ignorable", "errors": "Errors"}
 
 
 def write_html_report(
@@ -78,7 +80,8 @@ def write_html_report(
     for cl in ordered[:DETAILED_CLUSTERS]:
         members = [cl.representative, *(m for m in cl.members if m != cl.representative)]
         wanted.update(members[: max(0, min(THUMBS_PER_CLUSTER, NEW_THUMBNAILS - len(wanted)))])
-    collected = collect(records, wanted, MAX_THUMBNAILS - len(wanted))
+    p2p = P2PRows()  # P2P client records: a section of their own, not files
+    collected = collect(p2p.split(records), wanted, MAX_THUMBNAILS - len(wanted))
     generated = when_text(datetime.now(UTC))
     page = Page()
     title = f"hashwatch report: case {case_info.get('case_number') or 'unnamed'}"
@@ -98,6 +101,7 @@ def write_html_report(
     write_exif(page, collected)
     write_known(page, collected)
     page.add(video_section(collected.videos))
+    page.add(p2p_section(p2p))
     write_rest(page, collected)
     page.add(
         f"</main><footer><p>Written by hashwatch {esc(__version__)} on {esc(generated)}. "

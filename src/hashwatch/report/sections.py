@@ -113,6 +113,8 @@ def write_summary(
             f"{videos.get('known', 0):,} known, {videos.get('new', 0):,} new{shared}."
         )
         rows.append(('<a href="#videos">of which videos</a>', f"{sum(videos.values()):,}"))
+    if summary.p2p_records:  # records of P2P clients, not files (hashwatch.report.p2p)
+        rows.append(('<a href="#p2p">P2P client records</a>', f"{summary.p2p_records:,}"))
     page.add(
         section_html("summary", "Summary", "", ""),
         f"<p>{total:,} files ({size_text(summary.bytes)}) examined{took}: "

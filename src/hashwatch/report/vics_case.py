@@ -44,6 +44,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from hashwatch import __version__
@@ -58,6 +59,7 @@ from hashwatch.lists.model import (
     VideoFrameHash,
 )
 from hashwatch.matching.match import Match
+from hashwatch.report.p2p import p2p_vics_entry
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, ItemRecord, ItemStatus
 from hashwatch.signals.types import HashType, normalize_hash
 
@@ -288,7 +290,12 @@ def write_vics_case(
     memory (the MediaFiles of an MD5 can come from anywhere in the scan), thumbnails not kept.
     """
     by_md5: dict[str, _Media] = {}
+    p2p_known: list[ItemRecord] = []  # known P2P client records: a Media each (report.p2p)
     for record in records:
+        if record.p2p is not None:
+            if record.status is ItemStatus.KNOWN:
+                p2p_known.append(ItemRecord(**{**record.__dict__, "thumbnail": None}))
+            continue
         if not _included(record):
             continue
         md5 = normalize_hash(HashType.MD5, record.md5 or "")
@@ -312,5 +319,8 @@ def write_vics_case(
             kv[1].record.cluster if kv[1].record.cluster is not None else 1 << 62,
         ),
     )
-    entries = (_entry(media, md5, scheme) for md5, media in ordered)
+    entries = chain(
+        (_entry(media, md5, scheme) for md5, media in ordered),
+        filter(None, (p2p_vics_entry(r, scheme) for r in p2p_known)),
+    )
     return write_list(path, VICS2, header, entries)

@@ -75,6 +75,9 @@ class ItemRecord:
     # Values of registered signal types that have no field above, by field name: written
     # into the JSON object beside the others, so a new hash type needs no field here.
     signals: dict[str, str] = field(default_factory=dict)
+    # A record of a P2P client artifact (hashwatch.scan.p2p.scan_records): client, artifact,
+    # artifact path, record index, name, size, dates, completeness, ...; None for files.
+    p2p: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The ``results.jsonl`` object: every field but the thumbnail; absent values omitted
@@ -147,6 +150,9 @@ class ScanSummary:
     camera_serials: dict[str, int] = field(default_factory=dict)  # new images per serial
     videos_by_status: dict[str, int] = field(default_factory=dict)
     videos_partial: int = 0  # new videos that share frames with a known video (partial match)
+    # Records of P2P client artifacts, counted apart from files (hashwatch.scan.p2p).
+    p2p_records: int = 0
+    p2p_by_status: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
