@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -160,12 +160,13 @@ def media_record(
     if fs.pdq is None and not frames:
         why = fs.error or f"not an image or video ({fs.mime or 'unknown type'})"
         return f"{why}: no perceptual hash"
-    # The entry's key is its MD5 (first); then every other type a media entry carries.
+    # The entry's key is its MD5 (first); then every other type a media entry carries (one
+    # value each; v1 pieces digests one per piece length asked for).
     hashes = [
         (htype, value)
         for htype, impl in SIGNAL_TYPES.items()
         if impl.media_entry
-        for value in impl.values_of(fs)[:1]
+        for value in impl.values_of(fs)[: None if htype is HashType.BT_V1_PIECES else 1]
     ]
     extra: dict[str, Any] = {"hashed_by": fields["hashed_by"], "pdq_policy": fields["pdq_policy"]}
     if fs.video is not None:
@@ -352,13 +353,20 @@ class Hashwatch:
         comment: str | None = None,
         frame_interval: float = 0.1,
         actor: str | None = None,
+        bt_piece_lengths: Sequence[int] = (),
     ) -> tuple[ImportReport, list[str]]:
         """Hash media files into list ``name`` as one new version: each file becomes an entry
         keyed by its MD5, with SHA-1, SHA-256, the PDQ of an image, or a video's frame hashes
         (one per ``frame_interval`` seconds: densely, so that a copy sampled once a second
-        at other instants still finds close frames). Returns the report and the files left
-        out."""
-        options = self.hash_options(frame_interval=frame_interval)
+        at other instants still finds close frames), and its BitTorrent v2 root (a v2
+        torrent's file matches it) plus, for each of ``bt_piece_lengths``, its v1 pieces
+        digest (a single-file v1 torrent at that piece length matches it). Returns the
+        report and the files left out."""
+        options = replace(
+            self.hash_options(frame_interval=frame_interval),
+            bittorrent=True,
+            bt_piece_lengths=tuple(bt_piece_lengths),
+        )
         records: list[EntryRecord] = []
         problems: list[str] = []
         category = self.lists.check_category(name, category)  # before any hashing

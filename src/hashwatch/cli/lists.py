@@ -461,9 +461,20 @@ def lists_add_media(
             "a copy sampled once a second at other instants still finds close frames.",
         ),
     ] = 0.1,
+    bt_piece_lengths: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--bt-piece-length",
+            help="Also store the BitTorrent v1 pieces digest at this piece length in bytes "
+            "(repeatable, e.g. 262144), so a single-file v1 torrent of the media at that "
+            "piece length matches. The v2 file root is always stored.",
+        ),
+    ] = None,
     examiner: ExaminerOpt = None,
 ) -> None:
-    """Hash media files and add them to a list: file digests, PDQ, and a video's frame hashes.
+    """Hash media files into a list: digests, PDQ, video frame hashes, BitTorrent v2 root.
+
+    BitTorrent v1 pieces digests are added at each --bt-piece-length given.
 
     Files on disk only: a file that cannot be added (missing, inside an archive, not an
     image or video) is named with the reason."""
@@ -477,6 +488,7 @@ def lists_add_media(
         comment=comment,
         frame_interval=frame_interval,
         actor=examiner,
+        bt_piece_lengths=bt_piece_lengths or (),
     )
     for problem in problems:
         err.print(f"[yellow]skipped:[/] {problem}", highlight=False)

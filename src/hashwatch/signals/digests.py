@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -180,9 +180,11 @@ def digest_stream(
     size: int | None = None,
     *,
     keep: Callable[[bytes, int | None], bool] | None = None,
+    also: Sequence[Callable[[bytes], None]] = (),
 ) -> tuple[ByteDigests, bytes | None]:
     """Digest a stream in one read. ``keep(first_block, size)`` decides whether the whole
-    content is also returned (images are decoded from memory without a second read)."""
+    content is also returned (images are decoded from memory without a second read);
+    ``also`` are fed every block in order too (BitTorrent's hashes when asked for)."""
     threaded = size is not None and size >= PARALLEL_MIN_SIZE
     acc = DigestAccumulator(threaded=threaded)
     kept: list[bytes] | None = None
@@ -195,6 +197,8 @@ def digest_stream(
         if kept is not None:
             kept.append(block)
         acc.update(block)
+        for feed in also:
+            feed(block)
     if first and keep is not None:
         keep(b"", size)
     digests = acc.finish()
@@ -205,7 +209,8 @@ def digest_file(
     path: str | os.PathLike[str],
     *,
     keep: Callable[[bytes, int | None], bool] | None = None,
+    also: Sequence[Callable[[bytes], None]] = (),
 ) -> tuple[ByteDigests, bytes | None]:
     """:func:`digest_stream` over a file opened as evidence (read-only, atime kept)."""
     with open_evidence(path) as stream:
-        return digest_stream(stream, os.fstat(stream.fileno()).st_size, keep=keep)
+        return digest_stream(stream, os.fstat(stream.fileno()).st_size, keep=keep, also=also)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,6 +18,11 @@ from PIL import Image
 
 from hashwatch import __version__
 from hashwatch.errors import ConfigError, DecodeError
+from hashwatch.signals.bittorrent import (
+    MAX_PIECE_LENGTH,
+    BitTorrentAccumulator,
+    BitTorrentDigests,
+)
 from hashwatch.signals.contact_sheet import contact_sheet_jpeg
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream, open_evidence
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
@@ -52,6 +58,11 @@ class HashOptions:
     # Hash video frames (one per this many seconds); None: videos are hashed as byte files.
     frame_interval: float | None = 1.0
     sampling: str = "fast"  # video frames: see hashwatch.signals.video.SAMPLINGS
+    # BitTorrent's file hashes (signals.bittorrent) in the same read: the v2 root, and the
+    # v1 pieces digest at each of ``bt_piece_lengths``. Off unless asked: a list entry made
+    # from media wants them (add-media), a scan's files are matched by their own digests.
+    bittorrent: bool = False
+    bt_piece_lengths: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.frame_interval is not None and not self.frame_interval > 0:
@@ -59,6 +70,8 @@ class HashOptions:
         if self.sampling not in SAMPLINGS:
             raise ConfigError(f"sampling must be one of {', '.join(SAMPLINGS)}")
         get_pdq_policy(self.policy)  # an unknown policy is refused here, once
+        if any(not 0 < n <= MAX_PIECE_LENGTH for n in self.bt_piece_lengths):
+            raise ConfigError(f"a piece length must be 1 to {MAX_PIECE_LENGTH} bytes")
 
     @property
     def pdq_policy(self) -> PdqPolicy:
@@ -75,6 +88,7 @@ class FileSignals:
     exif: dict[str, Any] | None = None
     thumbnail: bytes | None = field(default=None, repr=False)
     video: VideoSignals | None = None
+    bittorrent: BitTorrentDigests | None = None  # when HashOptions.bittorrent asked for it
 
     @property
     def media_type(self) -> str | None:
@@ -152,11 +166,14 @@ def hash_stream(
     """All signals of the bytes in ``stream`` (a file, or a member of an archive)."""
     options = options or HashOptions()
     sniffer = _MediaSniffer(keep_video=options.frame_interval is not None)
+    bt = _bittorrent(options)
     try:
-        digests, content = digest_stream(stream, size, keep=sniffer)
+        digests, content = digest_stream(stream, size, keep=sniffer, also=bt[1])
     except OSError as exc:
         return FileSignals(display_path, None, error=f"cannot read: {_describe(exc)}")
-    return _with_pdq(display_path, digests, sniffer.mime, content, None, options)
+    return _with_bittorrent(
+        _with_pdq(display_path, digests, sniffer.mime, content, None, options), bt[0]
+    )
 
 
 def hash_file(path: str | os.PathLike[str], options: HashOptions | None = None) -> FileSignals:
@@ -164,11 +181,28 @@ def hash_file(path: str | os.PathLike[str], options: HashOptions | None = None) 
     options = options or HashOptions()
     shown = str(path)
     sniffer = _MediaSniffer()
+    bt = _bittorrent(options)
     try:
-        digests, content = digest_file(path, keep=sniffer)
+        digests, content = digest_file(path, keep=sniffer, also=bt[1])
     except OSError as exc:
         return FileSignals(shown, None, error=f"cannot read: {exc.strerror or _describe(exc)}")
-    return _with_pdq(shown, digests, sniffer.mime, content, Path(path), options)
+    return _with_bittorrent(
+        _with_pdq(shown, digests, sniffer.mime, content, Path(path), options), bt[0]
+    )
+
+
+def _bittorrent(
+    options: HashOptions,
+) -> tuple[BitTorrentAccumulator | None, tuple[Callable[[bytes], None], ...]]:
+    """The BitTorrent accumulator the digest read also feeds, when the options ask for it."""
+    if not options.bittorrent:
+        return None, ()
+    acc = BitTorrentAccumulator(options.bt_piece_lengths)
+    return acc, (acc.update,)
+
+
+def _with_bittorrent(fs: FileSignals, acc: BitTorrentAccumulator | None) -> FileSignals:
+    return fs if acc is None else replace(fs, bittorrent=acc.finish())
 
 
 def _with_pdq(

@@ -17,6 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from hashwatch.errors import InvalidHashError
+from hashwatch.signals.bittorrent import BITTORRENT_SIGNAL_TYPES
 from hashwatch.signals.builtin_types import BUILTIN_SIGNAL_TYPES
 from hashwatch.signals.signal_type import MatchRule, SignalType, SignalValueError
 
@@ -44,6 +45,10 @@ class HashType(StrEnum):
     # The identity of a video's frame-hash set (SHA-256 of its canonical vPDQ lines): the key
     # of a list entry known only by its frame hashes (a vPDQ file), never a query signal.
     VPDQ = "vpdq"
+    # BitTorrent (signals.bittorrent): BEP 52's per-file merkle root, and a single-file v1
+    # torrent's piece hashes spelled "<piece length>:<sha256 of the piece hashes>".
+    BT_V2_ROOT = "bt_v2_root"
+    BT_V1_PIECES = "bt_v1_pieces"
 
     @property
     def is_exact(self) -> bool:
@@ -55,7 +60,7 @@ class HashType(StrEnum):
         return SIGNAL_TYPES[self]
 
 
-_REGISTERED: tuple[SignalType, ...] = (*BUILTIN_SIGNAL_TYPES,)
+_REGISTERED: tuple[SignalType, ...] = (*BUILTIN_SIGNAL_TYPES, *BITTORRENT_SIGNAL_TYPES)
 
 
 def _build_registry(

@@ -63,6 +63,8 @@ _CANONICAL = {
     HashType.PDQ: re.compile(r"[0-9a-f]{64}"),
     HashType.SHA1_BASE32: re.compile(r"[A-Z2-7]{32}"),
     HashType.VPDQ: re.compile(r"[0-9a-f]{64}"),
+    HashType.BT_V2_ROOT: re.compile(r"[0-9a-f]{64}"),
+    HashType.BT_V1_PIECES: re.compile(r"[1-9][0-9]{0,8}:[0-9a-f]{64}"),
 }
 
 

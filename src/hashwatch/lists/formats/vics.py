@@ -96,6 +96,8 @@ _HASH_NAMES = {
     HashType.SHA1_BASE32: "SHA1Base32",
     HashType.PDQ: "PDQ",
     HashType.VPDQ: "vPDQ",
+    HashType.BT_V2_ROOT: "bt_v2_root",
+    HashType.BT_V1_PIECES: "bt_v1_pieces",
 }
 # A video's frame hashes travel as AlternativeHashes named "vPDQ" whose value is one vPDQ
 # line, "frame,quality,pdq_hex,timestamp" (hashwatch's convention: VICS has no frame field;
