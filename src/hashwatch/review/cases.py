@@ -156,6 +156,8 @@ class CaseItem:
     matches: list[dict[str, Any]]
     error: str | None
     review_status: str
+    # A P2P client record (no media: its facts are shown instead), kept in the digests column.
+    p2p: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -233,6 +235,8 @@ def _item_row(
     data = record.as_json()
     digests = {k: data[k] for k in _DIGEST_FIELDS if data.get(k) is not None}
     digests.update(record.signals)
+    if record.p2p is not None:  # a P2P record's facts: client, name, dates, ... (no media)
+        digests["p2p"] = record.p2p
     return {
         "case_id": case_id,
         "root": record.root,
@@ -563,4 +567,5 @@ def _item(row: Any) -> CaseItem:
         matches=list(row.matches or []),
         error=row.error,
         review_status=row.review_status,
+        p2p=(row.digests or {}).get("p2p"),
     )

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from hashwatch.review.cases import CaseInfo, CaseItem, CaseStatus
 from hashwatch.review.rows import QueueEntry, TargetView
+from hashwatch.web.pages.p2p_item import p2p_item_block
 
 __all__ = [
     "case_page",
@@ -248,6 +249,8 @@ def split_form(case: str, item: CaseItem, csrf: str) -> str:
 
 
 def _item_block(case: str, item: CaseItem, reveal: bool, split_csrf: str | None = None) -> str:
+    if item.p2p is not None:  # a P2P client record: its facts, no media
+        return p2p_item_block(item)
     base = f"/v1/cases/{q(case)}/items/{item.id}"
     video = (item.media_type or "").startswith("video")
     caption = "contact sheet (video, never played here)" if video else "thumbnail"
