@@ -20,6 +20,7 @@ from hashwatch.cli import (
     index,
     lists,
     match,
+    payments,
     peer_opinion,
     peer_query,
     peers,
@@ -77,6 +78,7 @@ app.add_typer(peers.peers_app, name="peers")
 peers.peers_app.command("opinion")(peer_opinion.opinion)
 peers.peers_app.command("query")(peer_query.query)
 app.add_typer(exchange_app, name="exchange")
+app.add_typer(payments.payments_app, name="payments")
 
 
 def main() -> None:
