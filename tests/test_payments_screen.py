@@ -1,0 +1,138 @@
+"""Screening stories: labels never read, bad rows with lines, a missing column named, presets,
+Parquet and CSV alike, a report without network references, the CLI end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from hashwatch.cli.main import app
+from hashwatch.errors import PaymentsInputError
+from hashwatch.payments.config import PRESETS, load_config
+from hashwatch.payments.screen import screen
+
+HEADER = ["tx_id", "sender", "receiver", "amount", "currency", "ts", "sender_country",
+          "receiver_country", "channel", "note", "is_sar"]  # fmt: skip
+
+
+def offender_rows(label: str) -> list[list[str]]:
+    """A fictitious AU sender paying a PH receiver AUD 50 at night, daily, plus ordinary traffic."""
+    rows = [[f"T{i}", "ACC-000001", "ACC-000900", "50", "AUD", f"2024-03-{1 + i:02d} 23:30:00",
+             "AU", "PH", "remittance", "", label] for i in range(12)]  # fmt: skip
+    rows += [[f"U{i}", f"ACC-1000{i}", "ACC-000500", "812.40", "EUR", "2024-03-05 10:00:00",
+              "DE", "DE", "card", "", label] for i in range(5)]  # fmt: skip
+    return rows
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def summary(result_alerts: object) -> list[tuple[str, str, float, tuple[str, ...]]]:
+    return [(a.account, a.role, a.score, a.rule_names) for a in result_alerts]  # type: ignore[attr-defined]
+
+
+RATES = {"AUD": 0.6}
+
+
+def test_labels_are_never_read(tmp_path: Path) -> None:
+    honest = write_csv(tmp_path / "a.csv", offender_rows("0"))
+    absurd = write_csv(tmp_path / "b.csv", offender_rows("1"))
+    first = screen([honest], load_config(), tmp_path / "a", rates=RATES)
+    second = screen([absurd], load_config(), tmp_path / "b", rates=RATES)
+    assert summary(first.alerts) and summary(first.alerts) == summary(second.alerts)
+    with pytest.raises(Exception, match="label column"):
+        load_config(overrides={"mapping": {"columns": {"channel": "is_sar"}}})
+
+
+def test_bad_rows_are_counted_with_their_lines(tmp_path: Path) -> None:
+    rows = offender_rows("0")
+    rows[2][3] = "fifty"  # line 4
+    rows[5][1] = ""  # line 7
+    rows[7][5] = "yesterday"  # line 9
+    path = write_csv(tmp_path / "a.csv", rows)
+    result = screen([path], load_config(), tmp_path / "out", rates=RATES)
+    assert result.bad_rows == 3
+    assert [(b.line, b.reason.split(":")[0]) for b in result.bad_row_samples] == [
+        (4, "amount is not a number"),
+        (7, "empty sender"),
+        (9, "time not readable"),
+    ]
+    written = json.loads((tmp_path / "out" / "screening.json").read_text())
+    assert written["bad_rows"] == 3 and written["bad_row_samples"][0]["line"] == 4
+
+
+def test_a_missing_column_is_named(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", [r[:3] + r[4:] for r in offender_rows("0")],
+                     [h for h in HEADER if h != "amount"])  # fmt: skip
+    with pytest.raises(PaymentsInputError) as caught:
+        screen([path], load_config(), tmp_path / "out")
+    assert caught.value.column == "amount" and "'amount'" in str(caught.value)
+
+
+PUBLISHED = {
+    "amlsim": (["tran_id", "orig_acct", "bene_acct", "tx_type", "base_amt", "tran_timestamp",
+                "is_sar", "alert_id"],
+               ["1", "ACC-1", "ACC-2", "TRANSFER", "50.0", "2017-01-01T00:00:00Z", "True", "3"]),
+    "saml-d": (["Time", "Date", "Sender_account", "Receiver_account", "Amount", "Payment_currency",
+                "Received_currency", "Sender_bank_location", "Receiver_bank_location",
+                "Payment_type", "Is_laundering", "Laundering_type"],
+               ["10:35:19", "2022-10-07", "ACC-1", "ACC-2", "50.1", "Euro", "Euro", "UK", "UK",
+                "Cash Deposit", "0", "Normal_Cash_Deposits"]),
+    "paysim": (["step", "type", "amount", "nameOrig", "oldbalanceOrg", "newbalanceOrig",
+                "nameDest", "oldbalanceDest", "newbalanceDest", "isFraud", "isFlaggedFraud"],
+               ["1", "PAYMENT", "98.1", "C-1", "1", "0", "M-2", "0", "0", "0", "0"]),
+    "ibm-aml": (["Timestamp", "From Bank", "Account", "To Bank", "Account", "Amount Received",
+                 "Receiving Currency", "Amount Paid", "Payment Currency", "Payment Format",
+                 "Is Laundering"],
+                ["2022/09/01 00:20", "10", "ACC-1", "10", "ACC-2", "50", "Euro", "50", "Euro",
+                 "Reinvestment", "0"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("schema", sorted(PRESETS))
+def test_presets_map_the_published_columns(tmp_path: Path, schema: str) -> None:
+    header, row = PUBLISHED[schema]
+    path = write_csv(tmp_path / "a.csv", [row, row], header)
+    result = screen([path], load_config(schema=schema), tmp_path / "out")
+    assert (result.rows, result.bad_rows) == (2, 0)
+
+
+def test_parquet_and_csv_give_the_same_alerts_and_the_report_is_offline(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", offender_rows("0"))
+    parquet = tmp_path / "a.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_csv('{path}', all_varchar = true)) TO '{parquet}'")
+    from_csv = screen([path], load_config(), tmp_path / "c", rates=RATES)
+    from_parquet = screen([parquet], load_config(), tmp_path / "p", rates=RATES)
+    assert summary(from_csv.alerts) == summary(from_parquet.alerts)
+    page = (tmp_path / "c" / "report.html").read_text()
+    assert "ACC-000001" in page and "<svg" in page
+    assert "http://" not in page and "https://" not in page
+
+
+def test_cli_story(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", offender_rows("0"))
+    rates = tmp_path / "rates.csv"
+    rates.write_text("currency,rate\nAUD,0.6\n")
+    out = tmp_path / "out"
+    run = CliRunner().invoke(app, ["payments", "screen", str(path), "--out", str(out),
+                                   "--rates", str(rates)])  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout.splitlines()[-1])["alerts"] == 2
+    lines = [json.loads(x) for x in (out / "alerts.jsonl").read_text().splitlines()]
+    assert {(x["account"], x["role"]) for x in lines} == {
+        ("ACC-000001", "sender"),
+        ("ACC-000900", "receiver"),
+    }
+    assert all(x["transactions"] and len(x["rules"]) >= 2 for x in lines)
+    with (out / "alerts.csv").open() as handle:
+        assert next(csv.reader(handle))[:5] == ["account", "role", "score", "rules", "transactions"]
