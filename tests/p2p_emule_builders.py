@@ -509,3 +509,24 @@ def write_sample(directory: Path, key: tuple[str, str]) -> Path:
     path = directory / names[key[1]]
     path.write_bytes(SAMPLES[key]())
     return path
+
+
+def write_large_known_met(out: BinaryIO, n: int, *, blob: int = 200) -> None:
+    """A known.met of ``n`` lean records (name, size and an AICH hash-set blob of ``blob``
+    bytes, as eMule stores one per file), written fast for the memory test and benchmark."""
+    out.write(_u8(0x0F) + _u32(n))
+    tail = tag_blob(0x35, b"\x22" * blob)
+    for i in range(n):
+        name = f"n{i:07d}.jpg".encode()
+        out.write(
+            _u32(1_690_000_000 + i)
+            + i.to_bytes(16, "little")
+            + _u16(0)
+            + _u32(3)
+            + b"\x02\x01\x00\x01"
+            + _u16(len(name))
+            + name
+            + b"\x83\x02"
+            + _u32(1000 + i)
+            + tail
+        )

@@ -96,6 +96,19 @@ class Cursor:
                 self._fill(n)
         return self._buf[self._pos : self._pos + n]
 
+    def window(self, n: int) -> tuple[bytes, int]:
+        """The buffer and the position in it of the next byte, with up to ``n`` bytes after it
+        (fewer where the artifact ends sooner), for parsers that unpack in place; they move
+        on with :meth:`move_to`."""
+        if len(self._buf) - self._pos < n:
+            with contextlib.suppress(Truncated):
+                self._fill(n)
+        return self._buf, self._pos
+
+    def move_to(self, position: int) -> None:
+        """Continue from ``position`` in the buffer :meth:`window` returned."""
+        self._pos = position
+
     def take(self, n: int) -> bytes:
         if len(self._buf) - self._pos < n:
             self._fill(n)

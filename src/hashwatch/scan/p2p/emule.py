@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from hashwatch.scan.p2p._cursor import Cursor, Malformed, Truncated, iso_utc
 from hashwatch.scan.p2p.record import P2PArtifactReader, P2PReadProblem, P2PRecord
@@ -52,6 +53,7 @@ PARTSIZE = 9_728_000  # an ED2K part
 MAX_TAGS = 10_000  # a record with more tags than this is damaged, not large
 MAX_BLOB = 16 << 20
 MAX_AICH_BLOCKS = 2_000_000  # eMule's largest file (256 GB) has ~1.4 million 180 KiB blocks
+MAX_RECORD = 64 << 20  # a record (its tags, part hashes and AICH blob) longer than this is damaged
 MAX_PART_MET = 64 << 20  # a part.met is one record; more than this is not one
 _DETAIL_BYTES = 64  # bytes of an unknown binary tag kept (as hex) in the details
 
@@ -108,14 +110,15 @@ _DETAIL_TAGS = {
 _BASE32 = re.compile(r"[A-Z2-7]{32}")
 
 
-@dataclass(frozen=True, slots=True)
-class Tag:
-    """One tag: its name (an id, or bytes), its type after eMule's widening, its value."""
+class _Short(Exception):
+    """The buffer ended inside the value being parsed (more is read, or the artifact ended)."""
 
-    name_id: int  # 0 when the tag has a string name
-    name: bytes | None
-    type: int
-    value: Any  # int, float, bool, str, bytes, or None (a bool array: skipped)
+
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_F32 = struct.Struct("<f")
+_T = TypeVar("_T")
 
 
 def text(raw: bytes) -> str:
@@ -128,58 +131,103 @@ def text(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def read_tag(cur: Cursor) -> Tag:
-    """One tag at the cursor (``CTag::CTag(CFileDataIO*)``)."""
-    kind = cur.u8()
-    name: bytes | None = None
-    name_id = 0
-    if kind & 0x80:
-        kind &= 0x7F
-        name_id = cur.u8()
-    else:
-        length = cur.u16()
-        if length == 1:
-            name_id = cur.u8()
-        else:
-            name = cur.take(length)
-    value: Any
-    if kind == T_STRING:
-        value = text(cur.take(cur.u16()))
-    elif kind == T_UINT32:
-        value = cur.u32()
-    elif kind == T_UINT64:
-        value = cur.u64()
-    elif kind == T_UINT16:
-        value, kind = cur.u16(), T_UINT32
-    elif kind == T_UINT8:
-        value, kind = cur.u8(), T_UINT32
-    elif T_STR1 <= kind <= T_STR16:
-        value, kind = text(cur.take(kind - T_STR1 + 1)), T_STRING
-    elif kind == T_HASH:
-        value = cur.take(16)
-    elif kind == T_FLOAT:
-        value = cur.f32()
-    elif kind == T_BOOL:
-        value = cur.u8() != 0
-    elif kind == T_BOOLARRAY:
-        cur.skip(cur.u16() // 8 + 1)
-        value = None
-    elif kind == T_BLOB:
-        length = cur.u32()
-        if length > MAX_BLOB:
-            raise Malformed(f"a blob tag of {length} bytes (more than {MAX_BLOB})")
-        value = cur.take(length)
-    elif kind == T_BSOB:
-        value = cur.take(cur.u8())
-    else:
-        raise Malformed(f"unknown tag type 0x{kind:02x} at byte {cur.offset - 1}")
-    return Tag(name_id, name, kind, value)
+def parse_in_place(cur: Cursor, parse: Callable[[bytes, int], tuple[_T, int]]) -> _T:
+    """Runs ``parse(buffer, position)`` (which returns its value and where it ended) on the
+    cursor's window, widening the window while the value runs past it, up to MAX_RECORD."""
+    want = 1 << 16
+    while True:
+        buf, start = cur.window(want)
+        try:
+            value, end = parse(buf, start)
+        except (_Short, struct.error, IndexError):
+            have = len(buf) - start
+            if have < want:
+                raise Truncated(
+                    f"the artifact ends at byte {cur.offset + have}, inside it"
+                ) from None
+            if want >= MAX_RECORD:
+                raise Malformed(f"a record of more than {MAX_RECORD} bytes") from None
+            want *= 4
+            continue
+        cur.move_to(end)
+        return value
 
 
-def read_tags(cur: Cursor, count: int) -> list[Tag]:
+def parse_tags(buf: bytes, p: int, count: int, fields: _Fields) -> int:
+    """``count`` tags from ``buf[p:]`` (``CTag::CTag(CFileDataIO*)``) into ``fields``; returns
+    the position after them. Raises _Short where the buffer ends inside a tag."""
     if count > MAX_TAGS:
         raise Malformed(f"a tag count of {count} (more than {MAX_TAGS})")
-    return [read_tag(cur) for _ in range(count)]
+    n = len(buf)
+    for number in range(count):
+        kind = buf[p]
+        name: bytes | None = None
+        if kind & 0x80:
+            kind &= 0x7F
+            nid = buf[p + 1]
+            p += 2
+        else:
+            (length,) = _U16.unpack_from(buf, p + 1)
+            p += 3
+            if length == 1:
+                nid = buf[p]
+                p += 1
+            else:
+                nid = 0
+                name = buf[p : p + length]
+                p += length
+        value: Any
+        if kind == T_UINT32:
+            (value,) = _U32.unpack_from(buf, p)
+            p += 4
+        elif kind == T_STRING:
+            (length,) = _U16.unpack_from(buf, p)
+            p += 2 + length
+            value = text(buf[p - length : p])
+        elif T_STR1 <= kind <= T_STR16:
+            p += kind - T_STR1 + 1
+            value = text(buf[p - (kind - T_STR1 + 1) : p])
+            kind = T_STRING
+        elif kind == T_UINT64:
+            (value,) = _U64.unpack_from(buf, p)
+            p += 8
+        elif kind == T_UINT16:
+            (value,) = _U16.unpack_from(buf, p)
+            p += 2
+            kind = T_UINT32
+        elif kind == T_UINT8:
+            value = buf[p]
+            p += 1
+            kind = T_UINT32
+        elif kind == T_HASH:
+            p += 16
+            value = buf[p - 16 : p]
+        elif kind == T_FLOAT:
+            (value,) = _F32.unpack_from(buf, p)
+            p += 4
+        elif kind == T_BOOL:
+            value = buf[p] != 0
+            p += 1
+        elif kind == T_BOOLARRAY:
+            (length,) = _U16.unpack_from(buf, p)
+            p += 2 + length // 8 + 1
+            value = None
+        elif kind == T_BLOB:
+            (length,) = _U32.unpack_from(buf, p)
+            if length > MAX_BLOB:
+                raise Malformed(f"tag {number}: a blob of {length} bytes (more than {MAX_BLOB})")
+            p += 4 + length
+            value = buf[p - length : p]
+        elif kind == T_BSOB:
+            length = buf[p]
+            p += 1 + length
+            value = buf[p - length : p]
+        else:
+            raise Malformed(f"tag {number}: unknown tag type 0x{kind:02x}")
+        if p > n:
+            raise _Short
+        fields.add(nid, name, kind, value)
+    return p
 
 
 def _json_value(value: Any) -> Any:
@@ -209,10 +257,9 @@ class _Fields:
         self._transferred_lo: int | None = None
         self._transferred_hi: int | None = None
 
-    def add(self, tag: Tag) -> None:
-        nid, value, kind = tag.name_id, tag.value, tag.type
-        if tag.name is not None:
-            self._named(tag)
+    def add(self, nid: int, name: bytes | None, kind: int, value: Any) -> None:
+        if name is not None:
+            self._named(name, kind, value)
         elif nid == FT_FILENAME:
             if kind != T_STRING:
                 self.issues.append("the file name tag is not a string")
@@ -248,18 +295,16 @@ class _Fields:
         elif value is not None:
             self.details[f"tag_0x{nid:02x}"] = _json_value(value)
 
-    def _named(self, tag: Tag) -> None:
-        assert tag.name is not None
-        first = tag.name[:1]
-        if first in (b"\x09", b"\x0a") and tag.name[1:].isdigit():
-            if tag.type not in _INT_TYPES:
+    def _named(self, name: bytes, kind: int, value: Any) -> None:
+        first = name[:1]
+        if first in (b"\x09", b"\x0a") and name[1:].isdigit():
+            if kind not in _INT_TYPES:
                 self.issues.append("a gap tag is not an integer")
                 return
-            gap = self.gaps.setdefault(tag.name[1:].decode("ascii"), [None, None])
-            gap[0 if first == b"\x09" else 1] = tag.value
-        elif tag.value is not None:
-            key = text(tag.name)[:64]
-            self.details[f"tag_{key}"] = _json_value(tag.value)
+            gap = self.gaps.setdefault(name[1:].decode("ascii"), [None, None])
+            gap[0 if first == b"\x09" else 1] = value
+        elif value is not None:
+            self.details[f"tag_{text(name)[:64]}"] = _json_value(value)
 
     def finish(self) -> None:
         if self.size is not None and self.size_hi is not None:
@@ -281,12 +326,28 @@ class _Fields:
         return max(0.0, min(1.0, 1.0 - missing / self.size))
 
 
-def _read_hashset(cur: Cursor) -> tuple[bytes, int]:
-    """The ED2K hash and the part hashes' count, skipping the part hashes."""
-    ed2k = cur.take(16)
-    parts = cur.u16()
-    cur.skip(parts * 16)
-    return ed2k, parts
+@dataclass
+class _Met:
+    """One known.met / part.met record as read: date, ED2K hash, part-hash count, tags."""
+
+    modified: int
+    ed2k: bytes
+    parts: int
+    fields: _Fields
+
+
+def parse_met_record(buf: bytes, p: int) -> tuple[_Met, int]:
+    """uint32 date, 16-byte ED2K hash, uint16 part count and part hashes, uint32 tag count,
+    tags (``CKnownFile::LoadFromFile``)."""
+    (modified,) = _U32.unpack_from(buf, p)
+    ed2k = buf[p + 4 : p + 20]
+    (parts,) = _U16.unpack_from(buf, p + 20)
+    p += 22 + 16 * parts
+    (count,) = _U32.unpack_from(buf, p)
+    fields = _Fields()
+    end = parse_tags(buf, p + 4, count, fields)
+    fields.finish()
+    return _Met(modified, ed2k, parts, fields), end
 
 
 def _part_issue(parts: int, size: int | None) -> str | None:
@@ -341,12 +402,8 @@ class KnownMetReader(_MetReader):
             yield from self.issues(index, start, issues)
 
     def _record(self, cur: Cursor, index: int) -> tuple[P2PRecord, list[str]]:
-        modified = cur.u32()
-        ed2k, parts = _read_hashset(cur)
-        fields = _Fields()
-        for tag in read_tags(cur, cur.u32()):
-            fields.add(tag)
-        fields.finish()
+        met = parse_in_place(cur, parse_met_record)
+        modified, ed2k, parts, fields = met.modified, met.ed2k, met.parts, met.fields
         dates = dict(fields.dates)
         when = iso_utc(modified)
         if when is not None:
@@ -409,12 +466,8 @@ class PartMetReader(_MetReader):
         yield from self.issues(0, 0, issues)
 
     def _record(self, cur: Cursor) -> tuple[P2PRecord, list[str]]:
-        modified = cur.u32()
-        ed2k, parts = _read_hashset(cur)
-        fields = _Fields()
-        for tag in read_tags(cur, cur.u32()):
-            fields.add(tag)
-        fields.finish()
+        met = parse_in_place(cur, parse_met_record)
+        modified, ed2k, parts, fields = met.modified, met.ed2k, met.parts, met.fields
         completeness = fields.completeness()
         dates = dict(fields.dates)
         when = iso_utc(modified)
@@ -490,6 +543,15 @@ class Known2MetReader(_MetReader):
             index += 1
 
 
+def _parse_cancelled(buf: bytes, p: int) -> tuple[tuple[bytes, _Fields], int]:
+    """A 16-byte hash, a uint8 tag count and the tags."""
+    digest = buf[p : p + 16]
+    fields = _Fields()
+    end = parse_tags(buf, p + 17, buf[p + 16], fields)
+    fields.finish()
+    return (digest, fields), end
+
+
 _SALTED = (
     "eMule keeps only MD5(seed || ED2K hash) of a cancelled download, with this installation's "
     "seed; it matches a listed ED2K hash only once that hash is salted with the same seed"
@@ -527,14 +589,10 @@ class CancelledMetReader(_MetReader):
         for index in range(count):
             start = cur.offset
             try:
-                digest = cur.take(16)
-                fields = _Fields()
-                for tag in read_tags(cur, cur.u8()):
-                    fields.add(tag)
+                digest, fields = parse_in_place(cur, _parse_cancelled)
             except (Truncated, Malformed) as exc:
                 yield self.problem(start, f"record {index} of {count}: {exc}", index)
                 return
-            fields.finish()
             details: dict[str, Any] = dict(fields.details)
             if fields.name is not None:
                 details["name_tag"] = fields.name
