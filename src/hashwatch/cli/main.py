@@ -21,6 +21,8 @@ from hashwatch.cli import (
     lists,
     match,
     payments,
+    payments_decide,
+    payments_synth,
     peer_opinion,
     peer_query,
     peers,
@@ -79,6 +81,10 @@ peers.peers_app.command("opinion")(peer_opinion.opinion)
 peers.peers_app.command("query")(peer_query.query)
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(payments.payments_app, name="payments")
+payments.payments_app.command("synth")(payments_synth.synth)
+payments.payments_app.command("decide")(payments_decide.decide)
+payments.payments_app.add_typer(payments_decide.flagged_app, name="flagged")
+payments.payments_app.command("case-export")(payments_decide.case_export)
 
 
 def main() -> None:

@@ -143,6 +143,25 @@ def _near(world: World, kind: int, senders: I64, spread: int, rng: np.random.Gen
     return out
 
 
+def _contact(world: World, senders: I64, countries: tuple[int, ...], weights: F64 | None) -> I64:
+    """The one person abroad each sender pays (family, a friend): fixed per sender, drawn from a
+    hash of its index so that every chunk agrees."""
+    mixed = (senders * 2654435761 + 97) % 4294967296
+    if weights is None:
+        pick = mixed % len(countries)
+    else:
+        cumulative = np.cumsum(weights / weights.sum())
+        pick = np.searchsorted(cumulative, (mixed % 10_000) / 10_000, side="right")
+    country = np.asarray(countries, dtype=np.int64)[np.minimum(pick, len(countries) - 1)]
+    out = np.empty(len(senders), dtype=np.int64)
+    for c in np.unique(country):
+        where = np.flatnonzero(country == c)
+        pool = world.of(PERSON, int(c))
+        pool = pool if len(pool) else world.persons
+        out[where] = pool[(mixed[where] // 7) % len(pool)]
+    return out
+
+
 def _monthly(
     world: World, streams: int, first_day: tuple[float, float], rng: np.random.Generator
 ) -> tuple[I64, F64]:
@@ -236,7 +255,7 @@ def _everyday(world: World, notes: NoteTable, rng: np.random.Generator, n: int) 
     w = codes[1]  # online shops abroad, at any hour
     shops = [[c.code for c in COUNTRIES].index(s) for s in _SHOPS]
     countries = np.where(
-        rng.random(len(w)) < 0.85,
+        rng.random(len(w)) < 0.95,
         rng.choice(shops, len(w)),
         rng.integers(0, len(COUNTRIES), len(w)),
     )
@@ -278,16 +297,16 @@ def _everyday(world: World, notes: NoteTable, rng: np.random.Generator, n: int) 
     channel[w] = BANK
     note[w] = rng.choice(notes.codes(("savings", "loan repayment", "car", "")), len(w))
 
-    w = codes[4]  # an occasional remittance to a source country, in the day
-    home = np.array(SOURCE)[rng.choice(len(SOURCE), len(w), p=SOURCE_WEIGHTS)]
-    receiver[w] = world.pick_in(PERSON, home, rng)
+    w = codes[4]  # now and then a remittance to the sender's own family in a source country
+    receiver[w] = _contact(world, sender[w], SOURCE, SOURCE_WEIGHTS)
     hour[w] = rng.uniform(9, 21, len(w))
     eur[w] = np.exp(rng.normal(np.log(250), 0.5, len(w)))
     channel[w] = REMIT
     note[w] = rng.choice(notes.codes(("family support", "gift", "")), len(w), p=[0.4, 0.15, 0.45])
 
-    w = codes[5]  # other transfers abroad
-    receiver[w] = world.pick_in(PERSON, rng.integers(0, len(COUNTRIES), len(w)), rng)
+    w = codes[5]  # transfers to the sender's contact abroad (family, a holiday flat, a client)
+    everywhere = tuple(range(len(COUNTRIES)))
+    receiver[w] = _contact(world, sender[w], everywhere, None)
     hour[w] = rng.uniform(8, 22, len(w))
     eur[w] = np.exp(rng.normal(np.log(300), 1.0, len(w)))
     channel[w] = BANK
