@@ -80,6 +80,8 @@ class Ed2kSignal(HexDigestType):
     aliases = ("edonkey", "emule")
     hex_length = 32
     fields = ("ed2k", "ed2k_red")
+    # Kept in media entries (add-media, review decisions): eMule's records name files by it.
+    media_entry = True
 
     def values_of(self, fs: FileSignals) -> tuple[str, ...]:
         d = fs.digests
