@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hashwatch.scan.p2p import emule
-from hashwatch.scan.p2p.record import P2PReadProblem, P2PRecord
+from hashwatch.scan.p2p.record import P2PArtifactReader, P2PReadProblem, P2PRecord
 from tests import p2p_emule_builders as b
 
 
-def _read(reader: emule.P2PArtifactReader, data: bytes) -> list[P2PRecord | P2PReadProblem]:
+def _read(reader: P2PArtifactReader, data: bytes) -> list[P2PRecord | P2PReadProblem]:
     return list(reader.read(io.BytesIO(data), len(data)))
 
 
@@ -226,10 +226,10 @@ def test_malformed_counts_types_and_lengths() -> None:
         assert [r.index for r in _records(items)] == ([0, 1] if what == "ends" else [0]), what
         (problem,) = _problems(items)
         assert problem.offset is not None and 0 < problem.offset <= len(data), what
-    (problem,) = _read(emule.KnownMetReader(), b"\x33" + b"\x00" * 8)
-    assert isinstance(problem, P2PReadProblem) and "header" in problem.message
-    (problem,) = _read(emule.Known2MetReader(), b"\x02" + b"\x00" * 20 + b"\xff\xff\xff\xff")
-    assert isinstance(problem, P2PReadProblem) and "block hashes" in problem.message
+    (bad_header,) = _read(emule.KnownMetReader(), b"\x33" + b"\x00" * 8)
+    assert isinstance(bad_header, P2PReadProblem) and "header" in bad_header.message
+    (too_many,) = _read(emule.Known2MetReader(), b"\x02" + b"\x00" * 20 + b"\xff\xff\xff\xff")
+    assert isinstance(too_many, P2PReadProblem) and "block hashes" in too_many.message
 
 
 @settings(max_examples=50, deadline=None)
