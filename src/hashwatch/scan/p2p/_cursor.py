@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
-__all__ = ["CHUNK", "Cursor", "Malformed", "Truncated", "iso_utc"]
+__all__ = [
+    "CHUNK",
+    "MAX_RECORD",
+    "Cursor",
+    "Malformed",
+    "Short",
+    "Truncated",
+    "iso_utc",
+    "parse_in_place",
+]
 
 CHUNK = 1 << 20  # bytes read from the stream at a time
+MAX_RECORD = 64 << 20  # a record (tags, part hashes, blobs) longer than this is damaged
+_T = TypeVar("_T")
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -34,6 +46,32 @@ class Truncated(Exception):
 
 class Malformed(Exception):
     """A value the format does not allow (an unknown type, a count or length out of bounds)."""
+
+
+class Short(Exception):
+    """The buffer ended inside the value being parsed (more is read, or the artifact ended)."""
+
+
+def parse_in_place(cur: Cursor, parse: Callable[[bytes, int], tuple[_T, int]]) -> _T:
+    """Runs ``parse(buffer, position)`` (which returns its value and where it ended) on the
+    cursor's window, widening the window while the value runs past it, up to MAX_RECORD."""
+    want = 1 << 16
+    while True:
+        buf, start = cur.window(want)
+        try:
+            value, end = parse(buf, start)
+        except (Short, struct.error, IndexError):
+            have = len(buf) - start
+            if have < want:
+                raise Truncated(
+                    f"the artifact ends at byte {cur.offset + have}, inside it"
+                ) from None
+            if want >= MAX_RECORD:
+                raise Malformed(f"a record of more than {MAX_RECORD} bytes") from None
+            want *= 4
+            continue
+        cur.move_to(end)
+        return value
 
 
 def iso_utc(seconds: float) -> str | None:

@@ -33,11 +33,18 @@ from __future__ import annotations
 import base64
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
-from hashwatch.scan.p2p._cursor import Cursor, Malformed, Truncated, iso_utc
+from hashwatch.scan.p2p._cursor import (
+    Cursor,
+    Malformed,
+    Short,
+    Truncated,
+    iso_utc,
+    parse_in_place,
+)
 from hashwatch.scan.p2p.record import P2PArtifactReader, P2PReadProblem, P2PRecord
 
 __all__ = [
@@ -53,7 +60,6 @@ PARTSIZE = 9_728_000  # an ED2K part
 MAX_TAGS = 10_000  # a record with more tags than this is damaged, not large
 MAX_BLOB = 16 << 20
 MAX_AICH_BLOCKS = 2_000_000  # eMule's largest file (256 GB) has ~1.4 million 180 KiB blocks
-MAX_RECORD = 64 << 20  # a record (its tags, part hashes and AICH blob) longer than this is damaged
 MAX_PART_MET = 64 << 20  # a part.met is one record; more than this is not one
 _DETAIL_BYTES = 64  # bytes of an unknown binary tag kept (as hex) in the details
 
@@ -110,15 +116,10 @@ _DETAIL_TAGS = {
 _BASE32 = re.compile(r"[A-Z2-7]{32}")
 
 
-class _Short(Exception):
-    """The buffer ended inside the value being parsed (more is read, or the artifact ended)."""
-
-
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _F32 = struct.Struct("<f")
-_T = TypeVar("_T")
 
 
 def text(raw: bytes) -> str:
@@ -129,28 +130,6 @@ def text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("cp1252", errors="replace")
-
-
-def parse_in_place(cur: Cursor, parse: Callable[[bytes, int], tuple[_T, int]]) -> _T:
-    """Runs ``parse(buffer, position)`` (which returns its value and where it ended) on the
-    cursor's window, widening the window while the value runs past it, up to MAX_RECORD."""
-    want = 1 << 16
-    while True:
-        buf, start = cur.window(want)
-        try:
-            value, end = parse(buf, start)
-        except (_Short, struct.error, IndexError):
-            have = len(buf) - start
-            if have < want:
-                raise Truncated(
-                    f"the artifact ends at byte {cur.offset + have}, inside it"
-                ) from None
-            if want >= MAX_RECORD:
-                raise Malformed(f"a record of more than {MAX_RECORD} bytes") from None
-            want *= 4
-            continue
-        cur.move_to(end)
-        return value
 
 
 def parse_tags(buf: bytes, p: int, count: int, fields: _Fields) -> int:
@@ -225,7 +204,7 @@ def parse_tags(buf: bytes, p: int, count: int, fields: _Fields) -> int:
         else:
             raise Malformed(f"tag {number}: unknown tag type 0x{kind:02x}")
         if p > n:
-            raise _Short
+            raise Short
         fields.add(nid, name, kind, value)
     return p
 
