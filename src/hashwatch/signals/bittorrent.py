@@ -110,7 +110,7 @@ class V2RootAccumulator:
         level, node = stack.pop()
         while stack:
             while level < stack[-1][0]:
-                if len(zeros) <= level:
+                while len(zeros) <= level:
                     zeros.append(_sha256(zeros[-1] + zeros[-1]))
                 node = _sha256(node + zeros[level])
                 level += 1
