@@ -19,6 +19,7 @@ from typing import BinaryIO
 from hashwatch.scan.archives import ArchiveLimits, Expanded, expand_evidence
 from hashwatch.scan.image_read import image_items
 from hashwatch.scan.model import ItemRecord
+from hashwatch.scan.p2p.scan_records import P2PArtifacts
 from hashwatch.scan.walk import EvidenceFile
 from hashwatch.signals.hasher import FileSignals, HashOptions, hash_stream
 from hashwatch.signals.query import MediaQuery
@@ -94,23 +95,33 @@ def process_unit(
     # dihedral PDQ hashes, which clustering compares whatever matching does.
     hash_options = replace(options.hashing, exif=True, thumbnail=True, dihedral=True)
 
+    # P2P client artifacts: their records are read from the same stream, and become items.
+    p2p = P2PArtifacts()
+
     def handle(stream: BinaryIO, display: str, size: int | None, _mtime: str | None) -> FileSignals:
-        return hash_stream(stream, display, size, hash_options)
+        return p2p.hash(
+            stream, display, size, lambda s: hash_stream(s, display, size, hash_options)
+        )
 
     records: list[ItemRecord] = []
     queries: list[MediaQuery] = []
+
+    def add(record: ItemRecord, query: MediaQuery) -> None:
+        records.append(record)
+        queries.append(query)
+        for item, item_query in p2p.items_of(record):
+            records.append(item)
+            queries.append(item_query)
+
     for ef in unit:
         if ef.part is not None:  # a part of a disk image (hashwatch.scan.images)
             for found in image_items(ef, handle, options.limits):
                 record, query = _record(ef, found.item)
                 record.disk, record.image = found.disk, found.image
-                records.append(record)
-                queries.append(query)
+                add(record, query)
         else:
             for item in expand_evidence(ef, handle, options.limits):
-                record, query = _record(ef, item)
-                records.append(record)
-                queries.append(query)
+                add(*_record(ef, item))
         if on_file is not None:
             on_file(ef)
     return UnitResult([ef.key for ef in unit], records, sum(ef.size for ef in unit), queries)
