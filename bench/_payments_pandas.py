@@ -1,0 +1,173 @@
+"""The payment rules written naively in pandas: the reference beside the DuckDB screening.
+
+Honest and simple, the way an analyst would write it in a notebook: read the whole CSV, one
+boolean column per row condition, one ``groupby`` per relation, the halves for escalation, the
+account score as the weights of the distinct rules fired on any of its relations, fan-in and
+fan-out over the relations that fired a rule. Thresholds and weights come from the same config
+(``load_config()``), so both count alerts the same way; flagged-account rules are left out (the
+benchmark screens with no known-flagged list). It reads the native shape only, where the
+timestamp carries the sender's UTC offset, so the local hour is the hour written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hashwatch.payments.config import RELATION_RULES, PaymentsConfig
+
+__all__ = ["screen_pandas"]
+
+
+def _row_flags(df: pd.DataFrame, config: PaymentsConfig) -> None:
+    corridor = config.rule("corridor")
+    low = config.rule("low_value")
+    night = config.rule("night")
+    notes = config.rule("note_keywords")
+    channel = config.rule("channel")
+    multiple = config.rule("round_amount").number("multiple")
+    df["f_corridor"] = df["sender_country"].isin(corridor.strings("demand_countries")) & df[
+        "receiver_country"
+    ].isin(corridor.strings("source_countries"))
+    df["f_low_value"] = df["amount_eur"].between(low.number("min_eur"), low.number("max_eur"))
+    df["f_round_amount"] = (df["amount"] > 0) & (
+        df["amount"] == (df["amount"] / multiple).round() * multiple
+    )
+    start, end = int(night.number("start_hour")), int(night.number("end_hour"))
+    hour = df["local_hour"]
+    df["f_night"] = (hour >= start) | (hour < end) if start > end else hour.between(start, end - 1)
+    note = df["note"].fillna("").str.lower()
+    pattern = "|".join(re.escape(k.lower()) for k in notes.strings("keywords"))
+    df["f_note_keywords"] = note.str.contains(pattern, regex=True) | df["note"].fillna(
+        ""
+    ).str.contains(notes.text("handle_pattern"), regex=True)
+    df["f_channel"] = (
+        df["channel"].fillna("").str.lower().isin([c.lower() for c in channel.strings("channels")])
+    )
+
+
+def _relations(df: pd.DataFrame, config: PaymentsConfig) -> pd.DataFrame:
+    df.sort_values(["sender", "receiver", "epoch_s"], inplace=True)
+    df["gap"] = df.groupby(["sender", "receiver"])["epoch_s"].diff()
+    shares = ["corridor", "low_value", "round_amount", "night", "note_keywords", "channel"]
+    rel = df.groupby(["sender", "receiver"]).agg(
+        n=("epoch_s", "size"),
+        t0=("epoch_s", "min"),
+        t1=("epoch_s", "max"),
+        s_country=("sender_country", "max"),
+        gap_mean=("gap", "mean"),
+        gap_sd=("gap", "std"),
+        **{f"n_{r}": (f"f_{r}", "sum") for r in shares},
+    )
+    mid = ((rel["t0"] + rel["t1"]) / 2).rename("mid")
+    df = df.join(mid, on=["sender", "receiver"])
+    first = df["epoch_s"] < df["mid"]
+    df["a1"] = df["amount_eur"].where(first)
+    df["a2"] = df["amount_eur"].where(~first)
+    halves = df.groupby(["sender", "receiver"]).agg(
+        a1=("a1", "mean"), a2=("a2", "mean"), c1=("a1", "count"), c2=("a2", "count")
+    )
+    rel = rel.join(halves)
+    n = rel["n"]
+
+    def share(rule: str) -> pd.Series:
+        r = config.rule(rule)
+        return (n >= r.number("min_payments")) & (rel[f"n_{rule}"] >= r.number("min_share") * n)
+
+    rep = config.rule("repetition")
+    esc = config.rule("escalation")
+    cv = (rel["gap_sd"] / rel["gap_mean"]).where(rel["gap_mean"] > 0, 0.0)
+    rel["corridor"] = rel["n_corridor"] >= 1
+    for rule in ("low_value", "round_amount", "night", "channel"):
+        rel[rule] = share(rule)
+    rel["note_keywords"] = rel["n_note_keywords"] >= config.rule("note_keywords").number(
+        "min_payments"
+    )
+    rel["repetition"] = (
+        (n >= rep.number("min_payments"))
+        & (rel["gap_mean"] <= rep.number("max_mean_interval_days") * 86400.0)
+        & (cv <= rep.number("max_interval_cv"))
+    )
+    rel["escalation"] = (
+        (n >= esc.number("min_payments"))
+        & (rel["c1"] > 0)
+        & (rel["c2"] > 0)
+        & (
+            (rel["a2"] >= esc.number("amount_ratio") * rel["a1"])
+            | (rel["c2"] >= esc.number("frequency_ratio") * rel["c1"])
+        )
+    )
+    return rel.reset_index()
+
+
+def _fan_out(fired: pd.DataFrame, config: PaymentsConfig) -> set[str]:
+    rule = config.rule("fan_out")
+    window = rule.number("window_days") * 86400.0
+    need = int(rule.number("min_receivers"))
+    out = set()
+    for sender, starts in fired.groupby("sender")["t0"]:
+        t = np.sort(starts.to_numpy())
+        if (
+            len(t) >= need
+            and (np.searchsorted(t, t + window, side="right") - np.arange(len(t))).max() >= need
+        ):
+            out.add(str(sender))
+    return out
+
+
+def screen_pandas(path: Path, config: PaymentsConfig, rates: dict[str, float]) -> dict[str, Any]:
+    """Alerts (accounts) of the naive pandas screening of one native-shape CSV."""
+    df = pd.read_csv(
+        path,
+        usecols=[
+            "ts",
+            "sender",
+            "receiver",
+            "amount",
+            "currency",
+            "sender_country",
+            "receiver_country",
+            "channel",
+            "note",
+        ],
+        keep_default_na=False,
+        na_values=[""],
+    )
+    rows = len(df)
+    df["epoch_s"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601").astype("int64") // 10**9
+    df["local_hour"] = df["ts"].str.slice(11, 13).astype(int)
+    df["amount_eur"] = df["amount"] * df["currency"].map(rates).fillna(1.0)
+    _row_flags(df, config)
+    rel = _relations(df, config)
+    del df
+    weights = {name: config.rule(name).weight for name in config.rules}
+    hits: dict[str, set[str]] = {}
+    for rule in RELATION_RULES:
+        on = rel[rel[rule]]
+        for side in ("sender", "receiver"):
+            for account in on[side]:
+                hits.setdefault(f"{account}|{side}", set()).add(rule)
+    fired = rel[rel[list(RELATION_RULES)].any(axis=1)]
+    fan_in = config.rule("fan_in")
+    per_receiver = fired.groupby("receiver").agg(
+        senders=("sender", "nunique"), countries=("s_country", "nunique")
+    )
+    many = per_receiver[
+        (per_receiver["senders"] >= fan_in.number("min_senders"))
+        & (per_receiver["countries"] >= fan_in.number("min_countries"))
+    ]
+    for account in many.index:
+        hits.setdefault(f"{account}|receiver", set()).add("fan_in")
+    for account in _fan_out(fired, config):
+        hits.setdefault(f"{account}|sender", set()).add("fan_out")
+    alerts = {
+        key
+        for key, rules in hits.items()
+        if len(rules) >= config.min_distinct_rules
+        and sum(weights[r] for r in rules) >= config.threshold
+    }
+    return {"rows": rows, "relations": len(rel), "alerts": len(alerts)}
