@@ -16,7 +16,11 @@ from typing import Any
 
 import pytest
 
+from hashwatch.app import Hashwatch
+from hashwatch.config import Settings
+from hashwatch.review.rows import queue_targets
 from hashwatch.signals.digests import digest_bytes
+from hashwatch.web.pages.p2p_item import p2p_item_block
 from tests import inprocess_cli
 from tests import p2p_bt_builders as bt
 from tests import p2p_emule_builders as emule
@@ -184,3 +188,32 @@ def test_a_known_met_inside_a_zip_is_read(run: Run, story: dict[str, Any]) -> No
     inner = f"{evidence / 'backup.zip'}!/eMule/config/known.met"
     assert by_path[f"{inner}!/#0"]["status"] == "known"
     assert by_path[f"{inner}!/#2"]["p2p"]["name"] == KNOWN_NAMES[1]
+
+
+def test_known_records_wait_in_the_review_queue_with_their_facts(
+    run: Run, story: dict[str, Any]
+) -> None:
+    tmp = story["tmp"]
+    evidence = tmp / "seized"
+    evidence.mkdir()
+    (evidence / "known.met").write_bytes(story["met"])
+    _scan(run, evidence, tmp / "case")
+    imported = run("cases", "import", str(tmp / "case"))
+    assert imported.returncode == 0, imported.stderr
+
+    hw = Hashwatch(Settings(database_url=f"sqlite:///{tmp / 'hw.sqlite3'}", data_dir=tmp / "data"))
+    try:
+        case = hw.cases.all()[0]
+        items = {i.path: i for i in hw.cases.items(case.case_uid)}
+        record = items[f"{evidence / 'known.met'}!/#0"]
+        assert record.scan_status == "known" and record.p2p is not None
+        assert record.p2p["name"] == KNOWN_NAMES[0]
+        with hw.db.read() as conn:
+            queued = queue_targets(conn, case.id, ["pending"])
+        targets = {str(q.target) for q in queued}
+        known_ids = {i.id for i in items.values() if i.p2p and i.scan_status == "known"}
+        assert {f"item:{n}" for n in known_ids} <= targets  # to confirm, like known files
+        block = p2p_item_block(record)
+        assert KNOWN_NAMES[0] in block and "seized-known" in block and "<img" not in block
+    finally:
+        hw.close()
