@@ -228,11 +228,14 @@ class Hashwatch:
         *,
         dihedral: bool = True,
         min_quality: int | None = None,
+        local_features: bool | None = None,
     ) -> Matcher:
         """A matcher over the lists as they are now (the index catches up with changes).
 
         ``dihedral``: also find rotated and mirrored copies, through the 8 dihedral hashes a
-        file's PDQ comes with (on everywhere by default: the index makes it cheap)."""
+        file's PDQ comes with (on everywhere by default: the index makes it cheap).
+        ``local_features``: None uses each list's setting, True matches every list's stored
+        local features (cropped, turned, framed copies; ``docs/matching.md``)."""
         self.pdq_index.refresh()
         return Matcher(
             self.db,
@@ -240,6 +243,7 @@ class Hashwatch:
             lists=lists,
             dihedral=dihedral,
             min_quality=self.settings.min_pdq_quality if min_quality is None else min_quality,
+            local_features=local_features,
         )
 
     def hash_options(
@@ -306,11 +310,22 @@ class Hashwatch:
         if batch:
             yield from self._match_batch(matcher, batch)
 
-    @staticmethod
-    def _match_batch(matcher: Matcher, batch: list[FileSignals]) -> Iterator[MatchedFile]:
+    def _match_batch(self, matcher: Matcher, batch: list[FileSignals]) -> Iterator[MatchedFile]:
         results = matcher.match_files(batch)
         for fs, result in zip(batch, results, strict=True):
+            if matcher.wants_local and fs.pdq is not None and fs.video is None:
+                from hashwatch.signals.local_features import describe_query_file
+
+                query = describe_query_file(fs.path, **self._decode_limits())
+                if query is not None:
+                    matcher.match_local(result, query)
             yield MatchedFile(fs, result)
+
+    def _decode_limits(self) -> dict[str, Any]:
+        return {
+            "max_pixels": self.settings.max_image_pixels,
+            "max_decode_pixels": self.settings.max_decode_pixels or None,
+        }
 
     def match_signal_lines(
         self, lines: Iterable[str], matcher: Matcher, *, batch_size: int = 256
@@ -368,6 +383,7 @@ class Hashwatch:
             bt_piece_lengths=tuple(bt_piece_lengths),
         )
         records: list[EntryRecord] = []
+        pictures: dict[str, str] = {}  # entry key -> path, for local features
         problems: list[str] = []
         category = self.lists.check_category(name, category)  # before any hashing
         for fs in self.hash_paths(paths, options):
@@ -376,6 +392,9 @@ class Hashwatch:
                 problems.append(f"{fs.path}: {_why_not_added(fs, record)}")
             else:
                 records.append(record)
+                if fs.pdq is not None and fs.video is None:
+                    htype, value = record.hashes[0]
+                    pictures[f"{htype.value}:{value}"] = fs.path
         if not records:
             shown = "; ".join(problems[:10]) + (
                 f"; {len(problems) - 10} more" if problems[10:] else ""
@@ -384,7 +403,21 @@ class Hashwatch:
         report = self.lists.add_records(
             name, records, source=f"add-media ({len(records)} files)", kind=kind, actor=actor
         )
+        if pictures and self.lists.get(name, with_counts=False).local_features:
+            self._add_local_features(name, pictures, actor)
         return report, problems
+
+    def _add_local_features(self, name: str, pictures: dict[str, str], actor: str | None) -> None:
+        """Store the local features of the pictures just added to list ``name``."""
+        from hashwatch.signals.local_features import describe_file
+        from hashwatch.store.local_features import LocalFeatureStore
+
+        features = {}
+        for key, path in pictures.items():
+            fs = describe_file(path, **self._decode_limits())
+            if fs is not None:
+                features[key] = fs
+        LocalFeatureStore(self.db).put(name, features, actor=actor)
 
     def scan_warnings(self, lists: Sequence[str] | None = None) -> list[str]:
         """What a scan against ``lists`` (None: all) cannot find, to say before it starts.

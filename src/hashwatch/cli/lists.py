@@ -416,9 +416,20 @@ def lists_set(
             help="Percent of a video's own frames that must match a known video (default 0).",
         ),
     ] = None,
+    local_features: Annotated[
+        str | None,
+        typer.Option(
+            "--local-features",
+            help="on: store local features of media added from now on and match them "
+            "(cropped, turned, framed copies); off: neither (default off).",
+        ),
+    ] = None,
     examiner: ExaminerOpt = None,
 ) -> None:
-    """Change a list's kind, thresholds (PDQ, video), scheme, source or category mapping."""
+    """Change a list's kind, thresholds (PDQ, video), scheme, source, category mapping or
+    local features."""
+    if local_features not in (None, "on", "off"):
+        raise ConfigError("--local-features takes 'on' or 'off'")
     mapping = json.loads(category_map.read_text()) if category_map else None
     info = _hw(ctx).lists.configure(
         name,
@@ -429,12 +440,14 @@ def lists_set(
         category_map=mapping,
         video_min_compared_pct=video_min_compared,
         video_min_query_pct=video_min_query,
+        local_features=None if local_features is None else local_features == "on",
         actor=examiner,
     )
     err.print(
         f"{info.name}: {info.kind.value}, threshold {info.pdq_threshold}, scheme {info.scheme}, "
         f"video: compared >= {info.video_min_compared_pct:g}%, "
-        f"query >= {info.video_min_query_pct:g}%"
+        f"query >= {info.video_min_query_pct:g}%, "
+        f"local features {'on' if info.local_features else 'off'}"
     )
 
 

@@ -78,10 +78,23 @@ def match(
     ] = None,
     pdq_policy: PolicyOpt = None,
     workers: WorkersOpt = 1,
+    local_features: Annotated[
+        bool,
+        typer.Option(
+            "--local-features",
+            help="Match pictures by local features against every list holding them, whatever "
+            "the list's setting (cropped, turned, framed copies PDQ misses).",
+        ),
+    ] = False,
 ) -> None:
     """Match files (or hashes) against the hash lists; JSON Lines with the matches."""
     opened = hw(ctx)
-    matcher = opened.matcher(list_names, dihedral=not no_dihedral, min_quality=min_quality)
+    matcher = opened.matcher(
+        list_names,
+        dihedral=not no_dihedral,
+        min_quality=min_quality,
+        local_features=True if local_features else None,
+    )
     if signals is not None:
         if paths:
             raise ConfigError("give either PATHs or --signals, not both")

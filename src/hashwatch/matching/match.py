@@ -13,7 +13,49 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Match", "VideoFacts", "VideoSegment"]
+__all__ = ["LocalFacts", "Match", "VideoFacts", "VideoSegment"]
+
+
+@dataclass(frozen=True)
+class LocalFacts:
+    """What a local-feature match found (see :mod:`hashwatch.matching.local_match`): the part
+    of the reference the query shows (``crop``: x0, y0, x1, y1 as fractions of its width and
+    height), the query's turn in degrees (positive: counter-clockwise), its scale against the
+    reference, the keypoint pairs RANSAC kept (``inliers``) and the share of the reference
+    they cover (``spread``), and whether the query is mirrored."""
+
+    inliers: int
+    spread: float
+    angle: float
+    scale: float
+    crop: tuple[float, float, float, float]
+    mirrored: bool
+    method: str = "orb-ransac"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "inliers": self.inliers,
+            "spread": round(self.spread, 3),
+            "angle": round(self.angle, 2),
+            "scale": round(self.scale, 3),
+            "crop": [round(c, 3) for c in self.crop],
+            "mirrored": self.mirrored,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LocalFacts:
+        """The inverse of :meth:`as_dict` (to its rounding)."""
+        x0, y0, x1, y1 = (float(c) for c in data["crop"])
+        return cls(
+            int(data["inliers"]),
+            float(data["spread"]),
+            float(data["angle"]),
+            float(data["scale"]),
+            (x0, y0, x1, y1),
+            bool(data["mirrored"]),
+            str(data.get("method", "orb-ransac")),
+        )
 
 
 @dataclass(frozen=True)
@@ -129,6 +171,8 @@ class Match:
     partial: bool = False
     # Video-level facts of a video query: query %, compared %, segments (see matching.video).
     video: VideoFacts | None = None
+    # A match by local features (``hash_type`` "local"): what the geometry found.
+    local: LocalFacts | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -151,12 +195,15 @@ class Match:
         if self.video is not None:
             out["partial"] = self.partial
             out["video"] = self.video.as_dict()
+        if self.local is not None:
+            out["local"] = self.local.as_dict()
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Match:
         """The inverse of :meth:`as_dict` (a ``results.jsonl`` match read back)."""
         video = data.get("video")
+        local = data.get("local")
         ref_time = data.get("ref_time")
         return cls(
             list=str(data["list"]),
@@ -174,4 +221,5 @@ class Match:
             ref_time=None if ref_time is None else float(ref_time),
             partial=bool(data.get("partial", False)),
             video=None if video is None else VideoFacts.from_dict(video),
+            local=None if local is None else LocalFacts.from_dict(local),
         )

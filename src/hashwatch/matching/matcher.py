@@ -25,7 +25,8 @@ from hashwatch.index.base import hex_to_rows
 from hashwatch.lists.categories import category_label
 from hashwatch.lists.model import ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
-from hashwatch.matching.match import Match, VideoFacts, VideoSegment
+from hashwatch.matching.local_match import VotingLocalIndex
+from hashwatch.matching.match import LocalFacts, Match, VideoFacts, VideoSegment
 from hashwatch.matching.video import frames_from_dicts, match_video
 from hashwatch.signals.pdq import DIHEDRAL_NAMES
 from hashwatch.signals.query import MediaQuery, Signal, signals_from_fields, signals_of
@@ -35,8 +36,10 @@ from hashwatch.store.models import ENTRIES, HASHES, LISTS
 
 if TYPE_CHECKING:
     from hashwatch.signals.hasher import FileSignals
+    from hashwatch.signals.local_features import QueryFeatures
 
 __all__ = [
+    "LocalFacts",
     "Match",
     "MatchResult",
     "Matcher",
@@ -85,6 +88,7 @@ class _ListFacts:
     category_map: dict[str, str]
     video_min_compared_pct: float = 80.0
     video_min_query_pct: float = 0.0
+    local_features: bool = False
 
 
 class Matcher:
@@ -102,13 +106,17 @@ class Matcher:
         lists: Sequence[str] | None = None,
         dihedral: bool = False,
         min_quality: int = MIN_PDQ_QUALITY,
+        local_features: bool | None = None,
     ) -> None:
         self.db = db
         self.pdq_index = pdq_index
         self.list_names = list(lists) if lists else None
         self.dihedral = dihedral
         self.min_quality = min_quality
+        # None: each list's own setting; True: every list (``match --local-features``).
+        self.local_features = local_features
         self._lists: dict[int, _ListFacts] = {}
+        self._local: VotingLocalIndex | None = None
         self.reload_lists()
 
     def reload_lists(self) -> None:
@@ -125,6 +133,7 @@ class Matcher:
                 dict(r.category_map or {}),
                 float(r.video_min_compared_pct),
                 float(r.video_min_query_pct),
+                bool(r.local_features),
             )
             for r in rows
         }
@@ -137,6 +146,7 @@ class Matcher:
             for i, f in lists.items()
             if not self.list_names or f.name in self.list_names or f.kind == ListKind.NEGATIVE
         }
+        self._local = None  # feature sets are read again at the next local match
 
     def refresh(self) -> None:
         """Catch up with list changes made since this matcher was built."""
@@ -245,6 +255,82 @@ class Matcher:
             if int(hid) in live and (best is None or dist < best):
                 out[q] = int(dist)
         return out
+
+    # -- local features ------------------------------------------------------------------
+
+    @property
+    def local_list_ids(self) -> list[int]:
+        """The lists matched by local features in this matcher."""
+        if self.local_features is False:
+            return []
+        return sorted(i for i, f in self._lists.items() if self.local_features or f.local_features)
+
+    @property
+    def wants_local(self) -> bool:
+        """Whether images should be described for :meth:`match_local`."""
+        return bool(self.local_list_ids)
+
+    def local_index(self) -> VotingLocalIndex:
+        """The feature sets of the local-feature lists' live entries (read once, then kept
+        until the lists are reloaded)."""
+        if self._local is None:
+            from hashwatch.store.local_features import LocalFeatureStore
+
+            index = VotingLocalIndex()
+            for stored in LocalFeatureStore(self.db).load(self.local_list_ids):
+                index.add(stored.entry_id, stored.features)
+            self._local = index
+        return self._local
+
+    def match_local(self, result: MatchResult, query: QueryFeatures) -> None:
+        """Add to ``result`` the entries ``query`` (a picture's features) shows, verified by
+        geometry; an entry the picture already matched by hash is not repeated. A match in a
+        negative list suppresses the others, as a hash match there does."""
+        if not self.wants_local:
+            return
+        found = self.local_index().search(query)
+        if not found:
+            return
+        seen = {m.entry_id for m in (*result.matches, *result.suppressed)}
+        facts = {m.ref: m.facts() for m in found if m.ref not in seen}
+        if not facts:
+            return
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(E.c.id, E.c.list_id, E.c.category, E.c.series, E.c.status).where(
+                    and_(
+                        E.c.id.in_(list(facts)),
+                        E.c.status.in_(_LIVE),
+                        E.c.list_id.in_(self.local_list_ids),
+                    )
+                )
+            ).all()
+        added = [self._local_match(row, facts[int(row.id)]) for row in rows]
+        added.sort(key=lambda m: (-(m.local.inliers if m.local else 0), m.list, m.entry_id))
+        ordered = [*result.matches, *result.suppressed, *added]
+        negatives = [m for m in ordered if m.kind == ListKind.NEGATIVE]
+        if negatives:
+            result.matches = negatives
+            result.suppressed = [m for m in ordered if m.kind != ListKind.NEGATIVE]
+        else:
+            result.matches = [*result.matches, *added]
+
+    def _local_match(self, row: Any, local: LocalFacts) -> Match:
+        facts = self._lists[int(row.list_id)]
+        return Match(
+            list=facts.name,
+            kind=facts.kind,
+            hash_type="local",
+            distance=0,
+            category=row.category,
+            scheme=facts.scheme,
+            series=row.series,
+            entry_id=int(row.id),
+            category_label=category_label(facts.scheme, row.category, facts.category_map),
+            entry_status=row.status,
+            list_version=facts.version,
+            local=local,
+        )
 
     # -- exact ---------------------------------------------------------------------------
 

@@ -104,6 +104,7 @@ class HashListInfo:
     counts: dict[str, int] = field(default_factory=dict)  # entries by status
     video_min_compared_pct: float = 80.0
     video_min_query_pct: float = 0.0
+    local_features: bool = False  # media added stores local features; matching uses them
 
 
 @dataclass
@@ -181,6 +182,7 @@ class ListStore(ListStatusMixin, ListExportMixin):
             counts=counts,
             video_min_compared_pct=float(row.video_min_compared_pct),
             video_min_query_pct=float(row.video_min_query_pct),
+            local_features=bool(row.local_features),
         )
 
     def get(self, name: str, *, with_counts: bool = True) -> HashListInfo:
@@ -249,9 +251,11 @@ class ListStore(ListStatusMixin, ListExportMixin):
         category_map: dict[str, str] | None = None,
         video_min_compared_pct: float | None = None,
         video_min_query_pct: float | None = None,
+        local_features: bool | None = None,
         actor: str | None = None,
     ) -> HashListInfo:
-        """Change a list's settings. Thresholds and kind take effect at the next match."""
+        """Change a list's settings. Thresholds and kind take effect at the next match;
+        ``local_features`` applies to media added from now on and to matching."""
         check_category_map(category_map)
         values: dict[str, Any] = {}
         for column, pct in (
@@ -275,6 +279,8 @@ class ListStore(ListStatusMixin, ListExportMixin):
             values["description"] = description
         if category_map is not None:
             values["category_map"] = category_map
+        if local_features is not None:
+            values["local_features"] = bool(local_features)
         with self.db.write(list_lock(name)) as conn:
             row = self._row(conn, name)
             if values:

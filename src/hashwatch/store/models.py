@@ -101,6 +101,11 @@ class HashListRow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Local features (ORB keypoints) of media added to this list are stored and matched
+    # (store/local_feature_models.py): finds cropped and turned copies PDQ misses.
+    local_features: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
 
 class ListImport(Base):

@@ -1,0 +1,75 @@
+"""Cheap, exact help for PDQ against framed and slightly turned copies.
+
+* **Border trim** (as Thorn's ``perception`` does with ``unletterbox``): a copy framed by a
+  uniform border (letterboxing, padding) has another PDQ hash; the hash of the picture with
+  the rows and columns that match the border colour removed is the original's again.
+* **Reference rotations**: PDQ tolerates about 1°; extra hashes of a reference turned by small
+  angles (``ROTATION_ANGLES``) let an exact PDQ query find copies turned by a few degrees. They
+  multiply the index by ``1 + len(angles)``, so a list opts in.
+
+Mirrored copies need nothing here: the dihedral hashes (on by default) include them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["ROTATION_ANGLES", "TRIM_TOLERANCE", "rotated", "trim_borders"]
+
+TRIM_TOLERANCE = 12  # grey levels a border pixel may differ from the border colour
+ROTATION_ANGLES = (-4.0, -2.0, 2.0, 4.0)
+_MIN_KEPT = 0.5  # a trim that keeps less than half a side is a picture, not a border
+
+
+def _uniform_run(lines: np.ndarray, colour: np.ndarray) -> int:
+    """How many leading lines (rows of ``lines``) are all within tolerance of ``colour``."""
+    close = np.abs(lines.astype(np.int16) - colour).max(axis=-1) <= TRIM_TOLERANCE
+    # A line counts when 98 % of its pixels match (JPEG ringing at the content's edge).
+    ok = close.mean(axis=1) >= 0.98
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if len(bad) else len(ok)
+
+
+def trim_borders(image: Image.Image) -> Image.Image | None:
+    """The picture without uniform borders, or None when it has none worth trimming (less
+    than 2 % of a side) or is uniform throughout."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    if h < 16 or w < 16:
+        return None
+    colour = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0).astype(
+        np.int16
+    )
+    top = _uniform_run(rgb, colour)
+    if top >= h:
+        return None
+    bottom = _uniform_run(rgb[::-1], colour)
+    left = _uniform_run(rgb.transpose(1, 0, 2), colour)
+    right = _uniform_run(rgb.transpose(1, 0, 2)[::-1], colour)
+    kept_h, kept_w = h - top - bottom, w - left - right
+    if kept_h < h * _MIN_KEPT or kept_w < w * _MIN_KEPT:
+        return None
+    if max(top, bottom) < 0.02 * h and max(left, right) < 0.02 * w:
+        return None
+    return image.convert("RGB").crop((left, top, w - right, h - bottom))
+
+
+def rotated(image: Image.Image, angle: float) -> Image.Image:
+    """The picture turned by ``angle`` degrees (counter-clockwise) and cropped to the largest
+    centred rectangle with no corners from outside the picture."""
+    from PIL import Image as PILImage
+
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    turned = rgb.rotate(angle, resample=PILImage.Resampling.BILINEAR)
+    a = abs(np.radians(angle))
+    # Largest axis-aligned rectangle of the same aspect inside the turned picture.
+    f = 1.0 / (np.cos(a) + np.sin(a) * max(w / h, h / w))
+    cw, ch = int(w * f), int(h * f)
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    return turned.crop((x0, y0, x0 + cw, y0 + ch))

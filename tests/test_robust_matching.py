@@ -1,0 +1,199 @@
+"""Copies PDQ misses — cropped, turned, framed, mirrored — found by local features, with what
+was found; a different picture sharing a logo is not.
+
+Every picture is generated here (gradients, shapes, a few words): benign stand-ins for known
+material. The curator's story runs through the real command: a list with local features on,
+``lists add-media``, then ``hashwatch match`` of altered copies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from hashwatch.app import Hashwatch
+from hashwatch.matching.local_match import LinearLocalIndex, VotingLocalIndex
+from hashwatch.matching.match import LocalFacts, Match
+from hashwatch.signals.local_features import FeatureSet, describe, describe_query
+from hashwatch.signals.robust import rotated, trim_borders
+from tests.inprocess_cli import Run, run
+from tests.media import scene, write_image
+
+__all__ = ["run"]  # the fixture
+
+
+def picture(seed: int) -> Image.Image:
+    """A gradient with shapes and a line of text."""
+    img = scene(seed, (800, 600))
+    draw = ImageDraw.Draw(img)
+    words = ["harbour", "lantern", "meadow", "copper", "violet", "orchard"]
+    draw.text(
+        (40, 40 + seed % 200),
+        " ".join(words[seed % 3 :]),
+        fill=(10, 10, 10),
+        font=ImageFont.load_default(size=36),
+    )
+    return img
+
+
+def logo(img: Image.Image) -> Image.Image:
+    out = img.copy()
+    draw = ImageDraw.Draw(out)
+    draw.rectangle((660, 520, 780, 580), fill=(250, 250, 250), outline=(0, 0, 0))
+    draw.text((670, 535), "NEWS24", fill=(200, 20, 20), font=ImageFont.load_default(size=24))
+    return out
+
+
+def crop(img: Image.Image, share: float) -> Image.Image:
+    w, h = img.size
+    return img.crop((int(w * share), int(h * share), w, h))  # off-centre: all from top left
+
+
+def pad(img: Image.Image, share: float) -> Image.Image:
+    w, h = img.size
+    dx, dy = int(w * share / 2), int(h * share / 2)
+    out = Image.new("RGB", (w + 2 * dx, h + 2 * dy), (0, 0, 0))
+    out.paste(img, (dx, dy))
+    return out
+
+
+def mirror(img: Image.Image) -> Image.Image:
+    return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+
+@pytest.fixture(scope="module")
+def refs() -> dict[int, Image.Image]:
+    return {n: logo(picture(n)) for n in (1, 2, 3)}
+
+
+@pytest.fixture(scope="module")
+def index(refs: dict[int, Image.Image]) -> VotingLocalIndex:
+    out = VotingLocalIndex()
+    for n, img in refs.items():
+        out.add(n, describe(img))
+    return out
+
+
+def test_cropped_turned_framed_and_mirrored_copies_are_found_with_what_changed(
+    refs: dict[int, Image.Image], index: VotingLocalIndex
+) -> None:
+    original = refs[2]
+    found = index.search(describe_query(crop(original, 0.10)))
+    assert [m.ref for m in found] == [2]
+    x0, y0, x1, y1 = found[0].crop
+    assert x0 == pytest.approx(0.10, abs=0.02) and y0 == pytest.approx(0.10, abs=0.02)
+    assert x1 == pytest.approx(1.0, abs=0.02) and y1 == pytest.approx(1.0, abs=0.02)
+    assert not found[0].mirrored and abs(found[0].angle) < 1
+
+    turned = index.search(describe_query(rotated(original, 5)))
+    assert [m.ref for m in turned] == [2]
+    assert turned[0].angle == pytest.approx(5, abs=0.7)
+
+    framed = index.search(describe_query(pad(original, 0.10)))
+    assert [m.ref for m in framed] == [2]
+    assert framed[0].crop == pytest.approx((0, 0, 1, 1), abs=0.02)
+    assert framed[0].scale == pytest.approx(1 / 1.1, abs=0.03)
+
+    mirrored = index.search(describe_query(mirror(crop(original, 0.05))))
+    assert [m.ref for m in mirrored] == [2] and mirrored[0].mirrored
+    assert mirrored[0].crop[0] == pytest.approx(0.05, abs=0.02)  # in the reference's own frame
+
+
+def test_a_different_picture_sharing_the_logo_does_not_match(
+    refs: dict[int, Image.Image], index: VotingLocalIndex
+) -> None:
+    other = logo(picture(7))
+    assert index.search(describe_query(other)) == []
+    # The logo's keypoints do pair up: the spread of the pairs is what refuses them.
+    from hashwatch.matching.local_match import verify
+
+    assert verify(describe(other), describe(refs[1])) is None
+
+
+def test_the_voting_index_finds_what_the_linear_reference_finds(
+    refs: dict[int, Image.Image], index: VotingLocalIndex
+) -> None:
+    linear = LinearLocalIndex()
+    for n, img in refs.items():
+        linear.add(n, describe(img))
+    for query in (crop(refs[1], 0.05), rotated(refs[3], -3), logo(picture(9))):
+        features = describe_query(query)
+        assert [m.ref for m in index.search(features)] == [m.ref for m in linear.search(features)]
+    index.remove(3)
+    assert index.search(describe_query(refs[3])) == []
+    index.add(3, describe(refs[3]))
+
+
+def test_feature_sets_and_match_facts_round_trip() -> None:
+    features = describe(picture(4))
+    back = FeatureSet.from_bytes(features.to_bytes())
+    assert np.array_equal(back.descriptors, features.descriptors)
+    assert np.array_equal(back.points, features.points)
+    facts = LocalFacts(40, 0.5, 3.0, 0.9, (0.1, 0.0, 1.0, 0.95), True)
+    match = Match("l", "known", "local", 0, None, "NONE", None, 1, local=facts)
+    assert Match.from_dict(match.as_dict()) == match
+
+
+def test_border_trim_gives_back_the_framed_picture() -> None:
+    img = picture(5)
+    trimmed = trim_borders(pad(img, 0.10))
+    assert trimmed is not None and abs(trimmed.size[0] - img.size[0]) <= 2
+    assert trim_borders(img) is None
+
+
+def test_the_curators_story_on_the_command_line(run: Run, tmp_path: Path) -> None:
+    known = write_image(tmp_path / "known" / "k.png", picture(11), "PNG")
+    copies = tmp_path / "seized"
+    write_image(copies / "cropped.jpg", crop(picture(11), 0.10), quality=90)
+    write_image(copies / "turned.jpg", rotated(picture(11), 5), quality=90)
+    write_image(copies / "other.jpg", picture(12), quality=90)
+
+    assert run("lists", "create", "agency").returncode == 0
+    setting = run("lists", "set", "agency", "--local-features", "on")
+    assert setting.returncode == 0 and "local features on" in setting.stderr
+    assert run("lists", "add-media", "agency", str(known)).returncode == 0
+    out = run("match", str(copies))
+    assert out.returncode == 0, out.stderr
+    results = {Path(r["path"]).name: r for r in map(json.loads, out.stdout.splitlines())}
+    assert results["other.jpg"]["matches"] == []
+    for name, angle in (("cropped.jpg", 0), ("turned.jpg", 5)):
+        (found,) = results[name]["matches"]
+        assert found["list"] == "agency" and found["hash_type"] == "local"
+        assert found["local"]["angle"] == pytest.approx(angle, abs=0.8)
+        assert found["local"]["inliers"] >= 15
+    assert results["cropped.jpg"]["matches"][0]["local"]["crop"][0] == pytest.approx(0.1, abs=0.02)
+
+    # Off again: the list matches by its hashes only, as before.
+    assert run("lists", "set", "agency", "--local-features", "off").returncode == 0
+    off = [json.loads(line) for line in run("match", str(copies)).stdout.splitlines()]
+    assert all(r["matches"] == [] for r in off)
+    # ... unless a run asks for it.
+    forced = [
+        json.loads(line)
+        for line in run("match", "--local-features", str(copies / "turned.jpg")).stdout.splitlines()
+    ]
+    assert forced[0]["matches"][0]["hash_type"] == "local"
+
+
+def test_plain_lists_are_unchanged_and_store_no_features(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    from hashwatch.store.local_features import LocalFeatureStore
+
+    known = write_image(tmp_path / "k.png", picture(21), "PNG")
+    copy = write_image(tmp_path / "copy.png", picture(21), "PNG")
+    cropped = write_image(tmp_path / "crop.jpg", crop(picture(21), 0.10))
+    sqlite_hw.add_media("plain", [known])
+    assert LocalFeatureStore(sqlite_hw.db).count("plain") == 0
+    matcher = sqlite_hw.matcher()
+    assert not matcher.wants_local
+    by_name = {
+        Path(m.signals.path).name: m.result for m in sqlite_hw.match_paths([copy, cropped], matcher)
+    }
+    assert {m.hash_type for m in by_name["copy.png"].matches} >= {"md5", "pdq"}
+    assert all(m.local is None for m in by_name["copy.png"].matches)
+    assert by_name["crop.jpg"].matches == []
