@@ -197,3 +197,23 @@ def test_plain_lists_are_unchanged_and_store_no_features(
     assert {m.hash_type for m in by_name["copy.png"].matches} >= {"md5", "pdq"}
     assert all(m.local is None for m in by_name["copy.png"].matches)
     assert by_name["crop.jpg"].matches == []
+
+
+def test_a_scan_finds_a_cropped_copy_in_a_list_with_local_features(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    known = write_image(tmp_path / "known.png", picture(31), "PNG")
+    sqlite_hw.lists.create("agency")
+    sqlite_hw.lists.configure("agency", local_features=True)
+    sqlite_hw.add_media("agency", [known])
+    evidence = tmp_path / "evidence"
+    write_image(evidence / "crop.jpg", crop(picture(31), 0.05), quality=90)
+    write_image(evidence / "other.jpg", picture(32), quality=90)
+    sqlite_hw.scan([evidence], tmp_path / "case", workers=1)
+    records = {
+        Path(r["path"]).name: r
+        for r in map(json.loads, (tmp_path / "case" / "results.jsonl").read_text().splitlines())
+    }
+    assert [m["hash_type"] for m in records["crop.jpg"]["matches"]] == ["local"]
+    assert records["crop.jpg"]["status"] == "known"
+    assert records["other.jpg"]["matches"] == []

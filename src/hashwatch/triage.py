@@ -46,7 +46,7 @@ from hashwatch.report.vics_case import write_vics_case
 from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.cluster import cluster_new_media
 from hashwatch.scan.images import ImagePlanner
-from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
+from hashwatch.scan.model import ARCHIVE_SEPARATOR, Cluster, ItemRecord, ItemStatus, ScanSummary
 from hashwatch.scan.p2p.link import link_p2p_records
 from hashwatch.scan.state import STATE_FILE, ScanState
 from hashwatch.scan.walk import EvidenceFile, walk_evidence
@@ -316,10 +316,31 @@ class Scanner:
         # matcher's own dihedral setting decides whether the rotated hashes are tried.
         matched = self.matcher.match_media(result.queries)
         for record, match in zip(records, matched, strict=True):
+            self._match_local(record, match)
             record.matches = list(match.matches)
             record.suppressed = list(match.suppressed)
             record.status = decide_status(record, match)
         state.save_unit(result.keys, records)
+
+    def _match_local(self, record: ItemRecord, result: MatchResult) -> None:
+        """Local features of a picture that is a file of its own (not an archive member or a
+        file inside a disk image), for lists with local features on (read-only, in this
+        process)."""
+        if not self.matcher.wants_local or record.media_type != "image" or record.frames:
+            return
+        if ARCHIVE_SEPARATOR in record.path or not Path(record.path).is_file():
+            return
+        from hashwatch.signals.image import DEFAULT_MAX_PIXELS
+        from hashwatch.signals.local_features import describe_query_file
+
+        options = self.config.options
+        query = describe_query_file(
+            record.path,
+            max_pixels=options.max_image_pixels or DEFAULT_MAX_PIXELS,
+            max_decode_pixels=options.max_decode_pixels,
+        )
+        if query is not None:
+            self.matcher.match_local(result, query)
 
     def _finish(self, state: ScanState, audit: AuditLog) -> ScanOutcome:
         self.progress.phase("clustering new media")
