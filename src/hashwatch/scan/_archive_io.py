@@ -150,25 +150,29 @@ class Source(io.RawIOBase):
         return self._head[:n]
 
     def read(self, n: int | None = -1) -> bytes:
-        """Full reads (``n`` bytes unless the end comes first), like a buffered file."""
+        """Full reads (``n`` bytes unless the end comes first), like a buffered file.
+
+        The bytes come from the peeked head, then straight from ``inner`` in reads of at
+        most ``n`` (never a scratch buffer per call: a small file read with its exact size
+        costs one buffer of that size)."""
         if n is None or n < 0:
             return self.readall()
-        if self._head_pos == len(self._head) and n <= CHUNK:
-            data = self._pull(n)  # the common case: one block, no copy
-            if len(data) == n or not data:
-                return data
-            parts = [data]
-        else:
-            parts = []
-        have = sum(len(p) for p in parts)
+        parts: list[bytes] = []
+        have = 0
+        if self._head_pos < len(self._head):
+            part = self._head[self._head_pos : self._head_pos + n]
+            self._head_pos += len(part)
+            if self._head_pos == len(self._head):
+                self._head, self._head_pos = b"", 0
+            parts.append(part)
+            have = len(part)
         while have < n:
-            chunk = bytearray(min(n - have, CHUNK))
-            got = self.readinto(chunk)
-            if not got:
+            data = self._pull(min(n - have, CHUNK))
+            if not data:
                 break
-            parts.append(bytes(chunk[:got]) if got < len(chunk) else bytes(chunk))
-            have += got
-        return b"".join(parts)
+            parts.append(data)
+            have += len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readall(self) -> bytes:
         parts = []

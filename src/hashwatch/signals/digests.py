@@ -167,11 +167,26 @@ def open_evidence(path: str | os.PathLike[str]) -> BinaryIO:
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def read_blocks(stream: BinaryIO, block_size: int = READ_BLOCK_SIZE) -> Iterable[bytes]:
+def read_blocks(
+    stream: BinaryIO, block_size: int = READ_BLOCK_SIZE, size: int | None = None
+) -> Iterable[bytes]:
+    """The stream's bytes in blocks. With ``size`` (the size the walk or the archive stated)
+    a file smaller than a block is read with one read of exactly its size and a one-byte read
+    that finds the end, instead of a block-sized buffer per read; a stream longer than it
+    said goes on in whole blocks."""
+    left = size if size is not None and 0 <= size < block_size else None
     while True:
-        block = stream.read(block_size)
+        if left is None:
+            want = block_size
+        elif left > 0:
+            want = left
+        else:
+            want, left = 1, None  # the end, or more than stated: whole blocks from here
+        block = stream.read(want)
         if not block:
             return
+        if left:
+            left -= len(block)
         yield block
 
 
@@ -189,7 +204,7 @@ def digest_stream(
     acc = DigestAccumulator(threaded=threaded)
     kept: list[bytes] | None = None
     first = True
-    for block in read_blocks(stream):
+    for block in read_blocks(stream, size=size):
         if first:
             first = False
             if keep is not None and keep(block, size):
