@@ -217,3 +217,26 @@ def test_a_scan_finds_a_cropped_copy_in_a_list_with_local_features(
     assert [m["hash_type"] for m in records["crop.jpg"]["matches"]] == ["local"]
     assert records["crop.jpg"]["status"] == "known"
     assert records["other.jpg"]["matches"] == []
+
+
+def test_the_service_matches_an_uploaded_cropped_copy(sqlite_hw: Hashwatch, tmp_path: Path) -> None:
+    import io
+
+    from hashwatch.store.service import Role
+    from tests.serve_helpers import client, make_key
+
+    known = write_image(tmp_path / "known.png", picture(41), "PNG")
+    sqlite_hw.lists.create("agency")
+    sqlite_hw.lists.configure("agency", local_features=True)
+    sqlite_hw.add_media("agency", [known])
+    upload = io.BytesIO()
+    rotated(crop(picture(41), 0.05), 3).save(upload, "JPEG", quality=85)
+    with client(sqlite_hw) as c:
+        r = c.post(
+            "/v1/match",
+            headers=make_key(sqlite_hw, Role.MATCHER),
+            files={"file": ("up.jpg", upload.getvalue(), "image/jpeg")},
+        )
+    assert r.status_code == 200, r.text
+    (found,) = r.json()["matches"]
+    assert found["list"] == "agency" and found["hash_type"] == "local"

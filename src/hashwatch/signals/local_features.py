@@ -173,7 +173,9 @@ def describe_query(image: Image.Image, n_features: int = N_FEATURES) -> QueryFea
     )
 
 
-def _decoded(path: str, max_pixels: int, max_decode_pixels: int | None) -> Image.Image | None:
+def _decoded(
+    path: str | bytes, max_pixels: int, max_decode_pixels: int | None
+) -> Image.Image | None:
     from hashwatch.errors import DecodeError
     from hashwatch.signals.image import decode_image
 
@@ -192,8 +194,9 @@ def describe_file(
 
 
 def describe_query_file(
-    path: str, *, max_pixels: int, max_decode_pixels: int | None
+    path: str | bytes, *, max_pixels: int, max_decode_pixels: int | None
 ) -> QueryFeatures | None:
-    """A query picture's features from its file (read only), None if not decodable."""
+    """A query picture's features from its file (read only) or its bytes (an upload, kept in
+    memory), None if not decodable."""
     image = _decoded(path, max_pixels, max_decode_pixels)
     return None if image is None else describe_query(image)

@@ -260,12 +260,27 @@ class MatchService:
         with self.lock.read():
             # A video (with frames) is matched by vPDQ's rules, anything else by its signals.
             result = self.matcher.match_files([fs])[0]
+            if self.matcher.wants_local and fs.pdq is not None and fs.video is None:
+                self._match_local(data, result)
         if within is not None:
             result = within_lists(result, within)
         frames = len(fs.video.frames) if fs.video is not None else 0
         self.metrics.lookups.inc(len(signals_of(fs)) + frames)
         self._record([(content_id, result)], caller.name)
         return fs, result
+
+    def _match_local(self, data: bytes, result: MatchResult) -> None:
+        """Local features of an uploaded picture, from memory, for lists with them on."""
+        from hashwatch.signals.local_features import describe_query_file
+
+        settings = self.hw.settings
+        query = describe_query_file(
+            data,
+            max_pixels=settings.max_image_pixels,
+            max_decode_pixels=settings.max_decode_pixels or None,
+        )
+        if query is not None:
+            self.matcher.match_local(result, query)
 
     def match_items(
         self,
