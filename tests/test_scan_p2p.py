@@ -9,7 +9,9 @@ builders) naming some of those pictures and some unknown files, plus one damaged
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,9 @@ import pytest
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.review.rows import queue_targets
+from hashwatch.scan.p2p import scan_records
+from hashwatch.scan.walk import walk_evidence
+from hashwatch.scan.worker import WorkerOptions, process_unit
 from hashwatch.signals.digests import digest_bytes
 from hashwatch.web.pages.p2p_item import p2p_item_block
 from tests import inprocess_cli
@@ -217,3 +222,32 @@ def test_known_records_wait_in_the_review_queue_with_their_facts(
         assert KNOWN_NAMES[0] in block and "seized-known" in block and "<img" not in block
     finally:
         hw.close()
+
+
+def test_records_are_read_from_a_streamed_tar_and_capped_per_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tar member cannot be rewound: the artifact is held in memory and read from there.
+    An artifact with more records than the cap says where reading stopped."""
+    met = _known_met([(emule.fake_ed2k(f"r{i}").hex(), f"file-{i}.bin", 10 + i) for i in range(5)])
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo("config/known.met")
+        info.size = len(met)
+        tf.addfile(info, io.BytesIO(met))
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "backup.tar.gz").write_bytes(buf.getvalue())
+    monkeypatch.setattr(scan_records, "MAX_RECORDS", 3)
+
+    unit = list(walk_evidence([str(tmp_path / "ev")]))
+    result = process_unit(WorkerOptions(), unit)
+    by_path = {r.path: r for r in result.records}
+    inner = f"{tmp_path / 'ev' / 'backup.tar.gz'}!/config/known.met"
+    assert [by_path[f"{inner}!/#{i}"].p2p["name"] for i in range(3)] == [  # type: ignore[index]
+        "file-0.bin",
+        "file-1.bin",
+        "file-2.bin",
+    ]
+    assert f"{inner}!/#3" not in by_path
+    assert "more than 3 records" in (by_path[inner].error or "")
+    assert len(result.queries) == len(result.records)

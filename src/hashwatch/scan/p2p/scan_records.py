@@ -42,6 +42,7 @@ from hashwatch.signals.types import SIGNAL_TYPES, HashType, normalize_hash
 __all__ = [
     "MAX_HELD",
     "MAX_PROBLEMS_SHOWN",
+    "MAX_RECORDS",
     "P2PArtifacts",
     "record_display",
     "record_item",
@@ -49,6 +50,9 @@ __all__ = [
 
 MAX_HELD = 64 * 1024 * 1024  # an artifact that cannot be rewound is held up to this size
 MAX_PROBLEMS_SHOWN = 5  # problems of one artifact said in its error; the rest are counted
+# Records of one artifact made into items (each ~4 KB in the worker and again in the scan's
+# main process): beyond this the artifact's error says where reading stopped.
+MAX_RECORDS = 250_000
 RECORD_MARK = "#"  # ``<artifact>!/#<index>``
 
 _ITEM_FIELDS = frozenset(ItemRecord.__dataclass_fields__)
@@ -223,6 +227,13 @@ class P2PArtifacts:
         last: ItemRecord | None = None
         try:
             for found in read.reader.read(stream, size):
+                if isinstance(found, P2PRecord) and len(read.items) >= MAX_RECORDS:
+                    read.problem_count += 1
+                    read.problems.append(
+                        f"more than {MAX_RECORDS:,} records: the rest not read (record "
+                        f"{found.index} onwards)"
+                    )
+                    break
                 if isinstance(found, P2PRecord):
                     last, query = record_item(display, found)
                     read.items.append((last, query))
