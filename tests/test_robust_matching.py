@@ -240,3 +240,16 @@ def test_the_service_matches_an_uploaded_cropped_copy(sqlite_hw: Hashwatch, tmp_
     assert r.status_code == 200, r.text
     (found,) = r.json()["matches"]
     assert found["list"] == "agency" and found["hash_type"] == "local"
+
+
+def test_feature_sets_never_leave_through_exports_or_exchange_feeds() -> None:
+    """Feeds and exports select from the entry and hash tables only; the feature table is
+    named nowhere in them (a feature set is closer to the picture than a hash)."""
+    import hashwatch.exchange
+    import hashwatch.store.list_export
+
+    sources = [Path(hashwatch.store.list_export.__file__)]
+    sources += sorted(Path(hashwatch.exchange.__path__[0]).glob("*.py"))
+    for source in sources:
+        text = source.read_text()
+        assert "entry_features" not in text and "local_feature" not in text, source.name
