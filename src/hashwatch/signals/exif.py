@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-__all__ = ["THUMBNAIL_SIZE", "read_exif_leads", "thumbnail_jpeg"]
+__all__ = ["THUMBNAIL_SIZE", "read_exif_leads", "thumbnail_jpeg", "thumbnail_of"]
 
 THUMBNAIL_SIZE = 160
 
@@ -86,5 +86,20 @@ def thumbnail_jpeg(content: bytes, size: int = THUMBNAIL_SIZE) -> bytes | None:
             out = io.BytesIO()
             small.save(out, "JPEG", quality=70)
             return out.getvalue()
+    except Exception:
+        return None
+
+
+def thumbnail_of(picture: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes | None:
+    """A small JPEG for the report from a picture already decoded and upright (the reduced
+    colour decode PDQ hashing made: no second decode, no full-size resize)."""
+    try:
+        small = picture if picture.mode == "RGB" else picture.convert("RGB")
+        if small is picture:
+            small = picture.copy()  # thumbnail() resizes in place; the caller's picture stays
+        small.thumbnail((size, size))
+        out = io.BytesIO()
+        small.save(out, "JPEG", quality=70)
+        return out.getvalue()
     except Exception:
         return None

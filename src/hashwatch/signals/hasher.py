@@ -25,9 +25,9 @@ from hashwatch.signals.bittorrent import (
 )
 from hashwatch.signals.contact_sheet import contact_sheet_jpeg
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream, open_evidence
-from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg
-from hashwatch.signals.image import DEFAULT_MAX_DECODE_PIXELS, sniff_media_type
-from hashwatch.signals.pdq import PdqPolicy, PdqResult, compute_pdq, get_pdq_policy
+from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg, thumbnail_of
+from hashwatch.signals.image import DEFAULT_MAX_DECODE_PIXELS, decode_image, sniff_media_type
+from hashwatch.signals.pdq import PdqPolicy, PdqResult, get_pdq_policy, hash_decoded
 from hashwatch.signals.types import SIGNAL_TYPES
 from hashwatch.signals.video import SAMPLINGS, VideoSignals, hash_video
 from hashwatch.signals.video_sniff import sniff_video_type
@@ -232,20 +232,30 @@ def _with_pdq(
     if source is None:
         return FileSignals(shown, digests, mime=mime, error="image too large to decode in memory")
     kwargs = {"max_pixels": options.max_image_pixels} if options.max_image_pixels else {}
+    colour: Image.Image | None = None
     try:
-        pdq = compute_pdq(
+        # One decode, at the reduced size the policy allows, gives PDQ its luma and the
+        # thumbnail its colour picture.
+        decoded = decode_image(
             source,
             options.pdq_policy,
-            dihedral=options.dihedral,
             max_decode_pixels=options.max_decode_pixels,
+            keep_colour=options.thumbnail,
             **kwargs,
         )
+        colour = decoded.colour
+        pdq = hash_decoded(decoded, options.pdq_policy, dihedral=options.dihedral)
     except DecodeError as exc:
         return FileSignals(shown, digests, mime=mime, error=_describe(exc))
     except (MemoryError, OSError, ValueError) as exc:  # decoder faults never stop a run
         return FileSignals(shown, digests, mime=mime, error=f"cannot decode: {_describe(exc)}")
     exif = read_exif_leads(content) if options.exif and content is not None else None
-    thumb = thumbnail_jpeg(content) if options.thumbnail and content is not None else None
+    thumb: bytes | None = None
+    if options.thumbnail:
+        thumb = thumbnail_of(colour) if colour is not None else None
+        if thumb is None and content is not None:
+            thumb = thumbnail_jpeg(content)
+    del colour
     animation: VideoSignals | None = None
     animation_error: str | None = None
     animated_source = content if content is not None else path

@@ -40,7 +40,7 @@ import io
 import struct
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
@@ -240,7 +240,9 @@ class DecodedImage:
 
     ``width``/``height`` are the full-resolution size after orientation, whatever resolution
     ``image`` was decoded at; ``rows``/``cols`` map ``image``'s pixels to that full size.
-    ``orientation`` is the EXIF value that was applied (1: none).
+    ``orientation`` is the EXIF value that was applied (1: none). ``colour`` (asked for with
+    ``keep_colour``) is the same decode in colour, upright, before any reduction to luma: what a
+    thumbnail is made from without decoding the file a second time.
     """
 
     image: Image.Image
@@ -250,6 +252,7 @@ class DecodedImage:
     orientation: int
     rows: AxisMap
     cols: AxisMap
+    colour: Image.Image | None = field(default=None, repr=False, compare=False)
 
     @property
     def reduced(self) -> bool:
@@ -314,6 +317,7 @@ def _decode(
     hints: DecodeHints | None,
     max_pixels: int,
     max_decode_pixels: int | None,
+    keep_colour: bool = False,
 ) -> DecodedImage:
     fmt = _PILLOW_FORMAT[media_type]
     if fmt == "HEIF":
@@ -344,8 +348,11 @@ def _decode(
     if fmt == "JPEG" and (min_side is not None or grey):
         scale = _jpeg_scale(width, height, min_side) if min_side is not None else 1
         luma_only = grey and im.mode in ("RGB", "YCbCr", "L")
+        # Kept in colour, a JPEG decodes as YCbCr: its Y plane is the very luma plane that a
+        # luma-only decode gives (same IDCT, same DCT scaling; tests/test_decode_once.py).
+        mode = "YCbCr" if keep_colour and im.mode == "RGB" else "L"
         if scale > 1 or luma_only:
-            im.draft("L" if luma_only else im.mode, (width // scale, height // scale))
+            im.draft(mode if luma_only else im.mode, (width // scale, height // scale))
             scale = _actual_step(width, height, im.size)
     # im.size is what load() will decode (a JPEG's draft has set its DCT scaling).
     check_decode_budget(
@@ -363,7 +370,12 @@ def _decode(
         raise DecodeError(f"cannot decode {media_type}: {reason}") from exc
 
     orientation = _exif_orientation(im)  # after load: PNG may keep eXIf after the pixels
+    colour: Image.Image | None = None
     try:
+        if keep_colour:
+            colour = im
+            if grey and im.mode == "YCbCr":
+                im = im.getchannel(0)
         if grey:
             im = luma_image(im, hints.sixteen_bit if hints is not None else "clip")
         step_x = step_y = scale
@@ -372,6 +384,8 @@ def _decode(
             step_x, step_y = scale * gx, scale * gy
         if orientation in _ORIENT:
             im = im.transpose(_ORIENT[orientation])
+            if colour is not None:
+                colour = colour.transpose(_ORIENT[orientation])
     except _DECODER_FAILURES as exc:
         raise DecodeError(f"cannot convert {media_type} pixels: {exc}") from exc
 
@@ -388,6 +402,7 @@ def _decode(
         orientation=orientation,
         rows=AxisMap(up_h, row_step, rows_rev and row_step > 1),
         cols=AxisMap(up_w, col_step, cols_rev and col_step > 1),
+        colour=colour,
     )
 
 
@@ -457,6 +472,7 @@ def decode_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_decode_pixels: int | None = DEFAULT_MAX_DECODE_PIXELS,
+    keep_colour: bool = False,
 ) -> DecodedImage:
     """Decode the image in ``source`` (bytes already read, a path, or a seekable binary file).
 
@@ -464,8 +480,9 @@ def decode_image(
     may allow a reduced or luma-only decode; without hints the picture is decoded whole.
     Raises :class:`DecodeError` for anything that is not a decodable image within ``max_pixels``
     (header size) and ``max_decode_pixels`` (pixels actually decoded; None: no budget).
+    ``keep_colour`` also keeps the decode in colour (``DecodedImage.colour``, for a thumbnail).
     """
-    limits = (max_pixels, max_decode_pixels)
+    limits = (max_pixels, max_decode_pixels, keep_colour)
     if isinstance(source, (bytes, bytearray, memoryview)):
         media_type = sniff_media_type(bytes(source[:SNIFF_BYTES]))
         if media_type is None:
@@ -483,10 +500,16 @@ def decode_image(
 
 
 def _decode_stream(
-    fp: BinaryIO, hints: DecodeHints | None, limits: tuple[int, int | None]
+    fp: BinaryIO, hints: DecodeHints | None, limits: tuple[int, int | None, bool]
 ) -> DecodedImage:
     if not fp.seekable():
-        return decode_image(fp.read(), hints, max_pixels=limits[0], max_decode_pixels=limits[1])
+        return decode_image(
+            fp.read(),
+            hints,
+            max_pixels=limits[0],
+            max_decode_pixels=limits[1],
+            keep_colour=limits[2],
+        )
     start = fp.tell()
     head = fp.read(SNIFF_BYTES)
     fp.seek(start)
