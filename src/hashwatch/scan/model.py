@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from hashwatch.matching.match import Match
@@ -110,17 +111,20 @@ class ItemRecord:
         for key in ("matches", "suppressed"):
             known[key] = [Match.from_dict(m) for m in known.get(key, ())]
         record = cls(**known)
-        record.signals = {k: v for k, v in data.items() if k in _signal_fields(cls)}
+        signal_fields = _signal_fields()
+        record.signals = {k: v for k, v in data.items() if k in signal_fields}
         record.status = ItemStatus(record.status)
         return record
 
 
-def _signal_fields(cls: type[ItemRecord]) -> frozenset[str]:
-    """JSON keys of registered signal types that are not fields of :class:`ItemRecord`."""
+@cache
+def _signal_fields() -> frozenset[str]:
+    """JSON keys of registered signal types that are not fields of :class:`ItemRecord`
+    (computed once: it was computed again for every key of every record read back)."""
     from hashwatch.signals.types import SIGNAL_TYPES
 
     every = {f for impl in SIGNAL_TYPES.values() for f in impl.fields}
-    return frozenset(every - set(cls.__dataclass_fields__))
+    return frozenset(every - set(ItemRecord.__dataclass_fields__))
 
 
 @dataclass
