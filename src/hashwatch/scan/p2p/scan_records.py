@@ -56,6 +56,7 @@ MAX_RECORDS = 250_000
 RECORD_MARK = "#"  # ``<artifact>!/#<index>``
 
 _ITEM_FIELDS = frozenset(ItemRecord.__dataclass_fields__)
+_TYPES = {t.value: t for t in HashType}  # a record's hash names that are signal types
 
 
 def record_display(artifact_path: str, index: int) -> str:
@@ -74,9 +75,8 @@ def record_item(artifact_path: str, record: P2PRecord) -> tuple[ItemRecord, Medi
     signals: list[Signal] = []
     bad: list[str] = []
     for name, value in record.hashes.items():
-        try:
-            hash_type = HashType(name)
-        except ValueError:
+        hash_type = _TYPES.get(name)
+        if hash_type is None:
             continue  # an identifier (btih, btmh, aich): kept in p2p["hashes"]
         impl = SIGNAL_TYPES[hash_type]
         try:
