@@ -35,28 +35,29 @@ Every cluster records the reasons behind its score in words, shown in the report
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD, MIN_PDQ_QUALITY
-from hashwatch.index import LinearPdqIndex, MihPdqIndex, PdqIndex
-from hashwatch.index.base import hex_to_rows
+from hashwatch.index import MihPdqIndex, PdqIndex
+from hashwatch.index.base import HashArray, QueryResult, hex_to_rows
 from hashwatch.lists.model import ListKind
 from hashwatch.matching.match import Match, VideoFacts
 from hashwatch.scan.model import Cluster, ItemRecord
 
-__all__ = ["cluster_new_media"]
+__all__ = ["cluster_new_media", "near_pairs"]
 
-# Below this many hashes a linear scan is as fast as building multi-index tables.
-_LINEAR_MAX = 20_000
 # Videos join when this share of one video's distinct frames match frames of the other.
 VIDEO_SHARED_MIN = 0.5
 # A frame found in more videos than this (a stock intro, a logo card) does not join them.
 _COMMON_FRAME_VIDEOS = 64
 _QUERY_CHUNK = 4096
+_PAIR_CHUNK = 1 << 16  # queries per multi-index batch (one thread each)
 
 
 class _UnionFind:
@@ -139,19 +140,33 @@ def cluster_new_media(
 def _union_near_duplicates(
     items: Sequence[ItemRecord], hashed: list[int], threshold: int, uf: _UnionFind
 ) -> None:
-    ids = np.asarray(hashed, dtype=np.int64)
     rows = hex_to_rows([items[i].pdq or "" for i in hashed])
-    index: PdqIndex = LinearPdqIndex() if len(hashed) <= _LINEAR_MAX else MihPdqIndex()
-    index.add(ids, rows)
-    queries: list[str] = []
     owners: list[int] = []
+    queries: list[str] = []
     for i in hashed:
         variants = items[i].pdq_dihedral or [items[i].pdq or ""]
         queries.extend(variants)
         owners.extend([i] * len(variants))
-    found = index.query(hex_to_rows(queries), threshold)
-    for q, other in zip(found.query.tolist(), found.ids.tolist(), strict=True):
-        uf.union(owners[q], int(other))
+    for a, b in near_pairs(rows, hex_to_rows(queries), threshold):
+        uf.union(owners[a], hashed[b])
+
+
+def near_pairs(rows: HashArray, queries: HashArray, threshold: int) -> Iterator[tuple[int, int]]:
+    """Every (query, row) pair within ``threshold`` bits: the exact multi-index at any size
+    (it scans by itself where probing would cost more), queried in chunks on every core (the
+    kernels release the GIL). Rows are numbered by position."""
+    index: PdqIndex = MihPdqIndex(linear_below=0)
+    index.add(np.arange(len(rows), dtype=np.int64), rows)
+
+    def chunk(start: int) -> tuple[int, QueryResult]:
+        return start, index.query(queries[start : start + _PAIR_CHUNK], threshold)
+
+    starts = range(0, len(queries), _PAIR_CHUNK)
+    workers = min(os.cpu_count() or 1, len(starts)) or 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hashwatch-cluster") as pool:
+        for start, found in pool.map(chunk, starts):
+            q = (found.query + start).tolist()
+            yield from zip(q, found.ids.tolist(), strict=True)
 
 
 def _frame_hashes(item: ItemRecord, min_quality: int) -> list[str]:
@@ -181,7 +196,7 @@ def _union_shared_frames(
     hashes = list(owners_of)
     owners = [owners_of[h] for h in hashes]
     rows = hex_to_rows(hashes)
-    index: PdqIndex = LinearPdqIndex() if len(hashes) <= _LINEAR_MAX else MihPdqIndex()
+    index: PdqIndex = MihPdqIndex(linear_below=0)
     index.add(np.arange(len(hashes), dtype=np.int64), rows)
     shared: dict[tuple[int, int], set[int]] = {}  # (a, b) -> a's frames that match b's
     for start in range(0, len(hashes), _QUERY_CHUNK):
