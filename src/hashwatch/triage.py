@@ -34,7 +34,7 @@ from hashwatch.errors import ConfigError
 from hashwatch.lists.model import ListKind
 from hashwatch.matching.matcher import Matcher, MatchResult
 from hashwatch.report.case import CaseDetails
-from hashwatch.report.html import write_html_report
+from hashwatch.report.html import MAX_THUMBNAILS, write_html_report
 from hashwatch.report.manifest import roots_from_records, write_manifest
 from hashwatch.report.review_data import (
     CLUSTERS_FILE,
@@ -100,6 +100,7 @@ class ScanConfig:
     unit_max_bytes: int = UNIT_MAX_BYTES
     case: CaseDetails = field(default_factory=CaseDetails)  # case number, agency, examiner...
     carve: bool = False  # search disk images' free space for pictures (hashwatch.scan.carve)
+    report_thumbnails: int = MAX_THUMBNAILS  # at most this many in report.html (docs/scan.md)
 
 
 @dataclass
@@ -346,8 +347,9 @@ class Scanner:
         self.progress.phase("clustering new media")
         phase_start = (_now(), time.monotonic())
         link_p2p_records(state)  # P2P records to the files of the scan they name
-        records = list(state.records())
-        new = [r for r in records if r.status is ItemStatus.NEW]
+        # Only the new media are held (clustering compares them all); every other pass reads
+        # the records from the state as it goes, so the main process holds no list of them all.
+        new = [r for r in state.records() if r.status is ItemStatus.NEW]
         threshold = min(
             (i.pdq_threshold for i in self.lists if i.kind.value == "known"),
             default=DEFAULT_PDQ_THRESHOLD,
@@ -361,11 +363,12 @@ class Scanner:
             ),
         )
         state.update_clusters({(r.root, r.path): r.cluster for r in new if r.cluster})
-        summary = self._summarise(records, clusters)
+        del new  # the state holds each record's cluster from here
+        summary = self._summarise(state.records(), clusters)
         self._phase_done(audit, "cluster", phase_start)
         self.progress.phase("writing outputs")
         phase_start = (_now(), time.monotonic())
-        evidence = roots_from_records(records)
+        evidence = roots_from_records(state.records())
         case_info = {
             "case_id": state.get_meta("case_id"),
             "evidence": [root.as_json() for root in evidence],
@@ -379,14 +382,23 @@ class Scanner:
             **self.case.as_json(),
         }
         with (self.case_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
-            for record in records:
+            for record in state.records():
                 fh.write(json.dumps(record.as_json(), ensure_ascii=False) + "\n")
-        write_vics_case(self.case_dir / "case.vics.json", records, case_info)
-        with_thumbs = list(state.records(thumbnails=True))
-        write_html_report(self.case_dir / "report.html", with_thumbs, clusters, summary, case_info)
+        write_vics_case(self.case_dir / "case.vics.json", state.records(), case_info)
+        # Read from the state as they are written (a second list of every record, with its
+        # thumbnail, doubled the main process's peak: 1.2 GB at 100,000 P2P records).
+        with_thumbs = state.records(thumbnails=True)
+        write_html_report(
+            self.case_dir / "report.html",
+            with_thumbs,
+            clusters,
+            summary,
+            case_info,
+            max_thumbnails=self.config.report_thumbnails,
+        )
         # The same clusters and thumbnails for machines (``hashwatch cases import``).
         write_clusters(self.case_dir / CLUSTERS_FILE, clusters)
-        write_thumbnails(self.case_dir / THUMBNAILS_FILE, with_thumbs)
+        write_thumbnails(self.case_dir / THUMBNAILS_FILE, state.records(thumbnails=True))
         # The outputs now hold everything: the working state has done its job.
         state.close()
         state.remove()
@@ -405,8 +417,10 @@ class Scanner:
         write_manifest(self.case_dir, case_info=case_info, evidence=evidence, outputs=list(OUTPUTS))
         return ScanOutcome(self.case_dir, summary, clusters)
 
-    def _summarise(self, records: Sequence[ItemRecord], clusters: Sequence[Cluster]) -> ScanSummary:
-        by_status: Counter[str] = Counter(r.status.value for r in records)
+    def _summarise(self, records: Iterable[ItemRecord], clusters: Sequence[Cluster]) -> ScanSummary:
+        """The scan's counts, in one pass over ``records`` (read from the state)."""
+        by_status: Counter[str] = Counter()
+        files = total_bytes = 0
         by_list: Counter[str] = Counter()
         by_category: Counter[str] = Counter()
         serials: Counter[str] = Counter()
@@ -414,6 +428,10 @@ class Scanner:
         videos_partial = 0
         p2p: Counter[str] = Counter()  # P2P records are counted apart from files
         for r in records:
+            by_status[r.status.value] += 1
+            files += 1
+            if "!/" not in r.path:
+                total_bytes += r.size or 0
             if r.p2p is not None:
                 p2p[r.status.value] += 1
                 continue
@@ -433,8 +451,8 @@ class Scanner:
                 ):
                     videos_partial += 1
         return ScanSummary(
-            files=len(records) - p2p.total(),
-            bytes=sum(r.size or 0 for r in records if "!/" not in r.path),
+            files=files - p2p.total(),
+            bytes=total_bytes,
             by_status=dict(by_status - p2p),
             new_clusters=len(clusters),
             known_by_list=dict(by_list),
