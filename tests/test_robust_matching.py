@@ -253,3 +253,40 @@ def test_feature_sets_never_leave_through_exports_or_exchange_feeds() -> None:
     for source in sources:
         text = source.read_text()
         assert "entry_features" not in text and "local_feature" not in text, source.name
+
+
+def test_a_reviewed_picture_gains_features_and_its_crop_is_then_found(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    from argon2 import PasswordHasher
+
+    from hashwatch.review.consensus import ReviewStore
+    from hashwatch.review.votes import Target, VoteChoice
+    from hashwatch.store.local_features import LocalFeatureStore
+    from hashwatch.store.users import Actor, UserRole, UserStore
+    from tests.scanned_case import scan_case
+
+    def evidence(root: Path) -> Path:
+        write_image(root / "DCIM" / "harbour.jpg", picture(51), quality=92)
+        return root
+
+    _, case_dir = scan_case(tmp_path, evidence, "2026-0417", "reference")
+    sqlite_hw.lists.create("agency-known")
+    sqlite_hw.lists.configure("agency-known", local_features=True)
+    sqlite_hw.cases.import_case(case_dir, consensus_k=1, actor="examiner")
+    review = ReviewStore(sqlite_hw.db, sqlite_hw.lists)
+    review.configure("2026-0417", actor="lee", scheme="US", known_list="agency-known")
+    (item,) = [i for i in sqlite_hw.cases.items("2026-0417") if i.path.endswith("harbour.jpg")]
+    users = UserStore(sqlite_hw.db, hasher=PasswordHasher(1, 8 * 1024, 1))  # cheap for tests
+    info = users.add("lee", "lead", "lee's long passphrase", actor="setup")
+    lead = Actor(0, "lee", UserRole.LEAD, user_id=info.id)
+    target = (
+        Target(item=item.id) if item.cluster_number is None else Target(cluster=item.cluster_number)
+    )
+    decision = review.decide("2026-0417", target, VoteChoice("1"), actor=lead)
+    assert decision.list_error is None and len(decision.entry_ids) == 1
+    assert LocalFeatureStore(sqlite_hw.db).count("agency-known") == 1
+
+    copy = write_image(tmp_path / "copy.jpg", rotated(crop(picture(51), 0.10), 3))
+    (found,) = next(iter(sqlite_hw.match_paths([copy], sqlite_hw.matcher()))).result.matches
+    assert found.hash_type == "local" and found.entry_id == decision.entry_ids[0]

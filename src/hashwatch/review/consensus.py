@@ -25,6 +25,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 from hashwatch.errors import CaseNotFoundError, ConfigError, HashwatchError, ReviewConflictError
 from hashwatch.lists.model import CategoryScheme, EntryStatus, ListKind
 from hashwatch.review.cases import CaseItem, CaseStore
+from hashwatch.review.list_features import add_item_features
 from hashwatch.review.list_step import entry_ids_of, pending_ids
 from hashwatch.review.rows import (
     QueueEntry,
@@ -349,13 +350,12 @@ class ReviewStore:
             ],
         }
         date = row.decided_at.date().isoformat()
-        records = [
-            r
-            for r in (
-                entry_record(dict(i.digests or {}), choice, provenance, date=date) for i in items
-            )
-            if r is not None
+        pairs = [
+            (i, r)
+            for i in items
+            if (r := entry_record(dict(i.digests or {}), choice, provenance, date=date)) is not None
         ]
+        records = [r for _, r in pairs]
         error: str | None = None
         entry_ids: list[int] = []
         if list_name is None:
@@ -375,6 +375,8 @@ class ReviewStore:
                 entry_ids = entry_ids_of(self.db, self.lists, list_name, records, actor)
             except HashwatchError as exc:
                 error = f"not added to list {list_name!r}: {exc}"
+            else:
+                add_item_features(self.db, self.lists, list_name, pairs, actor=actor)
         with self.db.write(lock="cases") as conn:
             conn.execute(
                 update(D)

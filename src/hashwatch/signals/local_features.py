@@ -186,9 +186,10 @@ def _decoded(
 
 
 def describe_file(
-    path: str, *, max_pixels: int, max_decode_pixels: int | None
+    path: str | bytes, *, max_pixels: int, max_decode_pixels: int | None
 ) -> FeatureSet | None:
-    """A reference picture's features from its file (read only), None if not decodable."""
+    """A reference picture's features from its file (read only) or its bytes, None if not
+    decodable."""
     image = _decoded(path, max_pixels, max_decode_pixels)
     return None if image is None else describe(image)
 
