@@ -458,6 +458,7 @@ class Hashwatch:
         unit_files: int = 64,
         case: CaseDetails | None = None,
         carve: bool = False,
+        report_thumbnails: int | None = None,
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`) with ``options``
         (default: :meth:`hash_options`); ``options.dihedral`` decides whether rotated and
@@ -474,6 +475,7 @@ class Hashwatch:
             unit_max_files=unit_files,
             case=case or CaseDetails(),
             carve=carve,
+            **({} if report_thumbnails is None else {"report_thumbnails": report_thumbnails}),
         )
         with self.runner(workers) as runner:
             return Scanner(config, matcher, used, runner, progress).run()

@@ -98,6 +98,15 @@ def scan(
             "space and file slack.",
         ),
     ] = False,
+    report_thumbnails: Annotated[
+        int,
+        typer.Option(
+            "--report-thumbnails",
+            min=0,
+            help="At most this many thumbnails in report.html (the top clusters first); "
+            "every record is in results.jsonl and the review workspace.",
+        ),
+    ] = 2000,
     into_db: Annotated[
         bool,
         typer.Option(
@@ -154,6 +163,7 @@ def scan(
             unit_files=unit_files,
             case=case,
             carve=carve,
+            report_thumbnails=report_thumbnails,
         )
     if key is not None:
         err.print(f"signed: {sign_manifest(outcome.case_dir, key)}")

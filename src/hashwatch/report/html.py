@@ -67,8 +67,15 @@ def write_html_report(
     clusters: Sequence[Cluster],
     summary: ScanSummary,
     case_info: Mapping[str, Any],
+    *,
+    max_thumbnails: int = MAX_THUMBNAILS,
 ) -> None:
     """Write the report to ``path`` (through a temporary file, renamed when complete).
+
+    ``max_thumbnails`` bounds the page (``hashwatch scan --report-thumbnails``): the top
+    clusters in review order get three quarters of them, known matches the rest; every
+    record, with or without a thumbnail here, is in ``results.jsonl`` and the review
+    workspace (``thumbnails.jsonl``).
 
     ``case_info`` keys used: case_number, case_id, examiner, started, finished (ISO-8601 or
     aware datetimes), evidence (EvidenceRoot objects or mappings with path, kind, files,
@@ -76,12 +83,13 @@ def write_html_report(
     source_org), settings (mapping). Missing keys are left out of the header.
     """
     ordered = sorted(clusters, key=lambda cl: cl.number)
+    new_budget = max(0, max_thumbnails) * NEW_THUMBNAILS // MAX_THUMBNAILS
     wanted: set[str] = set()
     for cl in ordered[:DETAILED_CLUSTERS]:
         members = [cl.representative, *(m for m in cl.members if m != cl.representative)]
-        wanted.update(members[: max(0, min(THUMBS_PER_CLUSTER, NEW_THUMBNAILS - len(wanted)))])
+        wanted.update(members[: max(0, min(THUMBS_PER_CLUSTER, new_budget - len(wanted)))])
     p2p = P2PRows()  # P2P client records: a section of their own, not files
-    collected = collect(p2p.split(records), wanted, MAX_THUMBNAILS - len(wanted))
+    collected = collect(p2p.split(records), wanted, max(0, max_thumbnails - len(wanted)))
     generated = when_text(datetime.now(UTC))
     page = Page()
     title = f"hashwatch report: case {case_info.get('case_number') or 'unnamed'}"
@@ -97,7 +105,7 @@ def write_html_report(
     page.add(f'<nav aria-label="Sections"><ul>{links}</ul></nav><main>')
     write_intro(page)
     write_summary(page, collected, summary, ordered)
-    write_new(page, collected, ordered)
+    write_new(page, collected, ordered, thumbnail_cap=max_thumbnails)
     write_exif(page, collected)
     write_known(page, collected)
     page.add(video_section(collected.videos))

@@ -200,7 +200,9 @@ def _cluster(page: Page, c: Collected, cl: Cluster) -> None:
     )
 
 
-def write_new(page: Page, c: Collected, clusters: Sequence[Cluster]) -> None:
+def write_new(
+    page: Page, c: Collected, clusters: Sequence[Cluster], *, thumbnail_cap: int | None = None
+) -> None:
     page.add(
         section_html(
             "new",
@@ -209,6 +211,14 @@ def write_new(page: Page, c: Collected, clusters: Sequence[Cluster]) -> None:
             esc(STATUS_TEXT["new"][1]) + " Clusters are in review order: cluster 1 first.",
         )
     )
+    left = c.status.get("new", 0) - len(c.thumbs)
+    if thumbnail_cap is not None and left > 0 and c.thumbs:
+        page.add(
+            f'<p class="more">Thumbnails of the first {len(c.thumbs):,} new files in review '
+            f"order are shown (the page holds at most {thumbnail_cap:,}); the {left:,} more "
+            "new files are in results.jsonl, with their thumbnails in thumbnails.jsonl for "
+            "the review workspace (<code>hashwatch cases import</code>).</p>"
+        )
     if not clusters and not c.unclustered:
         page.add('<p class="muted">No new media.</p>')
     for cl in clusters[:DETAILED_CLUSTERS]:

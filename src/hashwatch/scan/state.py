@@ -83,18 +83,15 @@ class ScanState:
             yield item
 
     def update_clusters(self, assignments: dict[tuple[str, str], int]) -> None:
+        """Set each record's cluster number, in SQLite (one statement for them all: no record
+        read back into the process)."""
         with self.conn:
             self.conn.execute("BEGIN")
-            for (root, path), number in assignments.items():
-                row = self.conn.execute(
-                    "SELECT record FROM items WHERE root = ? AND path = ?", (root, path)
-                ).fetchone()
-                data = json.loads(row[0])
-                data["cluster"] = number
-                self.conn.execute(
-                    "UPDATE items SET record = ? WHERE root = ? AND path = ?",
-                    (json.dumps(data), root, path),
-                )
+            self.conn.executemany(
+                "UPDATE items SET record = json_set(record, '$.cluster', ?) "
+                "WHERE root = ? AND path = ?",
+                ((number, root, path) for (root, path), number in assignments.items()),
+            )
 
     def close(self) -> None:
         self.conn.close()
