@@ -218,6 +218,7 @@ def test_known_records_wait_in_the_review_queue_with_their_facts(
         targets = {str(q.target) for q in queued}
         known_ids = {i.id for i in items.values() if i.p2p and i.scan_status == "known"}
         assert {f"item:{n}" for n in known_ids} <= targets  # to confirm, like known files
+        assert not hw.cases.media(record.id).available  # a record holds no media
         block = p2p_item_block(record)
         assert KNOWN_NAMES[0] in block and "seized-known" in block and "<img" not in block
     finally:

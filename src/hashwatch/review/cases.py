@@ -547,6 +547,8 @@ class CaseStore:
     def media(self, item_id: int) -> MediaRead:
         """The item's full-size bytes read from the evidence (see :mod:`.media`)."""
         item = self.item(item_id)
+        if item.p2p is not None:
+            return MediaRead.missing("a P2P client record names a file; it holds no media")
         return read_evidence_item(item.path, item.sha256, root=item.root)
 
 
