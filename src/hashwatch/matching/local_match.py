@@ -56,8 +56,8 @@ SCALE_RANGE = (0.4, 2.5)
 RATIO = 0.8
 MAX_PAIR_DISTANCE = 64
 REPROJECTION_PX = 5.0
-VOTE_RADIUS = 40
-MIN_VOTES = 8
+VOTE_RADIUS = 20
+MIN_VOTES = 6
 MAX_CANDIDATES = 8
 _ID_SHIFT = 12  # a descriptor's id in the index: (reference number << 12) | keypoint number
 
