@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
@@ -25,12 +26,16 @@ from hashwatch.scan.p2p import scan_records
 from hashwatch.scan.walk import walk_evidence
 from hashwatch.scan.worker import WorkerOptions, process_unit
 from hashwatch.signals.digests import digest_bytes
+from hashwatch.store.users import UserStore
+from hashwatch.web.app import create_app
 from hashwatch.web.pages.p2p_item import p2p_item_block
 from tests import inprocess_cli
 from tests import p2p_bt_builders as bt
 from tests import p2p_emule_builders as emule
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
+from tests.serve_helpers import settings
+from tests.test_review_consensus import CHEAP
 
 run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process, as the entry runs it
 
@@ -219,6 +224,20 @@ def test_known_records_wait_in_the_review_queue_with_their_facts(
         known_ids = {i.id for i in items.values() if i.p2p and i.scan_status == "known"}
         assert {f"item:{n}" for n in known_ids} <= targets  # to confirm, like known files
         assert not hw.cases.media(record.id).available  # a record holds no media
+
+        # A reviewer opens it: the record's facts, no picture; the API carries them too.
+        UserStore(hw.db, hasher=CHEAP).add("ann", "reviewer", "ann's long passphrase", actor="t")
+        app = create_app(hw, settings(background=False))
+        with TestClient(app, follow_redirects=False) as browser:
+            token = app.state.sign_in_links.issue("ann")
+            assert browser.get("/review/login", params={"token": token}).status_code == 303
+            page = browser.get(f"/review/cases/{case.case_uid}/targets/item:{record.id}")
+            assert page.status_code == 200, page.text
+            shown = page.text
+            assert KNOWN_NAMES[0] in shown and "P2P client record" in shown
+            assert f'id="pic-{record.id}"' not in shown  # nothing to reveal
+            api = browser.get(f"/v1/cases/{case.case_uid}/items/{record.id}").json()
+            assert api["p2p"]["client"] == "emule" and api["p2p"]["name"] == KNOWN_NAMES[0]
         block = p2p_item_block(record)
         assert KNOWN_NAMES[0] in block and "seized-known" in block and "<img" not in block
     finally:

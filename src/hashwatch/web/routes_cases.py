@@ -53,6 +53,7 @@ _SHOWN = frozenset(
         "matches",
         "error",
         "review_status",
+        "p2p",  # a P2P client record's facts (client, name, dates, ...); None for files
     }
 )
 
