@@ -1,14 +1,14 @@
 """The test suite. Imported before ``tests/conftest.py`` and so before numpy is loaded.
 
-One BLAS thread per process: the suite runs four pytest workers on two cores, and PDQ's luma
-step multiplies small matrices many times a file; OpenBLAS's default of one spinning thread per
-core made every such product wait on threads busy in the other workers (a 564-frame vPDQ
-reference test: 31 s wall and 12.7 s CPU under load, 4 s and 1.9 s with one thread). Set here,
-it reaches the workers and every ``hashwatch`` subprocess a test starts; a value already in the
-environment is kept.
+The tests run the library in the pytest process, not through the console entry, so they ask
+for one native thread per library here as the entry does
+(:func:`hashwatch.runner.single_threaded_libraries`; a value already in the environment is
+kept). It reaches the workers and every ``hashwatch`` subprocess a test starts. Without it,
+four pytest workers on two cores each had OpenBLAS spin one thread per core on PDQ's small
+luma products: a 564-frame vPDQ reference test took 31 s wall and 12.7 s CPU under load,
+4 s and 1.9 s with one thread.
 """
 
-import os
+from hashwatch.runner import single_threaded_libraries
 
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+single_threaded_libraries()
