@@ -52,13 +52,13 @@ def link_p2p_records(state: ScanState) -> LinkCount:
     fields = _exact_fields()
     index: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     used: set[str] = set()
+    every = ", ".join(f"json_extract(record, '$.{f}')" for f in fields)
     rows = conn.execute(
-        "SELECT root, path, record FROM items WHERE json_extract(record, '$.p2p') IS NOT NULL"
+        f"SELECT root, path, {every} FROM items "  # fields: registry names, checked
+        "WHERE json_extract(record, '$.p2p') IS NOT NULL"
     )
-    for root, path, text in rows:
-        data = json.loads(text)
-        for name in fields:
-            value = data.get(name)
+    for root, path, *values in rows:
+        for name, value in zip(fields, values, strict=True):
             if isinstance(value, str) and value:
                 index[(name, value)].append((root, path))
                 used.add(name)
