@@ -459,6 +459,7 @@ class Hashwatch:
         case: CaseDetails | None = None,
         carve: bool = False,
         report_thumbnails: int | None = None,
+        salted_ed2k_max: int | None = None,
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`) with ``options``
         (default: :meth:`hash_options`); ``options.dihedral`` decides whether rotated and
@@ -476,6 +477,7 @@ class Hashwatch:
             case=case or CaseDetails(),
             carve=carve,
             **({} if report_thumbnails is None else {"report_thumbnails": report_thumbnails}),
+            **({} if salted_ed2k_max is None else {"salted_ed2k_max": salted_ed2k_max}),
         )
         with self.runner(workers) as runner:
             return Scanner(config, matcher, used, runner, progress).run()

@@ -33,6 +33,7 @@ from hashwatch.config import DEFAULT_PDQ_THRESHOLD
 from hashwatch.errors import ConfigError
 from hashwatch.lists.model import ListKind
 from hashwatch.matching.matcher import Matcher, MatchResult
+from hashwatch.matching.salted import DEFAULT_MAX_ENTRIES as DEFAULT_SALTED_MAX
 from hashwatch.report.case import CaseDetails
 from hashwatch.report.html import MAX_THUMBNAILS, write_html_report
 from hashwatch.report.manifest import roots_from_records, write_manifest
@@ -48,6 +49,7 @@ from hashwatch.scan.cluster import cluster_new_media
 from hashwatch.scan.images import ImagePlanner
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, Cluster, ItemRecord, ItemStatus, ScanSummary
 from hashwatch.scan.p2p.link import link_p2p_records
+from hashwatch.scan.p2p.salted_records import SaltedRecords
 from hashwatch.scan.state import STATE_FILE, ScanState
 from hashwatch.scan.walk import EvidenceFile, walk_evidence
 from hashwatch.scan.worker import UnitResult, WorkerOptions, process_unit
@@ -101,6 +103,9 @@ class ScanConfig:
     case: CaseDetails = field(default_factory=CaseDetails)  # case number, agency, examiner...
     carve: bool = False  # search disk images' free space for pictures (hashwatch.scan.carve)
     report_thumbnails: int = MAX_THUMBNAILS  # at most this many in report.html (docs/scan.md)
+    # eMule cancelled.met records: the lists' ED2K values salted per seed up to this many
+    # (hashwatch.scan.p2p.salted_records); above it the records say they were not checked.
+    salted_ed2k_max: int = DEFAULT_SALTED_MAX
 
 
 @dataclass
@@ -201,6 +206,7 @@ class Scanner:
         self.case = config.case
         self.clock = time.monotonic()  # this run's start; phases are timed from their own
         self.phases: dict[str, float] = {}  # seconds each phase took in this run
+        self.salted = SaltedRecords(matcher, config.salted_ed2k_max)  # cancelled.met records
 
     def _check_paths(self) -> None:
         for root in self.roots:
@@ -316,6 +322,7 @@ class Scanner:
         # One call for the unit: images and files in one batch, videos by their frames. The
         # matcher's own dihedral setting decides whether the rotated hashes are tried.
         matched = self.matcher.match_media(result.queries)
+        self.salted.match(records, matched)
         for record, match in zip(records, matched, strict=True):
             self._match_local(record, match)
             record.matches = list(match.matches)

@@ -107,6 +107,16 @@ def scan(
             "every record is in results.jsonl and the review workspace.",
         ),
     ] = 2000,
+    salted_ed2k_max: Annotated[
+        int,
+        typer.Option(
+            "--salted-ed2k-max",
+            min=0,
+            help="eMule cancelled.met records hold ED2K hashes salted with a seed: the lists' "
+            "ED2K hashes are salted with each seed, up to this many (above it the records say "
+            "they were not checked).",
+        ),
+    ] = 10_000_000,
     into_db: Annotated[
         bool,
         typer.Option(
@@ -164,6 +174,7 @@ def scan(
             case=case,
             carve=carve,
             report_thumbnails=report_thumbnails,
+            salted_ed2k_max=salted_ed2k_max,
         )
     if key is not None:
         err.print(f"signed: {sign_manifest(outcome.case_dir, key)}")
