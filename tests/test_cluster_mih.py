@@ -94,3 +94,18 @@ def test_near_pairs_at_tiny_sizes() -> None:
     queries = np.stack([_flip(rng, rows[1], 31), _flip(rng, rows[0], 32)])
     assert sorted(near_pairs(rows, queries, 31)) == [(0, 1)]
     assert list(near_pairs(rows[:1], rows[:1], 0)) == [(0, 0)]
+
+
+def test_the_batch_join_finds_every_pair_a_linear_scan_finds_once() -> None:
+    from hashwatch.index import LinearPdqIndex
+
+    rng = np.random.default_rng(4)
+    rows = rng.integers(0, 256, (2000, 32), dtype=np.uint8)
+    rows[1000:1010] = rows[0]  # identical hashes: many pairs in one bucket
+    queries = np.stack([_flip(rng, rows[i % 2000], int(rng.integers(0, 40))) for i in range(3000)])
+    linear = LinearPdqIndex()
+    linear.add(np.arange(len(rows), dtype=np.int64), rows)
+    truth = linear.query(queries, 31)
+    want = sorted(zip(truth.query.tolist(), truth.ids.tolist(), strict=True))
+    assert list(near_pairs(rows, queries, 31)) == want
+    assert len(want) > 2000  # most queries are within the radius, some with 11 rows
