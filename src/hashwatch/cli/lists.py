@@ -200,6 +200,7 @@ def lists_show(
         "source",
         "PDQ threshold",
         "video % (compared/query)",
+        "local features",
         "version",
         "entries",
     )
@@ -212,6 +213,7 @@ def lists_show(
             info.source_org or "",
             str(info.pdq_threshold),
             f"{info.video_min_compared_pct:g} / {info.video_min_query_pct:g}",
+            "on" if info.local_features else "off",
             str(info.version),
             counts,
         )
