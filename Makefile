@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,exchange]'
+	$(BIN)/pip install --quiet -e '.[dev,exchange,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

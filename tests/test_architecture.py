@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "signals": {"errors", "config", "__init__"},
     "index": {"errors"},
     "lists": {"errors", "signals"},
-    "runner": set(),
+    "runner": {"errors"},
     "store": {"errors", "config", "signals", "lists", "index", "runner", "__init__"},
     "matching": {"errors", "config", "signals", "lists", "index", "store"},
     "audit": {"errors"},

@@ -265,10 +265,17 @@ class Hashwatch:
             sampling=sampling,
         )
 
-    def runner(self, workers: int | None = None) -> Runner:
-        """The runner the settings name (``HASHWATCH_RUNNER``), with ``workers`` workers."""
+    def runner(
+        self, workers: int | None = None, *, name: str | None = None, address: str | None = None
+    ) -> Runner:
+        """The runner ``name`` (default: the settings', ``HASHWATCH_RUNNER``) with ``workers``
+        workers, on the cluster at ``address`` (default: ``HASHWATCH_RAY_ADDRESS``)."""
         try:
-            return make_runner(self.settings.runner, workers)
+            return make_runner(
+                name or self.settings.runner,
+                workers,
+                address=address or self.settings.ray_address,
+            )
         except KeyError as exc:
             raise ConfigError(str(exc.args[0])) from None
 
@@ -460,10 +467,13 @@ class Hashwatch:
         carve: bool = False,
         report_thumbnails: int | None = None,
         salted_ed2k_max: int | None = None,
+        runner: str | None = None,
+        runner_address: str | None = None,
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`) with ``options``
         (default: :meth:`hash_options`); ``options.dihedral`` decides whether rotated and
-        mirrored copies are matched. The runner is the one the settings name."""
+        mirrored copies are matched. The runner is ``runner`` (at ``runner_address``), by
+        default the one the settings name."""
         options = options or self.hash_options()
         matcher = self.matcher(lists, dihedral=options.dihedral)
         used = [info for info in self.lists.all() if info.id in matcher.list_ids]
@@ -479,8 +489,8 @@ class Hashwatch:
             **({} if report_thumbnails is None else {"report_thumbnails": report_thumbnails}),
             **({} if salted_ed2k_max is None else {"salted_ed2k_max": salted_ed2k_max}),
         )
-        with self.runner(workers) as runner:
-            return Scanner(config, matcher, used, runner, progress).run()
+        with self.runner(workers, name=runner, address=runner_address) as chosen:
+            return Scanner(config, matcher, used, chosen, progress).run()
 
     def close(self) -> None:
         if "db" in self.__dict__:

@@ -37,6 +37,8 @@ class Settings:
     min_pdq_quality: int = MIN_PDQ_QUALITY
     # Which runner hashes work units (``hashwatch.runner.RUNNERS``): "local", a process pool.
     runner: str = "local"
+    # The Ray cluster the "ray" runner uses (HASHWATCH_RAY_ADDRESS; None: RAY_ADDRESS or local).
+    ray_address: str | None = None
     # The share of a list's live entries a replace import may withdraw without --force
     # (HASHWATCH_MAX_WITHDRAW_SHARE, 0 to 1; docs/lists.md).
     max_withdraw_share: float = 0.5
@@ -80,6 +82,7 @@ class Settings:
             max_image_pixels=max_pixels,
             max_decode_pixels=budget,
             runner=env.get("HASHWATCH_RUNNER", "local").strip().lower() or "local",
+            ray_address=env.get("HASHWATCH_RAY_ADDRESS") or None,
             max_withdraw_share=withdraw,
         )
 

@@ -224,6 +224,7 @@ class Scanner:
             raise ConfigError(f"nothing to resume in {self.case_dir}")
         if not state.exists() and self.case_dir.exists() and any(self.case_dir.iterdir()):
             raise ConfigError(f"{self.case_dir} is not empty: choose a new case directory")
+        self.runner.check_readable(self.roots)  # a cluster: from every node, before any work
 
     def run(self) -> ScanOutcome:
         self._check_paths()

@@ -117,6 +117,22 @@ def scan(
             "they were not checked).",
         ),
     ] = 10_000_000,
+    runner: Annotated[
+        str | None,
+        typer.Option(
+            "--runner",
+            help="Where work units run: 'local' (a process pool) or 'ray' (a Ray cluster; "
+            "needs the optional extra named ray); default HASHWATCH_RUNNER, else local.",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="The Ray cluster for --runner ray (e.g. 10.0.0.5:6379; default "
+            "HASHWATCH_RAY_ADDRESS, else RAY_ADDRESS, else a local Ray).",
+        ),
+    ] = None,
     into_db: Annotated[
         bool,
         typer.Option(
@@ -174,6 +190,8 @@ def scan(
             case=case,
             carve=carve,
             report_thumbnails=report_thumbnails,
+            runner=runner,
+            runner_address=ray_address,
             salted_ed2k_max=salted_ed2k_max,
         )
     if key is not None:

@@ -9,8 +9,10 @@ instance once per file); the runner delivers those events to the caller's ``on_p
 the caller's thread, each before the result of the unit that sent it.
 
 Runners are picked by name (``Settings.runner``, ``HASHWATCH_RUNNER``) from :data:`RUNNERS`;
-:class:`~hashwatch.runner.local.LocalRunner` (``local``) is the reference implementation, and
-``tests/test_runner_contract.py`` runs every registered runner through one contract.
+:class:`~hashwatch.runner.local.LocalRunner` (``local``) is the reference implementation;
+:class:`~hashwatch.runner.ray.RayRunner` (``ray``, the optional extra ``hashwatch[ray]``) runs
+the same units on a Ray cluster. ``tests/test_runner_contract.py`` runs every registered runner
+through one contract.
 This module stays light: the command line imports it at start-up.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
@@ -97,6 +99,13 @@ class Runner(ABC):
         """Apply ``fn`` to every unit; yield results as units complete (any order). Every
         event a unit reported reaches ``on_progress`` before that unit's result is yielded."""
 
+    def check_readable(self, paths: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`~hashwatch.errors.ConfigError` if a worker cannot read ``paths``.
+
+        Local workers see what the caller sees (nothing to check); a cluster runner checks
+        every node and names the ones that cannot.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers."""
 
@@ -107,18 +116,28 @@ class Runner(ABC):
         self.close()
 
 
-def _local(workers: int | None) -> Runner:
+def _local(workers: int | None, address: str | None) -> Runner:
     from hashwatch.runner.local import LocalRunner
 
     return LocalRunner(workers)
 
 
-# Runner names, as settings give them, to a factory taking the number of workers.
-RUNNERS: MappingProxyType[str, Callable[[int | None], Runner]] = MappingProxyType({"local": _local})
+def _ray(workers: int | None, address: str | None) -> Runner:
+    from hashwatch.runner.ray import RayRunner  # imports ray: only when asked for
+
+    return RayRunner(workers, address=address)
 
 
-def make_runner(name: str, workers: int | None = None) -> Runner:
-    """The runner called ``name`` with ``workers`` workers (None: one per core).
+# Runner names, as settings give them, to a factory taking the number of workers and the
+# address of a cluster (None: local, or the runner's own default).
+RUNNERS: MappingProxyType[str, Callable[[int | None, str | None], Runner]] = MappingProxyType(
+    {"local": _local, "ray": _ray}
+)
+
+
+def make_runner(name: str, workers: int | None = None, *, address: str | None = None) -> Runner:
+    """The runner called ``name`` with ``workers`` workers (None: one per core), on the
+    cluster at ``address`` for a cluster runner (``ray``: ``HASHWATCH_RAY_ADDRESS``).
 
     Raises :class:`KeyError` naming the known runners for an unknown name.
     """
@@ -126,7 +145,7 @@ def make_runner(name: str, workers: int | None = None) -> Runner:
         factory = RUNNERS[name.strip().lower()]
     except KeyError:
         raise KeyError(f"unknown runner {name!r} (known: {', '.join(RUNNERS)})") from None
-    return factory(workers)
+    return factory(workers, address)
 
 
 # Workers are the parallelism: a BLAS thread pool in each (numpy's matrix products in the PDQ

@@ -1,0 +1,151 @@
+"""An investigator's scan on a Ray cluster gives what the local scan gives, whatever fails.
+
+One local cluster of two nodes (one CPU each) is started for the module; the same generated
+evidence is scanned by the local runner and by Ray. A node removed mid-scan, or a driver that
+stops, loses no file and doubles none.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hashwatch.app import Hashwatch
+from hashwatch.errors import ConfigError
+from hashwatch.runner import make_runner
+from tests.media import jpeg_bytes, scene
+from tests.test_scan import build_evidence, make_lists
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hashwatch[ray]')")
+
+NODE: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():  # a runtime an earlier module started in this process
+        ray.shutdown()
+    made = Cluster(
+        initialize_head=True,
+        head_node_args={**NODE, "include_dashboard": False},
+    )
+    made.add_node(**NODE)
+    ray.init(address=made.address, log_to_driver=False)
+    made.wait_for_nodes()
+    yield made
+    ray.shutdown()
+    made.shutdown()  # type: ignore[no-untyped-call]
+
+
+def _results(case: Path) -> list[str]:
+    return sorted((case / "results.jsonl").read_text().splitlines())
+
+
+def _manifest_evidence(case: Path) -> Any:
+    return json.loads((case / "manifest.json").read_text())["evidence"]
+
+
+class _StopAfterFirstFile:
+    """A scan's progress that runs ``action`` once, when the first file is reported."""
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+        self.fired = threading.Event()
+
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, files: int, nbytes: int) -> None:
+        if not self.fired.is_set():
+            self.fired.set()
+            self.action()
+
+    def phase(self, text: str) -> None:
+        pass
+
+
+def _many_pictures(root: Path, count: int) -> set[str]:
+    root.mkdir(parents=True)
+    for n in range(count):
+        (root / f"picture-{n:03d}.jpg").write_bytes(jpeg_bytes(scene(100 + n).resize((96, 72))))
+    return {str(root / f"picture-{n:03d}.jpg") for n in range(count)}
+
+
+def test_a_ray_scan_gives_the_local_scan_s_outputs(
+    cluster: Any, sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    make_lists(sqlite_hw, tmp_path / "lists")
+    evidence = tmp_path / "seized"
+    expected = build_evidence(evidence)
+    local = sqlite_hw.scan([evidence], tmp_path / "local", workers=2, unit_files=3)
+    on_ray = sqlite_hw.scan([evidence], tmp_path / "ray", runner="ray", unit_files=3)
+    assert _results(tmp_path / "ray") == _results(tmp_path / "local")
+    statuses = {
+        json.loads(line)["path"].removeprefix(f"{evidence}/"): json.loads(line)["status"]
+        for line in _results(tmp_path / "ray")
+    }
+    assert {name: statuses[name] for name in expected} == expected
+    for name in ("clusters.jsonl", "thumbnails.jsonl"):  # case.vics.json: its own CaseID
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert _manifest_evidence(tmp_path / "ray") == _manifest_evidence(tmp_path / "local")
+    assert on_ray.summary.by_status == local.summary.by_status
+    assert on_ray.summary.new_clusters == local.summary.new_clusters
+
+
+def test_every_node_must_read_the_evidence(cluster: Any, tmp_path: Path) -> None:
+    alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+    missing = str(tmp_path / "not-mounted-here")
+    with make_runner("ray") as runner:
+        runner.check_readable([str(tmp_path)])  # readable everywhere: no error
+        with pytest.raises(ConfigError, match="readable from every node") as caught:
+            runner.check_readable([missing])
+    for node in alive:  # every node that cannot read it is named
+        assert node[:12] in str(caught.value)
+    assert "not-mounted-here" in str(caught.value)
+
+
+def test_a_driver_stopped_mid_scan_resumes_with_every_file_once(
+    cluster: Any, sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    files = _many_pictures(tmp_path / "seized", 12)
+
+    def stop() -> None:
+        raise KeyboardInterrupt  # the operator's Ctrl-C, after the first file
+
+    with pytest.raises(KeyboardInterrupt):
+        sqlite_hw.scan(
+            [tmp_path / "seized"],
+            tmp_path / "case",
+            runner="ray",
+            unit_files=2,
+            progress=_StopAfterFirstFile(stop),
+        )
+    assert not (tmp_path / "case" / "results.jsonl").exists()
+    sqlite_hw.scan([tmp_path / "seized"], tmp_path / "case", runner="ray", resume=True)
+    paths = [json.loads(line)["path"] for line in _results(tmp_path / "case")]
+    assert sorted(paths) == sorted(files)
+
+
+# Last in the module: it leaves the cluster with one node.
+def test_a_node_removed_mid_scan_loses_no_file_and_doubles_none(
+    cluster: Any, sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    files = _many_pictures(tmp_path / "seized", 16)
+    worker = cluster.list_all_nodes()[1]  # not the head: the driver's node stays
+
+    progress = _StopAfterFirstFile(lambda: cluster.remove_node(worker))
+    outcome = sqlite_hw.scan(
+        [tmp_path / "seized"], tmp_path / "case", runner="ray", unit_files=2, progress=progress
+    )
+    assert progress.fired.is_set()
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 1
+    paths = [json.loads(line)["path"] for line in _results(tmp_path / "case")]
+    assert sorted(paths) == sorted(files)  # each file exactly once
+    assert outcome.summary.files == len(files)
