@@ -115,10 +115,8 @@ def _slices(arrays: tuple[Any, ...], t: int, r: int, nq: int, lo: int) -> list[A
     while lo < hi:
         out_q = np.empty(_OUT, np.int64)
         out_r = np.empty(_OUT, np.int64)
-        out_q, out_r, got, lo = _join_slice(
-            qsorted, qkeys, lo, hi, rsorted, offsets, masks, t, starts, widths, radii, r,
-            out_q, out_r,
-        )  # fmt: skip
+        tables = (rsorted, offsets, masks, t, starts, widths, radii, r)
+        out_q, out_r, got, lo = _join_slice(qsorted, qkeys, lo, hi, *tables, out_q, out_r)
         parts.append((out_q[:got].copy(), out_r[:got].copy()))
     return parts
 
