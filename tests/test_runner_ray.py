@@ -8,15 +8,23 @@ stops, loses no file and doubles none.
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hashwatch.app import Hashwatch
+from hashwatch.config import Settings
 from hashwatch.errors import ConfigError
+from hashwatch.index.base import hex_to_rows, rows_to_hex
+from hashwatch.lists.model import ListKind
+from hashwatch.matching.index_sync import SyncedPdqIndex
+from hashwatch.matching.sharded import ShardedSyncedIndex, ShardUnavailableError, shard_path
 from hashwatch.runner import make_runner
 from tests.media import jpeg_bytes, scene
 from tests.test_scan import build_evidence, make_lists
@@ -131,6 +139,102 @@ def test_a_driver_stopped_mid_scan_resumes_with_every_file_once(
     sqlite_hw.scan([tmp_path / "seized"], tmp_path / "case", runner="ray", resume=True)
     paths = [json.loads(line)["path"] for line in _results(tmp_path / "case")]
     assert sorted(paths) == sorted(files)
+
+
+def _pdq_list(hw: Hashwatch, tmp: Path, name: str, count: int, seed: int) -> list[str]:
+    """A known list of ``count`` random PDQ hashes (benign stand-ins): returns them."""
+    rng = np.random.default_rng(seed)
+    hashes = rows_to_hex(rng.integers(0, 256, size=(count, 32), dtype=np.uint8))
+    lines = ["pdq,category"] + [f"{h},1" for h in hashes]
+    (tmp / f"{name}.csv").write_text("\n".join(lines) + "\n")
+    hw.lists.import_file(name, tmp / f"{name}.csv", kind=ListKind.KNOWN)
+    return hashes
+
+
+def _near(hashes: list[str], seed: int) -> np.ndarray[Any, Any]:
+    """Queries: each stored hash with 0 to 40 bits flipped, and as many random hashes."""
+    rng = np.random.default_rng(seed)
+    rows = hex_to_rows(hashes).copy()
+    bits = np.unpackbits(rows, axis=1)
+    for row, flips in zip(bits, rng.integers(0, 41, size=len(bits)), strict=True):
+        row[rng.choice(256, size=flips, replace=False)] ^= 1
+    noise = rng.integers(0, 256, size=(len(hashes), 32), dtype=np.uint8)
+    return np.concatenate([np.packbits(bits, axis=1), noise])
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(
+        np.array_equal(a.query, b.query)
+        and np.array_equal(a.ids, b.ids)
+        and np.array_equal(a.distances, b.distances)
+    )
+
+
+def _sharded_app(tmp: Path, shards: int, wait_s: float = 0.0) -> Hashwatch:
+    url = f"sqlite:///{tmp / 'lists.sqlite3'}"
+    return Hashwatch(Settings(url, tmp, index=f"ray-shards:{shards}", index_wait_s=wait_s))
+
+
+def test_sharded_matching_answers_as_the_whole_index(cluster: Any, tmp_path: Path) -> None:
+    hw = _sharded_app(tmp_path, 3)
+    try:
+        first = _pdq_list(hw, tmp_path, "known-a", 300, seed=1)
+        matcher = hw.matcher()
+        assert isinstance(hw.pdq_index, ShardedSyncedIndex) and len(hw.pdq_index) == 300
+        whole = SyncedPdqIndex(hw.db, None).open()
+        queries = _near(first, seed=2)
+        assert _same(hw.pdq_index.index.query(queries, 31), whole.index.query(queries, 31))
+        # A list imported later reaches the shards through the change sequence.
+        second = _pdq_list(hw, tmp_path, "known-b", 200, seed=3)
+        matcher.refresh()
+        whole.refresh()
+        assert len(hw.pdq_index) == 500
+        queries = _near(first + second, seed=4)
+        assert _same(hw.pdq_index.index.query(queries, 31), whole.index.query(queries, 31))
+        # Through the matcher, as scan, match, serve and watch use it.
+        found = matcher.match_fields([{"pdq": second[7], "pdq_quality": 100}])[0]
+        assert [m.list for m in found.matches] == ["known-b"]
+    finally:
+        hw.close()  # stops the shards too
+
+
+def test_a_dead_shard_reloads_while_queries_fail_clearly_or_wait(
+    cluster: Any, tmp_path: Path
+) -> None:
+    hw = _sharded_app(tmp_path, 2)
+    try:
+        hashes = _pdq_list(hw, tmp_path, "known", 200, seed=5)
+        index = hw.pdq_index
+        assert isinstance(index, ShardedSyncedIndex)
+        expected = SyncedPdqIndex(hw.db, None).open().index.query(_near(hashes, 6), 31)
+        # Shard 0's snapshot becomes a pipe nobody writes yet: once killed, the shard's
+        # reload waits there until this test lets it go on.
+        snapshot = shard_path(hw.settings.index_path, 0, 2)
+        assert snapshot is not None and snapshot.exists()
+        snapshot.unlink()
+        os.mkfifo(snapshot)
+        ray.kill(index.sharded.shards[0], no_restart=False)
+        deadline = time.monotonic() + 60
+        while True:  # until Ray says the shard is restarting (an event, bounded)
+            try:
+                ray.get(index.sharded.shards[0].stats.remote())
+            except ray.exceptions.ActorUnavailableError:
+                break
+            assert time.monotonic() < deadline, "the killed shard never went away"
+        with pytest.raises(ShardUnavailableError, match="shard 0 of 2"):
+            index.index.query(_near(hashes, 6), 31)
+        index.sharded.wait_s = 120  # now a query waits for the shard
+        answers: list[Any] = []
+        asking = threading.Thread(
+            target=lambda: answers.append(index.index.query(_near(hashes, 6), 31))
+        )
+        asking.start()
+        with open(snapshot, "wb"):  # the reload goes on (an empty file: rebuilt from the db)
+            pass
+        asking.join(timeout=120)
+        assert answers and _same(answers[0], expected)
+    finally:
+        hw.close()  # stops the shards too
 
 
 # Last in the module: it leaves the cluster with one node.

@@ -220,7 +220,21 @@ class Hashwatch:
 
     @cached_property
     def pdq_index(self) -> SyncedPdqIndex:
-        return SyncedPdqIndex(self.db, self.settings.index_path).open()
+        """The PDQ index: in this process, or in N Ray actors (``HASHWATCH_INDEX``)."""
+        from hashwatch.matching.sharded import parse_index_setting
+
+        shards = parse_index_setting(self.settings.index)
+        if shards is None:
+            return SyncedPdqIndex(self.db, self.settings.index_path).open()
+        from hashwatch.matching.sharded import ShardedSyncedIndex  # imports ray
+
+        return ShardedSyncedIndex(
+            self.db,
+            self.settings.index_path,
+            shards,
+            wait_s=self.settings.index_wait_s,
+            address=self.settings.ray_address,
+        ).open()
 
     def matcher(
         self,
@@ -493,5 +507,7 @@ class Hashwatch:
             return Scanner(config, matcher, used, chosen, progress).run()
 
     def close(self) -> None:
+        if "pdq_index" in self.__dict__:
+            self.pdq_index.close()  # a sharded index's actors
         if "db" in self.__dict__:
             self.db.dispose()

@@ -39,6 +39,11 @@ class Settings:
     runner: str = "local"
     # The Ray cluster the "ray" runner uses (HASHWATCH_RAY_ADDRESS; None: RAY_ADDRESS or local).
     ray_address: str | None = None
+    # The PDQ index: "local" (in this process) or "ray-shards:N" (N Ray actors,
+    # hashwatch.matching.sharded; HASHWATCH_INDEX), and how long a query waits for a shard
+    # that is reloading (HASHWATCH_INDEX_WAIT_S; 0: it fails at once, naming the shard).
+    index: str = "local"
+    index_wait_s: float = 0.0
     # The share of a list's live entries a replace import may withdraw without --force
     # (HASHWATCH_MAX_WITHDRAW_SHARE, 0 to 1; docs/lists.md).
     max_withdraw_share: float = 0.5
@@ -83,6 +88,8 @@ class Settings:
             max_decode_pixels=budget,
             runner=env.get("HASHWATCH_RUNNER", "local").strip().lower() or "local",
             ray_address=env.get("HASHWATCH_RAY_ADDRESS") or None,
+            index=env.get("HASHWATCH_INDEX", "local").strip().lower() or "local",
+            index_wait_s=_float_env("HASHWATCH_INDEX_WAIT_S", 0.0),
             max_withdraw_share=withdraw,
         )
 
@@ -117,3 +124,13 @@ class Settings:
             safe = scheme + "://" + rest.split("@", 1)[1]
         tag = hashlib.sha256(safe.encode()).hexdigest()[:16]
         return self.data_dir / "indexes" / f"{tag}.pdqindex"
+
+
+def _float_env(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more")
+    return value

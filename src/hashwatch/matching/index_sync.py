@@ -36,11 +36,19 @@ _SAVE_MIN_CHANGES = 10_000
 
 
 class SyncedPdqIndex:
-    """A :class:`PdqIndex` that mirrors the live PDQ hashes of one database."""
+    """A :class:`PdqIndex` that mirrors the live PDQ hashes of one database.
 
-    def __init__(self, db: Database, path: Path | None) -> None:
+    ``shard=(k, n)`` mirrors only the hashes whose id is ``k`` modulo ``n`` (one shard of
+    :mod:`hashwatch.matching.sharded`); its file records the shard and is rebuilt if another
+    shard's is found there.
+    """
+
+    def __init__(
+        self, db: Database, path: Path | None, *, shard: tuple[int, int] | None = None
+    ) -> None:
         self.db = db
         self.path = path
+        self.shard = shard
         self.index: PdqIndex = MihPdqIndex()
         self.watermark = -1
         self.epoch = 0
@@ -54,6 +62,8 @@ class SyncedPdqIndex:
                 index, meta = load_index(self.path)
                 if int(meta.get("instance_id", -1)) != self.db.instance_id:
                     log.info("index file %s belongs to another database: rebuilding", self.path)
+                elif meta.get("shard") != (list(self.shard) if self.shard else None):
+                    log.info("index file %s holds another shard: rebuilding", self.path)
                 elif int(meta.get("epoch", 0)) != self.db.meta_value("index_epoch"):
                     log.info("lists were deleted since %s was written: rebuilding", self.path)
                 else:
@@ -90,7 +100,12 @@ class SyncedPdqIndex:
         save_index(
             self.index,
             self.path,
-            {"instance_id": self.db.instance_id, "watermark": self.watermark, "epoch": self.epoch},
+            {
+                "instance_id": self.db.instance_id,
+                "watermark": self.watermark,
+                "epoch": self.epoch,
+                **({"shard": list(self.shard)} if self.shard else {}),
+            },
         )
         self._unsaved = 0
 
@@ -106,6 +121,8 @@ class SyncedPdqIndex:
         values: list[str] = []
         with self.db.read() as conn:
             query = self._live_query().where(and_(H.c.active, E.c.status.in_(_LIVE)))
+            if self.shard is not None:
+                query = query.where(H.c.id % self.shard[1] == self.shard[0])
             for row in conn.execute(query.execution_options(yield_per=_FETCH)):
                 ids.append(int(row.id))
                 values.append(row.value)
@@ -136,6 +153,8 @@ class SyncedPdqIndex:
                 for row in conn.execute(query.execution_options(yield_per=_FETCH)):
                     if row.hash_type != "pdq" or (skip_new and row.change_seq > w):
                         continue
+                    if self.shard is not None and row.id % self.shard[1] != self.shard[0]:
+                        continue
                     if row.active and row.status in _LIVE:
                         add_ids.append(int(row.id))
                         add_values.append(row.value)
@@ -151,3 +170,6 @@ class SyncedPdqIndex:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def close(self) -> None:
+        """Release what the index holds outside this process (a sharded index's actors)."""
