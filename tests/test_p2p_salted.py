@@ -59,7 +59,7 @@ def test_cancelled_downloads_of_known_files_are_found_by_their_salted_hash(
         assert record["p2p"]["unmatchable"] is None
         assert "ed2k" not in record  # the list's value is not written into the case
     assert records[1]["matches"] == [] and records[1]["p2p"]["unmatchable"] is None
-    assert "50 listed ED2K hashes salted with seed" in records[1]["p2p"]["details"]["salted_check"]
+    assert "50 stored ED2K hashes salted with seed" in records[1]["p2p"]["details"]["salted_check"]
     assert records[0]["p2p"]["details"]["salted_hash"] == emule.salted(SEED, _ed2k(7)).hex()
 
 

@@ -34,6 +34,7 @@ from hashwatch.errors import ConfigError
 from hashwatch.lists.model import ListKind
 from hashwatch.matching.matcher import Matcher, MatchResult
 from hashwatch.matching.salted import DEFAULT_MAX_ENTRIES as DEFAULT_SALTED_MAX
+from hashwatch.matching.salted import SaltedAnswer, count_ed2k, match_salted_ed2k
 from hashwatch.report.case import CaseDetails
 from hashwatch.report.html import MAX_THUMBNAILS, write_html_report
 from hashwatch.report.manifest import roots_from_records, write_manifest
@@ -206,7 +207,8 @@ class Scanner:
         self.case = config.case
         self.clock = time.monotonic()  # this run's start; phases are timed from their own
         self.phases: dict[str, float] = {}  # seconds each phase took in this run
-        self.salted = SaltedRecords(matcher, config.salted_ed2k_max)  # cancelled.met records
+        self.salted = SaltedRecords(self._salted_check)  # eMule cancelled.met records
+        self._ed2k_stored: int | None = None  # counted at the first seed, once a scan
 
     def _check_paths(self) -> None:
         for root in self.roots:
@@ -330,6 +332,18 @@ class Scanner:
             record.suppressed = list(match.suppressed)
             record.status = decide_status(record, match)
         state.save_unit(result.keys, records)
+
+    def _salted_check(self, seed: int, wanted: set[str]) -> SaltedAnswer:
+        """One pass over the stored ED2K hashes salted with a cancelled.met's seed."""
+        if self._ed2k_stored is None:
+            self._ed2k_stored = count_ed2k(self.matcher)
+        return match_salted_ed2k(
+            self.matcher,
+            seed,
+            wanted,
+            max_entries=self.config.salted_ed2k_max,
+            listed=self._ed2k_stored,
+        )
 
     def _match_local(self, record: ItemRecord, result: MatchResult) -> None:
         """Local features of a picture that is a file of its own (not an archive member or a

@@ -3,29 +3,39 @@
 A ``cancelled.met`` written since eMule 0.48 holds MD5(seed || ED2K hash) per cancelled
 download, one seed for the whole file, so its records carry no hash a list holds (the reader
 marks them ``unmatchable``). Here, per unit of work, the records are grouped by seed and each
-seed costs one pass over the lists' ED2K values (:func:`hashwatch.matching.salted.
-match_salted_ed2k`); a record whose salted value matches gets the entry's matches, as an
-ED2K match, and the record says how it was checked. When the lists hold more ED2K values
-than the bound, the record keeps saying why it was not matched.
+seed costs one pass over the store's ED2K values (:func:`hashwatch.matching.salted.
+match_salted_ed2k`, given in by the scan's main process); a record whose salted value
+matches gets the entry's matches, as an ED2K match, and the record says how it was checked.
+When the store holds more ED2K values than the bound, the record says why it was not
+matched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
-from hashwatch.matching.salted import (
-    DEFAULT_MAX_ENTRIES,
-    count_ed2k,
-    match_salted_ed2k,
-    split_negative,
-)
+from hashwatch.lists.model import ListKind
+from hashwatch.matching.match import Match
 from hashwatch.scan.model import ItemRecord
 
-if TYPE_CHECKING:
-    from hashwatch.matching.matcher import Matcher, MatchResult
+__all__ = ["SaltedAnswer", "SaltedRecords"]
 
-__all__ = ["SaltedRecords"]
+
+class SaltedAnswer(Protocol):
+    """What one pass over the lists found (:class:`hashwatch.matching.salted.SaltedAnswer`)."""
+
+    @property
+    def matches(self) -> Mapping[str, list[Match]]: ...
+    @property
+    def checked(self) -> int: ...
+    @property
+    def skipped(self) -> str | None: ...
+
+
+class _Result(Protocol):
+    matches: list[Match]
+    suppressed: list[Match]
 
 
 def _salted(record: ItemRecord) -> tuple[int, str] | None:
@@ -41,33 +51,22 @@ def _salted(record: ItemRecord) -> tuple[int, str] | None:
 
 
 class SaltedRecords:
-    """Matches the seeded cancelled.met records of each unit; the lists' ED2K count is read
-    once per scan (the lists a scan uses do not change under it)."""
+    """Matches the seeded cancelled.met records of each unit with ``check(seed, salted
+    values)``: the main process's one pass over the lists per seed (the scan's stage holds
+    no database; :func:`hashwatch.matching.salted.match_salted_ed2k` is given in)."""
 
-    def __init__(self, matcher: Matcher, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        self.matcher = matcher
-        self.max_entries = max_entries
-        self._listed: int | None = None
+    def __init__(self, check: Callable[[int, set[str]], SaltedAnswer]) -> None:
+        self.check = check
 
-    def match(self, records: Sequence[ItemRecord], results: Sequence[MatchResult]) -> None:
+    def match(self, records: Sequence[ItemRecord], results: Sequence[_Result]) -> None:
         """Adds to ``results`` (one per record) the matches of seeded cancelled.met records."""
         wanted: dict[int, dict[int, str]] = {}  # seed -> record position -> salted value
         for n, record in enumerate(records):
             found = _salted(record)
             if found is not None:
                 wanted.setdefault(found[0], {})[n] = found[1]
-        if not wanted:
-            return
-        if self._listed is None:
-            self._listed = count_ed2k(self.matcher)
         for seed, positions in wanted.items():
-            answer = match_salted_ed2k(
-                self.matcher,
-                seed,
-                set(positions.values()),
-                max_entries=self.max_entries,
-                listed=self._listed,
-            )
+            answer = self.check(seed, set(positions.values()))
             for n, salted in positions.items():
                 p2p = records[n].p2p
                 assert p2p is not None
@@ -76,11 +75,14 @@ class SaltedRecords:
                     continue
                 p2p["unmatchable"] = None
                 p2p["details"]["salted_check"] = (
-                    f"checked against {answer.checked:,} listed ED2K hashes salted with seed {seed}"
+                    f"checked: {answer.checked:,} stored ED2K hashes salted with seed {seed} "
+                    "and compared"
                 )
                 matches = answer.matches.get(salted)
                 if matches:
                     result = results[n]
-                    result.matches, result.suppressed = split_negative(
-                        [*result.matches, *result.suppressed, *matches]
-                    )
+                    every = [*result.matches, *result.suppressed, *matches]
+                    negative = [m for m in every if m.kind == ListKind.NEGATIVE]
+                    # A known false positive suppresses the others, as in Matcher.match_many.
+                    result.matches = negative or every
+                    result.suppressed = [m for m in every if m not in negative] if negative else []
