@@ -1,16 +1,16 @@
 """Every P2P artifact reader passes the same contract (hashwatch.scan.p2p.record).
 
-Each reader in the registry has a generated sample of its artifact (``SAMPLES`` of
-``tests/p2p_emule_builders.py`` and ``tests/p2p_bt_builders.py``, keyed ``(client,
-artifact)``), written under its usual file name. The registry hands that file to this
-reader; the reader yields records numbered 0..n-1 and nothing else; the records are
-JSON-serialisable; and the sample cut at every 7th byte yields only records and problems,
-never an exception.
+Each reader in the registry has a generated sample of its artifact (``SAMPLES`` of every
+``tests/p2p_*_builders.py``, keyed ``(client, artifact)``), written under its usual file
+name. The registry hands that file to this reader; the reader yields records numbered 0..n-1
+and nothing else; the records are JSON-serialisable; and the sample cut at every 7th byte
+yields only records and problems, never an exception.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import json
 from collections.abc import Callable
@@ -21,9 +21,11 @@ import pytest
 
 from hashwatch.scan.p2p.record import P2PArtifactReader, P2PReadProblem, P2PRecord
 from hashwatch.scan.p2p.registry import HEAD_BYTES, reader_for, readers
-from tests import p2p_bt_builders, p2p_emule_builders
 
-BUILDERS: tuple[ModuleType, ...] = (p2p_emule_builders, p2p_bt_builders)
+BUILDERS: tuple[ModuleType, ...] = tuple(
+    importlib.import_module(f"tests.{path.stem}")
+    for path in sorted(Path(__file__).parent.glob("p2p_*_builders.py"))
+)
 SAMPLES: dict[tuple[str, str], Callable[[], bytes]] = {
     key: build for module in BUILDERS for key, build in module.SAMPLES.items()
 }

@@ -20,6 +20,7 @@ _MODULES = (
     "hashwatch.scan.p2p.emule",
     "hashwatch.scan.p2p.gnutella",
     "hashwatch.scan.p2p.bittorrent",
+    "hashwatch.scan.p2p.shareaza",
 )
 
 
