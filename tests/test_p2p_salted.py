@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hashwatch.app import Hashwatch
+from hashwatch.lists.model import ListKind
+from hashwatch.matching.salted import match_salted_ed2k, salt_ed2k
 from tests import inprocess_cli
 from tests import p2p_emule_builders as emule
 from tests.inprocess_cli import Run
@@ -63,10 +66,17 @@ def test_cancelled_downloads_of_known_files_are_found_by_their_salted_hash(
     assert records[0]["p2p"]["details"]["salted_hash"] == emule.salted(SEED, _ed2k(7)).hex()
 
 
-def test_lists_above_the_bound_are_said_plainly_not_checked(tmp_path: Path, run: Run) -> None:
-    met = _setup(tmp_path, run)
-    by_path = _scan(run, tmp_path, "case", "--salted-ed2k-max", "49")
-    records = [by_path[f"{met}!/#{n}"] for n in range(3)]
-    assert [r["status"] for r in records] == ["other"] * 3
-    reason = records[0]["p2p"]["unmatchable"]
-    assert "50 ED2K hashes, more than the 49" in reason and "not checked" in reason
+def test_stores_above_the_bound_are_said_plainly_not_checked(
+    tmp_path: Path, sqlite_hw: Hashwatch
+) -> None:
+    listed = tmp_path / "known.txt"
+    listed.write_text("".join(f"ed2k {_ed2k(n).hex()}\n" for n in range(50)))
+    sqlite_hw.lists.import_file("seized-known", listed, kind=ListKind.KNOWN)
+    matcher = sqlite_hw.matcher(None)
+    wanted = {salt_ed2k(SEED, _ed2k(7)).hex(), salt_ed2k(SEED + 1, _ed2k(8)).hex()}
+    found = match_salted_ed2k(matcher, SEED, wanted, max_entries=50)
+    assert found.skipped is None and found.checked == 50
+    assert list(found.matches) == [salt_ed2k(SEED, _ed2k(7)).hex()]  # the other seed's: no
+    over = match_salted_ed2k(matcher, SEED, wanted, max_entries=49)
+    assert over.matches == {} and over.skipped is not None
+    assert "50 ED2K hashes, more than the 49" in over.skipped and "not checked" in over.skipped

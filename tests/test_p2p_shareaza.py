@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import pytest
 
 from hashwatch.scan.p2p.record import P2PReadProblem, P2PRecord
 from hashwatch.scan.p2p.registry import reader_for
 from hashwatch.scan.p2p.shareaza import ShareazaLibraryReader
+from hashwatch.scan.walk import walk_evidence
+from hashwatch.scan.worker import WorkerOptions, process_unit
 from tests import p2p_shareaza_builders as b
 
 READER = ShareazaLibraryReader()
@@ -105,3 +108,22 @@ def test_counts_the_artifact_cannot_hold_are_refused_plainly() -> None:
     newer = b.library([folder], version=30)
     assert reader_for("Library2.dat", newer) is None
     assert "version 30 is not one read" in str(_read(newer)[0])
+
+
+def test_a_scan_worker_makes_each_library_file_an_item_matched_by_its_hashes(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "ev" / "Shareaza" / "Data"
+    data_dir.mkdir(parents=True)
+    (data_dir / "Library2.dat").write_bytes(b.sample_library())
+    result = process_unit(WorkerOptions(), list(walk_evidence([str(tmp_path / "ev")])))
+    by_path = {r.path: (r, q) for r, q in zip(result.records, result.queries, strict=True)}
+    artifact = str(data_dir / "Library2.dat")
+    assert "(shareaza library.dat): 3 records" in (by_path[artifact][0].note or "")
+    item, query = by_path[f"{artifact}!/#1"]
+    made = b.benign_file(0)
+    assert made.sha1 and made.ed2k and made.md5
+    assert (item.sha1, item.ed2k, item.md5) == (made.sha1.hex(), made.ed2k.hex(), made.md5.hex())
+    assert {s.hash_type.value for s in query.signals} >= {"sha1_base32", "sha1", "ed2k", "md5"}
+    assert item.p2p is not None and item.p2p["client"] == "shareaza"
+    assert item.p2p["unmatchable"] is None and item.p2p["hashes"]["tth"]
