@@ -152,9 +152,9 @@ def main() -> None:
         r = run_child(path, default)
         size = path.stat().st_size / 2**20
         rate = r["records"] / r["seconds"]
-        written = f"{write_rate:,.0f}" if write_rate else "-"
+        write_shown = f"{write_rate:,.0f}" if write_rate else "-"
         print(
-            f"| {fmt} | {size:,.0f} MiB | {int(r['records']):,} | {rate:,.0f} | {written} | "
+            f"| {fmt} | {size:,.0f} MiB | {int(r['records']):,} | {rate:,.0f} | {write_shown} | "
             f"{r['rss_kib'] / 1024:.1f} MiB | {(r['rss_kib'] - baseline) / 1024:+.1f} MiB |"
         )
 

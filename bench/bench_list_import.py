@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _databases import drop_database, fresh_databases
 from bench_list_formats import records
 from hashwatch.lists.formats import write_list
-from hashwatch.lists.model import CategoryScheme, ListHeader
+from hashwatch.lists.model import CategoryScheme, EntryRecord, ListHeader
 
 
 def child(url: str, path: str, name: str) -> None:
@@ -55,7 +56,7 @@ def run(url: str, path: Path | str, name: str) -> dict:  # type: ignore[type-arg
 
 
 def write(path: Path, count: int, changed_every: int = 0) -> None:
-    def gen():  # type: ignore[no-untyped-def]
+    def gen() -> Iterator[EntryRecord]:
         for n, rec in enumerate(records(count)):
             if changed_every and n % changed_every == 0:
                 from dataclasses import replace

@@ -35,6 +35,7 @@ def write_clip(
     w, h = size
     with av.open(str(path), mode="w", format=container) as out:
         stream = out.add_stream(codec, rate=fps)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "ultrafast", "g": str(gop or fps)}

@@ -269,7 +269,7 @@ def test_the_read_budget_stops_a_query_that_runs_away(tmp_path: Path) -> None:
 
     error = _bounded(run_away)
     assert isinstance(error, sqlite3.OperationalError) and budget.exceeded
-    assert "steps" in str(budget.error(path))
+    assert "steps" in str(budget.error(str(path)))
     # The file is opened read-only: nothing can be written through the connection.
     db = connect_readonly(path)
     with pytest.raises(sqlite3.OperationalError):

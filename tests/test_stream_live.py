@@ -86,13 +86,14 @@ def write_video(path: Path, parts: list[tuple[int, float]]) -> Path:
     """H.264 at 10 fps, a keyframe every second, B-frames on (as live encoders send)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
         gop = str(FPS)
         stream.options = {"preset": "ultrafast", "g": gop, "keyint_min": gop, "bf": "2"}
         stream.options["sc_threshold"] = "0"
         for seed, seconds in parts:
             for i in range(int(seconds * FPS)):
-                frame = av.VideoFrame.from_image(benign_frame(seed, i))
+                frame = av.VideoFrame.from_ndarray(np.asarray(benign_frame(seed, i)), "rgb24")
                 out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
@@ -469,8 +470,12 @@ def test_file_alert_reaches_stdout_the_webhook_and_the_service(
     make_known_list(hw, videos["lead_known"], LEAD_S, tmp_path)
     loopback = TargetPolicy.parse("127.0.0.1")  # webhook targets on loopback must be allowed
     WebhookStore(hw.db, policy=loopback).add("http://127.0.0.1:9/registered", list_name="known")
-    handler = type("Receiver", (HookReceiver,), {"received": [], "refused": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+    class Receiver(HookReceiver):
+        pass
+
+    Receiver.received, Receiver.refused = [], []  # this test's own, not the base class's
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
     try:
@@ -491,8 +496,8 @@ def test_file_alert_reaches_stdout_the_webhook_and_the_service(
     assert alert["segment"] == {"start": LEAD_S, "end": LEAD_S + 2.0}  # a file's own clock
     assert end["reason"] == "eof" and end["samples"] == LEAD_S + KNOWN_S
     # The direct webhook: retried after the 503, signed as the service signs.
-    assert len(handler.refused) == 1 and len(handler.received) == 1
-    headers, body = handler.received[0]
+    assert len(Receiver.refused) == 1 and len(Receiver.received) == 1
+    headers, body = Receiver.received[0]
     assert json.loads(body) == alert
     assert verify_signature("test-secret", body, headers["Hashwatch-Signature"])
     assert headers["Hashwatch-Delivery"] == alert["id"]

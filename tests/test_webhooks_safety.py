@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import Result
+from typer.testing import Result
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
@@ -90,7 +91,7 @@ def stalling_receiver() -> Iterator[StallingReceiver]:
 
 
 def _queue_events(store: WebhookStore, count: int) -> list[str]:
-    events = [
+    events: list[dict[str, Any]] = [
         {"id": f"event-{n}", "type": "match", "matches": [{"list": "agency", "entry_id": n}]}
         for n in range(count)
     ]
