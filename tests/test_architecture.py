@@ -65,6 +65,9 @@ ALLOWED: dict[str, set[str]] = {
         "audit",
         "runner",
     },
+    # Payment screening: a stage of its own beside scan and review; its decisions log is an
+    # audit chain. Nothing from scan, review, web or the CLI.
+    "payments": {"errors", "audit", "__init__"},
     # The HTTP service sits on top of the library, below nothing but the CLI.
     "web": {
         "errors",
@@ -92,6 +95,7 @@ FORBIDDEN_THIRD_PARTY = {
     "audit": {"sqlalchemy", "fastapi", "typer", "alembic"},
     "stream": {"fastapi", "typer"},
     "exchange": {"fastapi", "typer"},
+    "payments": {"sqlalchemy", "fastapi", "typer", "alembic"},
 }
 
 
