@@ -218,14 +218,19 @@ class Hashwatch:
         """The peers whose lists we subscribe to (``hashwatch peers``)."""
         return PeerStore(self.db)
 
+    #: Load the persisted PDQ index mapped (shared between processes, checksums not read):
+    #: the HTTP server sets it before its first match, so its workers share one index.
+    map_index = False
+
     @cached_property
     def pdq_index(self) -> SyncedPdqIndex:
-        """The PDQ index: in this process, or in N Ray actors (``HASHWATCH_INDEX``)."""
+        """The PDQ index: in this process, or in N Ray actors (``HASHWATCH_INDEX``).
+        With :attr:`map_index` set first, the file is mapped rather than read."""
         from hashwatch.matching.sharded import parse_index_setting
 
         shards = parse_index_setting(self.settings.index)
         if shards is None:
-            return SyncedPdqIndex(self.db, self.settings.index_path).open()
+            return SyncedPdqIndex(self.db, self.settings.index_path, mmap=self.map_index).open()
         from hashwatch.matching.sharded import ShardedSyncedIndex  # imports ray
 
         return ShardedSyncedIndex(

@@ -226,6 +226,33 @@ class AuditLog:
             seq, prev = self._head(f)
             return self._write(f, seq + 1, prev, event, details)
 
+    def append_many(self, events: list[tuple[str, dict[str, Any]]]) -> list[AuditEntry]:
+        """Append several events, chained in order, with one write and one fsync (a group
+        commit: the HTTP server audits a batch of matches at once). All or none are written
+        unless the write itself fails part way, which the next append repairs."""
+        checked: list[tuple[str, dict[str, Any]]] = []
+        for event, details in events:
+            if not isinstance(event, str) or not event or "\n" in event:
+                raise ValueError(f"an audit event is a non-empty one-line name, got {event!r}")
+            encoded = json.dumps(details, default=_json_default)
+            if len(encoded) > MAX_DETAILS_BYTES:
+                raise ValueError(f"audit details of {event!r} exceed {MAX_DETAILS_BYTES} bytes")
+            checked.append((event, json.loads(encoded)))
+        if not checked:
+            return []
+        with self._lock, self._open_locked() as f:
+            seq, prev = self._head(f)
+            out: list[AuditEntry] = []
+            lines: list[bytes] = []
+            for event, details in checked:
+                seq += 1
+                entry, line = self._line(seq, prev, event, details)
+                prev = entry.line_sha256
+                out.append(entry)
+                lines.append(line)
+            self._commit(f, b"".join(lines))
+            return out
+
     @property
     def head(self) -> AuditHead:
         return audit_head(self.path)
@@ -272,6 +299,13 @@ class AuditLog:
     def _write(
         self, f: Any, seq: int, prev: str, event: str, details: dict[str, Any]
     ) -> AuditEntry:
+        entry, line = self._line(seq, prev, event, details)
+        self._commit(f, line)
+        return entry
+
+    @staticmethod
+    def _line(seq: int, prev: str, event: str, details: dict[str, Any]) -> tuple[AuditEntry, bytes]:
+        """One entry and its bytes with the line end."""
         entry: dict[str, Any] = {
             "seq": seq,
             "time": _utc_now(),
@@ -281,12 +315,17 @@ class AuditLog:
         }
         entry["hash"] = _sha256(canonical_bytes(entry))
         line = json.dumps(entry, separators=(",", ":")).encode("ascii")
+        done = AuditEntry(seq, entry["time"], event, details, entry["hash"], _sha256(line))
+        return done, line + b"\n"
+
+    @staticmethod
+    def _commit(f: Any, data: bytes) -> None:
+        """Append ``data`` at the end and fsync it."""
         f.seek(0, os.SEEK_END)
-        view = memoryview(line + b"\n")
+        view = memoryview(data)
         while view:  # a raw write may be short
             view = view[f.write(view) :]
         os.fsync(f.fileno())
-        return AuditEntry(seq, entry["time"], event, details, entry["hash"], _sha256(line))
 
 
 class _LockedFile:

@@ -44,11 +44,20 @@ class SyncedPdqIndex:
     """
 
     def __init__(
-        self, db: Database, path: Path | None, *, shard: tuple[int, int] | None = None
+        self,
+        db: Database,
+        path: Path | None,
+        *,
+        shard: tuple[int, int] | None = None,
+        mmap: bool = False,
     ) -> None:
         self.db = db
         self.path = path
         self.shard = shard
+        # Map the file's arrays copy-on-write instead of reading them: the server's worker
+        # processes then share one copy in the page cache (pages a worker changes, such as
+        # tombstones, become its own). Checksums are skipped, the structural checks kept.
+        self.mmap = mmap
         self.index: PdqIndex = MihPdqIndex()
         self.watermark = -1
         self.epoch = 0
@@ -59,7 +68,7 @@ class SyncedPdqIndex:
         """Load the persisted file if it belongs to this database, then catch up."""
         if self.path is not None and self.path.exists():
             try:
-                index, meta = load_index(self.path)
+                index, meta = load_index(self.path, mmap=self.mmap)
                 if int(meta.get("instance_id", -1)) != self.db.instance_id:
                     log.info("index file %s belongs to another database: rebuilding", self.path)
                 elif meta.get("shard") != (list(self.shard) if self.shard else None):

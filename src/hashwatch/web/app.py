@@ -164,7 +164,8 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
         settings.decode_wait_s,
         settings.retry_after_s,
     )
-    # Loads the index before serving starts.
+    # Loads the index before serving starts, mapped: worker processes share its pages.
+    hw.map_index = True
     service: MatchService = BoundedMatchService(hw, metrics, audit, settings, decoders=decoders)
 
     @asynccontextmanager
@@ -257,8 +258,9 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
         users=UserStore(hw.db, settings.user_policy()),
     )
     # Before any body is read; inside the metrics, which count its refusals too.
+    app.add_middleware(routes_match.FastMatch)  # inside the gate: the caller is admitted
     app.add_middleware(RequestGate)
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(metrics.middleware)  # plain ASGI, outermost
     _install_error_handlers(app, settings, outage)
     install_api_docs(app, public=settings.public_docs)
     app.include_router(routes_match.router)

@@ -128,10 +128,25 @@ class Authenticator:
             self._cache[token] = (now, info)
         return info
 
+    def admit_cached(self, token: str | None, role: Need) -> Principal | None:
+        """:meth:`admit_request` for a bearer key found in the cache (no database: safe on
+        the event loop); None when the key must be looked up."""
+        if not token:
+            return None
+        with self._lock:
+            hit = self._cache.get(token)
+        if hit is None or time.monotonic() - hit[0] >= self.ttl_s:
+            return None
+        principal = self._principal_of(hit[1])
+        check_role(principal, role)
+        return principal
+
     def principal(self, token: str | None) -> Principal:
         if not token:
             raise ApiError(401, "an API key is required: Authorization: Bearer <key>")
-        info = self.lookup(token)
+        return self._principal_of(self.lookup(token))
+
+    def _principal_of(self, info: KeyInfo | None) -> Principal:
         if info is None:
             raise ApiError(401, "unknown or revoked API key")
         rate = float(info.rate_per_s) if info.rate_per_s else self.rate_per_s

@@ -205,9 +205,13 @@ class RequestGate:
             policy = self._policy(scope)
             if policy.role is not None:
                 auth: Authenticator = state.auth
-                scope[PRINCIPAL_SCOPE_KEY] = await run_in_threadpool(
+                bearer = _bearer_token(scope)
+                # A key verified in the last second is admitted here; else a worker thread
+                # looks it up (a database query must not block the event loop).
+                cached = auth.admit_cached(bearer, policy.role)
+                scope[PRINCIPAL_SCOPE_KEY] = cached or await run_in_threadpool(
                     auth.admit_request,
-                    _bearer_token(scope),
+                    bearer,
                     _session_cookie(scope),
                     scope["method"],
                     _header(scope, b"x-csrf-token") or None,

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from hashwatch.matching.matcher import Match, MatchResult, Signal
 from hashwatch.signals.hasher import FileSignals, hash_stream
 from hashwatch.signals.types import HashType
 from hashwatch.store.audit import record_audit
+from hashwatch.store.group_commit import GroupCommit
 from hashwatch.store.service import Disclosure, KeyInfo, KeyStore
 from hashwatch.store.webhook_http import TargetPolicy
 from hashwatch.store.webhooks import WebhookStore
@@ -122,6 +124,9 @@ class MatchService:
         self._key_cache: dict[int, tuple[float, KeyInfo | None]] = {}
         self.peers = PeerAccess(hw.db, settings, audit, metrics, self.key_info)
         self.lock = RWLock()
+        self.recorder: GroupCommit[_Recording] = GroupCommit(
+            self._flush_records, name="hashwatch-match-records"
+        )
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
         self.applied_seq = hw.pdq_index.watermark
@@ -343,18 +348,41 @@ class MatchService:
             }
             for content_id, matches in groups.values()
         ]
+        # Returns once the records and their audit lines are durable, flushed together with
+        # those of other requests (group commit); a database error is raised here.
+        self.recorder.submit([_Recording(records, events)])
+
+    def _flush_records(self, batch: list[_Recording]) -> None:
+        """One group commit: every queued request's match records and webhook events in one
+        transaction (one ``executemany``), then their audit lines with one fsync."""
+        records = [r for item in batch for r in item.records]
+        events = [e for item in batch for e in item.events]
         self.webhooks.record_matches(records, events)
+        self.audit.append_many([("match", _audit_details(r)) for r in records])
         for r in records:
             self.metrics.matches.labels(r["list_name"]).inc()
-            self.audit.append(
-                "match",
-                key=key_name,
-                list=r["list_name"],
-                entry_id=r["entry_id"],
-                hash_type=r["hash_type"],
-                distance=r["distance"],
-                **({"content_id": r["content_id"]} if r["content_id"] else {}),
-            )
+
+
+@dataclass(frozen=True)
+class _Recording:
+    """What one request's matches leave behind: match records and webhook events."""
+
+    records: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+
+def _audit_details(r: dict[str, Any]) -> dict[str, Any]:
+    """A match record's audit line: key, list, entry, type, distance (never a hash)."""
+    details = {
+        "key": r["key_name"],
+        "list": r["list_name"],
+        "entry_id": r["entry_id"],
+        "hash_type": r["hash_type"],
+        "distance": r["distance"],
+    }
+    if r["content_id"]:
+        details["content_id"] = r["content_id"]
+    return details
 
 
 def _event_match(m: Match) -> dict[str, Any]:
