@@ -327,3 +327,30 @@ class JavaStream:
                 yield key, value
             if self._annotation():
                 raise Malformed("data after the HashMap's last entry")
+
+    def list_items(self) -> Iterator[Any]:
+        """The elements of the stream's top-level ``ArrayList``, one at a time, as read
+        (``ArrayList.writeObject``: the ``size`` field, block data holding the capacity, then
+        each element); a stream holding something else is :class:`Malformed`, naming it."""
+        if self.cur.u8() != TC_OBJECT:
+            raise Malformed("the stream does not start with an object")
+        desc = self.class_desc()
+        if desc is None or desc.name != "java.util.ArrayList":
+            raise Malformed(f"the stream holds a {desc.name if desc else 'null'}, not a list")
+        self._new_handle(JavaObject(desc))
+        size = 0
+        for code, fname in desc.fields:
+            value = self._value(code)
+            if fname == "size" and isinstance(value, int):
+                size = value
+        if not 0 <= size <= MAX_ENTRIES:
+            raise Malformed(f"a list of {size} elements")
+        for _ in range(size):
+            item = self.content()
+            while isinstance(item, bytes):  # the capacity, written as block data
+                item = self.content()
+            if item is _END:
+                raise Malformed("the list ends before its last element")
+            yield item
+        if self._annotation():
+            raise Malformed("data after the list's last element")

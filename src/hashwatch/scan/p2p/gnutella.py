@@ -14,8 +14,8 @@ Both are one Java-serialised ``HashMap`` (LimeWire's ``UrnCache`` and ``Creation
 Keys given as ``java.io.File`` or as strings are read too. Entries are read one at a time from
 the stream; an entry that holds no URN or path is reported and reading goes on.
 
-Not read: Shareaza's ``Library1.dat``/``Library2.dat`` (MFC archives whose layout changes with
-each of its many versions) and LimeWire's ``downloads.dat``; see docs/scan.md.
+Shareaza's library is read by :mod:`hashwatch.scan.p2p.shareaza`, LimeWire 5's
+``downloads.dat`` by :mod:`hashwatch.scan.p2p.limewire_downloads`; see docs/scan.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from hashwatch.scan.p2p._cursor import Cursor, Malformed, Truncated, iso_utc
 from hashwatch.scan.p2p._javaser import JavaObject, JavaStream, read_java_utf
 from hashwatch.scan.p2p.record import P2PArtifactReader, P2PReadProblem, P2PRecord
 
-__all__ = ["READERS", "CreateTimesCacheReader", "FileUrnsCacheReader", "urns_in"]
+__all__ = [
+    "READERS",
+    "CreateTimesCacheReader",
+    "FileUrnsCacheReader",
+    "hashes_of_urns",
+    "urns_in",
+]
 
 _JAVA_MAGIC = b"\xac\xed\x00\x05"
 _SHA1 = re.compile(r"urn:sha1:([A-Za-z2-7]{32})", re.IGNORECASE)
@@ -80,7 +86,8 @@ def urns_in(value: Any) -> list[str]:
     return sorted(set(found))
 
 
-def _hashes(urns: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
+def hashes_of_urns(urns: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """A record's hashes (``sha1_base32``, ``tth``) from URN texts; other URNs in details."""
     hashes: dict[str, str] = {}
     details: dict[str, Any] = {}
     for urn in urns:
@@ -163,7 +170,7 @@ class FileUrnsCacheReader(_CacheReader):
         urns = urns_in(value)
         if path is None and not urns:
             return "neither a file path nor a URN"
-        hashes, details = _hashes(urns)
+        hashes, details = hashes_of_urns(urns)
         dates: dict[str, str] = {}
         when = iso_utc(modified / 1000) if modified else None
         if when is not None:
@@ -189,7 +196,7 @@ class CreateTimesCacheReader(_CacheReader):
     file_name = "createtimes.cache"
 
     def entry(self, index: int, key: Any, value: Any) -> P2PRecord | str:
-        hashes, details = _hashes(urns_in(key))
+        hashes, details = hashes_of_urns(urns_in(key))
         if not hashes and not details:
             return "no URN"
         millis: int | None = None

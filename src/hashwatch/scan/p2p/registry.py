@@ -21,6 +21,7 @@ _MODULES = (
     "hashwatch.scan.p2p.gnutella",
     "hashwatch.scan.p2p.bittorrent",
     "hashwatch.scan.p2p.shareaza",
+    "hashwatch.scan.p2p.limewire_downloads",
 )
 
 
