@@ -66,13 +66,11 @@ def test_cancelled_downloads_of_known_files_are_found_by_their_salted_hash(
     assert records[0]["p2p"]["details"]["salted_hash"] == emule.salted(SEED, _ed2k(7)).hex()
 
 
-def test_stores_above_the_bound_are_said_plainly_not_checked(
-    tmp_path: Path, sqlite_hw: Hashwatch
-) -> None:
+def test_stores_above_the_bound_are_said_plainly_not_checked(tmp_path: Path, hw: Hashwatch) -> None:
     listed = tmp_path / "known.txt"
     listed.write_text("".join(f"ed2k {_ed2k(n).hex()}\n" for n in range(50)))
-    sqlite_hw.lists.import_file("seized-known", listed, kind=ListKind.KNOWN)
-    matcher = sqlite_hw.matcher(None)
+    hw.lists.import_file("seized-known", listed, kind=ListKind.KNOWN)
+    matcher = hw.matcher(None)
     wanted = {salt_ed2k(SEED, _ed2k(7)).hex(), salt_ed2k(SEED + 1, _ed2k(8)).hex()}
     found = match_salted_ed2k(matcher, SEED, wanted, max_entries=50)
     assert found.skipped is None and found.checked == 50
