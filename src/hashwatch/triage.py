@@ -337,13 +337,18 @@ class Scanner:
         """One pass over the stored ED2K hashes salted with a cancelled.met's seed."""
         if self._ed2k_stored is None:
             self._ed2k_stored = count_ed2k(self.matcher)
-        return match_salted_ed2k(
-            self.matcher,
-            seed,
-            wanted,
-            max_entries=self.config.salted_ed2k_max,
-            listed=self._ed2k_stored,
-        )
+        # The bar says what the main process is doing (a million hashes: seconds).
+        self.progress.phase(f"salting {self._ed2k_stored:,} ED2K hashes (cancelled.met)")
+        try:
+            return match_salted_ed2k(
+                self.matcher,
+                seed,
+                wanted,
+                max_entries=self.config.salted_ed2k_max,
+                listed=self._ed2k_stored,
+            )
+        finally:
+            self.progress.phase("scanning")
 
     def _match_local(self, record: ItemRecord, result: MatchResult) -> None:
         """Local features of a picture that is a file of its own (not an archive member or a
