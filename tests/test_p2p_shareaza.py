@@ -70,7 +70,9 @@ def test_a_library_yields_every_file_with_its_hashes_folder_and_counts() -> None
     ],
 )
 def test_older_versions_read_their_own_fields(version: int, names: set[str]) -> None:
-    records = _records(_read(b.sample_library(version)))
+    data = b.sample_library(version)
+    assert isinstance(reader_for("Library2.dat", data), ShareazaLibraryReader)
+    records = _records(_read(data))
     assert len(records) == 3
     assert set().union(*(r.hashes for r in records)) == names
     assert records[1].details["metadata"] == {"width": "640", "height": "480"}
@@ -86,6 +88,15 @@ def test_the_old_single_library_dat_and_ansi_strings() -> None:
     head = b.library([b.ShareazaFolder("C:\\x", [b.benign_file(4)])], version=29)
     data = head.replace(b.cstring("holiday-004.jpg"), ansi)
     assert [r.name for r in _records(_read(data))] == ["Caf\u00e9.jpg"]
+
+
+def test_other_programs_library_dat_is_not_taken_for_shareaza_s() -> None:
+    game_save = b"\x05\x00\x00\x00" + bytes(range(200))  # starts like a version 5
+    assert reader_for("library.dat", game_save) is None
+    empty = b.library([], version=29)  # no shared folder: nothing to read
+    assert reader_for("Library1.dat", empty) is None
+    unc = b.library([b.ShareazaFolder("\\\\nas\\share", [b.benign_file(0)])], saved=None)
+    assert isinstance(reader_for("Library.dat", unc), ShareazaLibraryReader)
 
 
 def test_truncated_library_keeps_the_files_before_the_cut() -> None:

@@ -144,6 +144,30 @@ class _Archive:
             self.xml(depth + 1, None)
 
 
+def _plausible(head: bytes, start: int) -> bool:
+    """Whether ``head`` starts (at ``start``) as a library: a known version, then, past the
+    dictionary and map counts, at least one folder whose path has a drive or a separator."""
+    if len(head) < start + 4:
+        return False
+    version = int.from_bytes(head[start : start + 4], "little", signed=True)
+    if not 1 <= version <= MAX_VERSION:
+        return False
+    p = start + 4 + (4 if version >= 29 else 0) + 4 + (12 if version >= 28 else 0)
+    folders = int.from_bytes(head[p : p + 2], "little")
+    p += 2
+    if folders == 0 or len(head) < p + 4:
+        return False
+    if head[p : p + 3] == b"\xff\xfe\xff":  # a UTF-16 string
+        n = head[p + 3]
+        if n == 0xFF:
+            return True  # a path of 255 characters or more: its length is a uint16
+        path = head[p + 4 : p + 4 + 2 * min(n, 64)].decode("utf-16-le", errors="replace")
+    else:
+        n = head[p]
+        path = head[p + 1 : p + 1 + min(n, 64)].decode("latin-1")
+    return n > 0 and any(mark in path for mark in (":\\", "\\\\", "/"))
+
+
 class ShareazaLibraryReader(P2PArtifactReader):
     """Shareaza's library (``Library1.dat``, ``Library2.dat``, ``Library.dat``)."""
 
@@ -151,12 +175,13 @@ class ShareazaLibraryReader(P2PArtifactReader):
     artifact = "library.dat"
 
     def recognises(self, name: str, head: bytes) -> bool:
+        """By name, and by a head that reads as a library: a version from 1 to 29 and a first
+        shared folder whose path looks like one (``Library.dat`` is a common name)."""
         lower = name.lower()
         if lower not in _NAMES:
             return False
         start = 0 if lower == "library.dat" else 8
-        version = int.from_bytes(head[start : start + 4], "little", signed=True)
-        return len(head) >= start + 4 and 1 <= version <= MAX_VERSION
+        return _plausible(head, start)
 
     def problem(self, offset: int | None, message: str, index: int | None = None) -> P2PReadProblem:
         return P2PReadProblem(self.client, self.artifact, offset, message, index)
