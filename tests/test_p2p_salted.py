@@ -33,6 +33,11 @@ def _setup(tmp: Path, run: Run) -> Path:
     listed.write_text("".join(f"ed2k {_ed2k(n).hex()}\n" for n in range(50)))
     out = run("lists", "import", str(listed), "--name", "seized-known")
     assert out.returncode == 0, out.stderr
+    # A known false positive: the entry 42 is also in a negative list.
+    false_positive = tmp / "negative.txt"
+    false_positive.write_text(f"ed2k {_ed2k(42).hex()}\n")
+    out = run("lists", "import", str(false_positive), "--name", "cleared", "--kind", "negative")
+    assert out.returncode == 0, out.stderr
     evidence = tmp / "seized" / "eMule" / "config"
     evidence.mkdir(parents=True)
     # Two cancelled downloads were listed files (7 and 42), one was not.
@@ -54,15 +59,18 @@ def test_cancelled_downloads_of_known_files_are_found_by_their_salted_hash(
     met = _setup(tmp_path, run)
     by_path = _scan(run, tmp_path, "case")
     records = [by_path[f"{met}!/#{n}"] for n in range(3)]
-    assert [r["status"] for r in records] == ["known", "other", "known"]
-    for record in (records[0], records[2]):
-        assert [(m["list"], m["hash_type"]) for m in record["matches"]] == [
-            ("seized-known", "ed2k")
-        ]
+    assert [r["status"] for r in records] == ["known", "other", "ignorable"]
+    assert [(m["list"], m["hash_type"]) for m in records[0]["matches"]] == [
+        ("seized-known", "ed2k")
+    ]
+    # The negative list's match suppresses the known one, as for any match.
+    assert [m["list"] for m in records[2]["matches"]] == ["cleared"]
+    assert [m["list"] for m in records[2]["suppressed"]] == ["seized-known"]
+    for record in records:
         assert record["p2p"]["unmatchable"] is None
         assert "ed2k" not in record  # the list's value is not written into the case
-    assert records[1]["matches"] == [] and records[1]["p2p"]["unmatchable"] is None
-    assert "50 stored ED2K hashes salted with seed" in records[1]["p2p"]["details"]["salted_check"]
+    assert records[1]["matches"] == []
+    assert "51 stored ED2K hashes salted with seed" in records[1]["p2p"]["details"]["salted_check"]
     assert records[0]["p2p"]["details"]["salted_hash"] == emule.salted(SEED, _ed2k(7)).hex()
 
 
