@@ -116,8 +116,8 @@ def test_counts_the_artifact_cannot_hold_are_refused_plainly() -> None:
     assert _records(found) == []
     problem = found[0]
     assert isinstance(problem, P2PReadProblem) and "70,000 folders" in problem.message
-    newer = b.library([folder], version=30)
-    assert reader_for("Library2.dat", newer) is None
+    newer = b.library([folder], version=30)  # a later version is said to be unread
+    assert isinstance(reader_for("Library2.dat", newer), ShareazaLibraryReader)
     assert "version 30 is not one read" in str(_read(newer)[0])
 
 

@@ -150,6 +150,8 @@ def _plausible(head: bytes, start: int) -> bool:
     if len(head) < start + 4:
         return False
     version = int.from_bytes(head[start : start + 4], "little", signed=True)
+    if start and MAX_VERSION < version < 100:
+        return True  # Library1/2.dat of a later version: read, to say it is not read
     if not 1 <= version <= MAX_VERSION:
         return False
     p = start + 4 + (4 if version >= 29 else 0) + 4 + (12 if version >= 28 else 0)
