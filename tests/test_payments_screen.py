@@ -119,13 +119,19 @@ def test_parquet_and_csv_give_the_same_alerts_and_the_report_is_offline(tmp_path
     assert "http://" not in page and "https://" not in page
 
 
-def test_cli_story(tmp_path: Path) -> None:
+def test_cli_story_and_a_cleared_account_stays_out_until_a_new_rule_fires(
+    tmp_path: Path,
+) -> None:
+    """The CLI screens and writes the alerts; the analyst finds the sender not suspicious; the
+    next screening with the cleared list leaves it out, and brings it back once a rule fires
+    that had not fired when it was cleared."""
     path = write_csv(tmp_path / "a.csv", offender_rows("0"))
     rates = tmp_path / "rates.csv"
     rates.write_text("currency,rate\nAUD,0.6\n")
-    out = tmp_path / "out"
-    run = CliRunner().invoke(app, ["payments", "screen", str(path), "--out", str(out),
-                                   "--rates", str(rates)])  # fmt: skip
+    cli = CliRunner()
+    screen_args = ["payments", "screen", str(path), "--rates", str(rates)]
+    out = tmp_path / "s1"
+    run = cli.invoke(app, [*screen_args, "--out", str(out)])
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout.splitlines()[-1])["alerts"] == 2
     lines = [json.loads(x) for x in (out / "alerts.jsonl").read_text().splitlines()]
@@ -136,3 +142,31 @@ def test_cli_story(tmp_path: Path) -> None:
     assert all(x["transactions"] and len(x["rules"]) >= 2 for x in lines)
     with (out / "alerts.csv").open() as handle:
         assert next(csv.reader(handle))[:5] == ["account", "role", "score", "rules", "transactions"]
+    decided = cli.invoke(app, ["payments", "decide", str(tmp_path / "s1"), "ACC-000001",
+                               "--not-suspicious", "--reason", "pays a relative"])  # fmt: skip
+    assert decided.exit_code == 0, decided.output
+    cleared = tmp_path / "cleared.csv"
+    exported = cli.invoke(app, ["payments", "flagged", "export", str(tmp_path / "s1"),
+                                "--out", str(tmp_path / "flagged.csv")])  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    seen = next(csv.DictReader(cleared.open()))
+    assert seen["account"] == "ACC-000001" and "night" in seen["rules"].split(";")
+
+    def second(name: str) -> tuple[set[str], dict[str, object]]:
+        out = tmp_path / name
+        done = cli.invoke(app, [*screen_args, "--out", str(out), "--cleared", str(cleared)])
+        assert done.exit_code == 0, done.output
+        alerted = {
+            json.loads(x)["account"] for x in (out / "alerts.jsonl").read_text().splitlines()
+        }
+        return alerted, json.loads((out / "screening.json").read_text())
+
+    alerted, document = second("s2")
+    assert alerted == {"ACC-000900"}
+    assert (document["alerts_left_out_as_cleared"], document["cleared_accounts"]) == (1, 1)
+    # Had night not fired when the person looked, it is a new rule now: the alert is back.
+    rules = ";".join(r for r in seen["rules"].split(";") if r != "night")
+    cleared.write_text(f"account,rules,decided_at,analyst,reason\nACC-000001,{rules},,,\n")
+    alerted, document = second("s3")
+    assert alerted == {"ACC-000001", "ACC-000900"}
+    assert document["alerts_left_out_as_cleared"] == 0

@@ -37,15 +37,25 @@ def screen_cmd(
     flagged: Annotated[
         Path | None, typer.Option("--flagged", help="Known-flagged accounts, one a line.")
     ] = None,
+    cleared: Annotated[
+        Path | None,
+        typer.Option(
+            "--cleared",
+            help="Accounts found not suspicious (cleared.csv of payments flagged export): "
+            "left out unless a rule fires that had not fired then.",
+        ),
+    ] = None,
 ) -> None:
     """Screen TRANSACTIONS and write alerts.csv, alerts.jsonl, screening.json and report.html
     into --out. An alert needs at least two distinct rules; it is a lead for a person."""
     from hashwatch.payments.config import load_config, load_flagged, load_rates
+    from hashwatch.payments.decisions import load_cleared
     from hashwatch.payments.screen import screen
 
     settings = load_config(config, schema=schema)
     table = load_rates(rates) if rates else None
     known = load_flagged(flagged) if flagged else None
+    seen = load_cleared(cleared) if cleared else None
     with progress("screening") as bar:
         task = bar.add_task("screening", total=len(transactions) + 3, rate="") if bar else None
 
@@ -53,7 +63,7 @@ def screen_cmd(
             if bar is not None and task is not None:
                 bar.update(task, completed=done, total=total, rate=phase)
 
-        result = screen(transactions, settings, out, known, step, table)
+        result = screen(transactions, settings, out, known, step, table, seen)
     emit(
         {
             "out": str(out),

@@ -1,30 +1,43 @@
-"""From fired rules to alerts: per account a weighted score, the words, the payments.
+"""From fired rules to alerts: per account its best relation, the network rules, the words.
 
-A relation rule that fired counts for both sides of the relation (the sender as ``sender``, the
-receiver as ``receiver``); a network rule counts for the account it names. Each distinct rule
-adds its weight once. An account is alerted when at least ``min_distinct_rules`` distinct rules
-fired and the score reaches ``threshold``, so no single rule alerts alone; a link to a
-known-flagged account is a rule of its own with a high weight, so it raises the accounts
-connected to a flagged one without alerting on its own either.
+Relation rules are scored per sender -> receiver relation on the relations in scope
+(``scoring``): an account's score is its best relation's score (both sides of a relation carry
+it, the sender as ``sender``, the receiver as ``receiver``) plus the weights of the network
+rules that fired for it, each rule once. An account is alerted when at least
+``min_distinct_rules`` distinct rules fired and the score reaches ``threshold``, so no single
+rule alerts alone; a link to a known-flagged account is a rule of its own with a high weight,
+so it raises the accounts connected to a flagged one without alerting on its own either.
+
+The ranking and the scores are SQL; Python reads back only the alerted accounts, a chunk at a
+time (their best relation, their network hits, their payments), and hands each alert on as it
+is built, so the outputs are written as a stream whatever the number of alerts.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hashwatch.payments.config import RELATION_RULES, PaymentsConfig
 from hashwatch.payments.model import Alert, Role, RuleHit
-from hashwatch.payments.network import NetworkHit, Relation, network_hits
+from hashwatch.payments.network import Relation, network_hits
 from hashwatch.payments.rules import row_conditions
+from hashwatch.payments.scoring import (
+    add_network_hits,
+    candidates,
+    count_network,
+    rule_counts,
+    score_relations,
+)
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["Payment", "build_alerts"]
+__all__ = ["Payment", "Scored", "iter_alerts", "prepare"]
 
-_STATS = "n, t0, t1, s_country, r_country, eur_total, gap_mean, gap_sd, a1, a2, c1, c2"
+CHUNK = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +51,18 @@ class Payment:
     amount: float
     currency: str
     amount_eur: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What the scoring found before the alerts are read back: how many accounts alert, how
+    many accounts each rule fired for, how many relations are in scope and in the reduced
+    graph (handed to networkx; 0 without flagged accounts)."""
+
+    alerts: int
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    scope_relations: int = 0
+    reduced_relations: int = 0
 
 
 def _words(rule: str, s: dict[str, Any], config: PaymentsConfig) -> str:
@@ -71,42 +96,28 @@ def _words(rule: str, s: dict[str, Any], config: PaymentsConfig) -> str:
     return f"{s['n_channel']} of {n} payments by {', '.join(r.strings('channels'))}"
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def _reduced(
-    con: duckdb.DuckDBPyConnection, flagged: frozenset[str]
-) -> tuple[list[Relation], dict[tuple[str, str], dict[str, Any]]]:
+    con: duckdb.DuckDBPyConnection, config: PaymentsConfig, flagged: frozenset[str]
+) -> list[Relation]:
+    """The red-flagged relations in scope and the flagged accounts' neighbourhood."""
     con.execute("CREATE OR REPLACE TEMP TABLE flagged (account VARCHAR)")
-    if flagged:
-        con.executemany("INSERT INTO flagged VALUES (?)", [(a,) for a in sorted(flagged)])
-    any_rule = " OR ".join(f"f_{r}" for r in RELATION_RULES)
-    counts = ", ".join(f"n_{r}" for r in RELATION_RULES if r not in ("repetition", "escalation"))
-    flags = ", ".join(f"f_{r}" for r in RELATION_RULES)
-    cursor = con.execute(f"""
-        SELECT sender, receiver, {_STATS}, {counts}, {flags} FROM rel
-        WHERE {any_rule} OR sender IN (SELECT account FROM flagged)
+    con.executemany("INSERT INTO flagged VALUES (?)", [(a,) for a in sorted(flagged)])
+    need = int(config.network_min_relation_rules)
+    rows = con.execute(f"""
+        SELECT sender, receiver FROM scope WHERE nrules >= {need}
+        UNION
+        SELECT sender, receiver FROM rel
+        WHERE sender IN (SELECT account FROM flagged)
            OR receiver IN (SELECT account FROM flagged)
-        ORDER BY sender, receiver
-    """)
-    names = [d[0] for d in cursor.description]
-    relations: list[Relation] = []
-    stats: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in cursor.fetchall():
-        s = dict(zip(names, row, strict=True))
-        rules = frozenset(r for r in RELATION_RULES if s[f"f_{r}"])
-        relations.append(
-            Relation(
-                s["sender"],
-                s["receiver"],
-                int(s["n"]),
-                float(s["t0"]),
-                float(s["t1"]),
-                s["s_country"],
-                s["r_country"],
-                float(s["eur_total"] or 0.0),
-                rules,
-            )
-        )
-        stats[(s["sender"], s["receiver"])] = s
-    return relations, stats
+           OR sender IN (SELECT sender FROM rel WHERE receiver IN (SELECT account FROM flagged))
+        ORDER BY 1, 2
+    """).fetchall()
+    return [Relation(str(a), str(b)) for a, b in rows]
 
 
 def _shared_identifiers(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
@@ -126,85 +137,134 @@ def _shared_identifiers(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, 
     return [(str(a), str(b), str(k)) for a, b, k in rows]
 
 
-def build_alerts(
+def prepare(
     con: duckdb.DuckDBPyConnection, config: PaymentsConfig, flagged: frozenset[str]
-) -> tuple[list[Alert], dict[str, list[Payment]], list[Relation], dict[str, int]]:
-    """The alerts (highest score first), each alert's payments, the reduced graph, and how
-    many accounts each rule fired for."""
-    relations, stats = _reduced(con, flagged)
-    shared = _shared_identifiers(con) if flagged else []
-    hits: dict[tuple[str, Role], list[RuleHit]] = defaultdict(list)
-    for rel in relations:
-        s = stats[(rel.sender, rel.receiver)]
-        for rule in sorted(rel.rules):
-            weight = config.rule(rule).weight
-            words = _words(rule, s, config)
-            hits[(rel.sender, "sender")].append(RuleHit(rule, weight, words, (), rel.receiver))
-            hits[(rel.receiver, "receiver")].append(RuleHit(rule, weight, words, (), rel.sender))
-    net: list[NetworkHit] = network_hits(relations, flagged, shared, config)
-    for h in net:
-        weight = config.rule(h.rule).weight
-        cps = ", ".join(h.counterparties[:5]) + (" ..." if len(h.counterparties) > 5 else "")
-        hits[(h.account, h.role)].append(RuleHit(h.rule, weight, h.detail, (), cps or None))
-    rule_counts: dict[str, int] = defaultdict(int)
-    chosen: list[tuple[str, Role, float, list[RuleHit]]] = []
-    for (account, role), found in hits.items():
-        distinct = {hit.rule: hit.weight for hit in found}
-        for rule in distinct:
-            rule_counts[rule] += 1
-        score = round(sum(distinct.values()), 3)
-        if len(distinct) >= config.min_distinct_rules and score >= config.threshold:
-            chosen.append((account, role, score, found))
-    chosen.sort(key=lambda c: (-c[2], c[0], c[1]))
-    payments = _payments(con, config, [(a, r) for a, r, _, _ in chosen])
-    alerts: list[Alert] = []
-    timelines: dict[str, list[Payment]] = {}
-    for account, role, score, found in chosen:
-        mine = payments.get((account, role), [])
-        hits_with_ids = tuple(_with_ids(hit, role, mine, config) for hit in found)
-        tx_ids = tuple(sorted({t for hit in hits_with_ids for t in hit.tx_ids}))
-        side = "receiver" if role == "sender" else "sender"
-        counterparties = tuple(sorted({getattr(p[0], side) for p in mine}))
-        alerts.append(
-            Alert(
-                account,
-                role,
-                score,
-                hits_with_ids,
-                tx_ids,
-                counterparties,
-                _explain(account, role, score, found, flagged),
-            )
+) -> Scored:
+    """Score the relations, count the network rules, run the flagged-account rules on the
+    reduced graph and rank the accounts over the threshold (table ``cand``)."""
+    score_relations(con, config)
+    count_network(con, config)
+    reduced = 0
+    if flagged:
+        relations = _reduced(con, config, flagged)
+        reduced = len(relations)
+        found = network_hits(relations, flagged, _shared_identifiers(con), config)
+        del relations
+        add_network_hits(
+            con,
+            [
+                (
+                    h.account,
+                    h.role,
+                    h.rule,
+                    config.rule(h.rule).weight,
+                    h.detail,
+                    ", ".join(h.counterparties[:5]) + (" ..." if len(h.counterparties) > 5 else ""),
+                )
+                for h in found
+            ],
         )
-        timelines[f"{account}|{role}"] = [p[0] for p in mine]
-    return alerts, timelines, relations, dict(rule_counts)
+    count = candidates(con, config)
+    return Scored(count, rule_counts(con), _scalar(con, "SELECT count(*) FROM scope"), reduced)
+
+
+def iter_alerts(
+    con: duckdb.DuckDBPyConnection, config: PaymentsConfig, flagged: frozenset[str]
+) -> Iterator[tuple[Alert, list[Payment]]]:
+    """The alerts, highest score first, each with its payments (for the timeline), read back
+    ``CHUNK`` accounts at a time (after :func:`prepare`)."""
+    total = _scalar(con, "SELECT count(*) FROM cand")
+    for lo in range(1, total + 1, CHUNK):
+        hi = lo + CHUNK - 1
+        where = f"c.rank BETWEEN {lo} AND {hi}"
+        cursor = con.execute(f"""
+            SELECT c.rank, c.flagged_relations, s.* FROM cand c JOIN scope s
+              ON c.role = 'sender' AND s.sender = c.account AND s.receiver = c.other
+            WHERE {where}
+            UNION ALL
+            SELECT c.rank, c.flagged_relations, s.* FROM cand c JOIN scope s
+              ON c.role = 'receiver' AND s.receiver = c.account AND s.sender = c.other
+            WHERE {where}
+        """)
+        names = [d[0] for d in cursor.description]
+        best = {int(r[0]): dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+        net: dict[int, list[RuleHit]] = defaultdict(list)
+        for rank, rule, weight, detail, cps in con.execute(f"""
+            SELECT c.rank, n.rule, MAX(n.weight), MIN(n.detail), MIN(n.counterparties)
+            FROM cand c JOIN net n ON n.account = c.account AND n.role = c.role
+            WHERE {where} GROUP BY c.rank, n.rule ORDER BY c.rank, n.rule
+        """).fetchall():
+            net[int(rank)].append(RuleHit(str(rule), float(weight), str(detail), (), cps))
+        payments = _payments(con, config, where)
+        for rank, account, role_text, total_score in con.execute(f"""
+            SELECT c.rank, c.account, c.role, c.total FROM cand c WHERE {where} ORDER BY c.rank
+        """).fetchall():
+            role: Role = "sender" if role_text == "sender" else "receiver"
+            yield _alert(
+                config,
+                flagged,
+                str(account),
+                role,
+                float(total_score),
+                best.get(int(rank)),
+                net.get(int(rank), []),
+                payments.get(int(rank), []),
+            )
+
+
+def _alert(
+    config: PaymentsConfig,
+    flagged: frozenset[str],
+    account: str,
+    role: Role,
+    score: float,
+    best: dict[str, Any] | None,
+    net: list[RuleHit],
+    mine: list[tuple[Payment, frozenset[str]]],
+) -> tuple[Alert, list[Payment]]:
+    side = "receiver" if role == "sender" else "sender"
+    found: list[RuleHit] = []
+    other = None
+    if best is not None:
+        other = str(best[side])
+        for rule in RELATION_RULES:
+            if best[f"f_{rule}"]:
+                hit = RuleHit(rule, config.rule(rule).weight, _words(rule, best, config), (), other)
+                found.append(_with_ids(hit, role, mine, config))
+    found += net
+    tx_ids = tuple(sorted({t for hit in found for t in hit.tx_ids}))
+    counterparties = tuple(sorted({getattr(p, side) for p, _ in mine}))
+    explanation = _explain(account, role, score, found, other, best, flagged)
+    alert = Alert(account, role, score, tuple(found), tx_ids, counterparties, explanation)
+    return alert, [p for p, _ in mine]
 
 
 def _payments(
-    con: duckdb.DuckDBPyConnection, config: PaymentsConfig, accounts: list[tuple[str, Role]]
-) -> dict[tuple[str, Role], list[tuple[Payment, frozenset[str]]]]:
-    """Each alerted account's payments with the relation rules each payment meets."""
-    con.execute("CREATE OR REPLACE TEMP TABLE alerted (account VARCHAR, role VARCHAR)")
-    if not accounts:
-        return {}
-    con.executemany("INSERT INTO alerted VALUES (?, ?)", accounts)
+    con: duckdb.DuckDBPyConnection, config: PaymentsConfig, where: str
+) -> dict[int, list[tuple[Payment, frozenset[str]]]]:
+    """The payments of a chunk of ranked accounts (by rank), each with the relation rules it
+    meets."""
     conds = row_conditions(config)
     flags = ", ".join(f"COALESCE({conds[r]}, FALSE)" for r in RELATION_RULES)
+    columns = (
+        "c.rank, t.tx_id, t.sender, t.receiver, t.epoch_s, t.amount, t.currency, "
+        f"t.amount_eur, {flags}"
+    )
     rows = con.execute(f"""
-        SELECT a.account, a.role, t.tx_id, t.sender, t.receiver, t.epoch_s, t.amount,
-               t.currency, t.amount_eur, {flags}
-        FROM alerted a JOIN tx t ON (a.role = 'sender' AND t.sender = a.account)
-                                 OR (a.role = 'receiver' AND t.receiver = a.account)
-        ORDER BY a.account, a.role, t.epoch_s, t.tx_id
+        SELECT {columns} FROM cand c JOIN tx t ON t.sender = c.account
+        WHERE c.role = 'sender' AND {where}
+        UNION ALL
+        SELECT {columns} FROM cand c JOIN tx t ON t.receiver = c.account
+        WHERE c.role = 'receiver' AND {where}
+        ORDER BY 1, 5, 2
     """).fetchall()
-    out: dict[tuple[str, Role], list[tuple[Payment, frozenset[str]]]] = defaultdict(list)
+    out: dict[int, list[tuple[Payment, frozenset[str]]]] = defaultdict(list)
     for row in rows:
-        role: Role = "sender" if row[1] == "sender" else "receiver"
         payment = Payment(
-            row[2], row[3], row[4], float(row[5]), float(row[6]), row[7], float(row[8])
+            row[1], row[2], row[3], float(row[4]), float(row[5]), row[6], float(row[7])
         )
-        met = frozenset(r for r, ok in zip(RELATION_RULES, row[9:], strict=True) if ok)
-        out[(str(row[0]), role)].append((payment, met))
+        met = frozenset(r for r, ok in zip(RELATION_RULES, row[8:], strict=True) if ok)
+        out[int(row[0])].append((payment, met))
     return out
 
 
@@ -221,21 +281,28 @@ def _with_ids(
 
 
 def _explain(
-    account: str, role: Role, score: float, found: list[RuleHit], flagged: frozenset[str]
+    account: str,
+    role: Role,
+    score: float,
+    found: list[RuleHit],
+    other: str | None,
+    best: dict[str, Any] | None,
+    flagged: frozenset[str],
 ) -> str:
-    by_rule: dict[str, list[RuleHit]] = defaultdict(list)
-    for hit in found:
-        by_rule[hit.rule].append(hit)
+    relation = [h for h in found if h.rule in RELATION_RULES]
+    network = [h for h in found if h.rule not in RELATION_RULES]
     parts = []
-    for rule in sorted(by_rule):
-        first = by_rule[rule][0]
-        where = f" (with {first.counterparty})" if first.counterparty else ""
-        more = f"; and on {len(by_rule[rule]) - 1} more relations" if len(by_rule[rule]) > 1 else ""
-        parts.append(f"{rule}: {first.detail}{where}{more}")
+    if relation and other is not None:
+        said = "; ".join(f"{h.rule}: {h.detail}" for h in relation)
+        parts.append(f"On its relation with {other}: {said}.")
+        more = int(best["flagged_relations"]) - 1 if best is not None else 0
+        if more > 0:
+            parts.append(f"{more} more of its relations in scope have red flags.")
+    for hit in network:
+        where = f" ({hit.counterparty})" if hit.counterparty else ""
+        parts.append(f"{hit.rule}: {hit.detail}{where}.")
     known = " It is on the known-flagged list." if account in flagged else ""
+    names = {h.rule for h in found}
     return (
-        f"{account} as {role} scored {score:g} from {len(by_rule)} rules. "
-        + ". ".join(parts)
-        + "."
-        + known
+        f"{account} as {role} scored {score:g} from {len(names)} rules. " + " ".join(parts) + known
     )

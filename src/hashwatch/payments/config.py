@@ -119,6 +119,8 @@ class PaymentsConfig:
     max_tx_ids_per_hit: int
     country_zones: dict[str, str]
     raw: dict[str, Any]
+    relation_scope: Literal["corridor", "all"] = "corridor"
+    network_min_relation_rules: int = 3
 
     def rule(self, name: str) -> RuleConfig:
         return self.rules[name]
@@ -250,6 +252,9 @@ def _build(raw: dict[str, Any]) -> PaymentsConfig:
     if unknown:
         raise ConfigError(f"payments config: unknown rules {', '.join(sorted(unknown))}")
     score = raw.get("score") or {}
+    scope = score.get("relation_scope", "corridor")
+    if scope not in ("corridor", "all"):
+        raise ConfigError(f"payments score.relation_scope: corridor or all, not {scope!r}")
     engine = raw.get("engine") or {}
     threads = engine.get("threads")
     return PaymentsConfig(
@@ -267,6 +272,8 @@ def _build(raw: dict[str, Any]) -> PaymentsConfig:
         max_tx_ids_per_hit=int(score.get("max_tx_ids_per_hit", 200)),
         country_zones={str(k).upper(): str(v) for k, v in (raw.get("country_zones") or {}).items()},
         raw=raw,
+        relation_scope=scope,
+        network_min_relation_rules=int(score.get("network_min_relation_rules", 3)),
     )
 
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hashwatch.payments.alerts import Payment
 from hashwatch.payments.model import Alert, ScreenResult
-from hashwatch.payments.network import Relation
 
-__all__ = ["write_report"]
+__all__ = ["section", "write_report"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem;color:#1b1b1b}
@@ -57,11 +55,13 @@ def _timeline(payments: list[Payment], width: int = 560, height: int = 160) -> s
     )
 
 
-def _graph(alert: Alert, neighbours: list[tuple[str, str]], flagged: frozenset[str]) -> str:
-    """The account in the centre, its counterparties on a circle (sorted, so deterministic)."""
+def _graph(alert: Alert, flagged: frozenset[str]) -> str:
+    """The account in the centre, its counterparties on a circle (sorted, so deterministic):
+    those the rules fired with first, then the others it paid or was paid by."""
     size, radius = 320, 120
     centre = size / 2
-    others = sorted({b if a == alert.account else a for a, b in neighbours})[:40]
+    named = sorted({h.counterparty for h in alert.rules if h.counterparty in alert.counterparties})
+    others = (named + [c for c in alert.counterparties if c not in named])[:40]
     parts = []
     for i, other in enumerate(others):
         angle = 2 * math.pi * i / max(len(others), 1)
@@ -84,44 +84,37 @@ def _graph(alert: Alert, neighbours: list[tuple[str, str]], flagged: frozenset[s
     )
 
 
-def write_report(
-    path: Path,
-    result: ScreenResult,
-    timelines: dict[str, list[Payment]],
-    relations: list[Relation],
-    flagged: frozenset[str],
-) -> None:
-    edges: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for rel in relations:
-        edges[rel.sender].append((rel.sender, rel.receiver))
-        edges[rel.receiver].append((rel.sender, rel.receiver))
+def section(number: int, alert: Alert, payments: list[Payment], flagged: frozenset[str]) -> str:
+    """One alert's part of the report: its rules in words, its timeline, its counterparties."""
+    hits = "".join(
+        f"<tr><td>{_e(h.rule)}</td><td>{h.weight:g}</td><td>{_e(h.detail)}</td>"
+        f"<td>{_e(h.counterparty or '')}</td><td>{len(h.tx_ids)}</td></tr>"
+        for h in alert.rules[:100]
+    )
+    return (
+        f'<section id="a{number}"><h2>{number}. {_e(alert.account)} ({alert.role}), score '
+        f"{alert.score:g}</h2><p>{_e(alert.explanation)}</p>"
+        f"<table><tr><th>rule</th><th>weight</th><th>what it saw</th><th>with</th>"
+        f"<th>payments</th></tr>{hits}</table>"
+        f"{_timeline(payments)}{_graph(alert, flagged)}"
+        f'<p class="muted">{len(alert.transactions)} payments named by the rules, '
+        f"{len(alert.counterparties)} counterparties.</p></section>\n"
+    )
+
+
+def write_report(path: Path, result: ScreenResult, sections: Path) -> None:
+    """The page: a ranked table of the alerts, then the alerts' sections as written to
+    ``sections`` while the alerts were built (one alert at a time, so memory stays bounded)."""
     rows = "".join(
         f'<tr><td>{i}</td><td><a href="#a{i}">{_e(a.account)}</a></td><td>{a.role}</td>'
         f"<td>{a.score:g}</td><td>{_e(', '.join(a.rule_names))}</td></tr>"
         for i, a in enumerate(result.alerts, start=1)
     )
-    sections = []
-    for i, alert in enumerate(result.alerts, start=1):
-        hits = "".join(
-            f"<tr><td>{_e(h.rule)}</td><td>{h.weight:g}</td><td>{_e(h.detail)}</td>"
-            f"<td>{_e(h.counterparty or '')}</td><td>{len(h.tx_ids)}</td></tr>"
-            for h in alert.rules[:100]
-        )
-        payments = timelines.get(f"{alert.account}|{alert.role}", [])
-        sections.append(
-            f'<section id="a{i}"><h2>{i}. {_e(alert.account)} ({alert.role}), score '
-            f"{alert.score:g}</h2><p>{_e(alert.explanation)}</p>"
-            f"<table><tr><th>rule</th><th>weight</th><th>what it saw</th><th>with</th>"
-            f"<th>payments</th></tr>{hits}</table>"
-            f"{_timeline(payments)}{_graph(alert, edges.get(alert.account, []), flagged)}"
-            f'<p class="muted">{len(alert.transactions)} payments named by the rules, '
-            f"{len(alert.counterparties)} counterparties.</p></section>"
-        )
     bad = "".join(
         f"<li>{_e(Path(b.file).name)} line {b.line}: {_e(b.reason)}</li>"
         for b in result.bad_row_samples
     )
-    page = (
+    head = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Payment screening</title><style>{_STYLE}</style></head><body>"
         "<h1>Payment screening</h1>"
@@ -130,9 +123,13 @@ def write_report(
         f"accounts, {result.relations} relations, {result.bad_rows} bad rows. An alert is a lead "
         "for a person to examine, not a finding.</p>"
         f"<h2>Alerts ({len(result.alerts)})</h2><table><tr><th>#</th><th>account</th>"
-        f"<th>role</th><th>score</th><th>rules</th></tr>{rows}</table>"
-        + "".join(sections)
-        + (f"<h2>Bad rows (first {len(result.bad_row_samples)})</h2><ul>{bad}</ul>" if bad else "")
-        + "</body></html>\n"
+        f"<th>role</th><th>score</th><th>rules</th></tr>{rows}</table>\n"
     )
-    path.write_text(page, "utf-8")
+    tail = (
+        f"<h2>Bad rows (first {len(result.bad_row_samples)})</h2><ul>{bad}</ul>" if bad else ""
+    ) + "</body></html>\n"
+    with path.open("w", encoding="utf-8") as out, sections.open(encoding="utf-8") as parts:
+        out.write(head)
+        for chunk in iter(lambda: parts.read(1 << 20), ""):
+            out.write(chunk)
+        out.write(tail)

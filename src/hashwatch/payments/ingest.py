@@ -79,20 +79,35 @@ def connect(
         con.execute(f"SET threads = {int(engine.threads)}")
     con.execute(TX_SCHEMA)
     con.execute("CREATE TABLE bad (file_idx INTEGER, rn BIGINT, reason VARCHAR)")
-    con.execute("CREATE TABLE country_keys (k VARCHAR, code VARCHAR)")
-    con.executemany("INSERT INTO country_keys VALUES (?, ?)", list(COUNTRY_KEYS.items()))
-    con.execute("CREATE TABLE currency_names (k VARCHAR, code VARCHAR)")
-    con.executemany("INSERT INTO currency_names VALUES (?, ?)", list(CURRENCY_NAMES.items()))
-    con.execute("CREATE TABLE rates (currency VARCHAR, rate DOUBLE)")
-    con.executemany("INSERT INTO rates VALUES (?, ?)", [(k.upper(), v) for k, v in rates.items()])
-    con.execute("CREATE TABLE zones (code VARCHAR, tz VARCHAR)")
+    _table(con, "country_keys", "k VARCHAR, code VARCHAR", list(COUNTRY_KEYS.items()))
+    _table(con, "currency_names", "k VARCHAR, code VARCHAR", list(CURRENCY_NAMES.items()))
+    _table(
+        con,
+        "rates",
+        "currency VARCHAR, rate DOUBLE",
+        [(k.upper(), repr(float(v))) for k, v in rates.items()],
+        numeric=True,
+    )
     valid = {row[0] for row in con.execute("SELECT name FROM pg_timezone_names()").fetchall()}
     con.execute("CREATE TABLE valid_zones AS SELECT name AS tz FROM pg_timezone_names()")
-    con.executemany(
-        "INSERT INTO zones VALUES (?, ?)",
-        [(code, tz) for code, tz in config.country_zones.items() if tz in valid],
-    )
+    zones = [(code, tz) for code, tz in config.country_zones.items() if tz in valid]
+    _table(con, "zones", "code VARCHAR, tz VARCHAR", zones)
     return con
+
+
+def _table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: str,
+    rows: list[tuple[str, str]],
+    numeric: bool = False,
+) -> None:
+    """A small lookup table in one statement (``executemany`` costs a round trip a row)."""
+    con.execute(f"CREATE TABLE {name} ({columns})")
+    if rows:
+        second = (lambda v: v) if numeric else _literal
+        values = ", ".join(f"({_literal(a)}, {second(b)})" for a, b in rows)
+        con.execute(f"INSERT INTO {name} VALUES {values}")
 
 
 def _csv_header(path: Path) -> list[str]:

@@ -1,17 +1,17 @@
-"""Network features with networkx on the reduced graph.
+"""The flagged-account rules with networkx on the reduced graph.
 
-The reduced graph holds only the relations on which at least one relation rule fired, plus
-every relation touching a known-flagged account: small enough for a graph library however large
-the input. On it: fan-in (many senders from several countries paying one receiver), fan-out (one
-sender paying several receivers within a window), links to flagged accounts (paying or paid by
-one, sharing senders or identifiers with one) and the communities around flagged accounts
-(Louvain with a fixed seed, so the same input gives the same communities).
+Fan-in and fan-out are counted in SQL (``scoring``). What needs a graph is left here, and runs
+only when the analyst gives known-flagged accounts: the reduced graph holds the red-flagged
+relations in scope plus the neighbourhood of the flagged accounts (every relation touching one,
+and the other relations of their senders), small however large the input. On it: links to
+flagged accounts (paying or paid by one, sharing senders or identifiers with one) and the
+communities around flagged accounts (Louvain with a fixed seed, so the same input gives the
+same communities).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hashwatch.payments.config import PaymentsConfig
@@ -22,17 +22,10 @@ __all__ = ["NetworkHit", "Relation", "network_hits"]
 
 @dataclass(frozen=True, slots=True)
 class Relation:
-    """One sender -> receiver relation of the reduced graph, with the relation rules it fired."""
+    """One sender -> receiver relation of the reduced graph."""
 
     sender: str
     receiver: str
-    n: int
-    t0: float
-    t1: float
-    sender_country: str | None
-    receiver_country: str | None
-    eur_total: float
-    rules: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,70 +37,20 @@ class NetworkHit:
     counterparties: tuple[str, ...]
 
 
-def _fan_in(relations: list[Relation], config: PaymentsConfig) -> Iterable[NetworkHit]:
-    rule = config.rule("fan_in")
-    senders: dict[str, set[str]] = defaultdict(set)
-    countries: dict[str, set[str]] = defaultdict(set)
-    for rel in relations:
-        if not rel.rules:
-            continue
-        senders[rel.receiver].add(rel.sender)
-        if rel.sender_country:
-            countries[rel.receiver].add(rel.sender_country)
-    for receiver in sorted(senders):
-        many, spread = len(senders[receiver]), len(countries[receiver])
-        if many >= rule.number("min_senders") and spread >= rule.number("min_countries"):
-            yield NetworkHit(
-                receiver,
-                "receiver",
-                "fan_in",
-                f"{many} senders from {spread} countries ({', '.join(sorted(countries[receiver]))})"
-                " paid this receiver with red flags on their payments",
-                tuple(sorted(senders[receiver])),
-            )
-
-
-def _fan_out(relations: list[Relation], config: PaymentsConfig) -> Iterable[NetworkHit]:
-    rule = config.rule("fan_out")
-    window = rule.number("window_days") * 86400.0
-    need = int(rule.number("min_receivers"))
-    firsts: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for rel in relations:
-        if rel.rules:
-            firsts[rel.sender].append((rel.t0, rel.receiver))
-    for sender in sorted(firsts):
-        starts = sorted(firsts[sender])
-        best: list[str] = []
-        lo = 0
-        for hi in range(len(starts)):
-            while starts[hi][0] - starts[lo][0] > window:
-                lo += 1
-            if hi - lo + 1 > len(best):
-                best = [receiver for _, receiver in starts[lo : hi + 1]]
-        if len(best) >= need:
-            yield NetworkHit(
-                sender,
-                "sender",
-                "fan_out",
-                f"began paying {len(best)} receivers within {rule.number('window_days'):g} days",
-                tuple(sorted(best)),
-            )
-
-
 def network_hits(
     relations: list[Relation],
     flagged: frozenset[str],
     shared_identifiers: list[tuple[str, str, str]],
     config: PaymentsConfig,
 ) -> list[NetworkHit]:
-    """Account-level hits of the network rules on the reduced graph.
+    """Account-level hits of the flagged-account rules on the reduced graph.
 
     ``shared_identifiers`` holds (account, flagged account, identifier kind) for accounts that
     share a device, IP address or receiving account reference with a flagged account.
     """
     import networkx as nx
 
-    hits: list[NetworkHit] = [*_fan_in(relations, config), *_fan_out(relations, config)]
+    hits: list[NetworkHit] = []
     if not flagged:
         return hits
     link = config.rule("flagged_link")

@@ -1,9 +1,11 @@
 """``screen``: the library entry point of payment screening, and its outputs.
 
-Reads every input into DuckDB (``ingest``), runs the relation rules as SQL (``rules``), the
-network rules on the reduced graph (``network``), scores accounts (``alerts``) and writes
-``alerts.csv``, ``alerts.jsonl``, ``screening.json`` and a self-contained ``report.html`` into
-``out_dir``.
+Reads every input into DuckDB (``ingest``), runs the relation rules as SQL (``rules``), scores
+relations and counts fan-in / fan-out in SQL (``scoring``), runs the flagged-account rules on
+the reduced graph (``network``), and writes each alert as it is read back (``alerts``) into
+``alerts.csv``, ``alerts.jsonl`` and the sections of a self-contained ``report.html``, then
+``screening.json``, in ``out_dir``. Accounts a person found not suspicious (``cleared``) are
+left out unless a rule fires for them that had not fired then.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import csv
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
-from hashwatch.payments.alerts import build_alerts
+from hashwatch.payments.alerts import iter_alerts, prepare
 from hashwatch.payments.config import PaymentsConfig
-from hashwatch.payments.html import write_report
+from hashwatch.payments.decisions import suppressed
+from hashwatch.payments.html import section, write_report
 from hashwatch.payments.ingest import IngestResult, connect, ingest_file
 from hashwatch.payments.model import Alert, BadRow, ScreenResult
 from hashwatch.payments.rules import build_relations
@@ -40,11 +43,14 @@ def screen(
     known_flagged: frozenset[str] | None = None,
     progress: Progress | None = None,
     rates: dict[str, float] | None = None,
+    cleared: Mapping[str, frozenset[str]] | None = None,
 ) -> ScreenResult:
     """Screen transaction files and write the outputs into ``out_dir``.
 
     ``rates`` maps a currency to its EUR value (EUR is 1.0); ``known_flagged`` are accounts the
-    analyst already flagged, which raise everything connected to them.
+    analyst already flagged, which raise everything connected to them; ``cleared`` maps an
+    account found not suspicious to the rules that had fired then
+    (``decisions.load_cleared``): its alert is left out unless another rule fires now.
     """
     flagged = known_flagged or frozenset()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +64,9 @@ def screen(
             progress(phase, done, steps)
 
     con = connect(config.engine, out_dir, config, {"EUR": 1.0, **(rates or {})})
+    sections = out_dir / ".report-sections.html"
+    alerts: list[Alert] = []
+    left_out = 0
     try:
         results: list[IngestResult] = []
         for idx, path in enumerate(paths):
@@ -65,8 +74,22 @@ def screen(
             tick(f"read {Path(path).name}", idx + 1)
         build_relations(con, config)
         tick("relation rules", len(paths) + 1)
-        alerts, timelines, relations, rule_counts = build_alerts(con, config, flagged)
-        tick("network rules and scores", len(paths) + 2)
+        scored = prepare(con, config, flagged)
+        tick("scores and network rules", len(paths) + 2)
+        with (
+            (out_dir / "alerts.jsonl").open("w", encoding="utf-8") as jsonl,
+            (out_dir / "alerts.csv").open("w", newline="", encoding="utf-8") as table,
+            sections.open("w", encoding="utf-8") as parts,
+        ):
+            writer = csv.writer(table)
+            writer.writerow(CSV_HEADER)
+            for alert, payments in iter_alerts(con, config, flagged):
+                if cleared and suppressed(alert, cleared):
+                    left_out += 1
+                    continue
+                alerts.append(alert)
+                _write_alert(jsonl, writer, alert)
+                parts.write(section(len(alerts), alert, payments, flagged))
         rows = _count(con, "SELECT count(*) FROM tx")
         accounts = _count(
             con, "SELECT count(*) FROM (SELECT sender FROM tx UNION SELECT receiver FROM tx)"
@@ -95,15 +118,18 @@ def screen(
         timings=timings,
         config_version=config.version,
         config_sha256=config.sha256,
-        rule_counts=rule_counts,
+        rule_counts=scored.rule_counts,
     )
-    _write_alerts(out_dir, result.alerts)
-    write_report(out_dir / "report.html", result, timelines, relations, flagged)
+    write_report(out_dir / "report.html", result, sections)
+    sections.unlink()
     tick("outputs", steps)
     result = replace(result, timings=dict(timings))
     document = result.to_json()
     document["known_flagged_accounts"] = len(flagged)
-    document["reduced_graph_relations"] = len(relations)
+    document["cleared_accounts"] = len(cleared or {})
+    document["alerts_left_out_as_cleared"] = left_out
+    document["relations_in_scope"] = scored.scope_relations
+    document["reduced_graph_relations"] = scored.reduced_relations
     (out_dir / "screening.json").write_text(json.dumps(document, indent=2) + "\n", "utf-8")
     return result
 
@@ -113,24 +139,19 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _write_alerts(out_dir: Path, alerts: tuple[Alert, ...]) -> None:
-    with (out_dir / "alerts.jsonl").open("w", encoding="utf-8") as handle:
-        for alert in alerts:
-            handle.write(json.dumps(alert.to_json(), sort_keys=True) + "\n")
-    with (out_dir / "alerts.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["account", "role", "score", "rules", "transactions", "counterparties", "explanation"]
-        )
-        for alert in alerts:
-            writer.writerow(
-                [
-                    alert.account,
-                    alert.role,
-                    f"{alert.score:g}",
-                    ";".join(alert.rule_names),
-                    ";".join(alert.transactions),
-                    ";".join(alert.counterparties),
-                    alert.explanation,
-                ]
-            )
+CSV_HEADER = ["account", "role", "score", "rules", "transactions", "counterparties", "explanation"]
+
+
+def _write_alert(jsonl: TextIO, writer: Any, alert: Alert) -> None:
+    jsonl.write(json.dumps(alert.to_json(), sort_keys=True) + "\n")
+    writer.writerow(
+        [
+            alert.account,
+            alert.role,
+            f"{alert.score:g}",
+            ";".join(alert.rule_names),
+            ";".join(alert.transactions),
+            ";".join(alert.counterparties),
+            alert.explanation,
+        ]
+    )
