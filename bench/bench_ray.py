@@ -26,14 +26,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from hashwatch.runner import single_threaded_libraries
 
-from bench_scan import make_tree
-from hashwatch.app import Hashwatch
-from hashwatch.config import Settings
-from hashwatch.index import MihPdqIndex
-from hashwatch.index.base import QueryResult
-from hashwatch.lists.model import ListKind
+single_threaded_libraries()  # as the command line does, before numpy is first imported
+
+import numpy as np  # noqa: E402
+
+from bench_scan import make_tree  # noqa: E402
+from hashwatch.app import Hashwatch  # noqa: E402
+from hashwatch.config import Settings  # noqa: E402
+from hashwatch.index import MihPdqIndex  # noqa: E402
+from hashwatch.index.base import QueryResult  # noqa: E402
+from hashwatch.lists.model import ListKind  # noqa: E402
 
 
 def _results(case: Path) -> set[str]:
