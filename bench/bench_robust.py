@@ -335,7 +335,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.only_scale:
-        scale_part(args)
+        scaled = scale_part(args)
+        if args.json:
+            args.json.write_text(json.dumps(scaled, indent=1))
         return
 
     refs = references(args.refs)
