@@ -1,12 +1,14 @@
 """The payment rules written naively in pandas: the reference beside the DuckDB screening.
 
 Honest and simple, the way an analyst would write it in a notebook: read the whole CSV, one
-boolean column per row condition, one ``groupby`` per relation, the halves for escalation, the
-account score as the weights of the distinct rules fired on any of its relations, fan-in and
-fan-out over the relations that fired a rule. Thresholds and weights come from the same config
-(``load_config()``), so both count alerts the same way; flagged-account rules are left out (the
-benchmark screens with no known-flagged list). It reads the native shape only, where the
-timestamp carries the sender's UTC offset, so the local hour is the hour written.
+boolean column per row condition, one ``groupby`` per relation, the halves for escalation, each
+relation's score as the weights of its rules, relations in scope (the corridor, or countries
+unknown), an account's score its best relation's plus fan-in and fan-out counted over the
+red-flagged relations (a Python loop per sender for fan-out's window). Thresholds and weights
+come from the same config (``load_config()``), so both count alerts the same way;
+flagged-account rules are left out (the benchmark screens with no known-flagged list). It
+reads the native shape only, where the timestamp carries the sender's UTC offset, so the local
+hour is the hour written.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def _relations(df: pd.DataFrame, config: PaymentsConfig) -> pd.DataFrame:
         t0=("epoch_s", "min"),
         t1=("epoch_s", "max"),
         s_country=("sender_country", "max"),
+        r_country=("receiver_country", "max"),
         gap_mean=("gap", "mean"),
         gap_sd=("gap", "std"),
         **{f"n_{r}": (f"f_{r}", "sum") for r in shares},
@@ -104,18 +107,23 @@ def _relations(df: pd.DataFrame, config: PaymentsConfig) -> pd.DataFrame:
     return rel.reset_index()
 
 
-def _fan_out(fired: pd.DataFrame, config: PaymentsConfig) -> set[str]:
+def _fan_out(red: pd.DataFrame, config: PaymentsConfig) -> set[str]:
+    """``sender|sender`` of each sender beginning enough red-flagged relations within the
+    window, and ``receiver|receiver`` of each receiver in such a burst."""
     rule = config.rule("fan_out")
     window = rule.number("window_days") * 86400.0
     need = int(rule.number("min_receivers"))
     out = set()
-    for sender, starts in fired.groupby("sender")["t0"]:
-        t = np.sort(starts.to_numpy())
-        if (
-            len(t) >= need
-            and (np.searchsorted(t, t + window, side="right") - np.arange(len(t))).max() >= need
-        ):
-            out.add(str(sender))
+    for sender, group in red.groupby("sender"):
+        if len(group) < need:
+            continue
+        group = group.sort_values("t0")
+        t = group["t0"].to_numpy()
+        ends = np.searchsorted(t, t + window, side="right")
+        for start in np.flatnonzero(ends - np.arange(len(t)) >= need):
+            out.add(f"{sender}|sender")
+            for receiver in group["receiver"].to_numpy()[start : ends[start]]:
+                out.add(f"{receiver}|receiver")
     return out
 
 
@@ -138,22 +146,30 @@ def screen_pandas(path: Path, config: PaymentsConfig, rates: dict[str, float]) -
         na_values=[""],
     )
     rows = len(df)
-    df["epoch_s"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601").astype("int64") // 10**9
+    # Seconds since the epoch whatever the resolution pandas parses to (ns or us).
+    utc = pd.to_datetime(df["ts"], utc=True, format="ISO8601")
+    df["epoch_s"] = (utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     df["local_hour"] = df["ts"].str.slice(11, 13).astype(int)
     df["amount_eur"] = df["amount"] * df["currency"].map(rates).fillna(1.0)
     _row_flags(df, config)
     rel = _relations(df, config)
     del df
     weights = {name: config.rule(name).weight for name in config.rules}
-    hits: dict[str, set[str]] = {}
-    for rule in RELATION_RULES:
-        on = rel[rel[rule]]
-        for side in ("sender", "receiver"):
-            for account in on[side]:
-                hits.setdefault(f"{account}|{side}", set()).add(rule)
-    fired = rel[rel[list(RELATION_RULES)].any(axis=1)]
+    rel["score"] = sum(rel[r].astype(float) * weights[r] for r in RELATION_RULES)
+    rel["nrules"] = sum(rel[r].astype(int) for r in RELATION_RULES)
+    if config.relation_scope == "corridor":
+        rel = rel[rel["corridor"] | rel["s_country"].isna() | rel["r_country"].isna()]
+    fired = rel[rel["nrules"] > 0]
+    # Each account's best relation (score, rules) per role, then the network rules on top.
+    best: dict[str, tuple[float, int]] = {}
+    for side in ("sender", "receiver"):
+        top = fired.sort_values(["score", "nrules"], ascending=False).drop_duplicates(side)
+        for account, score, nrules in zip(top[side], top["score"], top["nrules"], strict=True):
+            best[f"{account}|{side}"] = (float(score), int(nrules))
+    red = rel[rel["nrules"] >= config.network_min_relation_rules]
+    network: dict[str, set[str]] = {}
     fan_in = config.rule("fan_in")
-    per_receiver = fired.groupby("receiver").agg(
+    per_receiver = red.groupby("receiver").agg(
         senders=("sender", "nunique"), countries=("s_country", "nunique")
     )
     many = per_receiver[
@@ -161,13 +177,14 @@ def screen_pandas(path: Path, config: PaymentsConfig, rates: dict[str, float]) -
         & (per_receiver["countries"] >= fan_in.number("min_countries"))
     ]
     for account in many.index:
-        hits.setdefault(f"{account}|receiver", set()).add("fan_in")
-    for account in _fan_out(fired, config):
-        hits.setdefault(f"{account}|sender", set()).add("fan_out")
-    alerts = {
-        key
-        for key, rules in hits.items()
-        if len(rules) >= config.min_distinct_rules
-        and sum(weights[r] for r in rules) >= config.threshold
-    }
-    return {"rows": rows, "relations": len(rel), "alerts": len(alerts)}
+        network.setdefault(f"{account}|receiver", set()).add("fan_in")
+    for key in _fan_out(red, config):
+        network.setdefault(key, set()).add("fan_out")
+    alerts = set()
+    for key in set(best) | set(network):
+        score, nrules = best.get(key, (0.0, 0))
+        extra = network.get(key, set())
+        total = score + sum(weights[r] for r in extra)
+        if nrules + len(extra) >= config.min_distinct_rules and total >= config.threshold:
+            alerts.add(key)
+    return {"rows": rows, "relations_in_scope": len(rel), "alerts": len(alerts)}

@@ -52,12 +52,15 @@ def _child(engine: str, data: Path, memory_limit: str) -> dict[str, Any]:
         read_s = time.perf_counter() - started
         build_relations(con, config)
         fired = " OR ".join(f"f_{r}" for r in RELATION_RULES)
-        row = con.execute(f"SELECT count(*), count(*) FILTER ({fired}) FROM rel").fetchone()
+        row = con.execute(
+            f"SELECT count(*), count(*) FILTER ({fired}), count(*) FILTER (f_corridor) FROM rel"
+        ).fetchone()
         con.close()
         shutil.rmtree(out, ignore_errors=True)
         found = {
             "relations": row[0] if row else 0,
             "relations_with_a_rule": row[1] if row else 0,
+            "corridor_relations": row[2] if row else 0,
             "read_seconds": read_s,
         }
     elif engine == "duckdb":
@@ -72,7 +75,14 @@ def _child(engine: str, data: Path, memory_limit: str) -> dict[str, Any]:
 
         out = data / "screen-duckdb"
         result = screen([data / "transactions.csv"], config, out, None, step, rates)
-        found = {"rows": result.rows, "relations": result.relations, "alerts": len(result.alerts)}
+        written = json.loads((out / "screening.json").read_text())
+        found = {
+            "rows": result.rows,
+            "relations": result.relations,
+            "relations_in_scope": written["relations_in_scope"],
+            "alerts": len(result.alerts),
+            "phases": {k: round(v, 1) for k, v in result.timings.items()},
+        }
     else:
         sys.path.insert(0, str(ROOT))
         from _payments_pandas import screen_pandas

@@ -5,12 +5,9 @@ rules share one DuckDB connection (opening one is most of the cost of a tiny scr
 from __future__ import annotations
 
 import csv
-import itertools
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from hashwatch.payments.config import RELATION_RULES, load_config
@@ -65,104 +62,144 @@ def write(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
-    config = load_config()
-    shared = connect(config.engine, tmp_path_factory.mktemp("duck"), config, RATES)
-    yield shared
-    shared.close()
-
-
 RATES = {"EUR": 1.0, "AUD": 0.6}
-_FILES = itertools.count()
+# Every relation-rule case, by name: each becomes one relation of its own (its own sender and
+# receiver) in one file, read and evaluated once for the whole module.
+CASES: dict[str, list[dict[str, str]]] = {}
 
 
-Fired = Callable[[list[dict[str, str]]], set[str]]
+def case(name: str, rows: list[dict[str, str]]) -> None:
+    CASES[name] = rows
 
 
-@pytest.fixture
-def fired(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterator[Fired]:
-    """``fired(rows)``: the relation rules the one relation of ``rows`` fires."""
-
-    def run(rows: list[dict[str, str]]) -> set[str]:
-        config = load_config()
-        con.execute("DELETE FROM tx")
-        idx = next(_FILES)
-        ingest_file(con, write(tmp_path / f"t{idx}.csv", rows), idx, config)
+@pytest.fixture(scope="module")
+def fired(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+    """Case name -> the relation rules its relation fires."""
+    folder = tmp_path_factory.mktemp("rules")
+    config = load_config()
+    rows = []
+    for i, rel in enumerate(CASES.values()):
+        rows += [{**r, "sender": f"ACC-1{i:05d}", "receiver": f"ACC-2{i:05d}"} for r in rel]
+    con = connect(config.engine, folder, config, RATES)
+    try:
+        ingest_file(con, write(folder / "cases.csv", rows), 0, config)
         build_relations(con, config)
         flags = ", ".join(f"f_{r}" for r in RELATION_RULES)
-        row = con.execute(f"SELECT {flags} FROM rel").fetchone()
-        assert row is not None
-        return {rule for rule, on in zip(RELATION_RULES, row, strict=True) if on}
-
-    yield run
-
-
-def test_ordinary_payments_fire_nothing(fired: Fired) -> None:
-    assert fired(pay(5)) == set()
-
-
-@pytest.mark.parametrize(
-    ("amount", "fires"), [("10", True), ("200", True), ("9.99", False), ("200.01", False)]
-)
-def test_low_value_edges(fired: Fired, amount: str, fires: bool) -> None:
-    assert ("low_value" in fired(pay(2, amount=amount))) is fires
+        found = con.execute(f"SELECT sender, {flags} FROM rel ORDER BY sender").fetchall()
+    finally:
+        con.close()
+    names = list(CASES)
+    assert len(found) == len(names)
+    return {
+        names[int(row[0][5:])]: {r for r, on in zip(RELATION_RULES, row[1:], strict=True) if on}
+        for row in found
+    }
 
 
-def test_low_value_converts_with_the_rates_table(fired: Fired) -> None:
+case("ordinary", pay(5))
+
+
+def test_ordinary_payments_fire_nothing(fired: dict[str, set[str]]) -> None:
+    assert fired["ordinary"] == set()
+
+
+LOW_EDGES = [("10", True), ("200", True), ("9.99", False), ("200.01", False)]
+for _amount, _ in LOW_EDGES:
+    case(f"EUR {_amount}", pay(2, amount=_amount))
+case("AUD 320", pay(2, amount=320, currency="AUD"))
+case("EUR 320", pay(2, amount=320))
+
+
+@pytest.mark.parametrize(("amount", "fires"), LOW_EDGES)
+def test_low_value_edges(fired: dict[str, set[str]], amount: str, fires: bool) -> None:
+    assert ("low_value" in fired[f"EUR {amount}"]) is fires
+
+
+def test_low_value_converts_with_the_rates_table(fired: dict[str, set[str]]) -> None:
     # AUD 320 is EUR 192 at 0.6: low value; EUR 320 is not.
-    assert "low_value" in fired(pay(2, amount=320, currency="AUD"))
-    assert "low_value" not in fired(pay(2, amount=320))
+    assert "low_value" in fired["AUD 320"]
+    assert "low_value" not in fired["EUR 320"]
 
 
-def test_round_amounts(fired: Fired) -> None:
-    assert "round_amount" in fired(pay(3, amount=lambda i: 50 + 10 * i))
-    assert "round_amount" not in fired(pay(3, amount=lambda i: 50.5 + i))
-    assert "round_amount" not in fired(pay(2, amount=50))  # under min_payments
+case("round 50, 60, 70", pay(3, amount=lambda i: 50 + 10 * i))
+case("50.5, 51.5, 52.5", pay(3, amount=lambda i: 50.5 + i))
+case("round, two payments", pay(2, amount=50))
 
 
-def test_corridor_with_names_and_codes(fired: Fired) -> None:
-    assert "corridor" in fired(pay(1, sender_country="Australia", receiver_country="PHL"))
-    assert "corridor" not in fired(pay(1, sender_country="AU", receiver_country="DE"))
-    assert "corridor" not in fired(pay(1, sender_country="PH", receiver_country="AU"))
+def test_round_amounts(fired: dict[str, set[str]]) -> None:
+    assert "round_amount" in fired["round 50, 60, 70"]
+    assert "round_amount" not in fired["50.5, 51.5, 52.5"]
+    assert "round_amount" not in fired["round, two payments"]  # under min_payments
 
 
-def test_night_at_the_senders_local_time(fired: Fired) -> None:
-    # Naive times are the sender's local time (the country's default zone).
-    assert "night" in fired(pay(2, sender_country="AU", ts=lambda i: f"2024-03-0{i + 1} 23:30:00"))
-    assert "night" not in fired(
-        pay(2, sender_country="AU", ts=lambda i: f"2024-03-0{i + 1} 21:59:00")
-    )
-    # 12:30 UTC is 23:30 in Sydney (daylight saving time in March): night for an Australian sender,
-    # not for a German one (13:30).
-    utc: dict[str, Any] = {"ts": lambda i: f"2024-03-0{i + 1}T12:30:00+00:00"}
-    assert "night" in fired(pay(2, sender_country="AU", **utc))
-    assert "night" not in fired(pay(2, sender_country="DE", **utc))
+case("Australia -> PHL", pay(1, sender_country="Australia", receiver_country="PHL"))
+case("AU -> DE", pay(1, sender_country="AU", receiver_country="DE"))
+case("PH -> AU", pay(1, sender_country="PH", receiver_country="AU"))
 
 
-def test_repetition_needs_count_and_frequency(fired: Fired) -> None:
-    assert "repetition" in fired(pay(10))
-    assert "repetition" not in fired(pay(9))
-    monthly: dict[str, Any] = {"ts": lambda i: f"2024-{1 + i:02d}-05 14:00:00"}
-    assert "repetition" not in fired(pay(10, **monthly))
+def test_corridor_with_names_and_codes(fired: dict[str, set[str]]) -> None:
+    assert "corridor" in fired["Australia -> PHL"]
+    assert "corridor" not in fired["AU -> DE"]
+    assert "corridor" not in fired["PH -> AU"]
 
 
-def test_escalation_of_amount_and_frequency(fired: Fired) -> None:
-    assert "escalation" in fired(pay(6, amount=lambda i: 20 if i < 3 else 40))
-    assert "escalation" not in fired(pay(6, amount=lambda i: 20 if i < 3 else 29))
-    faster = ["01", "08", "15", "16", "17", "18", "19", "20", "21", "22"]
-    assert "escalation" in fired(pay(10, ts=lambda i: f"2024-03-{faster[i]} 14:00:00"))
+# Naive times are the sender's local time (the country's default zone). 12:30 UTC is 23:30 in
+# Sydney (daylight saving time in March): night for an Australian sender, not for a German one
+# (13:30).
+case("AU 23:30", pay(2, sender_country="AU", ts=lambda i: f"2024-03-0{i + 1} 23:30:00"))
+case("AU 21:59", pay(2, sender_country="AU", ts=lambda i: f"2024-03-0{i + 1} 21:59:00"))
+case("AU 12:30Z", pay(2, sender_country="AU", ts=lambda i: f"2024-03-0{i + 1}T12:30:00+00:00"))
+case("DE 12:30Z", pay(2, sender_country="DE", ts=lambda i: f"2024-03-0{i + 1}T12:30:00+00:00"))
 
 
-def test_note_keywords_and_handles(fired: Fired) -> None:
-    assert "note_keywords" in fired(pay(1, note="For SCHOOL fees"))
-    assert "note_keywords" in fired(pay(1, note="thanks @maria_22"))
-    assert "note_keywords" not in fired(pay(1, note="rent march"))
+def test_night_at_the_senders_local_time(fired: dict[str, set[str]]) -> None:
+    assert "night" in fired["AU 23:30"]
+    assert "night" not in fired["AU 21:59"]
+    assert "night" in fired["AU 12:30Z"]
+    assert "night" not in fired["DE 12:30Z"]
 
 
-def test_channel(fired: Fired) -> None:
-    assert "channel" in fired(pay(1, channel="Remittance"))
-    assert "channel" not in fired(pay(1, channel="card"))
+case("10 daily", pay(10))
+case("9 daily", pay(9))
+case("10 monthly", pay(10, ts=lambda i: f"2024-{1 + i:02d}-05 14:00:00"))
+
+
+def test_repetition_needs_count_and_frequency(fired: dict[str, set[str]]) -> None:
+    assert "repetition" in fired["10 daily"]
+    assert "repetition" not in fired["9 daily"]
+    assert "repetition" not in fired["10 monthly"]
+
+
+_FASTER = ["01", "08", "15", "16", "17", "18", "19", "20", "21", "22"]
+case("20 -> 40", pay(6, amount=lambda i: 20 if i < 3 else 40))
+case("20 -> 29", pay(6, amount=lambda i: 20 if i < 3 else 29))
+case("weekly -> daily", pay(10, ts=lambda i: f"2024-03-{_FASTER[i]} 14:00:00"))
+
+
+def test_escalation_of_amount_and_frequency(fired: dict[str, set[str]]) -> None:
+    assert "escalation" in fired["20 -> 40"]
+    assert "escalation" not in fired["20 -> 29"]
+    assert "escalation" in fired["weekly -> daily"]
+
+
+case("For SCHOOL fees", pay(1, note="For SCHOOL fees"))
+case("thanks @maria_22", pay(1, note="thanks @maria_22"))
+case("rent march", pay(1, note="rent march"))
+
+
+def test_note_keywords_and_handles(fired: dict[str, set[str]]) -> None:
+    assert "note_keywords" in fired["For SCHOOL fees"]
+    assert "note_keywords" in fired["thanks @maria_22"]
+    assert "note_keywords" not in fired["rent march"]
+
+
+case("Remittance", pay(1, channel="Remittance"))
+case("card", pay(1, channel="card"))
+
+
+def test_channel(fired: dict[str, set[str]]) -> None:
+    assert "channel" in fired["Remittance"]
+    assert "channel" not in fired["card"]
 
 
 def corridor_relation(sender: str, receiver: str, country: str = "AU") -> list[dict[str, str]]:
@@ -186,60 +223,79 @@ def alerted(tmp_path: Path, name: str, rows: list[dict[str, str]], **kw: Any) ->
     return {f"{a.account}|{a.role}": a.rule_names for a in result.alerts}
 
 
-def test_fan_in_counts_red_flagged_relations_and_no_single_rule_alerts(tmp_path: Path) -> None:
-    senders = [f"ACC-0001{i:02d}" for i in range(5)]
-    five = [r for i, s in enumerate(senders)
-            for r in corridor_relation(s, "ACC-000900", ("AU", "GB")[i % 2])]  # fmt: skip
-    assert alerted(tmp_path, "five", five) == {
-        "ACC-000900|receiver": ("channel", "corridor", "fan_in", "low_value")
-    }
-    assert alerted(tmp_path, "four", five[:8]) == {}
-    # Five senders on relations with two rules only (one remittance: corridor and channel)
-    # are no fan-in; one rule alone never alerts, whatever its weight.
-    thin = [r for r in five if r["ts"].startswith("2024-03-01")]
-    assert alerted(tmp_path, "thin", thin) == {}
-    heavy = {"rules": {"corridor": {"weight": 50}}}
-    single = [{**r, "amount": "537.13", "channel": "card"} for r in thin]
-    assert alerted(tmp_path, "heavy", single, overrides=heavy) == {}
+def network_story() -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    # Fan-in: five senders from two countries on red-flagged relations to ACC-000900; four
+    # senders to ACC-000901; five senders with one remittance each (two rules) to ACC-000902.
+    for i in range(5):
+        rows += corridor_relation(f"ACC-0001{i:02d}", "ACC-000900", ("AU", "GB")[i % 2])
+        rows += corridor_relation(f"ACC-0003{i:02d}", "ACC-000902", ("AU", "GB")[i % 2])[:1]
+    for i in range(4):
+        rows += corridor_relation(f"ACC-0002{i:02d}", "ACC-000901", ("AU", "GB")[i % 2])
+    # Fan-out: ACC-000010 begins paying three receivers within 14 days (days 1, 8, 15);
+    # ACC-000011's third begins on day 16, outside the window.
+    for sender, third, prefix in (("ACC-000010", 15, "ACC-00091"), ("ACC-000011", 16, "ACC-00092")):
+        for i, start in enumerate((1, 8, third)):
+            for k, row in enumerate(corridor_relation(sender, f"{prefix}{i}")):
+                rows.append({**row, "ts": f"2024-03-{start + k:02d} 14:00:00"})
+    # Per relation: ACC-000020 sends one remittance home and pays a friend at home late at
+    # night with birthday notes; ACC-000021 makes the same payments to one receiver abroad.
+    rows += remittance_home("ACC-000020", "ACC-000930") + friend("ACC-000020", "ACC-000931")
+    rows += remittance_home("ACC-000021", "ACC-000932")
+    rows += [{**r, "receiver_country": "PH"} for r in friend("ACC-000021", "ACC-000932")]
+    return rows
 
 
-def test_fan_out_within_the_window(tmp_path: Path) -> None:
-    rows = []
-    for i in range(3):
-        start = 1 + 7 * i
-        for row in corridor_relation("ACC-000001", f"ACC-00090{i}"):
-            rows.append({**row, "ts": f"2024-03-{start:02d} 14:00:00"})
-            start += 1
-    found = alerted(tmp_path, "a", rows)
-    assert found == {
-        "ACC-000001|sender": ("channel", "corridor", "fan_out", "low_value"),
-        **{f"ACC-00090{i}|receiver": ("channel", "corridor", "fan_out", "low_value")
-           for i in range(3)},
-    }  # fmt: skip
-    rows[4]["ts"] = "2024-03-16 14:00:01"  # 15 days after the first: outside the 14-day window
-    rows[5]["ts"] = "2024-03-17 14:00:00"
-    assert alerted(tmp_path, "b", rows) == {}
-
-
-def test_rules_count_together_on_one_relation_in_the_corridor(tmp_path: Path) -> None:
-    """A remittance home and small late payments to a friend at home do not add up: each
-    relation alone is below the threshold, and the friend's is outside the corridor."""
-    home = pay(1, receiver="ACC-000900", amount=300, channel="remittance",
+def remittance_home(sender: str, receiver: str) -> list[dict[str, str]]:
+    return pay(1, sender=sender, receiver=receiver, amount=300, channel="remittance",
                note="family support", sender_country="AU", receiver_country="PH")  # fmt: skip
-    friend = pay(3, receiver="ACC-000500", amount=50, channel="p2p", note="birthday gift",
-                 sender_country="AU", receiver_country="AU",
-                 ts=lambda i: f"2024-03-0{i + 1} 23:30:00")  # fmt: skip
-    assert alerted(tmp_path, "a", home + friend) == {}
-    # The same payments on one corridor relation alert (low value no longer: 3 of 4 payments
-    # are under EUR 200, 80 % are needed); with relation_scope "all" the friend's relation
-    # scores on its own.
-    one = [{**r, "receiver": "ACC-000900", "receiver_country": "PH"} for r in friend]
-    assert alerted(tmp_path, "b", one + home)["ACC-000001|sender"] == (
-        "channel", "corridor", "night", "note_keywords", "round_amount")  # fmt: skip
-    everywhere = {"score": {"relation_scope": "all"}}
-    assert alerted(tmp_path, "c", home + friend, overrides=everywhere) == {
-        "ACC-000001|sender": ("channel", "low_value", "night", "note_keywords", "round_amount"),
-        "ACC-000500|receiver": ("channel", "low_value", "night", "note_keywords", "round_amount"),
+
+
+def friend(sender: str, receiver: str) -> list[dict[str, str]]:
+    return pay(3, sender=sender, receiver=receiver, amount=50, channel="p2p",
+               note="birthday gift", sender_country="AU", receiver_country="AU",
+               ts=lambda i: f"2024-03-0{i + 1} 23:30:00")  # fmt: skip
+
+
+def test_network_rules_count_red_flagged_relations_and_rules_count_per_relation(
+    tmp_path: Path,
+) -> None:
+    found = alerted(tmp_path, "story", network_story())
+    red = ("channel", "corridor", "low_value")
+    assert found == {
+        # fan-in over five red-flagged relations; four senders, or relations with two rules
+        # only, are no fan-in (the senders themselves stay under the threshold: 3.0)
+        "ACC-000900|receiver": tuple(sorted((*red, "fan_in"))),
+        # fan-out: the sender and each receiver of the burst; not ACC-000011 (15 days)
+        "ACC-000010|sender": tuple(sorted((*red, "fan_out"))),
+        **{f"ACC-00091{i}|receiver": tuple(sorted((*red, "fan_out"))) for i in range(3)},
+        # the same payments on one corridor relation alert (low value no longer: 3 of 4
+        # payments are under EUR 200, 80 % are needed); split over a remittance home and a
+        # friend at home they do not add up (ACC-000020, ACC-000930, ACC-000931 absent)
+        "ACC-000021|sender": ("channel", "corridor", "night", "note_keywords", "round_amount"),
+        "ACC-000932|receiver": ("channel", "corridor", "night", "note_keywords", "round_amount"),
+    }
+
+
+def test_relation_scope_all_and_no_single_rule_alert(tmp_path: Path) -> None:
+    """With relation_scope "all" the friend's relation scores on its own; one rule alone never
+    alerts, whatever its weight."""
+    single = [
+        r
+        for i in range(5)
+        for r in pay(
+            1,
+            sender=f"ACC-0001{i:02d}",
+            receiver="ACC-000900",
+            sender_country="AU",
+            receiver_country="PH",
+        )
+    ]
+    rows = friend("ACC-000020", "ACC-000931") + single
+    overrides = {"score": {"relation_scope": "all"}, "rules": {"corridor": {"weight": 50}}}
+    assert alerted(tmp_path, "all", rows, overrides=overrides) == {
+        "ACC-000020|sender": ("channel", "low_value", "night", "note_keywords", "round_amount"),
+        "ACC-000931|receiver": ("channel", "low_value", "night", "note_keywords", "round_amount"),
     }
 
 
