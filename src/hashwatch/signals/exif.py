@@ -92,12 +92,19 @@ def thumbnail_jpeg(content: bytes, size: int = THUMBNAIL_SIZE) -> bytes | None:
 
 def thumbnail_of(picture: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes | None:
     """A small JPEG for the report from a picture already decoded and upright (the reduced
-    colour decode PDQ hashing made: no second decode, no full-size resize)."""
+    colour decode PDQ hashing made: no second decode, no full-size resize). An integer box
+    reduction first, then a bilinear resize of the rest (10x cheaper than a bicubic resize of
+    the whole picture; the report shows thumbnails blurred)."""
     try:
-        small = picture if picture.mode == "RGB" else picture.convert("RGB")
-        if small is picture:
+        small = picture
+        factor = max(picture.width, picture.height) // size
+        if factor > 1 and picture.mode in ("RGB", "YCbCr", "L", "RGBA", "CMYK"):
+            small = picture.reduce(factor)
+        if small.mode != "RGB":
+            small = small.convert("RGB")
+        elif small is picture:
             small = picture.copy()  # thumbnail() resizes in place; the caller's picture stays
-        small.thumbnail((size, size))
+        small.thumbnail((size, size), resample=Image.Resampling.BILINEAR)
         out = io.BytesIO()
         small.save(out, "JPEG", quality=70)
         return out.getvalue()
