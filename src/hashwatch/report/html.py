@@ -68,12 +68,13 @@ def write_html_report(
     summary: ScanSummary,
     case_info: Mapping[str, Any],
     *,
-    max_thumbnails: int = MAX_THUMBNAILS,
+    max_thumbnails: int | None = None,
 ) -> None:
     """Write the report to ``path`` (through a temporary file, renamed when complete).
 
-    ``max_thumbnails`` bounds the page (``hashwatch scan --report-thumbnails``): the top
-    clusters in review order get three quarters of them, known matches the rest; every
+    ``max_thumbnails`` bounds the page (``hashwatch scan --report-thumbnails``; None:
+    :data:`MAX_THUMBNAILS`): the top clusters in review order get three quarters of them
+    (:data:`NEW_THUMBNAILS` of the default), known matches the rest; every
     record, with or without a thumbnail here, is in ``results.jsonl`` and the review
     workspace (``thumbnails.jsonl``).
 
@@ -83,7 +84,10 @@ def write_html_report(
     source_org), settings (mapping). Missing keys are left out of the header.
     """
     ordered = sorted(clusters, key=lambda cl: cl.number)
-    new_budget = max(0, max_thumbnails) * NEW_THUMBNAILS // MAX_THUMBNAILS
+    if max_thumbnails is None:
+        max_thumbnails, new_budget = MAX_THUMBNAILS, NEW_THUMBNAILS
+    else:
+        new_budget = max(0, max_thumbnails) * 3 // 4
     wanted: set[str] = set()
     for cl in ordered[:DETAILED_CLUSTERS]:
         members = [cl.representative, *(m for m in cl.members if m != cl.representative)]
