@@ -140,6 +140,9 @@ def run(cmd: list[str], env: dict[str, str]) -> Run:
 
 
 def profile(tree: Path, work: Path) -> None:
+    from hashwatch.runner import single_threaded_libraries
+
+    single_threaded_libraries()  # as the CLI's entry does: BLAS threads fight on a loaded machine
     from hashwatch.app import Hashwatch
     from hashwatch.config import Settings
 
