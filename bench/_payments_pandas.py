@@ -107,23 +107,29 @@ def _relations(df: pd.DataFrame, config: PaymentsConfig) -> pd.DataFrame:
     return rel.reset_index()
 
 
-def _fan_out(red: pd.DataFrame, config: PaymentsConfig) -> set[str]:
+def _fan_out(red: pd.DataFrame, scope: pd.DataFrame, config: PaymentsConfig) -> set[str]:
     """``sender|sender`` of each sender beginning enough red-flagged relations within the
-    window, and ``receiver|receiver`` of each receiver in such a burst."""
+    window, and ``receiver|receiver`` of each receiver in scope it began paying in such a
+    window."""
     rule = config.rule("fan_out")
     window = rule.number("window_days") * 86400.0
     need = int(rule.number("min_receivers"))
     out = set()
+    starts_of: dict[str, np.ndarray] = {}
     for sender, group in red.groupby("sender"):
         if len(group) < need:
             continue
-        group = group.sort_values("t0")
-        t = group["t0"].to_numpy()
+        t = np.sort(group["t0"].to_numpy())
         ends = np.searchsorted(t, t + window, side="right")
-        for start in np.flatnonzero(ends - np.arange(len(t)) >= need):
+        starts = t[ends - np.arange(len(t)) >= need]
+        if len(starts):
             out.add(f"{sender}|sender")
-            for receiver in group["receiver"].to_numpy()[start : ends[start]]:
-                out.add(f"{receiver}|receiver")
+            starts_of[str(sender)] = starts
+    mine = scope[scope["sender"].isin(list(starts_of))]
+    for sender, receiver, t0 in zip(mine["sender"], mine["receiver"], mine["t0"], strict=True):
+        starts = starts_of[str(sender)]
+        if ((starts <= t0) & (t0 <= starts + window)).any():
+            out.add(f"{receiver}|receiver")
     return out
 
 
@@ -178,7 +184,7 @@ def screen_pandas(path: Path, config: PaymentsConfig, rates: dict[str, float]) -
     ]
     for account in many.index:
         network.setdefault(f"{account}|receiver", set()).add("fan_in")
-    for key in _fan_out(red, config):
+    for key in _fan_out(red, rel, config):
         network.setdefault(key, set()).add("fan_out")
     alerts = set()
     for key in set(best) | set(network):

@@ -76,7 +76,9 @@ def count_network(con: duckdb.DuckDBPyConnection, config: PaymentsConfig) -> Non
            AND COUNT(DISTINCT s_country) >= {int(fan_in.number("min_countries"))}
     """)
     # For each red-flagged relation, how many of its sender's red-flagged relations began
-    # within the window from it; a burst is such a start with enough receivers.
+    # within the window from it; a burst is such a start with enough receivers, and every
+    # receiver in scope the sender began paying within a burst's window is one of its
+    # receivers (a single payment there may carry fewer red flags).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE bursts AS
         WITH red AS ({red}), w AS (
@@ -86,7 +88,7 @@ def count_network(con: duckdb.DuckDBPyConnection, config: PaymentsConfig) -> Non
             FROM red
         )
         SELECT r.sender, r.receiver, MAX(w.k) AS k
-        FROM w JOIN red r ON r.sender = w.sender AND r.t0 >= w.t0 AND r.t0 <= w.t0 + {window}
+        FROM w JOIN scope r ON r.sender = w.sender AND r.t0 >= w.t0 AND r.t0 <= w.t0 + {window}
         WHERE w.k >= {receivers}
         GROUP BY r.sender, r.receiver
     """)
