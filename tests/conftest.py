@@ -115,3 +115,23 @@ def sqlite_hw(tmp_path: Path, sqlite_template: Path) -> Iterator[Hashwatch]:
     app = Hashwatch(Settings(database_url=url, data_dir=tmp_path / "data"))
     yield app
     app.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """A local Ray cluster of two nodes of one CPU each, started once for the whole run (Ray
+    takes seconds to start): the runner contract and tests/test_runner_ray.py share it. A test
+    may remove the second node; the head node, where the tests run, stays."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hashwatch[ray]')")
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
+    if ray.is_initialized():
+        ray.shutdown()
+    made = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    made.add_node(**node)
+    ray.init(address=made.address, log_to_driver=False)
+    made.wait_for_nodes()
+    yield made
+    ray.shutdown()
+    made.shutdown()  # type: ignore[no-untyped-call]

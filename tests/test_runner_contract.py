@@ -28,8 +28,8 @@ IDS = [f"{name}-{workers}" for name, workers in SHAPES]
 @pytest.fixture(params=SHAPES, ids=IDS)
 def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
     name, workers = request.param
-    if name == "ray":
-        pytest.importorskip("ray", reason="Ray is not installed (pip install 'hashwatch[ray]')")
+    if name == "ray":  # the session's local Ray cluster (skipped if Ray is not installed)
+        request.getfixturevalue("ray_cluster")
     with make_runner(name, workers) as made:
         yield made
 

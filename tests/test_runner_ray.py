@@ -1,6 +1,6 @@
 """An investigator's scan on a Ray cluster gives what the local scan gives, whatever fails.
 
-One local cluster of two nodes (one CPU each) is started for the module; the same generated
+One local cluster of two nodes (one CPU each) is started once for the test run; the same generated
 evidence is scanned by the local runner and by Ray. A node removed mid-scan, or a driver that
 stops, loses no file and doubles none.
 """
@@ -11,7 +11,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +30,11 @@ from tests.test_scan import build_evidence, make_lists
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hashwatch[ray]')")
 
-NODE: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
-
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    from ray.cluster_utils import Cluster
-
-    if ray.is_initialized():  # a runtime an earlier module started in this process
-        ray.shutdown()
-    made = Cluster(
-        initialize_head=True,
-        head_node_args={**NODE, "include_dashboard": False},
-    )
-    made.add_node(**NODE)
-    ray.init(address=made.address, log_to_driver=False)
-    made.wait_for_nodes()
-    yield made
-    ray.shutdown()
-    made.shutdown()  # type: ignore[no-untyped-call]
+def cluster(ray_cluster: Any) -> Any:
+    """The session's two-node cluster (tests/conftest.py)."""
+    return ray_cluster
 
 
 def _results(case: Path) -> list[str]:
@@ -237,7 +222,7 @@ def test_a_dead_shard_reloads_while_queries_fail_clearly_or_wait(
         hw.close()  # stops the shards too
 
 
-# Last in the module: it leaves the cluster with one node.
+# Last in the module: it leaves the cluster with one node (the head, where the tests run).
 def test_a_node_removed_mid_scan_loses_no_file_and_doubles_none(
     cluster: Any, sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
