@@ -14,13 +14,19 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
 def command_paths(group: Any) -> list[list[str]]:
-    """Every command's path below the root ``group``, the root first."""
+    """Every command's path below the root ``group``, the root first (groups listed by
+    ``list_commands``, so groups built only when used are walked too)."""
+    import typer
+
     paths: list[list[str]] = [[]]
 
     def walk(cmd: Any, prefix: list[str]) -> None:
-        for name in sorted(getattr(cmd, "commands", {})):
+        if not hasattr(cmd, "list_commands"):
+            return
+        ctx = typer.Context(cmd)
+        for name in sorted(cmd.list_commands(ctx)):
             paths.append([*prefix, name])
-            walk(cmd.commands[name], [*prefix, name])
+            walk(cmd.get_command(ctx, name), [*prefix, name])
 
     walk(group, [])
     return paths

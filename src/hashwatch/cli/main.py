@@ -4,15 +4,17 @@ No logic lives here or in the command modules beside it. Results go to stdout as
 tables for people); progress and errors go to stderr; a :class:`HashwatchError` becomes its exit
 code with a one-line message (:func:`hashwatch.cli._common.run_app`). Each command group lives in
 its own module and imports only :mod:`hashwatch.cli._common`; the library itself is imported
-inside the commands, so ``--help`` answers at once.
+inside the commands, so ``--help`` answers at once. A group is registered with
+:func:`~hashwatch.cli._lazy.add_lazy_typer` (one line): its commands are built when it is used.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
+from typer.models import TyperInfo
 
 from hashwatch import __version__
 from hashwatch.cli import (
@@ -33,11 +35,20 @@ from hashwatch.cli import (
     watch,
 )
 from hashwatch.cli._common import DbOption, run_app
+from hashwatch.cli._lazy import LazyGroups, add_lazy_typer
 from hashwatch.cli.exchange import exchange_app
 
 __all__ = ["app", "main"]
 
+
+class _Groups(LazyGroups):
+    """The root: its command groups are built when used (``add_lazy_typer``)."""
+
+    lazy: ClassVar[dict[str, TyperInfo]] = {}
+
+
 app = typer.Typer(
+    cls=_Groups,
     help="Find known material by hash, put new material first, share hash lists.",
     no_args_is_help=True,
     add_completion=False,
@@ -66,21 +77,21 @@ app.command("hash")(match.hash_cmd)
 app.command()(match.match)
 app.command()(scan.scan)
 app.command()(scan.verify)
-app.add_typer(index.index_app, name="index")
-app.add_typer(lists.lists_app, name="lists")
-app.add_typer(cases.cases_app, name="cases")
+add_lazy_typer(app, index.index_app, "index")
+add_lazy_typer(app, lists.lists_app, "lists")
+add_lazy_typer(app, cases.cases_app, "cases")
 app.command()(review.review)
 app.command()(service.serve)
 app.command()(watch.watch)
-app.add_typer(service.keys_app, name="keys")
+add_lazy_typer(app, service.keys_app, "keys")
 service.keys_app.command("unflag")(peer_query.unflag)
-app.add_typer(service.webhooks_app, name="webhooks")
-app.add_typer(users.users_app, name="users")
-app.add_typer(peers.peers_app, name="peers")
+add_lazy_typer(app, service.webhooks_app, "webhooks")
+add_lazy_typer(app, users.users_app, "users")
+add_lazy_typer(app, peers.peers_app, "peers")
 peers.peers_app.command("opinion")(peer_opinion.opinion)
 peers.peers_app.command("query")(peer_query.query)
-app.add_typer(exchange_app, name="exchange")
-app.add_typer(payments.payments_app, name="payments")
+add_lazy_typer(app, exchange_app, "exchange")
+add_lazy_typer(app, payments.payments_app, "payments")
 payments.payments_app.command("synth")(payments_synth.synth)
 payments.payments_app.command("decide")(payments_decide.decide)
 payments.payments_app.add_typer(payments_decide.flagged_app, name="flagged")
