@@ -11,7 +11,18 @@ import typing
 
 import pytest
 
-HEAVY = ("numba", "numpy", "sqlalchemy", "alembic", "fastapi", "av", "PIL", "uvicorn", "psycopg")
+HEAVY = (
+    "numba",
+    "numpy",
+    "sqlalchemy",
+    "alembic",
+    "fastapi",
+    "av",
+    "PIL",
+    "uvicorn",
+    "psycopg",
+    "ray",
+)
 
 PROBE = """
 import json, runpy, sys

@@ -25,9 +25,12 @@ from hashwatch.lists.model import ListKind
 from hashwatch.matching.index_sync import SyncedPdqIndex
 from hashwatch.matching.sharded import ShardedSyncedIndex, ShardUnavailableError, shard_path
 from hashwatch.runner import make_runner
+from tests import inprocess_cli
+from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
 from tests.test_scan import build_evidence, make_lists
 
+run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hashwatch[ray]')")
 
 
@@ -90,6 +93,17 @@ def test_a_ray_scan_gives_the_local_scan_s_outputs(
     assert _manifest_evidence(tmp_path / "ray") == _manifest_evidence(tmp_path / "local")
     assert on_ray.summary.by_status == local.summary.by_status
     assert on_ray.summary.new_clusters == local.summary.new_clusters
+
+
+def test_the_command_line_scans_on_the_cluster(cluster: Any, run: Run, tmp_path: Path) -> None:
+    files = _many_pictures(tmp_path / "seized", 3)
+    done = run("scan", str(tmp_path / "seized"), "--out", str(tmp_path / "case"), "--runner", "ray")
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(line)["path"] for line in _results(tmp_path / "case")) == sorted(files)
+    elsewhere = run(
+        "scan", str(tmp_path / "seized"), "--out", str(tmp_path / "other"), "--runner", "nowhere"
+    )
+    assert elsewhere.returncode != 0 and "unknown runner 'nowhere'" in elsewhere.stderr
 
 
 def test_every_node_must_read_the_evidence(cluster: Any, tmp_path: Path) -> None:
