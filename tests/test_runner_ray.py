@@ -193,6 +193,10 @@ def test_sharded_matching_answers_as_the_whole_index(cluster: Any, tmp_path: Pat
         # Through the matcher, as scan, match, serve and watch use it.
         found = matcher.match_fields([{"pdq": second[7], "pdq_quality": 100}])[0]
         assert [m.list for m in found.matches] == ["known-b"]
+        # 'hashwatch index rebuild' rebuilds every shard from the database.
+        hw.pdq_index.watermark = -1
+        assert hw.pdq_index.refresh() == 500
+        assert _same(hw.pdq_index.index.query(queries, 31), whole.index.query(queries, 31))
     finally:
         hw.close()  # stops the shards too
 

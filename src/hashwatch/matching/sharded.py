@@ -78,8 +78,11 @@ class PdqShard:
             self.db, Path(path) if path else None, shard=(shard, count)
         ).open()
 
-    def refresh(self) -> tuple[int, int, int]:
-        """Catch up with the database: (rows applied, watermark, hashes held)."""
+    def refresh(self, rebuild: bool = False) -> tuple[int, int, int]:
+        """Catch up with the database (``rebuild``: read the shard's hashes again from it):
+        (rows applied, watermark, hashes held)."""
+        if rebuild:
+            self.synced.watermark = -1
         applied = self.synced.refresh()
         return applied, self.synced.watermark, len(self.synced.index)
 
@@ -171,9 +174,10 @@ class ShardedPdqIndex(PdqIndex):
             f"snapshot){waited}: {reason}; no partial answer is given"
         )
 
-    def refresh(self) -> tuple[int, int]:
-        """Every shard catches up: (rows applied, the lowest watermark)."""
-        answers = self._all("refresh")
+    def refresh(self, *, rebuild: bool = False) -> tuple[int, int]:
+        """Every shard catches up (or rebuilds from the database): (rows applied, the lowest
+        watermark)."""
+        answers = self._all("refresh", rebuild)
         self._size = sum(a[2] for a in answers)
         return sum(a[0] for a in answers), min(a[1] for a in answers)
 
@@ -259,12 +263,15 @@ class ShardedSyncedIndex(SyncedPdqIndex):
         self.index = self.sharded
 
     def open(self) -> ShardedSyncedIndex:
+        """Each shard has loaded its snapshot and caught up (done when the actors start)."""
         self._loaded = True
-        self.refresh()
+        _, self.watermark = self.sharded.refresh()
         return self
 
     def refresh(self) -> int:
-        applied, self.watermark = self.sharded.refresh()
+        """Catch up; a watermark set below 0 (``hashwatch index rebuild``) rebuilds every
+        shard from the database."""
+        applied, self.watermark = self.sharded.refresh(rebuild=self.watermark < 0)
         return applied
 
     def save(self) -> None:
