@@ -52,10 +52,6 @@ def _evidence(root: Path) -> Path:
     return root
 
 
-# One worker runs this file (--dist loadgroup): the module fixture below is made once.
-pytestmark = pytest.mark.xdist_group("test_cases")
-
-
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(evidence, case directory) of one scan, shared by the tests of this file."""

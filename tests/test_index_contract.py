@@ -137,10 +137,6 @@ def test_exact_at_small_size(make: Callable[[], PdqIndex], radius: int) -> None:
 Large = tuple[MihPdqIndex, dict[int, bytes], Rows, Any]
 
 
-# One worker runs this file (--dist loadgroup): the module fixture below is made once.
-pytestmark = pytest.mark.xdist_group("test_index_contract")
-
-
 @pytest.fixture(scope="module")
 def large() -> Large:
     rng = np.random.default_rng(7)

@@ -158,10 +158,6 @@ class _Collector(HTMLParser):
         self.text.append(data)
 
 
-# One worker runs this file (--dist loadgroup): the module fixture below is made once.
-pytestmark = pytest.mark.xdist_group("test_report_outputs")
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, _Collector]:
     records, clusters = _scan()

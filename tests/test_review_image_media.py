@@ -60,10 +60,6 @@ def _sha(image: str, inside: str, kind: str) -> str:
     return str(EXPECTED["gpt" if key == "gpt" else key][kind][inside])
 
 
-# One worker runs this file (--dist loadgroup): the module fixture below is made once.
-pytestmark = pytest.mark.xdist_group("test_review_image_media")
-
-
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(evidence, case directory): the split E01, the floppy E01 and a raw GPT disk, scanned

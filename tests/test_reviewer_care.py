@@ -47,10 +47,6 @@ def _png(seed: int) -> bytes:
     return buf.getvalue()
 
 
-# One worker runs this file (--dist loadgroup): the module fixture below is made once.
-pytestmark = pytest.mark.xdist_group("test_reviewer_care")
-
-
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(evidence, case directory) of one scan shared by this file's tests."""

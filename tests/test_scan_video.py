@@ -141,10 +141,6 @@ def _state(files: list[Path]) -> dict[Path, tuple[bytes, int, int]]:
     return {p: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_atime_ns) for p in files}
 
 
-# One worker runs this file (--dist loadgroup): the module fixture below is made once.
-pytestmark = pytest.mark.xdist_group("test_scan_video")
-
-
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The known list, the evidence, and one real ``hashwatch scan`` of it (CLI)."""
