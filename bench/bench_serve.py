@@ -1,13 +1,17 @@
 """Lookups per second of ``hashwatch serve`` over loopback, against HMA's published target.
 
     .venv/bin/python bench/bench_serve.py [--entries 1000000] [--seconds 10] [--concurrency 8]
+        [--reference-src PATH]
 
 Builds a SQLite database with ``--entries`` random PDQ hashes (benign: random bits), starts
 ``hashwatch serve`` with 1 and then 2 workers, and drives it from a thread pool of httpx clients
 on the same machine (the load generator competes with the server for the cores, so the numbers
 are a floor). Measured: PDQ lookups one signal per request, 100 signals per request, and image
-uploads (a generated 256x256 JPEG, hashed by the server). HMA states 4,000 lookups/s at 10 M
-hashes as its target.
+uploads (a generated 256x256 JPEG, hashed by the server); one signal per request is measured
+with none matching and with half of them stored hashes (each match recorded and audited).
+HMA states 4,000 lookups/s at 10 M hashes as its target. ``--reference-src PATH`` serves the
+same database with another hashwatch's ``src`` folder in the same run (before/after: e.g. a
+``git archive`` of an older commit) and prints the ratio.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ from hashwatch.app import Hashwatch
 from hashwatch.store.service import KeyStore, Role
 
 HMA_TARGET = 4000
+KINDS = {
+    "pdq": "PDQ, 1 signal/request, none matching",
+    "pdqhalf": "PDQ, 1 signal/request, half matching",
+    "pdq100": "PDQ, 100 signals/request",
+    "image": "image upload",
+}
 
 
 def build(base: Path, entries: int) -> tuple[str, str]:
@@ -63,9 +73,17 @@ def jpeg(seed: int) -> bytes:
     return buf.getvalue()
 
 
-def drive(base: str, token: str, kind: str, seconds: float, concurrency: int) -> dict[str, float]:
+def drive(
+    base: str,
+    token: str,
+    kind: str,
+    seconds: float,
+    concurrency: int,
+    stored: list[str] | None = None,
+) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {token}"}
     rng = np.random.default_rng(7)
+    known = stored or []
     images = [jpeg(i) for i in range(16)]
     latencies: list[float] = []
     lookups = [0]
@@ -86,6 +104,8 @@ def drive(base: str, token: str, kind: str, seconds: float, concurrency: int) ->
                 else:
                     per = 100 if kind == "pdq100" else 1
                     sig = [{"type": "pdq", "value": rng.bytes(32).hex()} for _ in range(per)]
+                    if kind == "pdqhalf" and i % 2 == 0:  # a stored hash: matched and recorded
+                        sig = [{"type": "pdq", "value": known[i % len(known)]}]
                     t = time.perf_counter()
                     r = client.post("/v1/match", json={"signals": sig})
                 local.append(time.perf_counter() - t)
@@ -112,8 +132,11 @@ def drive(base: str, token: str, kind: str, seconds: float, concurrency: int) ->
     }
 
 
-def serve(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    return start_serve(url, data_dir, "--workers", str(workers))
+def serve(
+    url: str, data_dir: Path, workers: int, src: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    env = {"PYTHONPATH": str(src)} if src is not None else None
+    return start_serve(url, data_dir, "--workers", str(workers), env=env)
 
 
 def main() -> None:
@@ -122,27 +145,40 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS))
+    parser.add_argument("--reference-src", type=Path, help="another hashwatch's src folder")
     args = parser.parse_args()
+    versions: list[tuple[str, Path | None]] = [("this", None)]
+    if args.reference_src is not None:
+        versions.insert(0, ("reference", args.reference_src.resolve()))
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         url, token = build(base, args.entries)
+        with (base / "list.txt").open() as listing:
+            stored = [line.split()[1] for _, line in zip(range(10_000), listing, strict=False)]
         rows = []
+        results: dict[tuple[str, int, str], dict[str, float]] = {}
         for workers in args.workers:
-            proc, address = serve(url, base, workers)
-            try:
-                for kind in ("pdq", "pdq100", "image"):
-                    drive(address, token, kind, 1.0, args.concurrency)  # warm-up (JIT, caches)
-                    res = drive(address, token, kind, args.seconds, args.concurrency)
-                    rows.append((workers, kind, res))
-                    print(workers, kind, {k: round(v, 1) for k, v in res.items()}, flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-    names = {
-        "pdq": "PDQ, 1 signal/request",
-        "pdq100": "PDQ, 100 signals/request",
-        "image": "image upload",
-    }
+            for kind in args.kinds:
+                for version, src in versions:  # side by side, row by row
+                    proc, address = serve(url, base, workers, src)
+                    try:
+                        drive(address, token, kind, 1.0, args.concurrency, stored)  # warm-up
+                        res = drive(address, token, kind, args.seconds, args.concurrency, stored)
+                    finally:
+                        proc.terminate()
+                        proc.wait(timeout=30)
+                    results[(version, workers, kind)] = res
+                    print(version, workers, kind, {k: round(v, 1) for k, v in res.items()})
+                rows.append((workers, kind, results[("this", workers, kind)]))
+    if args.reference_src is not None:
+        print("\nthis / reference, lookups/s:")
+        for (version, workers, kind), res in results.items():
+            if version == "this":
+                ref = results[("reference", workers, kind)]
+                ratio = res["lookups_s"] / ref["lookups_s"]
+                print(f"  {workers} worker(s) {KINDS[kind]}: {ratio:.2f}x")
+    names = KINDS
     print(f"\n{args.entries:,} PDQ hashes, {args.concurrency} client threads on loopback\n")
     print("| workers | lookup | lookups/s | requests/s | p50 ms | p99 ms | of HMA 4,000/s |")
     print("|---|---|---|---|---|---|---|")
