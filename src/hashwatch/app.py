@@ -53,6 +53,7 @@ class MatchedFile:
         # The 8 rotated/flipped hashes were computed for matching; a match names the variant
         # that matched. ``hashwatch hash --dihedral`` prints them.
         fields.pop("pdq_dihedral", None)
+        fields.pop("pdq_trimmed_dihedral", None)
         return {**fields, **self.result.as_dict()}
 
 
@@ -272,11 +273,14 @@ class Hashwatch:
         policy: str | None = None,
         frame_interval: float | None = 1.0,
         sampling: str = "fast",
+        border_trim: bool | None = None,
     ) -> HashOptions:
         """The one options object for hashing, from the settings and the caller's choices
-        (``policy`` None: the settings' PDQ policy); built once, passed down unchanged."""
+        (``policy`` None: the settings' PDQ policy; ``border_trim`` None: the settings');
+        built once, passed down unchanged."""
         return HashOptions(
             dihedral=dihedral,
+            border_trim=self.settings.border_trim if border_trim is None else border_trim,
             policy=policy or self.settings.pdq_policy,
             max_image_pixels=self.settings.max_image_pixels,
             max_decode_pixels=self.settings.max_decode_pixels or None,

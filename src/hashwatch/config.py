@@ -35,6 +35,8 @@ class Settings:
     # Decode budget per file (HASHWATCH_MAX_DECODE_PIXELS; docs/signals.md); 0: none.
     max_decode_pixels: int = DEFAULT_MAX_DECODE_PIXELS
     min_pdq_quality: int = MIN_PDQ_QUALITY
+    # Also hash the picture inside a uniform border (HASHWATCH_BORDER_TRIM=off turns it off).
+    border_trim: bool = True
     # Which runner hashes work units (``hashwatch.runner.RUNNERS``): "local", a process pool.
     runner: str = "local"
     # The Ray cluster the "ray" runner uses (HASHWATCH_RAY_ADDRESS; None: RAY_ADDRESS or local).
@@ -91,6 +93,7 @@ class Settings:
             index=env.get("HASHWATCH_INDEX", "local").strip().lower() or "local",
             index_wait_s=_float_env("HASHWATCH_INDEX_WAIT_S", 0.0),
             max_withdraw_share=withdraw,
+            border_trim=_switch_env("HASHWATCH_BORDER_TRIM", True),
         )
 
     @property
@@ -134,3 +137,15 @@ def _float_env(name: str, default: float) -> float:
     if value < 0:
         raise ConfigError(f"{name} must be 0 or more")
     return value
+
+
+def _switch_env(name: str, default: bool) -> bool:
+    """An on/off setting: on, off, 1, 0, true, false, yes, no (any case); unset: ``default``."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "1", "true", "yes"):
+        return True
+    if raw in ("off", "0", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off")

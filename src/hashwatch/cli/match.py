@@ -73,6 +73,13 @@ def match(
         bool,
         typer.Option("--no-dihedral", help="Do not match rotated/flipped copies (PDQ)."),
     ] = False,
+    no_border_trim: Annotated[
+        bool,
+        typer.Option(
+            "--no-border-trim",
+            help="Do not also hash the picture inside a uniform border (framed, padded copies).",
+        ),
+    ] = False,
     min_quality: Annotated[
         int | None, typer.Option("--min-quality", help="Lowest PDQ quality matched (default 50).")
     ] = None,
@@ -110,7 +117,9 @@ def match(
         return
     if not paths:
         raise ConfigError("give PATHs to match, or --signals FILE")
-    options = opened.hash_options(dihedral=not no_dihedral, policy=pdq_policy)
+    options = opened.hash_options(
+        dihedral=not no_dihedral, policy=pdq_policy, border_trim=False if no_border_trim else None
+    )
     with progress("matching") as bar:
         task = bar.add_task("match", total=None, rate="") if bar else None
 

@@ -64,6 +64,13 @@ def scan(
     no_dihedral: Annotated[
         bool, typer.Option("--no-dihedral", help="Do not match rotated/flipped copies.")
     ] = False,
+    no_border_trim: Annotated[
+        bool,
+        typer.Option(
+            "--no-border-trim",
+            help="Do not also hash the picture inside a uniform border (framed, padded copies).",
+        ),
+    ] = False,
     unit_files: Annotated[
         int, typer.Option("--unit-files", help="Files per work unit (units are resumed whole).")
     ] = 64,
@@ -164,6 +171,7 @@ def scan(
         err.print(f"[bold red]warning:[/] {warning}", highlight=False)
     options = opened.hash_options(
         dihedral=not no_dihedral,
+        border_trim=False if no_border_trim else None,
         frame_interval=frame_interval if frame_interval > 0 else None,
         sampling=check_sampling(sampling),
     )

@@ -162,7 +162,8 @@ class Match:
     entry_status: str = "active"
     list_version: int = 0
     # Which dihedral variant of the query matched (see hashwatch.signals.pdq.DIHEDRAL_NAMES):
-    # "rot90" means the picture, turned as Pillow's ROTATE_90 turns it, matches the entry.
+    # "rot90" means the picture, turned as Pillow's ROTATE_90 turns it, matches the entry;
+    # "trimmed" (or "trimmed+rot90") that the picture inside its uniform border matched.
     variant: str | None = None
     # The matched hash is a frame of a known video: its time (seconds) in that video.
     ref_time: float | None = None

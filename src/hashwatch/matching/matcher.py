@@ -91,6 +91,14 @@ class _ListFacts:
     local_features: bool = False
 
 
+def _variant_name(picture: str | None, variant: str | None) -> str | None:
+    """What a PDQ match names as matched: the dihedral variant, after the picture it was
+    computed from when that is not the picture as it is ("trimmed", "trimmed+flipx")."""
+    if picture is None:
+        return variant
+    return picture if variant in (None, "original") else f"{picture}+{variant}"
+
+
 class Matcher:
     """Matches items (groups of signals of one file or one input line) against lists.
 
@@ -384,7 +392,7 @@ class Matcher:
                     variants = DIHEDRAL_NAMES
                 for value, variant in zip(hashes, variants, strict=True):
                     queries.append(normalize_hash(HashType.PDQ, value))
-                    owners.append((n, variant))
+                    owners.append((n, _variant_name(s.picture, variant)))
         radius = self.max_threshold
         if not queries or not self._lists or len(self.pdq_index) == 0:
             return

@@ -28,6 +28,7 @@ from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream, o
 from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg, thumbnail_of
 from hashwatch.signals.image import DEFAULT_MAX_DECODE_PIXELS, decode_image, sniff_media_type
 from hashwatch.signals.pdq import PdqPolicy, PdqResult, get_pdq_policy, hash_decoded
+from hashwatch.signals.robust import trimmed_decode
 from hashwatch.signals.types import SIGNAL_TYPES
 from hashwatch.signals.video import SAMPLINGS, VideoSignals, hash_video
 from hashwatch.signals.video_sniff import sniff_video_type
@@ -46,9 +47,13 @@ class HashOptions:
 
     ``dihedral`` asks for the 8 rotated/flipped PDQ hashes of an image, which is what lets a
     matcher find a rotated or mirrored copy (on by default: the index makes it cheap).
+    ``border_trim`` also hashes the picture inside a uniform border (letterboxing, padding),
+    from the same decode, so a framed copy is matched (``FileSignals.trimmed``; on by default:
+    measured with no false matches, docs/benchmarks.md "Robust matching").
     """
 
     dihedral: bool = True
+    border_trim: bool = True
     policy: str = "fast"
     max_image_pixels: int | None = None
     # Pixels one file may decode, over all its frames (signals.image.DEFAULT_MAX_DECODE_PIXELS).
@@ -85,6 +90,8 @@ class FileSignals:
     mime: str | None = None
     pdq: PdqResult | None = None
     error: str | None = None
+    # PDQ of the picture inside its uniform border, when it has one (HashOptions.border_trim).
+    trimmed: PdqResult | None = None
     exif: dict[str, Any] | None = None
     thumbnail: bytes | None = field(default=None, repr=False)
     video: VideoSignals | None = None
@@ -121,6 +128,11 @@ class FileSignals:
             if self.pdq.dihedral is not None:
                 out["pdq_dihedral"] = list(self.pdq.dihedral)
             out["pdq_policy"] = self.pdq.policy
+        if self.trimmed is not None:
+            out["pdq_trimmed"] = self.trimmed.hash
+            out["pdq_trimmed_quality"] = self.trimmed.quality
+            if self.trimmed.dihedral is not None:
+                out["pdq_trimmed_dihedral"] = list(self.trimmed.dihedral)
         for impl in SIGNAL_TYPES.values():
             # A registered type whose field the blocks above do not write (none built in).
             if impl.fields and impl.fields[0] not in out:
@@ -245,6 +257,11 @@ def _with_pdq(
         )
         colour = decoded.colour
         pdq = hash_decoded(decoded, options.pdq_policy, dihedral=options.dihedral)
+        trimmed: PdqResult | None = None
+        inner = trimmed_decode(decoded) if options.border_trim else None
+        if inner is not None:
+            trimmed = hash_decoded(inner, options.pdq_policy, dihedral=options.dihedral)
+        del inner
     except DecodeError as exc:
         return FileSignals(shown, digests, mime=mime, error=_describe(exc))
     except (MemoryError, OSError, ValueError) as exc:  # decoder faults never stop a run
@@ -278,6 +295,7 @@ def _with_pdq(
         digests,
         mime=mime,
         pdq=pdq,
+        trimmed=trimmed,
         exif=exif,
         thumbnail=thumb,
         video=animation,

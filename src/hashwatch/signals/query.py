@@ -18,12 +18,15 @@ __all__ = ["MediaQuery", "Signal", "signals_from_fields", "signals_of"]
 
 @dataclass(frozen=True)
 class Signal:
-    """One hash to match. ``dihedral`` holds the 8 variants of a PDQ hash when known."""
+    """One hash to match. ``dihedral`` holds the 8 variants of a PDQ hash when known;
+    ``picture`` names what was hashed when it is not the picture as it is ("trimmed": the
+    picture inside its uniform border), so a match can say so."""
 
     hash_type: HashType
     value: str
     quality: int | None = None
     dihedral: tuple[str, ...] | None = None
+    picture: str | None = None
 
 
 def signals_of(fs: FileSignals) -> list[Signal]:
@@ -34,13 +37,16 @@ def signals_of(fs: FileSignals) -> list[Signal]:
             continue
         quality, variants = impl.quality_of(fs), impl.variants_of(fs)
         out.extend(Signal(htype, value, quality, variants) for value in impl.values_of(fs))
+    if fs.trimmed is not None:
+        t = fs.trimmed
+        out.append(Signal(HashType.PDQ, t.hash, t.quality, t.dihedral, picture="trimmed"))
     return out
 
 
 def signals_from_fields(fields: Mapping[str, Any]) -> list[Signal]:
     """The matchable signals of a hashed file given as its JSON fields (``hashwatch hash``
     output, scan results): each type's ``fields``, with ``<field>_quality`` and
-    ``<field>_dihedral`` where present (PDQ)."""
+    ``<field>_dihedral`` where present (PDQ), and the border-trimmed picture's ``pdq_trimmed``."""
     out: list[Signal] = []
     for htype, impl in SIGNAL_TYPES.items():
         if not impl.query:
@@ -57,6 +63,17 @@ def signals_from_fields(fields: Mapping[str, Any]) -> list[Signal]:
                     tuple(dihedral) if dihedral else None,
                 )
             )
+    if fields.get("pdq_trimmed"):  # the picture inside its border (HashOptions.border_trim)
+        dihedral = fields.get("pdq_trimmed_dihedral")
+        out.append(
+            Signal(
+                HashType.PDQ,
+                fields["pdq_trimmed"],
+                fields.get("pdq_trimmed_quality"),
+                tuple(dihedral) if dihedral else None,
+                picture="trimmed",
+            )
+        )
     return out
 
 

@@ -8,18 +8,31 @@
   multiply the index by ``1 + len(angles)``, so a list opts in.
 
 Mirrored copies need nothing here: the dihedral hashes (on by default) include them.
+:func:`trimmed_decode` gives the hasher the border-trimmed picture from the decode it already
+has (no second decode), so every query carries the trimmed picture's PDQ beside its own.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
+
+from hashwatch.signals.image import AxisMap, DecodedImage
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["ROTATION_ANGLES", "TRIM_TOLERANCE", "rotated", "trim_borders"]
+__all__ = [
+    "ROTATION_ANGLES",
+    "TRIM_TOLERANCE",
+    "border_box",
+    "rotated",
+    "trim_borders",
+    "trimmed_decode",
+]
 
 TRIM_TOLERANCE = 12  # grey levels a border pixel may differ from the border colour
 ROTATION_ANGLES = (-4.0, -2.0, 2.0, 4.0)
@@ -35,10 +48,11 @@ def _uniform_run(lines: np.ndarray, colour: np.ndarray) -> int:
     return int(bad[0]) if len(bad) else len(ok)
 
 
-def trim_borders(image: Image.Image) -> Image.Image | None:
-    """The picture without uniform borders, or None when it has none worth trimming (less
-    than 2 % of a side) or is uniform throughout."""
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+def border_box(pixels: npt.NDArray[np.uint8]) -> tuple[int, int, int, int] | None:
+    """The box ``(left, top, right, bottom)`` of the picture inside uniform borders, for an
+    ``h x w`` (grey) or ``h x w x c`` array; None when there are none worth trimming (less
+    than 2 % of a side) or the picture is uniform throughout."""
+    rgb = pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
     h, w = rgb.shape[:2]
     if h < 16 or w < 16:
         return None
@@ -56,7 +70,41 @@ def trim_borders(image: Image.Image) -> Image.Image | None:
         return None
     if max(top, bottom) < 0.02 * h and max(left, right) < 0.02 * w:
         return None
-    return image.convert("RGB").crop((left, top, w - right, h - bottom))
+    return left, top, w - right, h - bottom
+
+
+def trim_borders(image: Image.Image) -> Image.Image | None:
+    """The picture without uniform borders, or None when it has none worth trimming (see
+    :func:`border_box`)."""
+    rgb = image.convert("RGB")
+    box = border_box(np.asarray(rgb, dtype=np.uint8))
+    return None if box is None else rgb.crop(box)
+
+
+def trimmed_decode(decoded: DecodedImage) -> DecodedImage | None:
+    """The border-trimmed picture of a decode, ready for PDQ, or None when it has no uniform
+    border. The border is found on the decode's colour picture when it kept one (a grey
+    border around grey-matching colours is not taken for one), else on its luma; the trimmed
+    picture is hashed at the decode's resolution (PDQ reduces to 64 x 64 anyway)."""
+    image = decoded.image
+    source = decoded.colour if decoded.colour is not None else image
+    if source.size != image.size:
+        source = image
+    if source.mode not in ("L", "RGB", "YCbCr"):
+        source = source.convert("RGB")  # palette, alpha, 16-bit: compared as 8-bit colour
+    box = border_box(np.asarray(source, dtype=np.uint8))
+    if box is None:
+        return None
+    inner = image.crop(box)
+    return replace(
+        decoded,
+        image=inner,
+        width=inner.width,
+        height=inner.height,
+        rows=AxisMap(inner.height),
+        cols=AxisMap(inner.width),
+        colour=None,
+    )
 
 
 def rotated(image: Image.Image, angle: float) -> Image.Image:
