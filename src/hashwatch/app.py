@@ -509,6 +509,7 @@ class Hashwatch:
             unit_max_files=unit_files,
             case=case or CaseDetails(),
             carve=carve,
+            archive_split_bytes=self.settings.archive_split_bytes,
             **({} if report_thumbnails is None else {"report_thumbnails": report_thumbnails}),
             **({} if salted_ed2k_max is None else {"salted_ed2k_max": salted_ed2k_max}),
         )

@@ -49,6 +49,9 @@ class Settings:
     # The share of a list's live entries a replace import may withdraw without --force
     # (HASHWATCH_MAX_WITHDRAW_SHARE, 0 to 1; docs/lists.md).
     max_withdraw_share: float = 0.5
+    # Zips larger than this many bytes are scanned as parts of member ranges that workers
+    # share (HASHWATCH_ARCHIVE_SPLIT_BYTES; 0: never; hashwatch.scan.archive_split).
+    archive_split_bytes: int = 1 << 30
 
     @classmethod
     def from_env(
@@ -93,6 +96,7 @@ class Settings:
             index=env.get("HASHWATCH_INDEX", "local").strip().lower() or "local",
             index_wait_s=_float_env("HASHWATCH_INDEX_WAIT_S", 0.0),
             max_withdraw_share=withdraw,
+            archive_split_bytes=int(_float_env("HASHWATCH_ARCHIVE_SPLIT_BYTES", 1 << 30)),
             border_trim=_switch_env("HASHWATCH_BORDER_TRIM", True),
         )
 

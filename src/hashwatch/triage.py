@@ -46,6 +46,7 @@ from hashwatch.report.review_data import (
 )
 from hashwatch.report.vics_case import write_vics_case
 from hashwatch.runner import Runner, report_progress
+from hashwatch.scan.archive_split import ARCHIVE_SPLIT_BYTES, ArchivePlanner
 from hashwatch.scan.cluster import cluster_new_media
 from hashwatch.scan.images import ImagePlanner
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, Cluster, ItemRecord, ItemStatus, ScanSummary
@@ -107,6 +108,8 @@ class ScanConfig:
     # eMule cancelled.met records: the lists' ED2K values salted per seed up to this many
     # (hashwatch.scan.p2p.salted_records); above it the records say they were not checked.
     salted_ed2k_max: int = DEFAULT_SALTED_MAX
+    # Zips above this size become parts of member ranges (hashwatch.scan.archive_split).
+    archive_split_bytes: int = ARCHIVE_SPLIT_BYTES
 
 
 @dataclass
@@ -265,6 +268,8 @@ class Scanner:
             state.set_meta("lists", lists)
             state.set_meta("settings", self._settings())
             state.set_meta("case", self.case.given_json())
+            # Kept for --resume: the parts of a split zip are its resume keys.
+            state.set_meta("archive_split_bytes", self.config.archive_split_bytes)
             audit.append(
                 "scan.started",
                 roots=self.roots,
@@ -303,15 +308,23 @@ class Scanner:
     def _process(self, state: ScanState, audit: AuditLog) -> None:
         done = state.done_keys()
         total_files = total_bytes = 0
-        # Disk images become parts (file systems, free space) that workers share.
-        planner = ImagePlanner(carve=self.config.carve)
-        for ef in planner.expand(walk_evidence(self.roots)):
+        options = WorkerOptions(hashing=self.config.options)
+        # Disk images become parts (file systems, free space) and large zips parts of member
+        # ranges (sharing the archive's limits), so that several workers share one of them.
+        images = ImagePlanner(carve=self.config.carve)
+        # A resumed scan splits as it began (a state from before splitting: never).
+        split = state.get_meta("archive_split_bytes") or 0
+        zips = ArchivePlanner(split, limits=options.limits)
+
+        def planned() -> Iterator[EvidenceFile]:
+            return zips.expand(images.expand(walk_evidence(self.roots)))
+
+        for ef in planned():
             if ef.key not in done:
                 total_files += 1
                 total_bytes += ef.size
         self.progress.start(total_files, total_bytes)
-        todo = (ef for ef in planner.expand(walk_evidence(self.roots)) if ef.key not in done)
-        options = WorkerOptions(hashing=self.config.options)
+        todo = (ef for ef in planned() if ef.key not in done)
         units = _units(todo, self.config.unit_max_files, self.config.unit_max_bytes)
         counted = _FileCounter(self.progress)
         # Workers report each evidence file as it is done, so progress moves per file.

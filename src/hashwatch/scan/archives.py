@@ -44,15 +44,12 @@ import gzip
 import io
 import lzma
 import os
-import posixpath
 import stat
-import struct
 import tarfile
-import unicodedata
 import zipfile
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 import py7zr
@@ -68,8 +65,17 @@ from hashwatch.scan._archive_io import (
     TarGuard,
     buffered,
     describe,
+    human,
     local_zip_entries,
 )
+from hashwatch.scan._archive_names import (
+    iso_time,
+    safe_display,
+    single_name,
+    unsafe_name,
+    zip_mtime,
+)
+from hashwatch.scan.archive_parts import ArchivePart
 from hashwatch.scan.model import ARCHIVE_SEPARATOR
 from hashwatch.scan.walk import EvidenceFile
 from hashwatch.signals.digests import open_evidence
@@ -88,18 +94,6 @@ __all__ = [
 
 R = TypeVar("R")
 HEAD_SIZE = 512  # enough for every magic (tar: "ustar" at 257)
-_SUFFIXES = {
-    ".gz": "",
-    ".gzip": "",
-    ".z": "",
-    ".tgz": ".tar",
-    ".bz2": "",
-    ".bz": "",
-    ".tbz": ".tar",
-    ".tbz2": ".tar",
-    ".xz": "",
-    ".txz": ".tar",
-}
 _BZ2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")  # a block, or the end of an empty stream
 _COMPRESSIONS = ("gz", "bz2", "xz")
 
@@ -111,9 +105,6 @@ def _decompressor(kind: str, f: BinaryIO) -> BinaryIO:
     if kind == "bz2":
         return cast(BinaryIO, bz2.BZ2File(f))
     return cast(BinaryIO, lzma.LZMAFile(f))
-
-
-_ESCAPED = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})  # control, format (bidi), separators
 
 
 @dataclass(frozen=True)
@@ -129,39 +120,6 @@ class Expanded(Generic[R]):
     error: str | None = None
     note: str | None = None  # e.g. "unsafe member name": read and hashed all the same
     depth: int = 0  # 0: the evidence file, 1: its members, ...
-
-
-def _iso(seconds: float) -> str | None:
-    try:
-        when = datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    spec = "seconds" if when.microsecond == 0 else "microseconds"
-    return when.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def safe_display(text: str) -> str:
-    """``text`` with control and format characters escaped (``\\x1b``, ``\\u202e``; an
-    undecodable byte kept as a surrogate escape: ``\\xNN``); printable text is returned as is."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if unicodedata.category(ch) not in _ESCAPED:
-            out.append(ch)
-        elif 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\x{code - 0xDC00:02x}")
-        else:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return "".join(out)
-
-
-def _unsafe(name: str) -> bool:
-    slashed = name.replace("\\", "/")
-    if slashed.startswith("/") or (len(slashed) > 1 and slashed[1] == ":"):
-        return True
-    return ".." in slashed.split("/") or safe_display(name) != name
 
 
 def _is_tar(head: bytes) -> bool:
@@ -219,19 +177,6 @@ class Member:
         return buffered(self.source())
 
 
-def _zip_mtime(info: zipfile.ZipInfo) -> str | None:
-    extra, i = info.extra, 0
-    while i + 4 <= len(extra):  # the "UT" extended timestamp is UTC; DOS time has no zone
-        tag, length = struct.unpack_from("<HH", extra, i)
-        if tag == 0x5455 and length >= 5 and extra[i + 4] & 1:
-            return _iso(struct.unpack_from("<i", extra, i + 5)[0])
-        i += 4 + length
-    try:
-        return datetime(*info.date_time).isoformat()
-    except ValueError:
-        return None
-
-
 def _overlapping(zf: zipfile.ZipFile) -> set[int]:
     """Local header offsets of entries whose data runs into another entry (or share one):
     how a few KB expand to terabytes without any one member having a suspicious ratio."""
@@ -239,14 +184,6 @@ def _overlapping(zf: zipfile.ZipFile) -> set[int]:
     ends = [*starts[1:], getattr(zf, "start_dir", 1 << 62)]
     sizes = {i.header_offset: i.compress_size for i in zf.infolist()}
     return {a for a, b in zip(starts, ends, strict=True) if a == b or a + 30 + sizes[a] > b}
-
-
-def _single_name(container_display: str) -> str:
-    base = container_display.rsplit("/", 1)[-1]
-    stem, suffix = posixpath.splitext(base)
-    if suffix.lower() in _SUFFIXES and stem:
-        return stem + _SUFFIXES[suffix.lower()]
-    return base + "~"
 
 
 _Members = Generator[Member, None, None]
@@ -267,6 +204,8 @@ class ArchiveReader:
     gz/bz2/xz content, for the ratio limit); ``cheap_seek`` says that re-reading ``stream``
     costs no decompression (a file, bytes in memory). Directories are listed (``is_dir``)
     with no content; a member's content is valid only until the next member is asked for.
+    ``span`` ``(first, last)``: only members ``[first, last)`` are given (a part of a split
+    zip), named and limited as in the whole listing (duplicate names, member count).
     """
 
     def __init__(
@@ -279,8 +218,10 @@ class ArchiveReader:
         size: int | None = None,
         cheap_seek: bool = False,
         budget: Budget | None = None,
+        span: tuple[int, int] | None = None,
     ) -> None:
         self.stream, self.display_path, self.kind = stream, display_path, kind
+        self.span = span
         self.limits = limits or ArchiveLimits()
         self.size, self.cheap_seek = size, cheap_seek or isinstance(stream, io.BytesIO)
         self.budget = budget or Budget(self.limits, size or 0)
@@ -301,6 +242,10 @@ class ArchiveReader:
                     member.display_path += f" [#{count}]"
                     member.note = member.note or "duplicate member name"
                 seen.add(member.display_path)
+                if self.span is not None and count <= self.span[0]:
+                    continue  # before the part: only named, never opened
+                if self.span is not None and count > self.span[1]:
+                    return
                 yield member
                 if self.budget.error is not None:
                     self.error = self.budget.error
@@ -314,7 +259,7 @@ class ArchiveReader:
             members.close()
 
     def _member(self, name: str, **kwargs: Any) -> Member:
-        note = "unsafe member name" if _unsafe(name) else None
+        note = "unsafe member name" if unsafe_name(name) else None
         return Member(self._prefix + safe_display(name), note=note, **kwargs)
 
     def _source(self, inner: BinaryIO, **kwargs: Any) -> Source:
@@ -346,7 +291,7 @@ class ArchiveReader:
                 member = self._member(
                     info.filename,
                     size=info.file_size,
-                    mtime=_zip_mtime(info),
+                    mtime=zip_mtime(info),
                     is_dir=info.is_dir() and info.file_size == 0,
                     is_symlink=fmt == stat.S_IFLNK,
                 )
@@ -400,7 +345,7 @@ class ArchiveReader:
         with tarfile.open(fileobj=guard, mode=mode) as tf:  # type: ignore[call-overload]
             while (info := tf.next()) is not None:
                 tf.members.clear()  # tarfile keeps every header: not with a million members
-                member = self._member(info.name, size=info.size, mtime=_iso(info.mtime))
+                member = self._member(info.name, size=info.size, mtime=iso_time(info.mtime))
                 if info.isreg() or info.type not in tarfile.SUPPORTED_TYPES:
 
                     def opener(info: tarfile.TarInfo = info, tf: Any = tf) -> Source:
@@ -434,7 +379,7 @@ class ArchiveReader:
             stream.seek(0)
             return layer()
 
-        member = Member(self._prefix + _single_name(self.display_path), source=lambda: first)
+        member = Member(self._prefix + single_name(self.display_path), source=lambda: first)
         member.reopen = again if stream.seekable() else None
         yield member
 
@@ -469,7 +414,7 @@ class ArchiveReader:
             member = self._member(
                 f.filename,
                 size=None if f.is_directory else f.uncompressed,
-                mtime=_iso(f.lastwritetime.totimestamp()) if f.lastwritetime else None,
+                mtime=iso_time(f.lastwritetime.totimestamp()) if f.lastwritetime else None,
                 is_dir=f.is_directory,
                 is_symlink=f.is_symlink,
             )
@@ -586,6 +531,53 @@ class _Expander(Generic[R]):
             kind, error = reader.kind, reader.error
         yield record(result, error, kind)
 
+    def part(self, top: Member, part: ArchivePart) -> Iterator[Expanded[R]]:
+        """The members of one part of a split zip (:mod:`hashwatch.scan.archive_split`);
+        the head part also reads the whole file once for the archive's own record, after its
+        members, as :meth:`expand` does. Another part's listing error (its share of the
+        budget spent, a corrupt directory) becomes a record of the part, ``zip [members ...]``.
+        """
+        assert top.reopen is not None
+        reader = ArchiveReader(
+            buffered(top.reopen()),
+            top.display_path,
+            "zip",
+            self.limits,
+            size=part.size,
+            cheap_seek=True,
+            budget=self.budget,
+            span=(part.first, part.last),
+        )
+        for child in reader:
+            yield from self.expand(child, 1)
+        if not part.head:
+            if reader.error is not None:
+                shown = f"{top.display_path} {part.label}"
+                yield Expanded(shown, None, top.mtime, None, error=reader.error)
+            return
+        assert top.source is not None
+        result, error = self.call(top.source(), top)
+        yield Expanded(
+            top.display_path, top.size, top.mtime, result, True, "zip", error or reader.error
+        )
+
+
+class _ShareBudget(Budget):
+    """A split zip's part's budget: its share of the archive's, and an error that says so."""
+
+    def __init__(self, limits: ArchiveLimits, part: ArchivePart) -> None:
+        super().__init__(limits, part.size)
+        self.whole, self.limit = self.limit, part.budget
+        self.members = f"{part.first + 1}-{part.last}"
+
+    def charge(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit and self.error is None:
+            self.error = (
+                f"zip bomb: more than {human(self.limit)} uncompressed from members "
+                f"{self.members}, their share of the {human(self.whole)} the file may give"
+            )
+
 
 def expand_evidence(
     ef: EvidenceFile, handle: Handle[R], limits: ArchiveLimits | None = None
@@ -600,10 +592,13 @@ def expand_evidence(
     cannot be opened, a corrupt archive, a crossed limit all become ``error``.
     """
     limits = limits or ArchiveLimits()
-    shown, mtime = safe_display(ef.path), _iso(ef.mtime_ns / 1e9)
+    shown, mtime = safe_display(ef.path), iso_time(ef.mtime_ns / 1e9)
+    part = ef.archive_part  # a part of a split zip (hashwatch.scan.archive_split)
 
     def failed(error: str) -> Expanded[R]:
-        return Expanded(shown, ef.size, mtime, None, error=error)
+        if part is not None and not part.head:  # the head part reports the file itself
+            return Expanded(f"{shown} {part.label}", None, mtime, None, error=error)
+        return Expanded(shown, ef.size if part is None else part.size, mtime, None, error=error)
 
     if ef.error is not None:
         yield failed(ef.error)
@@ -617,16 +612,21 @@ def expand_evidence(
     except OSError as exc:
         yield failed(f"cannot read: {exc.strerror or describe(exc)}")
         return
-    budget = Budget(limits, ef.size)
+    budget = Budget(limits, ef.size) if part is None else _ShareBudget(limits, part)
     with raw:
 
         def opener() -> Source:
             raw.seek(0)
             return Source(raw, budget, limits, charge=False, owns=False)
 
-        top = Member(shown, ef.size, mtime, source=opener, reopen=opener, reopen_cheap=True)
+        size = ef.size if part is None else part.size
+        top = Member(shown, size, mtime, source=opener, reopen=opener, reopen_cheap=True)
         try:
-            yield from _Expander(handle, limits, budget).expand(top, 0)
+            expander = _Expander(handle, limits, budget)
+            if part is None:
+                yield from expander.expand(top, 0)
+            else:
+                yield from expander.part(top, part)
         except Exception as exc:  # a bug, not the evidence: still never stop the scan
             yield failed(f"internal error while expanding: {describe(exc)}")
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hashwatch.scan.archive_parts import ArchivePart
 from hashwatch.scan.image_parts import ImagePart
 
 __all__ = ["SYMLINK_NOT_FOLLOWED", "EvidenceFile", "walk_evidence"]
@@ -50,6 +51,9 @@ class EvidenceFile:
     # Set: not the file itself but a part of the disk image it is (``path``, its first
     # segment), planned by hashwatch.scan.images; None for every other file.
     part: ImagePart | None = None
+    # Set: not the whole zip but a range of its members (``path`` is the zip), planned by
+    # hashwatch.scan.archive_split; None for every other file.
+    archive_part: ArchivePart | None = None
 
     @property
     def key(self) -> str:
@@ -62,6 +66,8 @@ class EvidenceFile:
         fields: list[object] = [self.root, self.path, self.size, self.mtime_ns]
         if self.part is not None:
             fields.append(self.part.key)
+        if self.archive_part is not None:
+            fields.append(self.archive_part.key)
         return json.dumps(fields, separators=(",", ":"))
 
 
