@@ -299,7 +299,8 @@ def _explain(
         if more > 0:
             parts.append(f"{more} more of its relations in scope have red flags.")
     for hit in network:
-        where = f" ({hit.counterparty})" if hit.counterparty else ""
+        named = hit.counterparty and hit.counterparty not in hit.detail
+        where = f" ({hit.counterparty})" if named else ""
         parts.append(f"{hit.rule}: {hit.detail}{where}.")
     known = " It is on the known-flagged list." if account in flagged else ""
     names = {h.rule for h in found}
