@@ -140,7 +140,7 @@ def test_members_past_the_archive_s_limit_are_in_no_part(tmp_path: Path) -> None
     assert [i.error for i in items if i.error] == ["too many members: more than 10"]
 
 
-def _album(root: Path) -> None:
+def album(root: Path) -> None:
     """Seized-device stand-in: a loose picture and a zip of pictures (a known one, two
     near-duplicates), text, and a tar.gz holding a new picture."""
     root.mkdir(parents=True)
@@ -169,7 +169,7 @@ def test_a_scan_of_a_split_zip_gives_the_unsplit_scan_s_outputs(
     sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
     make_lists(sqlite_hw, tmp_path / "lists")
-    _album(tmp_path / "seized")
+    album(tmp_path / "seized")
     planned = ArchivePlanner(SPLIT).expand(walk_evidence([tmp_path / "seized"]))
     assert sum(ef.archive_part is not None for ef in planned) >= 3
     whole = _split_app(sqlite_hw, 0).scan([tmp_path / "seized"], tmp_path / "whole", workers=1)
@@ -212,7 +212,7 @@ class _InterruptAtFile:
 def test_a_scan_stopped_inside_a_split_zip_resumes_with_every_member_once(
     sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
-    _album(tmp_path / "seized")
+    album(tmp_path / "seized")
     (tmp_path / "seized" / "loose.jpg").unlink()
     planned = ArchivePlanner(SPLIT).expand(walk_evidence([tmp_path / "seized"]))
     assert sum(ef.archive_part is not None for ef in planned) >= 4

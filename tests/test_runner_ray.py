@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from hashwatch.runner import make_runner
 from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
+from tests.test_archive_split import SPLIT, album
 from tests.test_scan import build_evidence, make_lists
 
 run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
@@ -93,6 +95,20 @@ def test_a_ray_scan_gives_the_local_scan_s_outputs(
     assert _manifest_evidence(tmp_path / "ray") == _manifest_evidence(tmp_path / "local")
     assert on_ray.summary.by_status == local.summary.by_status
     assert on_ray.summary.new_clusters == local.summary.new_clusters
+
+
+def test_a_zip_split_into_parts_gives_on_ray_what_it_gives_whole(
+    cluster: Any, sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    album(tmp_path / "seized")
+    whole_app = Hashwatch(replace(sqlite_hw.settings, archive_split_bytes=0))
+    split_app = Hashwatch(replace(sqlite_hw.settings, archive_split_bytes=SPLIT))
+    whole_app.scan([tmp_path / "seized"], tmp_path / "whole", workers=1)
+    split_app.scan([tmp_path / "seized"], tmp_path / "ray", runner="ray", unit_files=1)
+    whole_app.close()
+    split_app.close()
+    assert set(_results(tmp_path / "ray")) == set(_results(tmp_path / "whole"))
+    assert _manifest_evidence(tmp_path / "ray") == _manifest_evidence(tmp_path / "whole")
 
 
 def test_the_command_line_scans_on_the_cluster(cluster: Any, run: Run, tmp_path: Path) -> None:
