@@ -171,3 +171,16 @@ def test_one_flush_for_what_queued_meanwhile_and_its_error_for_each_waiter() -> 
     commit.close()
     with pytest.raises(RuntimeError):
         commit.submit([10])
+
+
+def test_audit_lines_of_one_flush_chain_like_single_appends(tmp_path: Path) -> None:
+    from hashwatch.audit import AuditLog
+
+    log = AuditLog(tmp_path / "serve-audit.log")
+    log.append("serve.started")
+    entries = log.append_many([("match", {"list": "known", "entry_id": n}) for n in (1, 2, 3)])
+    log.append("serve.stopped")
+    assert [e.seq for e in entries] == [2, 3, 4]
+    check = verify_audit_log(tmp_path / "serve-audit.log")
+    assert check.ok and check.lines == 5, check.problems
+    assert log.append_many([]) == []
