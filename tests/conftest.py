@@ -16,6 +16,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -125,7 +126,8 @@ def ray_cluster() -> Iterator[object]:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hashwatch[ray]')")
     from ray.cluster_utils import Cluster
 
-    node = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
+    # Any: add_node takes (wait: bool, **kwargs), and a dict of ints could fill wait.
+    node: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
     if ray.is_initialized():
         ray.shutdown()
     made = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
