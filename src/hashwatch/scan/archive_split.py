@@ -4,7 +4,8 @@ A zip's central directory lists every member with its compressed size, so the sc
 process can plan a large zip without reading any member: the :class:`ArchivePlanner` turns a
 zip above ``split_bytes`` (``HASHWATCH_ARCHIVE_SPLIT_BYTES``, 1 GiB by default; 0: never split)
 into parts of consecutive members ``[first, last)`` whose compressed bytes add up to about
-``part_bytes`` (256 MiB, or ``split_bytes`` where that is smaller), each an
+``part_bytes`` (256 MiB, or ``split_bytes`` where that is smaller; larger for a directory of
+many entries, which every part reads again: see :data:`ENTRY_BYTES`), each an
 :class:`~hashwatch.scan.walk.EvidenceFile` carrying an
 :class:`~hashwatch.scan.archive_parts.ArchivePart`, as disk images are planned into parts
 (:mod:`hashwatch.scan.images`). Workers read a part with
@@ -51,6 +52,10 @@ __all__ = ["ARCHIVE_PART_BYTES", "ARCHIVE_SPLIT_BYTES", "ArchivePlanner"]
 ARCHIVE_SPLIT_BYTES = 1 << 30  # zips larger than this are split...
 ARCHIVE_PART_BYTES = 256 << 20  # ...into parts of about this many compressed bytes
 _LOCAL_HEADER = 30  # a member's local header, before its name and extra field
+# Every part lists the whole directory again: ~11 us an entry measured (docs/benchmarks.md),
+# what hashing ~330 bytes costs. A part is given at least 4 KiB per entry of the directory
+# (so the listing stays near a tenth of its work), but never more than the split threshold.
+ENTRY_BYTES = 4096
 
 
 def _cost(info: zipfile.ZipInfo) -> int:
@@ -103,9 +108,10 @@ class ArchivePlanner:
             return None
         planned = infos[: self.limits.max_members]
         ranges: list[tuple[int, int, int]] = []  # first, last, compressed bytes
+        part_bytes = max(self.part_bytes, min(len(infos) * ENTRY_BYTES, self.split_bytes))
         first = cost = 0
         for index, info in enumerate(planned):
-            if index > first and cost + _cost(info) > self.part_bytes:
+            if index > first and cost + _cost(info) > part_bytes:
                 ranges.append((first, index, cost))
                 first, cost = index, 0
             cost += _cost(info)
