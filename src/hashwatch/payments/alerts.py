@@ -174,6 +174,7 @@ def iter_alerts(
     """The alerts, highest score first, each with its payments (for the timeline), read back
     ``CHUNK`` accounts at a time (after :func:`prepare`)."""
     total = _scalar(con, "SELECT count(*) FROM cand")
+    _alerted_payments(con, config)
     for lo in range(1, total + 1, CHUNK):
         hi = lo + CHUNK - 1
         where = f"c.rank BETWEEN {lo} AND {hi}"
@@ -195,7 +196,7 @@ def iter_alerts(
             WHERE {where} GROUP BY c.rank, n.rule ORDER BY c.rank, n.rule
         """).fetchall():
             net[int(rank)].append(RuleHit(str(rule), float(weight), str(detail), (), cps))
-        payments = _payments(con, config, where)
+        payments = _payments(con, lo, hi)
         for rank, account, role_text, total_score in con.execute(f"""
             SELECT c.rank, c.account, c.role, c.total FROM cand c WHERE {where} ORDER BY c.rank
         """).fetchall():
@@ -239,24 +240,34 @@ def _alert(
     return alert, [p for p, _ in mine]
 
 
-def _payments(
-    con: duckdb.DuckDBPyConnection, config: PaymentsConfig, where: str
-) -> dict[int, list[tuple[Payment, frozenset[str]]]]:
-    """The payments of a chunk of ranked accounts (by rank), each with the relation rules it
-    meets."""
+def _alerted_payments(con: duckdb.DuckDBPyConnection, config: PaymentsConfig) -> None:
+    """``alerted_tx``: every payment of the ranked accounts in their role, with its rank and
+    the relation rules it meets: one pass over ``tx`` for all chunks."""
     conds = row_conditions(config)
-    flags = ", ".join(f"COALESCE({conds[r]}, FALSE)" for r in RELATION_RULES)
+    flags = ", ".join(f"COALESCE({conds[r]}, FALSE) AS m_{r}" for r in RELATION_RULES)
     columns = (
         "c.rank, t.tx_id, t.sender, t.receiver, t.epoch_s, t.amount, t.currency, "
         f"t.amount_eur, {flags}"
     )
-    rows = con.execute(f"""
-        SELECT {columns} FROM cand c JOIN tx t ON t.sender = c.account
-        WHERE c.role = 'sender' AND {where}
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE alerted_tx AS
+        SELECT {columns} FROM cand c JOIN tx t ON t.sender = c.account WHERE c.role = 'sender'
         UNION ALL
         SELECT {columns} FROM cand c JOIN tx t ON t.receiver = c.account
-        WHERE c.role = 'receiver' AND {where}
-        ORDER BY 1, 5, 2
+        WHERE c.role = 'receiver'
+    """)
+
+
+def _payments(
+    con: duckdb.DuckDBPyConnection, lo: int, hi: int
+) -> dict[int, list[tuple[Payment, frozenset[str]]]]:
+    """The payments of the accounts ranked ``lo`` to ``hi`` (by rank), each with the relation
+    rules it meets."""
+    met_columns = ", ".join(f"m_{r}" for r in RELATION_RULES)
+    rows = con.execute(f"""
+        SELECT rank, tx_id, sender, receiver, epoch_s, amount, currency, amount_eur,
+               {met_columns}
+        FROM alerted_tx WHERE rank BETWEEN {lo} AND {hi} ORDER BY rank, epoch_s, tx_id
     """).fetchall()
     out: dict[int, list[tuple[Payment, frozenset[str]]]] = defaultdict(list)
     for row in rows:
