@@ -47,7 +47,7 @@ from hashwatch.report.review_data import (
 from hashwatch.report.vics_case import write_vics_case
 from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.archive_split import ARCHIVE_SPLIT_BYTES, ArchivePlanner
-from hashwatch.scan.cluster import cluster_new_media
+from hashwatch.scan.cluster import MediaColumns, cluster_columns
 from hashwatch.scan.images import ImagePlanner
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, Cluster, ItemRecord, ItemStatus, ScanSummary
 from hashwatch.scan.p2p.link import link_p2p_records
@@ -387,23 +387,24 @@ class Scanner:
         self.progress.phase("clustering new media")
         phase_start = (_now(), time.monotonic())
         link_p2p_records(state)  # P2P records to the files of the scan they name
-        # Only the new media are held (clustering compares them all); every other pass reads
-        # the records from the state as it goes, so the main process holds no list of them all.
-        new = [r for r in state.records() if r.status is ItemStatus.NEW]
+        # Clustering holds the new media as columns (hashes as bytes, a few numbers, the
+        # path), read from the state with json_extract; cluster numbers are written back in
+        # SQL. Every other pass reads the records from the state as it goes.
         threshold = min(
             (i.pdq_threshold for i in self.lists if i.kind.value == "known"),
             default=DEFAULT_PDQ_THRESHOLD,
         )
-        clusters = cluster_new_media(
-            new,
+        media = MediaColumns(state.new_media())
+        numbers, clusters = cluster_columns(
+            media,
             threshold=threshold,
             min_quality=self.matcher.min_quality,
             nearest_known=lambda hashes: self.matcher.nearest_known(
                 hashes, threshold + NEAR_MISS_MARGIN
             ),
         )
-        state.update_clusters({(r.root, r.path): r.cluster for r in new if r.cluster})
-        del new  # the state holds each record's cluster from here
+        state.set_clusters(media.keys, numbers)
+        del media, numbers
         summary = self._summarise(state.records(), clusters)
         self._phase_done(audit, "cluster", phase_start)
         self.progress.phase("writing outputs")

@@ -34,44 +34,146 @@ Every cluster records the reasons behind its score in words, shown in the report
 
 from __future__ import annotations
 
+import hashlib
 import math
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD, MIN_PDQ_QUALITY
 from hashwatch.index import MihPdqIndex, PdqIndex
-from hashwatch.index.base import HashArray, hex_to_rows
+from hashwatch.index.base import HashArray, hex_to_rows, rows_to_hex
 from hashwatch.index.join import radius_join
 from hashwatch.lists.model import ListKind
 from hashwatch.matching.match import Match, VideoFacts
 from hashwatch.scan.model import Cluster, ItemRecord
 
-__all__ = ["cluster_new_media", "near_pairs"]
+__all__ = [
+    "MediaColumns",
+    "MediaRow",
+    "cluster_columns",
+    "cluster_new_media",
+    "exif_bits",
+    "near_pairs",
+    "row_of",
+]
 
 # Videos join when this share of one video's distinct frames match frames of the other.
 VIDEO_SHARED_MIN = 0.5
 # A frame found in more videos than this (a stock intro, a logo card) does not join them.
 _COMMON_FRAME_VIDEOS = 64
 _QUERY_CHUNK = 4096
+_EXIF_CAMERA, _EXIF_SERIAL, _EXIF_GPS, _EXIF_TIME = 1, 2, 4, 8
+_HEX_STRIP = str.maketrans("", "", '[]", ')
+_LONG = {4: np.int32, 8: np.int64}  # array("l") item sizes
 
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
+@dataclass(frozen=True)
+class MediaRow:
+    """What clustering reads of one new item (a scan's state gives it by SQL, without decoding
+    the record): its key in the state, path, hashes as hex, quality, digests, size, EXIF leads
+    as bits and, for a video only, its whole record (frames, partial matches)."""
 
-    def find(self, x: int) -> int:
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
+    key: int
+    path: str
+    pdq: str | None
+    pdq_quality: int | None
+    dihedral: str | None  # the dihedral hashes' hex, concatenated (or as a JSON array)
+    md5: str | None
+    sha256: str | None
+    pixels: int
+    exif: int  # _EXIF_* bits
+    video: ItemRecord | None = None
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+
+def exif_bits(exif: dict[str, Any] | None) -> int:
+    e = exif or {}
+    return (
+        (_EXIF_CAMERA if "make" in e or "model" in e else 0)
+        | (_EXIF_SERIAL if "serial" in e else 0)
+        | (_EXIF_GPS if "gps" in e else 0)
+        | (_EXIF_TIME if "capture_time" in e else 0)
+    )
+
+
+def row_of(key: int, item: ItemRecord) -> MediaRow:
+    return MediaRow(
+        key=key,
+        path=item.path,
+        pdq=item.pdq,
+        pdq_quality=item.pdq_quality,
+        dihedral="".join(item.pdq_dihedral) if item.pdq_dihedral else None,
+        md5=item.md5,
+        sha256=item.sha256,
+        pixels=(item.width or 0) * (item.height or 0),
+        exif=exif_bits(item.exif),
+        video=item if item.frames else None,
+    )
+
+
+def _digest16(md5: str | None) -> bytes:
+    """An MD5 as its 16 bytes (a value that is not 32 hex digits: a digest of its text)."""
+    if not md5:
+        return bytes(16)
+    if len(md5) == 32:
+        try:
+            return bytes.fromhex(md5)
+        except ValueError:
+            pass
+    return hashlib.md5(md5.encode(), usedforsecurity=False).digest()
+
+
+class MediaColumns:
+    """The new media as columns (numpy arrays and one list of paths), in the order given:
+    what clustering holds per item is its hashes' bytes and a few numbers, not its record."""
+
+    def __init__(self, rows: Iterable[MediaRow]) -> None:
+        keys, owners = array("q"), array("l")
+        quality, pdq_quality, pixels, exif = array("d"), array("l"), array("q"), array("B")
+        has_pdq, has_md5 = array("B"), array("B")
+        pdq, dihedral, md5, sha = bytearray(), bytearray(), bytearray(), bytearray()
+        self.paths: list[str] = []
+        self.videos: dict[int, ItemRecord] = {}
+        for i, row in enumerate(rows):
+            keys.append(row.key)
+            self.paths.append(row.path)
+            q = row.pdq_quality if row.pdq_quality is not None else _frames_quality(row.video)
+            quality.append(math.nan if q is None else float(q))
+            pdq_quality.append(-1 if row.pdq_quality is None else int(row.pdq_quality))
+            pixels.append(row.pixels)
+            exif.append(row.exif)
+            hashed = bool(row.pdq) and len(row.pdq or "") == 64
+            has_pdq.append(hashed)
+            pdq += bytes.fromhex(row.pdq) if hashed and row.pdq else bytes(32)
+            if hashed:
+                variants = bytes.fromhex((row.dihedral or row.pdq or "").translate(_HEX_STRIP))
+                dihedral += variants
+                owners.extend([i] * (len(variants) // 32))
+            has_md5.append(bool(row.md5))
+            md5 += _digest16(row.md5)
+            sha += bytes.fromhex(row.sha256) if row.sha256 and len(row.sha256) == 64 else bytes(32)
+            if row.video is not None:
+                self.videos[i] = row.video
+        self.keys = np.frombuffer(keys, dtype=np.int64)
+        self.quality = np.frombuffer(quality, dtype=np.float64)
+        self.pdq_quality = np.frombuffer(pdq_quality, dtype=_LONG[pdq_quality.itemsize])
+        self.pixels = np.frombuffer(pixels, dtype=np.int64)
+        self.exif = np.frombuffer(exif, dtype=np.uint8)
+        self.has_pdq = np.frombuffer(has_pdq, dtype=np.uint8).astype(bool)
+        self.has_md5 = np.frombuffer(has_md5, dtype=np.uint8).astype(bool)
+        self.pdq = np.frombuffer(pdq, dtype=np.uint8).reshape(-1, 32)
+        self.dihedral = np.frombuffer(dihedral, dtype=np.uint8).reshape(-1, 32)
+        self.owners = np.frombuffer(owners, dtype=_LONG[owners.itemsize])
+        self.md5 = np.frombuffer(md5, dtype=np.uint8).reshape(-1, 16)
+        self.sha256 = np.frombuffer(sha, dtype=np.uint8).reshape(-1, 32)
+
+    def __len__(self) -> int:
+        return len(self.paths)
 
 
 @dataclass(frozen=True)
@@ -92,61 +194,113 @@ def cluster_new_media(
     """Cluster ``items`` (the new media of a scan), number them in review order, and set
     each item's ``cluster``. ``nearest_known(pdq_hashes)`` gives, per hash, the distance to
     the closest known-list entry within 2x the threshold (None if none)."""
-    n = len(items)
+    columns = MediaColumns(row_of(i, item) for i, item in enumerate(items))
+    numbers, clusters = cluster_columns(
+        columns, threshold=threshold, min_quality=min_quality, nearest_known=nearest_known
+    )
+    for item, number in zip(items, numbers.tolist(), strict=True):
+        item.cluster = number
+    return clusters
+
+
+def cluster_columns(
+    media: MediaColumns,
+    *,
+    threshold: int = DEFAULT_PDQ_THRESHOLD,
+    min_quality: int = MIN_PDQ_QUALITY,
+    nearest_known: Callable[[list[str]], list[int | None]] | None = None,
+) -> tuple[npt.NDArray[np.int64], list[Cluster]]:
+    """Cluster the new media given as columns: each item's cluster number (by position) and
+    the clusters in review order."""
+    n = len(media)
     if n == 0:
-        return []
-    uf = _UnionFind(n)
-    by_md5: dict[str, int] = {}
-    for i, item in enumerate(items):
-        if item.md5:
-            if item.md5 in by_md5:
-                uf.union(by_md5[item.md5], i)
-            else:
-                by_md5[item.md5] = i
-    hashed = [
-        i
-        for i, it in enumerate(items)
-        if it.pdq and (it.pdq_quality is None or it.pdq_quality >= min_quality)
-    ]
+        return np.zeros(0, dtype=np.int64), []
+    left: list[npt.NDArray[np.int64]] = []
+    right: list[npt.NDArray[np.int64]] = []
+    _same_bytes(media, left, right)
+    ok = media.has_pdq & ((media.pdq_quality < 0) | (media.pdq_quality >= min_quality))
+    hashed = np.flatnonzero(ok).astype(np.int64)
     if len(hashed) > 1:
-        _union_near_duplicates(items, hashed, threshold, uf)
-    _union_shared_frames(items, threshold, min_quality, uf)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(uf.find(i), []).append(i)
-    near = _near_known(items, hashed, nearest_known)
-    scored = [_score(items, members, near) for members in groups.values()]
-    scored.sort(key=lambda s: (-s.priority, -len(s.members), items[s.members[0]].path))
+        asked = ok[media.owners]
+        owners = media.owners[asked].astype(np.int64)
+        found_q, found_r = radius_join(media.pdq[hashed], media.dihedral[asked], threshold)
+        left.append(owners[found_q])
+        right.append(hashed[found_r])
+    if len(media.videos) > 1:
+        positions = list(media.videos)
+        for a, b in _shared_frame_pairs(list(media.videos.values()), threshold, min_quality):
+            left.append(np.array([positions[a]], dtype=np.int64))
+            right.append(np.array([positions[b]], dtype=np.int64))
+    labels = _components(n, left, right)
+    near = _near_known(media, hashed, nearest_known)
+    order = np.argsort(labels, kind="stable")
+    starts = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]])
+    ends = np.r_[starts[1:], n]
+    scored = [
+        _score(media, order[s:e].tolist(), near)
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+    paths = media.paths
+    scored.sort(key=lambda s: (-s.priority, -len(s.members), paths[s.members[0]]))
+    numbers = np.zeros(n, dtype=np.int64)
     clusters: list[Cluster] = []
     for number, s in enumerate(scored, start=1):
-        paths = [items[i].path for i in s.members]
-        for i in s.members:
-            items[i].cluster = number
+        numbers[s.members] = number
+        members = [paths[i] for i in s.members]
         clusters.append(
             Cluster(
                 number=number,
-                members=paths,
-                representative=paths[0],
+                members=members,
+                representative=members[0],
                 priority=round(s.priority, 3),
                 reasons=s.reasons,
                 nearest_known_distance=s.near_known,
             )
         )
-    return clusters
+    return numbers, clusters
 
 
-def _union_near_duplicates(
-    items: Sequence[ItemRecord], hashed: list[int], threshold: int, uf: _UnionFind
+def _same_bytes(
+    media: MediaColumns,
+    left: list[npt.NDArray[np.int64]],
+    right: list[npt.NDArray[np.int64]],
 ) -> None:
-    rows = hex_to_rows([items[i].pdq or "" for i in hashed])
-    owners: list[int] = []
-    queries: list[str] = []
-    for i in hashed:
-        variants = items[i].pdq_dihedral or [items[i].pdq or ""]
-        queries.extend(variants)
-        owners.extend([i] * len(variants))
-    for a, b in near_pairs(rows, hex_to_rows(queries), threshold):
-        uf.union(owners[a], hashed[b])
+    """Pairs of items with the same MD5 (each joined to the next in digest order)."""
+    idx = np.flatnonzero(media.has_md5).astype(np.int64)
+    if len(idx) < 2:
+        return
+    digests = np.ascontiguousarray(media.md5[idx]).view("V16").ravel()
+    order = np.argsort(digests, kind="stable")
+    same = np.flatnonzero(digests[order][1:] == digests[order][:-1])
+    left.append(idx[order[same]])
+    right.append(idx[order[same + 1]])
+
+
+def _components(
+    n: int, left: list[npt.NDArray[np.int64]], right: list[npt.NDArray[np.int64]]
+) -> npt.NDArray[np.int64]:
+    """Connected components of the pairs, as each item's smallest member (numpy: hooking
+    roots to the smaller label, then pointer jumping, until every pair agrees)."""
+    label = np.arange(n, dtype=np.int64)
+    if not left:
+        return label
+    a = np.concatenate(left)
+    b = np.concatenate(right)
+    while True:
+        la, lb = label[a], label[b]
+        differ = la != lb
+        if not differ.any():
+            return label
+        la, lb = la[differ], lb[differ]
+        low = np.minimum(la, lb)
+        np.minimum.at(label, la, low)
+        np.minimum.at(label, lb, low)
+        while True:  # pointer jumping: every item points at its root
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+        a, b = a[differ], b[differ]
 
 
 def near_pairs(rows: HashArray, queries: HashArray, threshold: int) -> Iterator[tuple[int, int]]:
@@ -168,10 +322,11 @@ def _frame_hashes(item: ItemRecord, min_quality: int) -> list[str]:
     return [h for h in dict.fromkeys(good) if len(h) == 64]
 
 
-def _union_shared_frames(
-    items: Sequence[ItemRecord], threshold: int, min_quality: int, uf: _UnionFind
-) -> None:
-    """Join videos when half the frames of one match frames of the other (module docstring)."""
+def _shared_frame_pairs(
+    items: Sequence[ItemRecord], threshold: int, min_quality: int
+) -> list[tuple[int, int]]:
+    """Videos (by position) to join: half the frames of one match frames of the other
+    (module docstring)."""
     owners_of: dict[str, set[int]] = {}  # distinct hash -> videos holding it
     counts: dict[int, int] = {}
     for i, item in enumerate(items):
@@ -181,7 +336,7 @@ def _union_shared_frames(
             for h in frames:
                 owners_of.setdefault(h, set()).add(i)
     if len(counts) < 2:
-        return
+        return []
     hashes = list(owners_of)
     owners = [owners_of[h] for h in hashes]
     rows = hex_to_rows(hashes)
@@ -199,38 +354,45 @@ def _union_shared_frames(
             for a in owners[u]:
                 for b in videos - {a}:
                     shared.setdefault((a, b), set()).add(u)
-    for (a, b), matched in shared.items():
-        if len(matched) >= VIDEO_SHARED_MIN * counts[a]:
-            uf.union(a, b)
+    return [
+        (a, b) for (a, b), matched in shared.items() if len(matched) >= VIDEO_SHARED_MIN * counts[a]
+    ]
+
+
+_NEAR_CHUNK = 65_536
 
 
 def _near_known(
-    items: Sequence[ItemRecord],
-    hashed: list[int],
+    media: MediaColumns,
+    hashed: npt.NDArray[np.int64],
     nearest_known: Callable[[list[str]], list[int | None]] | None,
-) -> dict[int, int]:
-    if nearest_known is None or not hashed:
-        return {}
-    distances = nearest_known([items[i].pdq or "" for i in hashed])
-    return {i: d for i, d in zip(hashed, distances, strict=True) if d is not None}
+) -> npt.NDArray[np.int64]:
+    """Per item, the distance to the closest known-list entry (-1: none), asked in chunks."""
+    near = np.full(len(media), -1, dtype=np.int64)
+    if nearest_known is None or not len(hashed):
+        return near
+    for start in range(0, len(hashed), _NEAR_CHUNK):
+        chunk = hashed[start : start + _NEAR_CHUNK]
+        distances = nearest_known(rows_to_hex(media.pdq[chunk]))
+        near[chunk] = [-1 if d is None else d for d in distances]
+    return near
 
 
-def _quality(item: ItemRecord) -> float | None:
-    """PDQ quality of an image; the mean quality of a video's frames."""
-    if item.pdq_quality is not None:
-        return float(item.pdq_quality)
-    qualities = [int(f.get("quality", 0)) for f in item.frames or ()]
+def _frames_quality(item: ItemRecord | None) -> float | None:
+    """The mean quality of a video's frames."""
+    qualities = [int(f.get("quality", 0)) for f in item.frames or ()] if item else []
     return sum(qualities) / len(qualities) if qualities else None
 
 
 def _partial_known(
-    items: Sequence[ItemRecord], members: list[int]
+    videos: dict[int, ItemRecord], members: list[int]
 ) -> tuple[Match, VideoFacts, float] | None:
     """The largest partial match of a member video with a known video, if any: the match,
     its video facts and the larger of its two shares (percent)."""
     best: tuple[Match, VideoFacts, float] | None = None
     for i in members:
-        for m in items[i].matches:
+        video = videos.get(i)
+        for m in video.matches if video is not None else ():
             if m.kind != ListKind.KNOWN or not m.partial or m.video is None:
                 continue
             share = max(m.video.query_pct, m.video.compared_pct)
@@ -239,7 +401,7 @@ def _partial_known(
     return best
 
 
-def _copies_text(digests: Sequence[str]) -> str:
+def _copies_text(digests: Sequence[object]) -> str:
     """What a cluster's members are to each other, in words: identical files (one SHA-256)
     are exact copies; pictures that only look alike (PDQ-close) are near-duplicates."""
     n = len(digests)
@@ -251,19 +413,37 @@ def _copies_text(digests: Sequence[str]) -> str:
     return f"{n} near-duplicates, {shared} of them exact copies of another"
 
 
-def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]) -> _Scored:
-    # Representative: the best picture of the group (quality, then resolution, then path).
-    members = sorted(
-        members,
-        key=lambda i: (
-            -(_quality(items[i]) or 0),
-            -((items[i].width or 0) * (items[i].height or 0)),
-            items[i].path,
-        ),
-    )
+_SINGLE_ITEM = "single new item, no metadata leads"
+_SINGLE_VIDEO = "single new video, no metadata leads"
+_EXIF_REASONS = (
+    (_EXIF_CAMERA, 2.0, "camera make/model in EXIF (possible camera original)"),
+    (_EXIF_SERIAL, 1.0, "camera serial number in EXIF"),
+    (_EXIF_GPS, 1.0, "GPS position in EXIF"),
+    (_EXIF_TIME, 0.5, "capture time in EXIF"),
+)
+
+
+def _score(media: MediaColumns, members: list[int], near: npt.NDArray[np.int64]) -> _Scored:
+    quality, pixels, paths, videos = media.quality, media.pixels, media.paths, media.videos
+    if len(members) > 1:
+        # Representative: the best picture of the group (quality, then resolution, then path).
+        q = np.nan_to_num(quality[members], nan=0.0).tolist()
+        px = pixels[members].tolist()
+        members = [
+            m
+            for _, _, _, m in sorted(
+                zip(
+                    [-v for v in q],
+                    [-v for v in px],
+                    [paths[i] for i in members],
+                    members,
+                    strict=True,
+                )
+            )
+        ]
     reasons: list[str] = []
     priority = 0.0
-    partial = _partial_known(items, members)
+    partial = _partial_known(videos, members) if videos else None
     if partial is not None:
         match, video, share = partial
         priority += 6 + 2 * min(1.0, share / 100)
@@ -272,41 +452,35 @@ def _score(items: Sequence[ItemRecord], members: list[int], near: dict[int, int]
             f"{match.list}, entry {match.entry_id}; {video.compared_pct:.0f} % of "
             "that video's frames found): a partial match, below the list's video thresholds"
         )
-    near_known = min((near[i] for i in members if i in near), default=None)
+    distances = [d for d in near[members].tolist() if d >= 0]
+    near_known = min(distances) if distances else None
     if near_known is not None:
-        bonus = 4 + 2 * max(0.0, 1 - near_known / 64)
-        priority += bonus
+        priority += 4 + 2 * max(0.0, 1 - near_known / 64)
         reasons.append(f"near miss to known material (PDQ distance {near_known})")
-    exifs = [items[i].exif or {} for i in members]
-    if any("make" in e or "model" in e for e in exifs):
-        priority += 2
-        reasons.append("camera make/model in EXIF (possible camera original)")
-    if any("serial" in e for e in exifs):
-        priority += 1
-        reasons.append("camera serial number in EXIF")
-    if any("gps" in e for e in exifs):
-        priority += 1
-        reasons.append("GPS position in EXIF")
-    if any("capture_time" in e for e in exifs):
-        priority += 0.5
-        reasons.append("capture time in EXIF")
+    bits = int(np.bitwise_or.reduce(media.exif[members]))
+    for bit, bonus, reason in _EXIF_REASONS:
+        if bits & bit:
+            priority += bonus
+            reasons.append(reason)
+    is_video = [i in videos for i in members]
     if len(members) > 1:
         priority += math.log2(len(members))
-        videos = all(items[i].frames for i in members)
         reasons.append(
             f"{len(members)} videos sharing most of their frames"
-            if videos
-            else _copies_text([items[i].sha256 or items[i].path for i in members])
+            if all(is_video)
+            else _copies_text(
+                [media.sha256[i].tobytes() if media.sha256[i].any() else paths[i] for i in members]
+            )
         )
-    qualities = [q for i in members if (q := _quality(items[i])) is not None]
-    if qualities:
-        priority += sum(qualities) / len(qualities) / 100
-    largest = max((items[i].width or 0) * (items[i].height or 0) for i in members)
+    qualities = quality[members]
+    qualities = qualities[~np.isnan(qualities)]
+    if len(qualities):
+        priority += float(qualities.sum()) / len(qualities) / 100
+    largest = int(pixels[members].max())
     if largest >= 2_000_000:
         priority += 0.5
-        what = "video frames" if any(items[i].frames for i in members) else "picture"
+        what = "video frames" if any(is_video) else "picture"
         reasons.append(f"large {what} ({largest / 1e6:.1f} megapixels)")
     if not reasons:
-        what = "video" if items[members[0]].frames else "item"
-        reasons.append(f"single new {what}, no metadata leads")
+        reasons.append(_SINGLE_VIDEO if is_video[0] else _SINGLE_ITEM)
     return _Scored(members, priority, reasons, near_known)

@@ -127,7 +127,7 @@ def _signal_fields() -> frozenset[str]:
     return frozenset(every - set(ItemRecord.__dataclass_fields__))
 
 
-@dataclass
+@dataclass(slots=True)  # one per new item at worst: a million at a million
 class Cluster:
     """Near-duplicate new media (within the PDQ threshold, dihedral aware), reviewed once."""
 
@@ -139,7 +139,7 @@ class Cluster:
     nearest_known_distance: int | None = None  # a near miss to known material, if any
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass

@@ -15,7 +15,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hashwatch.scan.model import ItemRecord
+import numpy as np
+import numpy.typing as npt
+
+from hashwatch.scan.cluster import MediaRow
+from hashwatch.scan.model import ItemRecord, ItemStatus
 
 __all__ = ["STATE_FILE", "ScanState"]
 
@@ -82,15 +86,54 @@ class ScanState:
                 item.thumbnail = thumb
             yield item
 
-    def update_clusters(self, assignments: dict[tuple[str, str], int]) -> None:
-        """Set each record's cluster number, in SQLite (one statement for them all: no record
-        read back into the process)."""
+    def new_media(self) -> Iterator[MediaRow]:
+        """What clustering reads of every new item, in path order, read with ``json_extract``
+        (no record decoded but a video's, whose frames clustering compares)."""
+        query = """
+            SELECT rowid, path,
+                json_extract(record, '$.pdq'), json_extract(record, '$.pdq_quality'),
+                json_extract(record, '$.pdq_dihedral'),
+                json_extract(record, '$.md5'), json_extract(record, '$.sha256'),
+                coalesce(json_extract(record, '$.width'), 0)
+                    * coalesce(json_extract(record, '$.height'), 0),
+                ((json_type(record, '$.exif.make') IS NOT NULL)
+                    OR (json_type(record, '$.exif.model') IS NOT NULL))
+                + ((json_type(record, '$.exif.serial') IS NOT NULL) * 2)
+                + ((json_type(record, '$.exif.gps') IS NOT NULL) * 4)
+                + ((json_type(record, '$.exif.capture_time') IS NOT NULL) * 8),
+                CASE WHEN json_array_length(record, '$.frames') > 0 THEN record END
+            FROM items WHERE status = ? ORDER BY path, root
+        """
+        for row in self.conn.execute(query, (ItemStatus.NEW.value,)):
+            key, path, pdq, quality, dihedral, md5, sha256, pixels, exif, video = row
+            yield MediaRow(
+                key=key,
+                path=path,
+                pdq=pdq,
+                pdq_quality=quality,
+                dihedral=dihedral,
+                md5=md5,
+                sha256=sha256,
+                pixels=int(pixels or 0),
+                exif=int(exif),
+                video=ItemRecord.from_json(json.loads(video)) if video else None,
+            )
+
+    def set_clusters(self, keys: npt.NDArray[np.int64], numbers: npt.NDArray[np.int64]) -> None:
+        """Set the cluster number of the items with these keys (``new_media``'s), in SQLite."""
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany(
-                "UPDATE items SET record = json_set(record, '$.cluster', ?) "
-                "WHERE root = ? AND path = ?",
-                ((number, root, path) for (root, path), number in assignments.items()),
+                "UPDATE items SET record = json_set(record, '$.cluster', ?) WHERE rowid = ?",
+                (
+                    pair
+                    for start in range(0, len(keys), 65_536)
+                    for pair in zip(
+                        numbers[start : start + 65_536].tolist(),
+                        keys[start : start + 65_536].tolist(),
+                        strict=True,
+                    )
+                ),
             )
 
     def close(self) -> None:

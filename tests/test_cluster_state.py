@@ -1,0 +1,63 @@
+"""Clustering from the scan's state (hash columns read by SQL) gives the clusters, numbers and
+reasons that clustering the decoded records gives, and writes the numbers into the state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hashwatch.scan.cluster import MediaColumns, cluster_columns, cluster_new_media
+from hashwatch.scan.model import ItemRecord, ItemStatus
+from hashwatch.scan.state import ScanState
+
+
+def _records() -> list[ItemRecord]:
+    """Generated benign records: pictures with near and exact copies, EXIF leads, a flat
+    picture below the quality minimum, a file that is not media."""
+    rng = np.random.default_rng(7)
+    records: list[ItemRecord] = []
+    for n in range(60):
+        base = rng.integers(0, 256, 32, dtype=np.uint8)
+        copies = 1 + n % 3
+        for c in range(copies):
+            h = base.copy()
+            h[c] ^= 0x0F  # 4 bits from the base: a near-duplicate
+            dihedral = [h.tobytes().hex()] + [rng.bytes(32).hex() for _ in range(7)]
+            exif = {"make": "Generated", "serial": "S1"} if n % 5 == 0 else {"software": "x"}
+            records.append(
+                ItemRecord(
+                    path=f"/e/{n:03d}-{c}.jpg",
+                    root="/e",
+                    md5=f"{n:030x}{c % 2:02x}",  # copies 0 and 2 are the same bytes
+                    sha256=f"{n:062x}{c % 2:02x}",
+                    media_type="image",
+                    width=2000 if n % 7 == 0 else 320,
+                    height=1200 if n % 7 == 0 else 240,
+                    pdq=dihedral[0],
+                    pdq_quality=20 if n == 3 else 90,
+                    pdq_dihedral=dihedral,
+                    status=ItemStatus.NEW,
+                    exif=exif if c == 0 else None,
+                )
+            )
+    records.append(ItemRecord(path="/e/notes.txt", root="/e", status=ItemStatus.OTHER))
+    return records
+
+
+def test_clusters_from_the_state_equal_clusters_of_the_records(tmp_path: Path) -> None:
+    records = _records()
+    state = ScanState(tmp_path)
+    state.save_unit(["unit"], records)
+    media = MediaColumns(state.new_media())
+    numbers, from_state = cluster_columns(media, threshold=31)
+    state.set_clusters(media.keys, numbers)
+    new = [r for r in records if r.status is ItemStatus.NEW]
+    from_records = cluster_new_media(new, threshold=31)
+    assert [c.as_json() for c in from_state] == [c.as_json() for c in from_records]
+    assert any(len(c.members) == 3 for c in from_state)  # near copies joined
+    assert any("camera serial number in EXIF" in c.reasons for c in from_state)
+    assert any(c.reasons[-1].startswith("large picture") for c in from_state)
+    stored = {r.path: r.cluster for r in state.records()}
+    assert stored == {r.path: r.cluster for r in new} | {"/e/notes.txt": None}
+    state.close()
