@@ -39,11 +39,13 @@ ROTATION_ANGLES = (-4.0, -2.0, 2.0, 4.0)
 _MIN_KEPT = 0.5  # a trim that keeps less than half a side is a picture, not a border
 
 
-def _uniform_run(lines: np.ndarray, colour: np.ndarray) -> int:
-    """How many leading lines (rows of ``lines``) are all within tolerance of ``colour``."""
-    close = np.abs(lines.astype(np.int16) - colour).max(axis=-1) <= TRIM_TOLERANCE
-    # A line counts when 98 % of its pixels match (JPEG ringing at the content's edge).
-    ok = close.mean(axis=1) >= 0.98
+def _close(pixels: npt.NDArray[np.uint8], colour: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
+    """Which pixels (of an ``... x c`` array) are within tolerance of ``colour``."""
+    return np.asarray(np.abs(pixels.astype(np.int16) - colour).max(axis=-1) <= TRIM_TOLERANCE)
+
+
+def _run(ok: npt.NDArray[np.bool_]) -> int:
+    """How many leading lines are uniform."""
     bad = np.flatnonzero(~ok)
     return int(bad[0]) if len(bad) else len(ok)
 
@@ -51,20 +53,26 @@ def _uniform_run(lines: np.ndarray, colour: np.ndarray) -> int:
 def border_box(pixels: npt.NDArray[np.uint8]) -> tuple[int, int, int, int] | None:
     """The box ``(left, top, right, bottom)`` of the picture inside uniform borders, for an
     ``h x w`` (grey) or ``h x w x c`` array; None when there are none worth trimming (less
-    than 2 % of a side) or the picture is uniform throughout."""
+    than 2 % of a side) or the picture is uniform throughout.
+
+    A line (row or column) is uniform when 98 % of its pixels are within
+    :data:`TRIM_TOLERANCE` of the border colour (JPEG ringing at the content's edge). Most
+    pictures have no uniform edge line at all: that is settled from the four edges alone."""
     rgb = pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
     h, w = rgb.shape[:2]
     if h < 16 or w < 16:
         return None
-    colour = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0).astype(
-        np.int16
-    )
-    top = _uniform_run(rgb, colour)
+    edges = [rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]
+    colour = np.median(np.concatenate(edges), axis=0).astype(np.int16)
+    if not any(_close(edge, colour).mean() >= 0.98 for edge in edges):
+        return None
+    close = _close(rgb, colour)
+    rows_ok = close.mean(axis=1) >= 0.98
+    cols_ok = close.mean(axis=0) >= 0.98
+    top = _run(rows_ok)
     if top >= h:
         return None
-    bottom = _uniform_run(rgb[::-1], colour)
-    left = _uniform_run(rgb.transpose(1, 0, 2), colour)
-    right = _uniform_run(rgb.transpose(1, 0, 2)[::-1], colour)
+    bottom, left, right = _run(rows_ok[::-1]), _run(cols_ok), _run(cols_ok[::-1])
     kept_h, kept_w = h - top - bottom, w - left - right
     if kept_h < h * _MIN_KEPT or kept_w < w * _MIN_KEPT:
         return None
