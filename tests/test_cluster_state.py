@@ -3,6 +3,7 @@ reasons that clustering the decoded records gives, and writes the numbers into t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -60,4 +61,23 @@ def test_clusters_from_the_state_equal_clusters_of_the_records(tmp_path: Path) -
     assert any(c.reasons[-1].startswith("large picture") for c in from_state)
     stored = {r.path: r.cluster for r in state.records()}
     assert stored == {r.path: r.cluster for r in new} | {"/e/notes.txt": None}
+    state.close()
+
+
+def test_outputs_read_from_the_state_without_decoding_equal_the_records(tmp_path: Path) -> None:
+    """results.jsonl lines, the manifest's file facts and thumbnails.jsonl's rows read from
+    the state by SQL are what the decoded records give."""
+    records = _records()
+    records[0].thumbnail = b"\xff\xd8generated"
+    records[1].exif = {"make": "Caf\u00e9 Cam"}  # text beyond ASCII
+    state = ScanState(tmp_path)
+    state.save_unit(["unit"], records)
+    decoded = list(state.records(thumbnails=True))
+    texts = [json.dumps(json.loads(t), ensure_ascii=False) for t in state.record_texts()]
+    assert texts == [json.dumps(r.as_json(), ensure_ascii=False) for r in decoded]
+    files = [(r.path, r.root, r.size, r.sha256) for r in state.files()]
+    assert files == [(r.path, r.root, r.size, r.sha256) for r in decoded]
+    thumbs = [(r.path, r.thumbnail) for r in state.thumbnails()]
+    assert thumbs == [(r.path, r.thumbnail) for r in decoded if r.thumbnail]
+    assert thumbs == [(records[0].path, b"\xff\xd8generated")]
     state.close()

@@ -101,6 +101,12 @@ class _Media:
     files: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _slim(record: ItemRecord) -> ItemRecord:
+    """The record as held until the case is written: without its thumbnail and dihedral
+    hashes (an entry names neither; ~1 KB a picture)."""
+    return ItemRecord(**{**record.__dict__, "thumbnail": None, "pdq_dihedral": None})
+
+
 def _known(record: ItemRecord) -> Match | None:
     """The first decisive known match (partial video matches are not)."""
     for match in record.matches:
@@ -301,10 +307,9 @@ def write_vics_case(
         md5 = normalize_hash(HashType.MD5, record.md5 or "")
         media = by_md5.get(md5)
         if media is None:
-            slim = ItemRecord(**{**record.__dict__, "thumbnail": None})
-            media = by_md5[md5] = _Media(slim)
+            media = by_md5[md5] = _Media(_slim(record))
         elif media.record.status is not ItemStatus.KNOWN and record.status is ItemStatus.KNOWN:
-            media.record = ItemRecord(**{**record.__dict__, "thumbnail": None})
+            media.record = _slim(record)
         media.files.append(_media_file(record, md5))
     scheme = str(case_info.get("scheme") or _scheme(by_md5.values()) or "").upper() or None
     try:

@@ -86,6 +86,30 @@ class ScanState:
                 item.thumbnail = thumb
             yield item
 
+    def record_texts(self) -> Iterator[str]:
+        """Every record's stored JSON, in path order (not decoded)."""
+        for (text,) in self.conn.execute("SELECT record FROM items ORDER BY path, root"):
+            yield text
+
+    def files(self) -> Iterator[ItemRecord]:
+        """Every record's path, root, size and SHA-256 only (by ``json_extract``, in path
+        order): what the manifest's evidence roots are made of."""
+        query = (
+            "SELECT path, root, json_extract(record, '$.size'), "
+            "json_extract(record, '$.sha256') FROM items ORDER BY path, root"
+        )
+        for path, root, size, sha256 in self.conn.execute(query):
+            yield ItemRecord(path=path, root=root, size=size, sha256=sha256)
+
+    def thumbnails(self) -> Iterator[ItemRecord]:
+        """The records that have a thumbnail, as path, root and thumbnail only, in path order."""
+        query = (
+            "SELECT path, root, thumbnail FROM items WHERE thumbnail IS NOT NULL "
+            "ORDER BY path, root"
+        )
+        for path, root, thumbnail in self.conn.execute(query):
+            yield ItemRecord(path=path, root=root, thumbnail=thumbnail)
+
     def new_media(self) -> Iterator[MediaRow]:
         """What clustering reads of every new item, in path order, read with ``json_extract``
         (no record decoded but a video's, whose frames clustering compares)."""
