@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from hashwatch.scan import cluster
 from hashwatch.scan.cluster import MediaColumns, cluster_columns, cluster_new_media
 from hashwatch.scan.model import ItemRecord, ItemStatus
 from hashwatch.scan.state import ScanState
@@ -81,3 +83,14 @@ def test_outputs_read_from_the_state_without_decoding_equal_the_records(tmp_path
     assert thumbs == [(r.path, r.thumbnail) for r in decoded if r.thumbnail]
     assert thumbs == [(records[0].path, b"\xff\xd8generated")]
     state.close()
+
+
+def test_dihedral_queries_joined_in_blocks_give_the_same_clusters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a million items the dihedral queries are joined a block at a time: blocks of any
+    size give the clusters one join gives."""
+    new = [r for r in _records() if r.status is ItemStatus.NEW]
+    whole = [c.as_json() for c in cluster_new_media(new, threshold=31)]
+    monkeypatch.setattr(cluster, "_JOIN_BLOCK", 37)
+    assert [c.as_json() for c in cluster_new_media(new, threshold=31)] == whole

@@ -223,9 +223,15 @@ def cluster_columns(
     if len(hashed) > 1:
         asked = ok[media.owners]
         owners = media.owners[asked].astype(np.int64)
-        found_q, found_r = radius_join(media.pdq[hashed], media.dihedral[asked], threshold)
-        left.append(owners[found_q])
-        right.append(hashed[found_r])
+        rows = media.pdq[hashed]
+        queries = np.flatnonzero(asked)
+        # The dihedral queries in blocks: the join's working arrays (~90 bytes a query per
+        # table) stay bounded at a million items and eight million queries.
+        for start in range(0, len(queries), _JOIN_BLOCK):
+            block = queries[start : start + _JOIN_BLOCK]
+            found_q, found_r = radius_join(rows, media.dihedral[block], threshold)
+            left.append(owners[start + found_q])
+            right.append(hashed[found_r])
     if len(media.videos) > 1:
         positions = list(media.videos)
         for a, b in _shared_frame_pairs(list(media.videos.values()), threshold, min_quality):
@@ -360,6 +366,7 @@ def _shared_frame_pairs(
 
 
 _NEAR_CHUNK = 65_536
+_JOIN_BLOCK = 1 << 20  # dihedral queries per join
 
 
 def _near_known(
