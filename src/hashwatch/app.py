@@ -329,6 +329,8 @@ class Hashwatch:
         on_file: Callable[[FileSignals], None] | None = None,
     ) -> Iterator[MatchedFile]:
         options = options or self.hash_options(dihedral=matcher.dihedral)
+        if matcher.wants_local:  # pictures are described from their decode, in the workers
+            options = replace(options, local_features=True)
         batch: list[FileSignals] = []
         for fs in self.hash_paths(paths, options, workers=workers):
             if on_file is not None:
@@ -343,12 +345,8 @@ class Hashwatch:
     def _match_batch(self, matcher: Matcher, batch: list[FileSignals]) -> Iterator[MatchedFile]:
         results = matcher.match_files(batch)
         for fs, result in zip(batch, results, strict=True):
-            if matcher.wants_local and fs.pdq is not None and fs.video is None:
-                from hashwatch.signals.local_features import describe_query_file
-
-                query = describe_query_file(fs.path, **self._decode_limits())
-                if query is not None:
-                    matcher.match_local(result, query)
+            if fs.features is not None and fs.video is None:
+                matcher.match_local(result, fs.features)
             yield MatchedFile(fs, result)
 
     def _decode_limits(self) -> dict[str, Any]:

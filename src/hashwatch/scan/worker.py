@@ -75,10 +75,13 @@ def _record(ef: EvidenceFile, item: Expanded[FileSignals]) -> tuple[ItemRecord, 
 @dataclass(frozen=True)
 class WorkerOptions:
     """What a scan worker is given: the scan's hashing options, as the caller built them,
-    and the limits on archives."""
+    and the limits on archives. ``local_features``: describe every picture's local features
+    from its decode (a list the scan matches uses them), sent back with the unit's queries
+    and matched in the main process, which holds the feature index."""
 
     hashing: HashOptions = field(default_factory=HashOptions)
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    local_features: bool = False
 
 
 def process_unit(
@@ -93,7 +96,13 @@ def process_unit(
     """
     # Beyond the scan's options: EXIF leads, thumbnails (a video's contact sheet) and the 8
     # dihedral PDQ hashes, which clustering compares whatever matching does.
-    hash_options = replace(options.hashing, exif=True, thumbnail=True, dihedral=True)
+    hash_options = replace(
+        options.hashing,
+        exif=True,
+        thumbnail=True,
+        dihedral=True,
+        local_features=options.local_features,
+    )
 
     # P2P client artifacts: their records are read from the same stream, and become items.
     p2p = P2PArtifacts()

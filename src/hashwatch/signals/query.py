@@ -5,13 +5,14 @@ from its fields. Every registered signal type that may be queried is taken from 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hashwatch.signals.types import SIGNAL_TYPES, HashType
 
 if TYPE_CHECKING:
     from hashwatch.signals.hasher import FileSignals
+    from hashwatch.signals.local_features import QueryFeatures
 
 __all__ = ["MediaQuery", "Signal", "signals_from_fields", "signals_of"]
 
@@ -81,15 +82,17 @@ def signals_from_fields(fields: Mapping[str, Any]) -> list[Signal]:
 class MediaQuery:
     """Everything matched for one item: its signals and, for a video or an animated image,
     its sampled frames (``frame``, ``timestamp``, ``pdq``, ``quality`` each). An item with
-    frames is matched by vPDQ's rules (its own PDQ is its first frame)."""
+    frames is matched by vPDQ's rules (its own PDQ is its first frame). ``features``: a
+    picture's local features, when they were described (for lists that use them)."""
 
     signals: tuple[Signal, ...] = ()
     frames: tuple[Mapping[str, Any], ...] | None = None
+    features: QueryFeatures | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of_file(cls, fs: FileSignals) -> MediaQuery:
         frames = tuple(fs.video.frames) if fs.video is not None and fs.video.frames else None
-        return cls(tuple(signals_of(fs)), frames)
+        return cls(tuple(signals_of(fs)), frames, None if frames else fs.features)
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> MediaQuery:
