@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hashwatch.matching.match import Match
 from hashwatch.scan import cluster
 from hashwatch.scan.cluster import MediaColumns, cluster_columns, cluster_new_media
 from hashwatch.scan.model import ItemRecord, ItemStatus
@@ -94,3 +95,23 @@ def test_dihedral_queries_joined_in_blocks_give_the_same_clusters(
     whole = [c.as_json() for c in cluster_new_media(new, threshold=31)]
     monkeypatch.setattr(cluster, "_JOIN_BLOCK", 37)
     assert [c.as_json() for c in cluster_new_media(new, threshold=31)] == whole
+
+
+def test_summary_fields_read_by_sql_equal_the_decoded_records(tmp_path: Path) -> None:
+    records = _records()
+    known = ItemRecord(path="/e/k.jpg", root="/e", size=5, media_type="image")
+    known.status = ItemStatus.KNOWN
+    known.matches = [Match("l", "known", "md5", 0, "A1", "baseline", None, 1)]
+    peer = ItemRecord(path="/e/known.met", root="/e", p2p={"artifact": "known.met", "index": 0})
+    state = ScanState(tmp_path)
+    state.save_unit(["unit"], [*records, known, peer])
+
+    def fields(r: ItemRecord) -> tuple[object, ...]:
+        matches = r.matches if r.status is ItemStatus.KNOWN else []
+        exif = r.exif if r.status is ItemStatus.NEW else None
+        return (r.path, r.root, r.size, r.status, r.media_type, r.p2p, exif, matches)
+
+    got = [fields(r) for r in state.summary_records()]
+    assert got == [fields(r) for r in state.records()]
+    assert ("/e/k.jpg", "/e", 5, ItemStatus.KNOWN, "image", None, None, known.matches) in got
+    state.close()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hashwatch.matching.match import Match
 from hashwatch.scan.cluster import MediaRow
 from hashwatch.scan.model import ItemRecord, ItemStatus
 
@@ -90,6 +91,34 @@ class ScanState:
         """Every record's stored JSON, in path order (not decoded)."""
         for (text,) in self.conn.execute("SELECT record FROM items ORDER BY path, root"):
             yield text
+
+    def summary_records(self) -> Iterator[ItemRecord]:
+        """Every record with what the scan's summary counts, in path order: path, root, size,
+        status, media type, P2P facts, a new item's EXIF and the matches of a known item or a
+        new video (read by ``json_extract``; no other field decoded)."""
+        query = """
+            SELECT path, root, status, json_extract(record, '$.size'),
+                json_extract(record, '$.media_type'), json_extract(record, '$.p2p'),
+                CASE WHEN status = :new THEN json_extract(record, '$.exif') END,
+                CASE WHEN status = :known OR (status = :new
+                    AND json_extract(record, '$.media_type') = 'video')
+                THEN json_extract(record, '$.matches') END
+            FROM items ORDER BY path, root
+        """
+        names = {"new": ItemStatus.NEW.value, "known": ItemStatus.KNOWN.value}
+        for path, root, status, size, media_type, p2p, exif, matches in self.conn.execute(
+            query, names
+        ):
+            yield ItemRecord(
+                path=path,
+                root=root,
+                size=size,
+                status=ItemStatus(status),
+                media_type=media_type,
+                p2p=json.loads(p2p) if p2p is not None else None,
+                exif=json.loads(exif) if exif is not None else None,
+                matches=[Match.from_dict(m) for m in json.loads(matches)] if matches else [],
+            )
 
     def files(self) -> Iterator[ItemRecord]:
         """Every record's path, root, size and SHA-256 only (by ``json_extract``, in path
