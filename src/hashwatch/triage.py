@@ -49,7 +49,7 @@ from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.archive_split import ARCHIVE_SPLIT_BYTES, ArchivePlanner
 from hashwatch.scan.cluster import MediaColumns, cluster_columns
 from hashwatch.scan.images import ImagePlanner
-from hashwatch.scan.model import ARCHIVE_SEPARATOR, Cluster, ItemRecord, ItemStatus, ScanSummary
+from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus, ScanSummary
 from hashwatch.scan.p2p.link import link_p2p_records
 from hashwatch.scan.p2p.salted_records import SaltedRecords
 from hashwatch.scan.state import STATE_FILE, ScanState
@@ -298,6 +298,7 @@ class Scanner:
         return {
             "pdq_policy": options.policy,
             "dihedral": options.dihedral,
+            "border_trim": options.border_trim,
             "min_pdq_quality": self.matcher.min_quality,
             "frame_interval": options.frame_interval,
             "sampling": options.sampling,
@@ -308,7 +309,9 @@ class Scanner:
     def _process(self, state: ScanState, audit: AuditLog) -> None:
         done = state.done_keys()
         total_files = total_bytes = 0
-        options = WorkerOptions(hashing=self.config.options)
+        options = WorkerOptions(
+            hashing=self.config.options, local_features=self.matcher.wants_local
+        )
         # Disk images become parts (file systems, free space) and large zips parts of member
         # ranges (sharing the archive's limits), so that several workers share one of them.
         images = ImagePlanner(carve=self.config.carve)
@@ -339,8 +342,9 @@ class Scanner:
         # matcher's own dihedral setting decides whether the rotated hashes are tried.
         matched = self.matcher.match_media(result.queries)
         self.salted.match(records, matched)
-        for record, match in zip(records, matched, strict=True):
-            self._match_local(record, match)
+        for record, match, query in zip(records, matched, result.queries, strict=True):
+            if query.features is not None:  # described by the worker (WorkerOptions)
+                self.matcher.match_local(match, query.features)
             record.matches = list(match.matches)
             record.suppressed = list(match.suppressed)
             record.status = decide_status(record, match)
@@ -362,26 +366,6 @@ class Scanner:
             )
         finally:
             self.progress.phase("scanning")
-
-    def _match_local(self, record: ItemRecord, result: MatchResult) -> None:
-        """Local features of a picture that is a file of its own (not an archive member or a
-        file inside a disk image), for lists with local features on (read-only, in this
-        process)."""
-        if not self.matcher.wants_local or record.media_type != "image" or record.frames:
-            return
-        if ARCHIVE_SEPARATOR in record.path or not Path(record.path).is_file():
-            return
-        from hashwatch.signals.image import DEFAULT_MAX_PIXELS
-        from hashwatch.signals.local_features import describe_query_file
-
-        options = self.config.options
-        query = describe_query_file(
-            record.path,
-            max_pixels=options.max_image_pixels or DEFAULT_MAX_PIXELS,
-            max_decode_pixels=options.max_decode_pixels,
-        )
-        if query is not None:
-            self.matcher.match_local(result, query)
 
     def _finish(self, state: ScanState, audit: AuditLog) -> ScanOutcome:
         self.progress.phase("clustering new media")
