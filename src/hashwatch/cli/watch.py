@@ -86,6 +86,14 @@ def watch(
     frame_interval: Annotated[
         float, typer.Option("--frame-interval", help="Seconds of stream between hashed frames.")
     ] = 1.0,
+    feature_interval: Annotated[
+        float,
+        typer.Option(
+            "--feature-interval",
+            help="Seconds of stream between frames described by local features, when a "
+            "watched list uses them (cropped, turned, framed copies; slower than PDQ).",
+        ),
+    ] = 2.0,
     min_matches: Annotated[
         int, typer.Option("--min-matches", help="Sampled frames of the window that must match (k).")
     ] = 3,
@@ -159,8 +167,10 @@ def watch(
     from hashwatch.stream.sources import StreamSource, check_sources
     from hashwatch.stream.watcher import StreamWatcher, WatchConfig
 
-    if frame_interval <= 0 or timeout <= 0 or refresh_interval <= 0:
-        raise ConfigError("--frame-interval, --timeout and --refresh-interval must be above 0")
+    if min(frame_interval, timeout, refresh_interval, feature_interval) <= 0:
+        raise ConfigError(
+            "--frame-interval, --feature-interval, --timeout and --refresh-interval must be above 0"
+        )
     if not 1 <= min_matches <= window:
         raise ConfigError("--min-matches must be between 1 and --window")
     if backoff_initial <= 0 or backoff_max < backoff_initial:
@@ -183,6 +193,7 @@ def watch(
         reconnect=reconnect,
         realtime=realtime,
         skip_nonref=skip_nonref,
+        feature_interval=feature_interval if matcher.wants_local else None,
     )
     config = WatchConfig(
         reader=settings,

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import av
@@ -44,6 +44,9 @@ from hashwatch.errors import DecodeError
 from hashwatch.signals.pdq import FAST, PdqPolicy
 from hashwatch.signals.video import hash_av_frame
 from hashwatch.stream.sources import StreamSource
+
+if TYPE_CHECKING:
+    from hashwatch.signals.local_features import QueryFeatures
 
 __all__ = [
     "Backoff",
@@ -57,6 +60,7 @@ __all__ = [
     "StreamFailed",
     "StreamOpened",
     "StreamReader",
+    "describe_frame",
     "hls_has_ended",
 ]
 
@@ -155,6 +159,10 @@ class ReaderSettings:
     realtime: bool = True  # pace files at real time (network streams pace themselves)
     skip_nonref: bool = True  # see the module docstring and docs/benchmarks.md
     decoder_threads: int = 1
+    # Describe a sampled frame's local features at most once per this many seconds of stream
+    # (None: never; the watcher sets it when a watched list uses local features). ORB costs
+    # more than PDQ a frame, so it runs at a lower rate than the hashes (docs/streams.md).
+    feature_interval: float | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,8 @@ class FrameSample:
     quality: int
     lag_s: float
     decoded_at: float  # time.monotonic() when the frame came out of the decoder
+    # The frame's local features, on the samples ReaderSettings.feature_interval picks.
+    features: QueryFeatures | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -246,6 +256,8 @@ class StreamReader:
         self.stats = ReaderStats()
         self.clock = StreamClock()
         self.schedule = SampleSchedule(settings.frame_interval)
+        interval = settings.feature_interval
+        self.feature_schedule = SampleSchedule(interval) if interval is not None else None
         self._announced = False  # a stream.open was sent: later connections are reconnects
 
     def run(self) -> None:
@@ -432,9 +444,36 @@ class StreamReader:
             stats.unhashable += 1  # one odd frame: the next sample decides
             return
         stats.samples += 1
+        features = None
+        if self.feature_schedule is not None and self.feature_schedule.take(stream_time):
+            try:
+                features = describe_frame(frame)
+            except (av.FFmpegError, ValueError, MemoryError):
+                features = None  # one odd frame keeps its hash; the next feature sample decides
         self.emit(
-            FrameSample(self.source, stream_time, pts, pdq, quality, stats.lag_s, time.monotonic())
+            FrameSample(
+                self.source,
+                stream_time,
+                pts,
+                pdq,
+                quality,
+                stats.lag_s,
+                time.monotonic(),
+                features,
+            )
         )
+
+
+def describe_frame(frame: Any) -> QueryFeatures:
+    """A decoded frame's local features: the decoder's scaler makes the grey picture ORB
+    describes (``MAX_SIDE`` pixels on the longer side) straight from the frame's planes."""
+    from hashwatch.signals.local_features import MAX_SIDE, describe_query
+
+    w, h = int(frame.width), int(frame.height)
+    scale = min(1.0, MAX_SIDE / max(w, h))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    grey = frame.reformat(width=size[0], height=size[1], format="gray").to_image()
+    return describe_query(grey)
 
 
 def hls_has_ended(url: str, settings: ReaderSettings) -> bool:

@@ -226,6 +226,9 @@ class StreamWatcher:
         items = [[Signal(HashType.PDQ, s.pdq, s.quality)] for s in samples]
         try:
             results = self.matcher.match_many(items)
+            for sample, result in zip(samples, results, strict=True):
+                if sample.features is not None:  # a list with local features is watched
+                    self.matcher.match_local(result, sample.features)
         except Exception as exc:  # a database hiccup must not end the watch
             self._emit("watch.error", error=f"matching failed: {type(exc).__name__}: {exc}")
             return {}
