@@ -1,7 +1,8 @@
 """Border-trimmed PDQ as the hasher ships it: cost per image, recall on framed copies, and
 false matches, with border trim off beside it in one run.
 
-    .venv/bin/python bench/bench_border_trim.py [--refs 60] [--negatives 60] [--repeat 3]
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+        .venv/bin/python bench/bench_border_trim.py [--refs 60] [--negatives 60] [--repeat 7]
 
 Everything is benign and generated (bench_robust's references and hard negatives). Each
 picture is encoded as JPEG (quality 90) and hashed from its bytes with
