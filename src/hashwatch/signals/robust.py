@@ -44,10 +44,19 @@ def _close(pixels: npt.NDArray[np.uint8], colour: npt.NDArray[np.int16]) -> npt.
     return np.asarray(np.abs(pixels.astype(np.int16) - colour).max(axis=-1) <= TRIM_TOLERANCE)
 
 
-def _run(ok: npt.NDArray[np.bool_]) -> int:
-    """How many leading lines are uniform."""
-    bad = np.flatnonzero(~ok)
-    return int(bad[0]) if len(bad) else len(ok)
+_CHUNK = 16  # lines tested at a time from an edge inwards
+
+
+def _run(lines: npt.NDArray[np.uint8], colour: npt.NDArray[np.int16]) -> int:
+    """How many leading lines (along the first axis of ``lines``) are uniform: tested a few
+    at a time from the edge, so the cost follows the border's width, not the picture's."""
+    n = len(lines)
+    for start in range(0, n, _CHUNK):
+        ok = _close(lines[start : start + _CHUNK], colour).mean(axis=1) >= 0.98
+        bad = np.flatnonzero(~ok)
+        if len(bad):
+            return start + int(bad[0])
+    return n
 
 
 def border_box(pixels: npt.NDArray[np.uint8]) -> tuple[int, int, int, int] | None:
@@ -66,13 +75,15 @@ def border_box(pixels: npt.NDArray[np.uint8]) -> tuple[int, int, int, int] | Non
     colour = np.median(np.concatenate(edges), axis=0).astype(np.int16)
     if not any(_close(edge, colour).mean() >= 0.98 for edge in edges):
         return None
-    close = _close(rgb, colour)
-    rows_ok = close.mean(axis=1) >= 0.98
-    cols_ok = close.mean(axis=0) >= 0.98
-    top = _run(rows_ok)
+    top = _run(rgb, colour)
     if top >= h:
         return None
-    bottom, left, right = _run(rows_ok[::-1]), _run(cols_ok), _run(cols_ok[::-1])
+    columns = rgb.transpose(1, 0, 2)
+    bottom, left, right = (
+        _run(rgb[::-1], colour),
+        _run(columns, colour),
+        _run(columns[::-1], colour),
+    )
     kept_h, kept_w = h - top - bottom, w - left - right
     if kept_h < h * _MIN_KEPT or kept_w < w * _MIN_KEPT:
         return None
