@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from hashwatch.app import Hashwatch
 from hashwatch.signals.hasher import HashOptions, hash_file
 from tests.inprocess_cli import Run, run
 from tests.media import write_image
@@ -57,14 +58,20 @@ def test_match_finds_a_padded_copy_on_its_trimmed_picture(run: Run, tmp_path: Pa
     assert [json.loads(line)["matches"] for line in off.stdout.splitlines()] == [[], [], []]
 
 
-def test_a_mirrored_padded_copy_names_both(tmp_path: Path) -> None:
+def test_a_mirrored_padded_copy_names_both(sqlite_hw: Hashwatch, tmp_path: Path) -> None:
     img = framed(picture(33), 0.10, (0, 0, 0)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    fs = hash_file(write_image(tmp_path / "m.jpg", img, quality=90), HashOptions())
-    plain = hash_file(tmp_path / "m.jpg", HashOptions(border_trim=False))
+    copy = write_image(tmp_path / "m.jpg", img, quality=90)
+    fs = hash_file(copy, HashOptions())
+    plain = hash_file(copy, HashOptions(border_trim=False))
     assert fs.trimmed is not None and plain.trimmed is None
     assert fs.pdq == plain.pdq  # the picture's own hash is unchanged
-    unframed = hash_file(write_image(tmp_path / "u.png", picture(33), "PNG"), HashOptions())
-    assert unframed.trimmed is None  # no border: nothing extra to match
+    unframed = write_image(tmp_path / "u.png", picture(33), "PNG")
+    assert hash_file(unframed, HashOptions()).trimmed is None  # no border: nothing extra
+
+    sqlite_hw.add_media("plain", [unframed])
+    (matched,) = sqlite_hw.match_paths([copy], sqlite_hw.matcher())
+    (found,) = [m for m in matched.result.matches if m.hash_type == "pdq"]
+    assert found.variant is not None and found.variant.startswith("trimmed+flip")
 
 
 def test_scan_finds_a_padded_copy_in_a_zip_by_plain_pdq(run: Run, tmp_path: Path) -> None:
