@@ -52,6 +52,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rich.progress import Progress
 
+from hashwatch.demo import scene_picture
 from hashwatch.matching.local_match import VOTE_RADIUS, VotingLocalIndex
 from hashwatch.signals.local_features import describe, describe_query
 from hashwatch.signals.pdq import compute_pdq
@@ -83,25 +84,7 @@ WORDS = [
 # -- generated scenes ----------------------------------------------------------------------
 
 
-def shapes(rng: np.random.Generator, size: tuple[int, int] = (800, 600)) -> Image.Image:
-    w, h = size
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack(
-        [
-            (x * rng.uniform(0.2, 1) + y * rng.uniform(0, 0.5)) % 256,
-            (y * rng.uniform(0.2, 1)) % 256,
-            ((x + y) * rng.uniform(0.1, 0.6)) % 256,
-        ],
-        axis=2,
-    ).astype(np.uint8)
-    img = Image.fromarray(base, "RGB")
-    draw = ImageDraw.Draw(img)
-    for _ in range(14):
-        x0, y0 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
-        box = (x0, y0, x0 + int(rng.integers(40, w // 2)), y0 + int(rng.integers(40, h // 2)))
-        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
-    return img
+shapes = scene_picture  # the demo's generated scenes
 
 
 def texture(rng: np.random.Generator, size: tuple[int, int] = (800, 600)) -> Image.Image:

@@ -32,7 +32,7 @@ from hashwatch.lists.model import CategoryScheme, ListKind
 from hashwatch.report.case import CaseDetails
 from hashwatch.triage import summary_lines
 
-__all__ = ["generate_demo_evidence", "main"]
+__all__ = ["generate_demo_evidence", "main", "scene_picture"]
 
 SAMPLE_PHOTO = (
     Path(__file__).resolve().parents[2] / "tests" / "data" / "pdq" / "dih" / "bridge-1-original.jpg"
@@ -40,7 +40,12 @@ SAMPLE_PHOTO = (
 
 
 def _picture(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
-    rng = np.random.default_rng(seed)
+    return scene_picture(np.random.default_rng(seed), size)
+
+
+def scene_picture(rng: np.random.Generator, size: tuple[int, int] = (800, 600)) -> Image.Image:
+    """A generated benign scene (gradients and shapes) drawn from ``rng``: the demo's pictures,
+    and the references of the robust-matching benchmark."""
     w, h = size
     y, x = np.mgrid[0:h, 0:w]
     base = np.stack(
