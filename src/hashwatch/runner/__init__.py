@@ -37,6 +37,8 @@ __all__ = [
 
 U = TypeVar("U")
 R = TypeVar("R")
+H = TypeVar("H")  # a runner's handle on a submitted unit (a future, a Ray object reference)
+T = TypeVar("T")  # what the runner keeps beside a handle until the unit's result is taken
 ProgressCallback = Callable[[Any], None]
 
 
@@ -99,6 +101,46 @@ class Runner(ABC):
         """Apply ``fn`` to every unit; yield results as units complete (any order). Every
         event a unit reported reaches ``on_progress`` before that unit's result is yielded."""
 
+    def _map_windowed(
+        self,
+        units: Iterable[U],
+        submit: Callable[[U], tuple[H, T]],
+        wait_some: Callable[[list[H]], Iterable[H]],
+        collect: Callable[[H, T], R],
+        *,
+        window: int,
+        cancel: Callable[[H], object] | None = None,
+    ) -> Iterator[R]:
+        """The loop behind :meth:`map_units`: keep up to ``window`` units submitted (a bounded
+        look-ahead, so memory stays flat on huge inputs), yield results as units finish.
+
+        ``submit`` starts a unit and returns its handle and what goes with it; ``wait_some``
+        blocks until at least one handle is done (or a progress poll interval passed), passes
+        on the progress events received so far and returns the finished handles;
+        ``collect`` takes a finished unit's result. ``cancel``, if given, is called on every
+        handle still pending when the caller stops early or a unit fails.
+        """
+        pending: dict[H, T] = {}
+        source = iter(units)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < window:
+                    unit = next(source, _END)
+                    if unit is _END:
+                        exhausted = True
+                        break
+                    handle, extra = submit(unit)
+                    pending[handle] = extra
+                if not pending:
+                    return
+                for handle in wait_some(list(pending)):
+                    yield collect(handle, pending.pop(handle))
+        finally:
+            if cancel is not None:
+                for handle in pending:
+                    cancel(handle)
+
     def check_readable(self, paths: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Raise :class:`~hashwatch.errors.ConfigError` if a worker cannot read ``paths``.
 
@@ -114,6 +156,9 @@ class Runner(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_END: Any = object()
 
 
 def _local(workers: int | None, address: str | None) -> Runner:

@@ -165,26 +165,24 @@ class LocalRunner(Runner):
             for unit in units:
                 yield self._submit(fn, unit, on_progress)[0].result()
             return
-        pending: dict[Future[R], int | None] = {}
-        window = self.workers * 2  # bounded look-ahead: memory stays flat on huge inputs
         timeout = PROGRESS_POLL_S if on_progress is not None else None
-        source = iter(units)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < window:
-                unit = next(source, _END)
-                if unit is _END:
-                    exhausted = True
-                    break
-                future, token = self._submit(fn, unit, on_progress)
-                pending[future] = token
-            if not pending:
-                return
-            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+
+        def wait_some(futures: list[Future[R]]) -> Iterable[Future[R]]:
+            done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
             self._drain()  # events of finished units, and of running ones so far
-            for future in done:
-                self._finish(pending.pop(future))
-                yield future.result()
+            return done
+
+        def collect(future: Future[R], token: int | None) -> R:
+            self._finish(token)
+            return future.result()
+
+        yield from self._map_windowed(
+            units,
+            lambda unit: self._submit(fn, unit, on_progress),
+            wait_some,
+            collect,
+            window=self.workers * 2,
+        )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -195,6 +193,3 @@ class LocalRunner(Runner):
 
     def __enter__(self) -> LocalRunner:
         return self
-
-
-_END: Any = object()

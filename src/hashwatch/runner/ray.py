@@ -220,32 +220,26 @@ class RayRunner(Runner):
         on_progress: ProgressCallback | None = None,
     ) -> Iterator[R]:
         ray = self._ray
-        pending: dict[Any, int | None] = {}
-        window = self.workers * 2  # bounded look-ahead: memory stays flat on huge inputs
         timeout = PROGRESS_POLL_S if on_progress is not None else None
-        source = iter(units)
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < window:
-                    unit = next(source, _END)
-                    if unit is _END:
-                        exhausted = True
-                        break
-                    ref, token = self._submit(fn, unit, on_progress)
-                    pending[ref] = token
-                if not pending:
-                    return
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)
-                self._drain()  # events of finished units, and of running ones so far
-                for ref in done:
-                    token = pending.pop(ref)
-                    result = ray.get(ref)
-                    self._finish(token)
-                    yield result
-        finally:
-            for ref in pending:  # the caller stopped early or a unit failed
-                ray.cancel(ref, force=False)
+
+        def wait_some(refs: list[Any]) -> Iterable[Any]:
+            done, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+            self._drain()  # events of finished units, and of running ones so far
+            return done  # type: ignore[no-any-return]
+
+        def collect(ref: Any, token: int | None) -> R:
+            result: R = ray.get(ref)
+            self._finish(token)
+            return result
+
+        yield from self._map_windowed(
+            units,
+            lambda unit: self._submit(fn, unit, on_progress),
+            wait_some,
+            collect,
+            window=self.workers * 2,
+            cancel=lambda ref: ray.cancel(ref, force=False),
+        )
 
     # -- evidence ------------------------------------------------------------------------
 
@@ -289,6 +283,3 @@ class RayRunner(Runner):
 
     def __enter__(self) -> RayRunner:
         return self
-
-
-_END: Any = object()
