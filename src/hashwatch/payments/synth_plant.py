@@ -18,6 +18,7 @@ transactions. The shapes follow the published red flags (``docs/payments.md``, A
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,40 +217,79 @@ def _livestream(
     return batches, labels
 
 
+def _hub(
+    world: World,
+    notes: NoteTable,
+    rng: np.random.Generator,
+    pick: Picker,
+    n: int,
+    typology: str,
+    *,
+    inbound: bool,
+    window: Callable[[], tuple[float, float]],
+    spokes: tuple[int, int],
+    payments: tuple[int, int],
+) -> tuple[list[Batch], list[Label]]:
+    """``n`` hubs, each paid by (``inbound``: a receiver in a source country) or paying (a
+    sender in a demand country) a number of spokes in ``spokes``, with a few payments each in
+    ``payments`` within one ``window`` per hub."""
+    code = TYPOLOGIES[typology]
+    hub_role, spoke_role = ("receiver", "sender") if inbound else ("sender", "receiver")
+    pick_hub, pick_spoke = (pick.source, pick.demand) if inbound else (pick.demand, pick.source)
+    batches, labels = [], []
+    for _ in range(n):
+        hub = pick_hub()
+        labels.append(Label(hub, typology, hub_role))
+        days = window()
+        for _ in range(int(rng.integers(*spokes))):
+            spoke = pick_spoke()
+            labels.append(Label(spoke, typology, spoke_role))
+            count = int(rng.integers(*payments))
+            sender, receiver = (spoke, hub) if inbound else (hub, spoke)
+            batches.append(_few_payments(world, notes, rng, sender, receiver, count, days, code))
+    return batches, labels
+
+
 def _fan_in(
     world: World, notes: NoteTable, rng: np.random.Generator, pick: Picker, n: int
 ) -> tuple[list[Batch], list[Label]]:
-    code = TYPOLOGIES["fan_in"]
-    batches, labels = [], []
-    for _ in range(n):
-        receiver = pick.source()
-        labels.append(Label(receiver, "fan_in", "receiver"))
+    def window() -> tuple[float, float]:
         start = rng.uniform(0, world.days * 0.5)
-        window = (start, min(world.days - 1.0, start + rng.uniform(20, 90)))
-        for _ in range(int(rng.integers(6, 21))):
-            sender = pick.demand()
-            labels.append(Label(sender, "fan_in", "sender"))
-            count = int(rng.integers(2, 9))
-            batches.append(_few_payments(world, notes, rng, sender, receiver, count, window, code))
-    return batches, labels
+        return (start, min(world.days - 1.0, start + rng.uniform(20, 90)))
+
+    return _hub(
+        world,
+        notes,
+        rng,
+        pick,
+        n,
+        "fan_in",
+        inbound=True,
+        window=window,
+        spokes=(6, 21),
+        payments=(2, 9),
+    )
 
 
 def _fan_out(
     world: World, notes: NoteTable, rng: np.random.Generator, pick: Picker, n: int
 ) -> tuple[list[Batch], list[Label]]:
-    code = TYPOLOGIES["fan_out"]
-    batches, labels = [], []
-    for _ in range(n):
-        sender = pick.demand()
-        labels.append(Label(sender, "fan_out", "sender"))
+    def window() -> tuple[float, float]:
         start = rng.uniform(0, world.days - 15)
-        window = (start, start + rng.uniform(3, 12))
-        for _ in range(int(rng.integers(4, 11))):
-            receiver = pick.source()
-            labels.append(Label(receiver, "fan_out", "receiver"))
-            count = int(rng.integers(1, 4))
-            batches.append(_few_payments(world, notes, rng, sender, receiver, count, window, code))
-    return batches, labels
+        return (start, start + rng.uniform(3, 12))
+
+    return _hub(
+        world,
+        notes,
+        rng,
+        pick,
+        n,
+        "fan_out",
+        inbound=False,
+        window=window,
+        spokes=(4, 11),
+        payments=(1, 4),
+    )
 
 
 def _linked(
