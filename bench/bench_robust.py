@@ -233,39 +233,71 @@ def distances(q: np.ndarray, r: np.ndarray) -> np.ndarray:
 # -- scale ---------------------------------------------------------------------------------
 
 
-def retrieval_at_scale(n_refs: int, queries: int = 20) -> dict[str, float]:
+def retrieval_at_scale(n_refs: int, per_ref: int = 500, queries: int = 50) -> dict[str, Any]:
+    """Candidate retrieval over ``n_refs`` synthetic references of 500 descriptors each, of
+    which the first ``per_ref`` are indexed (``VotingLocalIndex(index_keypoints=per_ref)``:
+    the full sets would stay in the store for verification and are not held here).
+
+    Each query plants a true reference: its 500 descriptors with 0..40 bits flipped each (so
+    about half lie within the vote radius), plus 500 fresh rows for the mirror description.
+    Votes are counted as :meth:`VotingLocalIndex.candidates` counts them (one per query
+    descriptor and reference, at least ``MIN_VOTES``, the ``MAX_CANDIDATES`` best): recall is
+    how often the planted reference is among them."""
     from hashwatch.index.mih import MihPdqIndex
+    from hashwatch.matching.local_match import MAX_CANDIDATES, MIN_VOTES
 
     rng = np.random.default_rng(7)
-    n = n_refs * 500
+    n = n_refs * per_ref
     rows = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    planted = [int(r) for r in rng.integers(0, n_refs, queries + 1)]
+    kept = {r: rows[r * per_ref : (r + 1) * per_ref].copy() for r in planted}
+    rss_before = _rss_now()
     t0 = time.perf_counter()
     index = MihPdqIndex.build(np.arange(n, dtype=np.int64), rows)
     build = time.perf_counter() - t0
-    # Queries: 500 descriptors of a stored set with 0..40 bits flipped, 500 fresh (mirror):
-    # what the index must answer, not how well (recall is measured on real pictures above).
-    times = []
-    for k in range(queries):
-        ref = int(rng.integers(0, n_refs))
-        q = rows[ref * 500 : ref * 500 + 500].copy()
-        flips = rng.integers(0, 41, 500)
-        for i, f in enumerate(flips):
-            bits = rng.choice(256, int(f), replace=False)
-            for b in bits:
+    del rows  # the index holds its own (reordered) copy
+    times, found, votes_true = [], 0, []
+    for k, ref in enumerate(planted):
+        q = np.concatenate(
+            [kept[ref], rng.integers(0, 256, (500 - per_ref, 32), dtype=np.uint8)]
+        )  # the unindexed rest of the set: in no table
+        for i, f in enumerate(rng.integers(0, 41, 500)):
+            for b in rng.choice(256, int(f), replace=False):
                 q[i, b // 8] ^= np.uint8(1 << (b % 8))
         q = np.concatenate([q, rng.integers(0, 256, (500, 32), dtype=np.uint8)])
         t0 = time.perf_counter()
-        index.query(q, VOTE_RADIUS)
+        got = index.query(q, VOTE_RADIUS)
+        pairs = np.unique(np.stack([got.query, got.ids // per_ref], axis=1), axis=0)
+        numbers, votes = np.unique(pairs[:, 1], return_counts=True)
+        order = np.lexsort((numbers, -votes))[:MAX_CANDIDATES]
+        cands = {int(numbers[i]) for i in order if votes[i] >= MIN_VOTES}
+        dt = time.perf_counter() - t0
         if k:  # the first query compiles
-            times.append(time.perf_counter() - t0)
+            times.append(dt)
+            found += ref in cands
+            votes_true.append(int(votes[numbers == ref].sum()))
     return {
         "references": n_refs,
+        "indexed_per_reference": per_ref,
         "descriptors": n,
         "build_s": round(build, 1),
         "index_bytes_per_reference": round(index.nbytes / n_refs),
-        "feature_bytes_per_reference": 500 * (32 + 8),
-        "query_ms_median": round(1000 * float(np.median(times)), 1),
+        "index_gb": round(index.nbytes / 1e9, 2),
+        "rss_gb_after_build": round(_rss_now() / 1e9, 2),
+        "rss_gb_before_build": round(rss_before / 1e9, 2),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 2),
+        "feature_bytes_per_reference_in_store": 500 * (32 + 8),
+        "query_ms_p50": round(1000 * float(np.percentile(times, 50)), 1),
+        "query_ms_p99": round(1000 * float(np.percentile(times, 99)), 1),
+        "planted_reference_among_candidates": f"{found}/{queries}",
+        "planted_votes_median": int(np.median(votes_true)),
+        "fallback_scans": int(index.stats.fallbacks),
     }
+
+
+def _rss_now() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
 
 
 def retrieval_real(n_refs: int, queries: int = 20) -> dict[str, Any]:
@@ -315,6 +347,16 @@ def main() -> None:
     ap.add_argument("--scale", default="10000,25000")
     ap.add_argument("--real-scale", type=int, default=0, help="references of real descriptors")
     ap.add_argument("--only-scale", action="store_true", help="skip recall and false matches")
+    ap.add_argument(
+        "--scale-indexed", type=int, default=500, help="descriptors indexed per reference (scale)"
+    )
+    ap.add_argument(
+        "--index-keypoints",
+        default="",
+        help="also local features with only the N strongest descriptors of each reference "
+        "indexed, e.g. 128,64 (same queries, same run)",
+    )
+    ap.add_argument("--local-only", action="store_true", help="skip the PDQ methods")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.only_scale:
@@ -335,6 +377,8 @@ def main() -> None:
     ] + [("negative", None, img) for img in negatives]
 
     index = VotingLocalIndex()
+    caps = [int(c) for c in args.index_keypoints.split(",") if c]
+    capped = {f"local_idx{c}": VotingLocalIndex(index_keypoints=c) for c in caps}
     ref_plain: list[str] = []
     ref_turned: list[tuple[int, str]] = []
     t_ref = 0.0
@@ -342,16 +386,26 @@ def main() -> None:
         task = bar.add_task("references", total=len(refs))
         for i, img in enumerate(refs):
             t0 = time.perf_counter()
-            index.add(i, describe(img))
+            fs = describe(img)
+            index.add(i, fs)
             t_ref += time.perf_counter() - t0
+            for other in capped.values():
+                other.add(i, fs)
+            if args.local_only:
+                ref_plain.append("0" * 64)
+                bar.advance(task)
+                continue
             ref_plain.append(pdq_rows(img, dihedral=False)[0][0])
             for angle in ROTATION_ANGLES:
                 ref_turned.append((i, pdq_rows(rotated(img, angle), dihedral=False)[0][0]))
             bar.advance(task)
-    plain_rows, turned_rows = to_rows(ref_plain), to_rows([h for _, h in ref_turned])
+    plain_rows = to_rows(ref_plain)
+    turned_rows = to_rows([h for _, h in ref_turned]) if ref_turned else plain_rows[:0]
     turned_owner = np.array([i for i, _ in ref_turned])
 
-    methods = ("pdq", "pdq_stage1", "pdq_rotrefs", "local")
+    methods: tuple[str, ...] = ("pdq", "pdq_stage1", "pdq_rotrefs", "local", *capped)
+    if args.local_only:
+        methods = ("local", *capped)
     hits: dict[str, dict[str, int]] = {m: {} for m in methods}
     false: dict[str, int] = dict.fromkeys(methods, 0)
     false_kinds: dict[str, dict[str, int]] = {m: {} for m in methods}
@@ -363,16 +417,25 @@ def main() -> None:
         for name, truth, img in queries:
             counts[name] = counts.get(name, 0) + 1
             n_pairs += len(refs) - (truth is not None)
+            found: dict[str, set[int]] = {}
             t0 = time.perf_counter()
-            stage1, quality = pdq_rows(img, dihedral=True)
+            described = describe_query(img)
+            found["local"] = {m.ref for m in index.search(described)}
+            t_local += time.perf_counter() - t0
+            for name_c, other in capped.items():
+                found[name_c] = {m.ref for m in other.search(described)}
+            t0 = time.perf_counter()
+            if args.local_only:
+                stage1, quality = list[str](), 0
+            else:
+                stage1, quality = pdq_rows(img, dihedral=True)
             plain = stage1[:1]
             t_pdq += time.perf_counter() - t0
             t0 = time.perf_counter()
-            trimmed = trim_borders(img)
+            trimmed = None if args.local_only else trim_borders(img)
             if trimmed is not None:
                 stage1 += pdq_rows(trimmed, dihedral=True)[0]
             t_stage1 += time.perf_counter() - t0
-            found: dict[str, set[int]] = {}
             ok = quality >= 50
             found["pdq"] = (
                 set(np.flatnonzero(distances(to_rows(plain), plain_rows).min(0) <= THRESHOLD))
@@ -384,15 +447,16 @@ def main() -> None:
                 if ok
                 else set()
             )
-            near = distances(to_rows(plain), turned_rows).min(0) <= THRESHOLD
+            near = (
+                distances(to_rows(plain), turned_rows).min(0) <= THRESHOLD
+                if ok
+                else np.zeros(0, bool)
+            )
             found["pdq_rotrefs"] = (
                 (found["pdq"] | {int(turned_owner[j]) for j in np.flatnonzero(near)})
                 if ok
                 else set()
             )
-            t0 = time.perf_counter()
-            found["local"] = {m.ref for m in index.search(describe_query(img))}
-            t_local += time.perf_counter() - t0
             for m in methods:
                 got = {int(x) for x in found[m]}
                 if truth is not None and truth in got:
@@ -424,6 +488,9 @@ def main() -> None:
             sum(len(fs) * 40 for fs in index._refs.values()) / len(refs)
         ),
         "index_bytes_per_reference": round(index.nbytes / len(refs)),
+        "index_bytes_per_reference_capped": {
+            k: round(v.nbytes / len(refs)) for k, v in capped.items()
+        },
         "rotated_reference_hashes": f"x{1 + len(ROTATION_ANGLES)} index entries",
         "peak_rss_mb": round(rss / 2**20),
     }
@@ -440,7 +507,7 @@ def scale_part(args: argparse.Namespace) -> dict[str, Any]:
         print(json.dumps(out["real"]))
     for n in (int(s) for s in args.scale.split(",") if s):
         print(f"retrieval at {n:,} references (synthetic descriptors) ...", file=sys.stderr)
-        out["scale"].append(retrieval_at_scale(n))
+        out["scale"].append(retrieval_at_scale(n, args.scale_indexed))
         print(json.dumps(out["scale"][-1]))
     return out
 

@@ -217,7 +217,12 @@ class VotingLocalIndex(LocalFeatureIndex):
     same verification as :class:`LinearLocalIndex` for the ``max_candidates`` best voted.
 
     Additions and removals are buffered and the descriptor index is rebuilt on the next
-    search (a rebuild of a million descriptors takes well under a second)."""
+    search (a rebuild of a million descriptors takes well under a second).
+
+    ``index_keypoints``: index only the first that many descriptors of each reference (its
+    strongest: :func:`~hashwatch.signals.local_features.describe` sorts them by response);
+    verification still uses all of them. ``None`` indexes every descriptor. 128 divides the
+    index's memory by about 4 at the same recall on ``bench/bench_robust.py``'s set."""
 
     def __init__(
         self,
@@ -225,7 +230,11 @@ class VotingLocalIndex(LocalFeatureIndex):
         radius: int = VOTE_RADIUS,
         min_votes: int = MIN_VOTES,
         max_candidates: int = MAX_CANDIDATES,
+        index_keypoints: int | None = None,
     ) -> None:
+        if index_keypoints is not None and not 1 <= index_keypoints <= 1 << _ID_SHIFT:
+            raise ValueError(f"index_keypoints must be 1..{1 << _ID_SHIFT}")
+        self.index_keypoints = index_keypoints
         self.radius = radius
         self.min_votes = min_votes
         self.max_candidates = max_candidates
@@ -255,7 +264,9 @@ class VotingLocalIndex(LocalFeatureIndex):
 
     @property
     def descriptor_count(self) -> int:
-        return sum(len(fs) for fs in self._refs.values())
+        """Descriptors in the index (all of them when ``index_keypoints`` is ``None``)."""
+        cap = self.index_keypoints or 1 << _ID_SHIFT
+        return sum(min(len(fs), cap) for fs in self._refs.values())
 
     @property
     def nbytes(self) -> int:
@@ -272,7 +283,7 @@ class VotingLocalIndex(LocalFeatureIndex):
         ids: list[npt.NDArray[np.int64]] = []
         rows: list[npt.NDArray[np.uint8]] = []
         for ref_id, fs in self._refs.items():
-            n = min(len(fs), 1 << _ID_SHIFT)
+            n = min(len(fs), self.index_keypoints or 1 << _ID_SHIFT)
             base = np.int64(self._numbers[ref_id]) << _ID_SHIFT
             ids.append(base + np.arange(n, dtype=np.int64))
             rows.append(fs.descriptors[:n])
