@@ -341,9 +341,6 @@ def _part_issue(parts: int, size: int | None) -> str | None:
 class _MetReader(P2PArtifactReader):
     """Helpers every eMule reader shares."""
 
-    def problem(self, offset: int | None, message: str, index: int | None = None) -> P2PReadProblem:
-        return P2PReadProblem(self.client, self.artifact, offset, message, index)
-
     def issues(self, index: int, offset: int, issues: list[str]) -> Iterator[P2PReadProblem]:
         for issue in issues:
             yield self.problem(offset, f"record {index}: {issue}", index)

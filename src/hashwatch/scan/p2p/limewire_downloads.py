@@ -74,9 +74,6 @@ class DownloadsDatReader(P2PArtifactReader):
     def recognises(self, name: str, head: bytes) -> bool:
         return name.lower() in ("downloads.dat", "downloads.bak") and head.startswith(_JAVA_MAGIC)
 
-    def problem(self, offset: int | None, message: str, index: int | None = None) -> P2PReadProblem:
-        return P2PReadProblem(self.client, self.artifact, offset, message, index)
-
     def read(self, stream: BinaryIO, size: int | None) -> Iterator[P2PRecord | P2PReadProblem]:
         cur = Cursor(stream)
         java = JavaStream(cur)

@@ -78,3 +78,7 @@ class P2PArtifactReader(ABC):
         """The records of the artifact, in order, read in bounded memory (records are
         streamed, never the whole artifact held unless it is small); a problem is yielded,
         never raised, and reading goes on past it where the format allows."""
+
+    def problem(self, offset: int | None, message: str, index: int | None = None) -> P2PReadProblem:
+        """A problem of this reader's artifact at byte ``offset`` (of record ``index``)."""
+        return P2PReadProblem(self.client, self.artifact, offset, message, index)

@@ -185,9 +185,6 @@ class ShareazaLibraryReader(P2PArtifactReader):
         start = 0 if lower == "library.dat" else 8
         return _plausible(head, start)
 
-    def problem(self, offset: int | None, message: str, index: int | None = None) -> P2PReadProblem:
-        return P2PReadProblem(self.client, self.artifact, offset, message, index)
-
     def read(self, stream: BinaryIO, size: int | None) -> Iterator[P2PRecord | P2PReadProblem]:
         cur = Cursor(stream)
         saved: str | None = None
