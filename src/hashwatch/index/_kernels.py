@@ -24,12 +24,10 @@ __all__ = [
     "ball_masks",
     "build_table",
     "find_ids",
-    "ids_consistent",
     "mih_query",
     "permute_words",
     "popcount",
     "scan",
-    "tables_consistent",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -392,40 +390,6 @@ def mih_query(
                 )
                 k += 1
     return oq[:k], op[:k], od[:k], fallback, ncand
-
-
-@_jit
-def tables_consistent(offsets: Any, off_base: Any, widths: Any, table_ids: Any, n: int) -> bool:
-    """True if every table's offsets rise from 0 to n and every position is below n.
-
-    Table 0 has no positions (rows are stored in its order); table ``t`` uses
-    ``table_ids[t - 1]``.
-    """
-    for t in range(widths.shape[0]):
-        base = off_base[t]
-        nb = np.int64(1) << widths[t]
-        if offsets[base] != 0 or offsets[base + nb] != n:
-            return False
-        for b in range(nb):
-            if offsets[base + b + 1] < offsets[base + b]:
-                return False
-    for t in range(table_ids.shape[0]):
-        for p in range(table_ids.shape[1]):
-            if table_ids[t, p] >= n:
-                return False
-    return True
-
-
-@_jit
-def ids_consistent(ids: Any, order: Any) -> bool:
-    """True if ``order`` lists positions below n and ``ids[order]`` strictly increases."""
-    n = ids.shape[0]
-    for j in range(n):
-        if order[j] >= n:
-            return False
-        if j > 0 and ids[order[j]] <= ids[order[j - 1]]:
-            return False
-    return True
 
 
 @_jit

@@ -487,12 +487,41 @@ class MihPdqIndex(PdqIndex):
         index._delta_ids = a["delta_ids"].astype(np.int64, copy=False)
         index._delta_words = a["delta_words"].astype(np.uint64, copy=False)
         # The kernels index without bounds checks: a file that passed its checksums must
-        # still not make them read out of bounds, so the structure is checked too.
-        if not k.ids_consistent(index._ids, index._id_order):
+        # still not make them read out of bounds, so the structure is checked too. In NumPy,
+        # not in the kernels: loading an index (a server's start) then needs no JIT dispatch.
+        if not _ids_consistent(index._ids, index._id_order):
             raise IndexFormatError("stored ids are not unique or their sort order is wrong")
-        consistent = k.tables_consistent(
-            index._offsets, index._off_base, index._widths, index._table_ids, n
-        )
-        if not consistent:
+        if not _tables_consistent(index._offsets, index._off_base, widths, index._table_ids, n):
             raise IndexFormatError("table offsets or positions do not match the stored hashes")
         return index
+
+
+def _ids_consistent(ids: npt.NDArray[np.int64], order: npt.NDArray[np.uint32]) -> bool:
+    """True if ``order`` lists positions below n and ``ids[order]`` strictly increases."""
+    n = ids.shape[0]
+    if n == 0:
+        return True
+    if int(order.max()) >= n:
+        return False
+    ordered = ids[order]
+    return bool(np.all(ordered[1:] > ordered[:-1]))
+
+
+def _tables_consistent(
+    offsets: npt.NDArray[np.uint32],
+    off_base: npt.NDArray[np.int64],
+    widths: list[int],
+    table_ids: npt.NDArray[np.uint32],
+    n: int,
+) -> bool:
+    """True if every table's offsets rise from 0 to n and every position is below n.
+
+    Table 0 has no positions (rows are stored in its order); table ``t`` uses
+    ``table_ids[t - 1]``.
+    """
+    for t, width in enumerate(widths):
+        base = int(off_base[t])
+        table = offsets[base : base + (1 << width) + 1]
+        if int(table[0]) != 0 or int(table[-1]) != n or not np.all(table[1:] >= table[:-1]):
+            return False
+    return table_ids.size == 0 or int(table_ids.max()) < n
