@@ -76,6 +76,13 @@ SamplingOpt = Annotated[
         "frame, numbered as Meta's vPDQ tool numbers them).",
     ),
 ]
+NoBorderTrimOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-border-trim",
+        help="Do not also hash the picture inside a uniform border (framed, padded copies).",
+    ),
+]
 # The same names as hashwatch.signals.video.SAMPLINGS (a test checks), without importing PyAV.
 SAMPLINGS = ("fast", "exact", "keyframes")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hashwatch.cli._common import (
+    NoBorderTrimOpt,
     PathsArg,
     PolicyOpt,
     SamplingOpt,
@@ -73,13 +74,7 @@ def match(
         bool,
         typer.Option("--no-dihedral", help="Do not match rotated/flipped copies (PDQ)."),
     ] = False,
-    no_border_trim: Annotated[
-        bool,
-        typer.Option(
-            "--no-border-trim",
-            help="Do not also hash the picture inside a uniform border (framed, padded copies).",
-        ),
-    ] = False,
+    no_border_trim: NoBorderTrimOpt = False,
     min_quality: Annotated[
         int | None, typer.Option("--min-quality", help="Lowest PDQ quality matched (default 50).")
     ] = None,

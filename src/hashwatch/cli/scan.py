@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hashwatch.cli._common import SamplingOpt, WorkersOpt, check_sampling, emit, err, hw
+from hashwatch.cli._common import (
+    NoBorderTrimOpt,
+    SamplingOpt,
+    WorkersOpt,
+    check_sampling,
+    emit,
+    err,
+    hw,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -64,13 +72,7 @@ def scan(
     no_dihedral: Annotated[
         bool, typer.Option("--no-dihedral", help="Do not match rotated/flipped copies.")
     ] = False,
-    no_border_trim: Annotated[
-        bool,
-        typer.Option(
-            "--no-border-trim",
-            help="Do not also hash the picture inside a uniform border (framed, padded copies).",
-        ),
-    ] = False,
+    no_border_trim: NoBorderTrimOpt = False,
     unit_files: Annotated[
         int, typer.Option("--unit-files", help="Files per work unit (units are resumed whole).")
     ] = 64,
