@@ -314,6 +314,18 @@ class _Met:
     parts: int
     fields: _Fields
 
+    def dates_and_hashes(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The record's dates (its tags' and the file's modification) and hashes (ED2K,
+        AICH when tagged), as a known.met and a part.met record report them."""
+        dates = dict(self.fields.dates)
+        when = iso_utc(self.modified)
+        if when is not None:
+            dates["file_modified"] = when
+        hashes = {"ed2k": self.ed2k.hex()}
+        if self.fields.aich is not None:
+            hashes["aich"] = self.fields.aich
+        return dates, hashes
+
 
 def parse_met_record(buf: bytes, p: int) -> tuple[_Met, int]:
     """uint32 date, 16-byte ED2K hash, uint16 part count and part hashes, uint32 tag count,
@@ -379,14 +391,8 @@ class KnownMetReader(_MetReader):
 
     def _record(self, cur: Cursor, index: int) -> tuple[P2PRecord, list[str]]:
         met = parse_in_place(cur, parse_met_record)
-        modified, ed2k, parts, fields = met.modified, met.ed2k, met.parts, met.fields
-        dates = dict(fields.dates)
-        when = iso_utc(modified)
-        if when is not None:
-            dates["file_modified"] = when
-        hashes = {"ed2k": ed2k.hex()}
-        if fields.aich is not None:
-            hashes["aich"] = fields.aich
+        parts, fields = met.parts, met.fields
+        dates, hashes = met.dates_and_hashes()
         details = {"part_hashes": parts, **fields.details}
         issue = _part_issue(parts, fields.size)
         if issue is not None:
@@ -443,15 +449,9 @@ class PartMetReader(_MetReader):
 
     def _record(self, cur: Cursor) -> tuple[P2PRecord, list[str]]:
         met = parse_in_place(cur, parse_met_record)
-        modified, ed2k, parts, fields = met.modified, met.ed2k, met.parts, met.fields
+        parts, fields = met.parts, met.fields
         completeness = fields.completeness()
-        dates = dict(fields.dates)
-        when = iso_utc(modified)
-        if when is not None:
-            dates["file_modified"] = when
-        hashes = {"ed2k": ed2k.hex()}
-        if fields.aich is not None:
-            hashes["aich"] = fields.aich
+        dates, hashes = met.dates_and_hashes()
         gaps = sorted(
             ([g[0], g[1]] for g in fields.gaps.values() if g[0] is not None and g[1] is not None),
             key=lambda g: g[0] or 0,
