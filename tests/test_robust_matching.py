@@ -103,6 +103,29 @@ def test_cropped_turned_framed_and_mirrored_copies_are_found_with_what_changed(
     assert mirrored[0].crop[0] == pytest.approx(0.05, abs=0.02)  # in the reference's own frame
 
 
+def test_an_index_of_each_references_strongest_keypoints_finds_the_same_copies(
+    refs: dict[int, Image.Image], index: VotingLocalIndex
+) -> None:
+    """For a million references the index keeps 64-128 descriptors of each (the strongest:
+    describe sorts them by response); verification still uses the whole set."""
+    full = {n: describe(img) for n, img in refs.items()}
+    for fs in full.values():
+        assert len(fs) > 200
+    capped = VotingLocalIndex(index_keypoints=64)
+    for n, fs in full.items():
+        capped.add(n, fs)
+    assert capped.descriptor_count == 64 * len(full)
+    original = refs[3]
+    for copy in (crop(original, 0.10), rotated(original, 5), mirror(pad(original, 0.10))):
+        query = describe_query(copy)
+        found = capped.search(query)
+        assert [m.ref for m in found] == [3]
+        assert found == index.search(query)  # verified on all keypoints: the same answer
+    assert capped.search(describe_query(logo(picture(7)))) == []
+    with pytest.raises(ValueError):
+        VotingLocalIndex(index_keypoints=0)
+
+
 def test_a_different_picture_sharing_the_logo_does_not_match(
     refs: dict[int, Image.Image], index: VotingLocalIndex
 ) -> None:
