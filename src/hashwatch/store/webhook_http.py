@@ -26,11 +26,13 @@ import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from hashwatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "Outcome",
@@ -206,6 +208,8 @@ class Outcome:
 
 
 def _reason(exc: httpx.HTTPError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -231,16 +235,30 @@ class PinnedSender:
     ) -> None:
         self.policy = policy
         self.resolver = resolver
-        # No kept-alive connections: a connection is made for one pinned address and one TLS
-        # name, and must not carry a request for another name that resolves to that address.
-        self.client = httpx.Client(
-            timeout=timeout_s,
-            follow_redirects=False,
-            transport=transport,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self.timeout_s = timeout_s
+        self.transport = transport
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """Made on the first request: httpx is not imported while a server starts."""
+        import httpx
+
+        if self._client is None:
+            # No kept-alive connections: a connection is made for one pinned address and
+            # one TLS name, and must not carry a request for another name that resolves to
+            # that address.
+            self._client = httpx.Client(
+                timeout=self.timeout_s,
+                follow_redirects=False,
+                transport=self.transport,
+                limits=httpx.Limits(max_keepalive_connections=0),
+            )
+        return self._client
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        import httpx
+
         try:
             address = self.policy.resolve(url, self.resolver)
         except TargetRefused:
@@ -276,4 +294,5 @@ class PinnedSender:
         return Outcome(False, f"HTTP {response.status_code}", response.status_code)
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()

@@ -183,6 +183,7 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
                 lease_s=settings.webhook_lease_s,
             )
             jobs: list[tuple[str, Callable[[threading.Event], None]]] = [
+                ("warm-up", lambda _s: service.warm_up()),
                 (
                     "refresh",
                     lambda s: _loop(

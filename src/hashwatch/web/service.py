@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from prometheus_client import Counter
 
 from hashwatch.app import Hashwatch, signals_of
 from hashwatch.audit import AuditLog
+from hashwatch.config import DEFAULT_PDQ_THRESHOLD
 from hashwatch.matching.matcher import Match, MatchResult, Signal
 from hashwatch.signals.hasher import FileSignals, hash_stream
 from hashwatch.signals.types import HashType
@@ -131,6 +133,14 @@ class MatchService:
         self.matcher = hw.matcher()
         self.applied_seq = hw.pdq_index.watermark
         self._observe()
+
+    def warm_up(self) -> None:
+        """One query of an all-zero hash at the PDQ distance, answered by nobody: it loads
+        the matching kernels' machine code (numba's cache, ~0.7 s the first time in a
+        process) in the background after the server is up, so neither ``/healthz`` nor
+        the first request waits for it. Nothing is recorded or audited."""
+        with self.lock.read():
+            self.hw.pdq_index.index.query(np.zeros((1, 32), np.uint8), DEFAULT_PDQ_THRESHOLD)
 
     def _observe(self) -> None:
         self.metrics.index_size.set(len(self.hw.pdq_index))
