@@ -106,8 +106,8 @@ def test_cropped_turned_framed_and_mirrored_copies_are_found_with_what_changed(
 def test_an_index_of_each_references_strongest_keypoints_finds_the_same_copies(
     refs: dict[int, Image.Image], index: VotingLocalIndex
 ) -> None:
-    """For a million references the index keeps 64-128 descriptors of each (the strongest:
-    describe sorts them by response); verification still uses the whole set."""
+    """For a million references the index keeps 64-128 descriptors of each (the first in
+    ORB's order); verification still uses the whole set."""
     full = {n: describe(img) for n, img in refs.items()}
     for fs in full.values():
         assert len(fs) > 200

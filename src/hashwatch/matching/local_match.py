@@ -219,10 +219,11 @@ class VotingLocalIndex(LocalFeatureIndex):
     Additions and removals are buffered and the descriptor index is rebuilt on the next
     search (a rebuild of a million descriptors takes well under a second).
 
-    ``index_keypoints``: index only the first that many descriptors of each reference (its
-    strongest: :func:`~hashwatch.signals.local_features.describe` sorts them by response);
-    verification still uses all of them. ``None`` indexes every descriptor. 128 divides the
-    index's memory by about 4 at the same recall on ``bench/bench_robust.py``'s set."""
+    ``index_keypoints``: index only the first that many descriptors of each reference, in
+    ORB's order (finest pyramid level first); verification still uses all of them. ``None``
+    indexes every descriptor. On ``bench/bench_robust.py``'s set the first 128 kept the
+    candidates (ORB's strongest 128 by response lost a quarter of them): see
+    ``docs/benchmarks.md``, *Robust matching*."""
 
     def __init__(
         self,

@@ -155,11 +155,8 @@ def _describe_gray(gray: U8Array, n_features: int) -> FeatureSet:
     keypoints, descriptors = _orb(n_features).detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
         return FeatureSet(w, h, np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
-    # Strongest first (ORB returns them by pyramid level): an index that keeps only the first
-    # k of a reference keeps its k strongest (``VotingLocalIndex(index_keypoints=k)``).
-    order = np.argsort([-kp.response for kp in keypoints], kind="stable")
-    points = np.array([kp.pt for kp in keypoints], dtype=np.float32).reshape(-1, 2)[order]
-    return FeatureSet(w, h, points, np.ascontiguousarray(descriptors[order], dtype=np.uint8))
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float32).reshape(-1, 2)
+    return FeatureSet(w, h, points, np.ascontiguousarray(descriptors, dtype=np.uint8))
 
 
 def describe(image: Image.Image, n_features: int = N_FEATURES) -> FeatureSet:
