@@ -43,7 +43,6 @@ import numpy as np
 import numpy.typing as npt
 
 from hashwatch.errors import IndexFormatError
-from hashwatch.index import _kernels as k
 from hashwatch.index.base import (
     HASH_BITS,
     HashArray,
@@ -109,6 +108,8 @@ def _ball(width: int, radius: int) -> int:
 @functools.lru_cache(maxsize=16)
 def _ball_masks(width: int, radius: int) -> npt.NDArray[np.int64]:
     """Probe masks of one table (empty for radius -1), cached: the same few are reused."""
+    from hashwatch.index import _kernels as k  # numba on first use, not at load
+
     if radius < 0:
         return np.zeros(0, dtype=np.int64)
     masks: npt.NDArray[np.int64] = k.ball_masks(width, radius)
@@ -180,6 +181,8 @@ class MihPdqIndex(PdqIndex):
         self._perm_table = permutation_table(perm)
 
     def _permute(self, rows: HashArray) -> WordArray:
+        from hashwatch.index import _kernels as k  # numba on first use, not at load
+
         if self._identity:
             return rows_to_words(rows)
         result: WordArray = k.permute_words(rows, self._perm_table)
@@ -213,6 +216,8 @@ class MihPdqIndex(PdqIndex):
         share that substring, sit next to each other in memory: on clustered data that made
         queries ~1.3x faster. ``_id_order`` (ids' sort order) serves id look-ups.
         """
+        from hashwatch.index import _kernels as k  # numba on first use, not at load
+
         n = ids.shape[0]
         if n > _U32_MAX:
             raise ValueError("at most 2**32 - 1 hashes per index (positions are uint32)")
@@ -319,6 +324,8 @@ class MihPdqIndex(PdqIndex):
 
     def _kill_main(self, ids: IdArray) -> None:
         """Tombstone the main rows holding these (unique) ids, if any."""
+        from hashwatch.index import _kernels as k  # numba on first use, not at load
+
         if self._ids.shape[0] == 0:
             return
         pos = k.find_ids(self._ids, self._id_order, ids)
@@ -346,6 +353,8 @@ class MihPdqIndex(PdqIndex):
     # -- queries ------------------------------------------------------------------------
 
     def query(self, hashes: HashArray, radius: int) -> QueryResult:
+        from hashwatch.index import _kernels as k  # numba on first use, not at load
+
         rows = check_rows(hashes)
         r = check_radius(radius)
         nq = rows.shape[0]
@@ -368,6 +377,8 @@ class MihPdqIndex(PdqIndex):
         )
 
     def _query_main(self, q: WordArray, r: int) -> tuple[I64Array, I64Array, npt.NDArray[np.int32]]:
+        from hashwatch.index import _kernels as k  # numba on first use, not at load
+
         n = int(self._ids.shape[0])
         widths = self.widths
         cand_limit = max(1024, int(self.fallback_fraction * n))

@@ -48,7 +48,6 @@ import numpy.typing as npt
 from hashwatch.config import DEFAULT_PDQ_THRESHOLD, MIN_PDQ_QUALITY
 from hashwatch.index import MihPdqIndex, PdqIndex
 from hashwatch.index.base import HashArray, hex_to_rows, rows_to_hex
-from hashwatch.index.join import radius_join
 from hashwatch.lists.model import ListKind
 from hashwatch.matching.match import Match, VideoFacts
 from hashwatch.scan.model import Cluster, ItemRecord
@@ -212,6 +211,8 @@ def cluster_columns(
 ) -> tuple[npt.NDArray[np.int64], list[Cluster]]:
     """Cluster the new media given as columns: each item's cluster number (by position) and
     the clusters in review order."""
+    from hashwatch.index.join import radius_join  # numba: not at import
+
     n = len(media)
     if n == 0:
         return np.zeros(0, dtype=np.int64), []
@@ -314,6 +315,8 @@ def near_pairs(rows: HashArray, queries: HashArray, threshold: int) -> Iterator[
     as a batch join (:mod:`hashwatch.index.join`: ~1 M hashes with their 8 M dihedral
     variants in about a minute, where probing query by query takes an hour). Rows and
     queries are numbered by position."""
+    from hashwatch.index.join import radius_join  # numba: not at import
+
     found_q, found_r = radius_join(rows, queries, threshold)
     yield from zip(found_q.tolist(), found_r.tolist(), strict=True)
 
