@@ -12,6 +12,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from hashwatch.app import Hashwatch
@@ -94,3 +95,20 @@ def test_scan_finds_a_padded_copy_in_a_zip_by_plain_pdq(run: Run, tmp_path: Path
         assert record["status"] == "known", record
         assert [m["variant"] for m in record["matches"] if m["hash_type"] == "pdq"] == ["trimmed"]
     assert records["unrelated.jpg"]["status"] != "known"
+
+
+def test_a_fault_in_the_border_trim_keeps_the_pictures_own_pdq(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = write_image(tmp_path / "framed.jpg", framed(picture(33), 0.10, (0, 0, 0)), quality=90)
+    expected = hash_file(copy, HashOptions(border_trim=False))
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("trim failed")
+
+    monkeypatch.setattr("hashwatch.signals.hasher.trimmed_decode", broken)
+    fs = hash_file(copy, HashOptions())
+    assert fs.error is None
+    assert fs.pdq is not None and expected.pdq is not None
+    assert fs.pdq.hash == expected.pdq.hash
+    assert fs.trimmed is None

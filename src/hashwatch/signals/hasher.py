@@ -271,11 +271,7 @@ def _with_pdq(
         )
         colour = decoded.colour
         pdq = hash_decoded(decoded, options.pdq_policy, dihedral=options.dihedral)
-        trimmed: PdqResult | None = None
-        inner = trimmed_decode(decoded) if options.border_trim else None
-        if inner is not None:
-            trimmed = hash_decoded(inner, options.pdq_policy, dihedral=options.dihedral)
-        del inner
+        trimmed = _trimmed_pdq(decoded, options) if options.border_trim else None
         features = _local_features(decoded, source, options) if options.local_features else None
     except DecodeError as exc:
         return FileSignals(shown, digests, mime=mime, error=_describe(exc))
@@ -319,6 +315,18 @@ def _with_pdq(
     )
 
 
+def _trimmed_pdq(decoded: DecodedImage, options: HashOptions) -> PdqResult | None:
+    """The PDQ of the picture inside a uniform border, or None when it has none. Optional:
+    a fault here leaves the file's own PDQ in place rather than turning it into an error."""
+    try:
+        inner = trimmed_decode(decoded)
+        if inner is None:
+            return None
+        return hash_decoded(inner, options.pdq_policy, dihedral=options.dihedral)
+    except (DecodeError, MemoryError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class _FeatureDecode:
     """Decode hints for local features: reduced while the shorter side stays ``min_side``."""
@@ -352,7 +360,7 @@ def _local_features(
         if image.width < 0.9 * target[0] or image.height < 0.9 * target[1]:
             image = decode_image(
                 source,
-                _FeatureDecode(max(target)),
+                _FeatureDecode(min(target)),
                 max_pixels=options.max_image_pixels or DEFAULT_MAX_PIXELS,
                 max_decode_pixels=options.max_decode_pixels,
             ).image
