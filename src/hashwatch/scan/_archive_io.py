@@ -8,9 +8,9 @@ Kept apart from the format readers so each module stays small. Three pieces:
   message, so any reader (``hash_stream`` included) treats it as a read error.
 - :class:`Budget` is what one evidence file may still cost (bytes out of decompressors,
   memory for nested archives), shared by every level of nesting.
-- :class:`Bridge` and :class:`Sink` turn py7zr's push (it writes each member into a file-like
-  object it is given) into the pull a reader needs, through a small bounded queue filled by a
-  thread: 7z members of any size stream in constant memory and nothing touches the disk.
+- :class:`Bridge` and ``_7z_sink.Sink`` turn py7zr's push (it writes each member into a
+  file-like object it is given) into the pull a reader needs, through a small bounded queue
+  filled by a thread: 7z members of any size stream in constant memory and nothing touches the disk.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
-from py7zr.io import MemIO
-
 from hashwatch.signals.digests import READ_BLOCK_SIZE
 
 __all__ = [
@@ -34,7 +32,6 @@ __all__ = [
     "Bridge",
     "Budget",
     "LocalZipEntry",
-    "Sink",
     "Source",
     "Stop",
     "TarGuard",
@@ -346,35 +343,6 @@ class Bridge:
             budget.charge(len(data))
             if budget.error is not None:
                 raise Stop(budget.error)
-
-
-class Sink(MemIO):
-    """Where py7zr writes one member (it accepts a ``MemIO`` in place of a path): the bytes
-    go to the bridge, never to a file."""
-
-    def __init__(self, bridge: Bridge, entry: Any) -> None:
-        super().__init__(str(entry.id), cast(Any, None))
-        self._bridge, self._entry = bridge, entry
-
-    def open(self, mode: str = "w") -> Sink:
-        self._bridge.put("start", self._entry)
-        return self
-
-    def write(self, s: bytes | bytearray) -> int:
-        view = memoryview(s if isinstance(s, bytes) else bytes(s))
-        for i in range(0, len(view), CHUNK):
-            self._bridge.put("data", view[i : i + CHUNK])
-        return len(view)
-
-    def close(self) -> None:
-        self._bridge.put("end")
-
-    def flush(self) -> None:
-        pass
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:  # a failure (CRC) reaches the reader through "done" instead
-            self.close()
 
 
 @dataclass

@@ -52,14 +52,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Generic, TypeVar, cast
 
-import py7zr
-
 from hashwatch.scan._archive_io import (
     CHUNK,
     ArchiveLimits,
     Bridge,
     Budget,
-    Sink,
     Source,
     Stop,
     TarGuard,
@@ -386,6 +383,10 @@ class ArchiveReader:
     def _7z(self, stream: BinaryIO) -> _Members:
         # py7zr decompresses min(member size, 128 MB) per step, held twice while it slices:
         # one read block per step keeps a 7z bomb, or a large video, in constant memory.
+        import py7zr  # only a 7z archive loads py7zr and its codecs
+
+        from hashwatch.scan._7z_sink import Sink
+
         cast(Any, py7zr.py7zr).get_memory_limit = lambda: CHUNK
         try:
             archive = py7zr.SevenZipFile(cast(Any, stream), mode="r")

@@ -46,8 +46,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import av
-
 from hashwatch.errors import DecodeError
 
 __all__ = ["KeyframeSampler", "NeedExact", "timestamps_reorder"]
@@ -100,6 +98,9 @@ class KeyframeSampler:
         keyframes_only: bool = False,
         max_decodes: int | None = None,
     ) -> None:
+        import av  # loaded already by whoever opened the codec context; lazy for importers
+
+        self._errors: tuple[type[Exception], ...] = (av.FFmpegError, ValueError, MemoryError)
         self._cc = codec_context
         self._max_decodes = max_decodes
         self.decodes = 0  # packets sent to the decoder
@@ -241,7 +242,7 @@ class KeyframeSampler:
             self._decoding = True
             try:
                 decoded = self._cc.decode(packet)
-            except (av.FFmpegError, ValueError, MemoryError) as exc:
+            except self._errors as exc:
                 self._fail(exc)
                 return
             self._take(decoded)
@@ -253,7 +254,7 @@ class KeyframeSampler:
         try:
             if not self._broken:
                 self._take(self._cc.decode(None))
-        except (av.FFmpegError, ValueError, MemoryError) as exc:
+        except self._errors as exc:
             self._fail(exc)
         self._cc.flush_buffers()
         self._decoding = False

@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import av
 from PIL import Image
 
 from hashwatch.signals.exif import THUMBNAIL_SIZE
@@ -78,6 +77,8 @@ def _opened(source: bytes | BinaryIO | str | os.PathLike[str]) -> Iterator[Any]:
         target = str(Path(source))
     else:
         target = source
+    import av  # PyAV only when a sheet is drawn: a server that never draws one skips it
+
     container = av.open(target, mode="r")
     try:
         yield container

@@ -75,7 +75,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypedDict
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -106,7 +105,15 @@ _COLOR_RANGE_JPEG = 2  # AVCOL_RANGE_JPEG
 _END_TOLERANCE_S = 0.5  # a stream that stops earlier than its announced duration is truncated
 # Limited (MPEG) range 16..235 to 0..255, as FFmpeg's YUV->RGB conversion does, per 8-bit value.
 _EXPAND_LUT = np.clip(np.rint((np.arange(256) - 16.0) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
-_READ_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, MemoryError, DecodeError)
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    """What a failed read or decode raises (PyAV imported here: importing this module, as the
+    server does through the hasher, does not load it)."""
+    import av
+
+    return (av.FFmpegError, OSError, ValueError, EOFError, MemoryError, DecodeError)
+
 
 Source = bytes | Path | BinaryIO
 
@@ -229,6 +236,8 @@ class _Input:
 
     def open(self) -> Any:
         """A PyAV input container (raises FFmpeg's or the file's errors)."""
+        import av
+
         if self._data is not None:
             return av.open(io.BytesIO(self._data), mode="r")
         if self._path is not None:
@@ -283,7 +292,7 @@ class _Job:
         result.sampling = sampling
         try:
             container = self.source.open()
-        except _READ_ERRORS as exc:
+        except _read_errors() as exc:
             result.error = f"cannot open as video: {exc}"
             return result
         with container:
@@ -333,7 +342,7 @@ class _Job:
                     n, count = count, count + 1
                     if (wanted is None and n % step == 0) or (wanted is not None and n in wanted):
                         self._add(n, *hash_av_frame(frame, self.policy))
-        except _READ_ERRORS as exc:
+        except _read_errors() as exc:
             self.result.error = f"decoding stopped after {count} frames: {exc}"
         return count
 
@@ -376,7 +385,7 @@ class _Job:
         try:
             for packet in container.demux(stream):
                 sampler.feed(packet)
-        except _READ_ERRORS as exc:
+        except _read_errors() as exc:
             self.result.error = f"reading stopped after {sampler.packets} frames: {exc}"
         sampler.finish()
         if self.budget is not None:
@@ -402,7 +411,7 @@ class _Job:
         result.sampling = sampling
         try:
             data = self.source.read_all()
-        except _READ_ERRORS as exc:
+        except _read_errors() as exc:
             result.error = f"cannot read as animated image: {exc}"
             return result
         found = hash_webp_frames(
