@@ -164,3 +164,29 @@ def test_cli_story_and_a_cleared_account_stays_out_until_a_new_rule_fires(
     assert alerted == {"ACC-000900"}
     document = json.loads((out / "screening.json").read_text())
     assert (document["alerts_left_out_as_cleared"], document["cleared_accounts"]) == (1, 2)
+
+
+def test_alerts_csv_cells_from_the_export_never_read_as_formulas(tmp_path: Path) -> None:
+    # Account ids and words come from the analyst's export; a spreadsheet opening alerts.csv
+    # must show them, not evaluate them.
+    from hashwatch.payments.model import Alert, RuleHit
+    from hashwatch.payments.screen import _write_alert
+
+    alert = Alert(
+        account="=HYPERLINK(1)",
+        role="receiver",
+        score=5.0,
+        rules=(RuleHit("corridor", 2.0, "paid from a demand country"),),
+        transactions=("+T1", "T2"),
+        counterparties=("@ACC-000001",),
+        explanation="-paid at night",
+    )
+    target = tmp_path / "alerts.csv"
+    with (tmp_path / "alerts.jsonl").open("w") as jsonl, target.open("w", newline="") as fh:
+        _write_alert(jsonl, csv.writer(fh), alert)
+    row = next(csv.reader(target.open()))
+    assert row[0] == "'=HYPERLINK(1)"
+    assert row[4] == "'+T1;T2"
+    assert row[5] == "'@ACC-000001"
+    assert row[6] == "'-paid at night"
+    assert json.loads((tmp_path / "alerts.jsonl").read_text())["account"] == "=HYPERLINK(1)"

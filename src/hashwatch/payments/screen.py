@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from hashwatch.lists.formats.csv_format import neutralise
 from hashwatch.payments.alerts import iter_alerts, prepare
 from hashwatch.payments.config import PaymentsConfig
 from hashwatch.payments.decisions import suppressed
@@ -71,7 +72,7 @@ def screen(
         results: list[IngestResult] = []
         for idx, path in enumerate(paths):
             results.append(ingest_file(con, Path(path), idx, config))
-            tick(f"read {Path(path).name}", idx + 1)
+            tick(f"read {idx + 1}: {Path(path).name}", idx + 1)
         build_relations(con, config)
         tick("relation rules", len(paths) + 1)
         scored = prepare(con, config, flagged)
@@ -144,14 +145,15 @@ CSV_HEADER = ["account", "role", "score", "rules", "transactions", "counterparti
 
 def _write_alert(jsonl: TextIO, writer: Any, alert: Alert) -> None:
     jsonl.write(json.dumps(alert.to_json(), sort_keys=True) + "\n")
-    writer.writerow(
-        [
-            alert.account,
-            alert.role,
-            f"{alert.score:g}",
-            ";".join(alert.rule_names),
-            ";".join(alert.transactions),
-            ";".join(alert.counterparties),
-            alert.explanation,
-        ]
-    )
+    # Accounts, ids and words come from the export: a cell a spreadsheet would read as a
+    # formula gets the same leading ' as list files (lists.formats.csv_format.neutralise).
+    row = [
+        alert.account,
+        alert.role,
+        f"{alert.score:g}",
+        ";".join(alert.rule_names),
+        ";".join(alert.transactions),
+        ";".join(alert.counterparties),
+        alert.explanation,
+    ]
+    writer.writerow([neutralise(cell) for cell in row])
