@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -263,6 +264,48 @@ def test_the_service_matches_an_uploaded_cropped_copy(sqlite_hw: Hashwatch, tmp_
     assert r.status_code == 200, r.text
     (found,) = r.json()["matches"]
     assert found["list"] == "agency" and found["hash_type"] == "local"
+
+
+def test_an_upload_is_decoded_once_for_its_hashes_and_its_local_features(
+    sqlite_hw: Hashwatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The features come from the decode the hashes were computed from, inside the decode
+    slot, not from a second decode of the upload."""
+    import io
+
+    import hashwatch.signals.hasher as hasher
+    import hashwatch.signals.image as image
+    from hashwatch.store.service import Role
+    from tests.serve_helpers import client, make_key
+
+    known = write_image(tmp_path / "known.png", picture(42), "PNG")
+    sqlite_hw.lists.create("agency")
+    sqlite_hw.lists.configure("agency", local_features=True)
+    sqlite_hw.add_media("agency", [known])
+    upload = io.BytesIO()
+    # Small enough that the hashes' decode is at full size: it serves the features as is.
+    crop(picture(42), 0.1).resize((480, 360)).save(upload, "JPEG", quality=85)
+    data = upload.getvalue()
+    decodes: list[object] = []
+    real = image.decode_image
+
+    def counted(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(source, bytes | bytearray | memoryview) and bytes(source) == data:
+            decodes.append(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(image, "decode_image", counted)
+    monkeypatch.setattr(hasher, "decode_image", counted)
+    with client(sqlite_hw) as c:
+        r = c.post(
+            "/v1/match",
+            headers=make_key(sqlite_hw, Role.MATCHER),
+            files={"file": ("up.jpg", data, "image/jpeg")},
+        )
+    assert r.status_code == 200, r.text
+    (found,) = r.json()["matches"]
+    assert found["list"] == "agency" and found["hash_type"] == "local"
+    assert len(decodes) == 1
 
 
 def test_feature_sets_never_leave_through_exports_or_exchange_feeds() -> None:

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -254,7 +254,11 @@ class MatchService:
 
     def hash_bytes(self, data: bytes, name: str, *, dihedral: bool = False) -> FileSignals:
         """Signals of an upload, computed from memory; ``name`` is only echoed back."""
-        options = self.hw.hash_options(dihedral=dihedral)
+        # Lists with local features on: a picture is described from the decode its hashes
+        # come from (one decode, inside whatever bounds this call), as scan describes files.
+        options = replace(
+            self.hw.hash_options(dihedral=dihedral), local_features=self.matcher.wants_local
+        )
         return hash_stream(io.BytesIO(data), name, len(data), options)
 
     def match_file(
@@ -275,27 +279,14 @@ class MatchService:
         with self.lock.read():
             # A video (with frames) is matched by vPDQ's rules, anything else by its signals.
             result = self.matcher.match_files([fs])[0]
-            if self.matcher.wants_local and fs.pdq is not None and fs.video is None:
-                self._match_local(data, result)
+            if fs.features is not None and fs.video is None:
+                self.matcher.match_local(result, fs.features)
         if within is not None:
             result = within_lists(result, within)
         frames = len(fs.video.frames) if fs.video is not None else 0
         self.metrics.lookups.inc(len(signals_of(fs)) + frames)
         self._record([(content_id, result)], caller.name)
         return fs, result
-
-    def _match_local(self, data: bytes, result: MatchResult) -> None:
-        """Local features of an uploaded picture, from memory, for lists with them on."""
-        from hashwatch.signals.local_features import describe_query_file
-
-        settings = self.hw.settings
-        query = describe_query_file(
-            data,
-            max_pixels=settings.max_image_pixels,
-            max_decode_pixels=settings.max_decode_pixels or None,
-        )
-        if query is not None:
-            self.matcher.match_local(result, query)
 
     def match_items(
         self,
