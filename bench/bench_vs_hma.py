@@ -9,12 +9,12 @@
 database (created and dropped here; ``--pg-admin`` is an administrator's URL), hashwatch on
 SQLite. Both get the same ``--entries`` random PDQ hashes (benign: random bits) and answer the
 same ``--queries`` queries: half stored hashes with 0-31 bits flipped, half fresh. Each
-server runs alone, with 1 and 2 workers, driven by ``--threads`` client threads on keep-alive
-loopback connections; HMA tuned as its peer should be (faiss on one thread:
-``OMP_NUM_THREADS=1``), by ``/m/raw_lookup`` (index only) and ``/m/lookup`` (with bank
-metadata). Printed: lookups/s, p50/p99, the servers' RSS and PSS (summed over the process
-tree; PSS shares pages that processes map together), start-up time, whether the answers
-agreed on every query, and the ratios. Without ``--hma-src`` only hashwatch runs.
+server runs alone, with 1 and 2 workers, driven by ``--threads`` client threads (each level
+in turn, e.g. ``--threads 1 4 16``) on keep-alive loopback connections; HMA tuned as its peer
+should be (faiss on one thread: ``OMP_NUM_THREADS=1``), by ``/m/raw_lookup`` (index only) and
+``/m/lookup`` (with bank metadata; ``--hma-requests`` picks). Printed: lookups/s, p50/p99,
+the servers' RSS and PSS (summed over the process tree; PSS shares pages that processes map
+together), start-up time, whether the answers agreed on every query, and the ratios. Without ``--hma-src`` only hashwatch runs.
 
 The load generator shares the machine's cores with the server, so every number is a floor;
 compare ratios from one run.
@@ -80,6 +80,7 @@ def make_queries(stored: list[str], count: int, seed: int = 7) -> list[str]:
 class Run:
     server: str
     workers: int
+    threads: int
     request: str
     lookups_s: float
     p50: float
@@ -221,7 +222,7 @@ def hashwatch_runs(
     token: str,
     by_entry: dict[int, str],
     queries: list[str],
-    threads: int,
+    threads: list[int],
     workers: list[int],
 ) -> list[Run]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -239,16 +240,18 @@ def hashwatch_runs(
         ready = time.perf_counter() - started
         try:
             port = int(address.rsplit(":", 1)[1])
-            drive(port, queries[: min(len(queries), 400)], threads, ask)  # warm-up
-            rate, lat, answers = drive(port, queries, threads, ask)
-            rss, pss = memory_mib(proc.pid)
+            for t in threads:
+                drive(port, queries[: min(len(queries), 400)], t, ask)  # warm-up
+                rate, lat, answers = drive(port, queries, t, ask)
+                rss, pss = memory_mib(proc.pid)
+                request = "/v1/match, 1 signal"
+                runs.append(
+                    Run("hashwatch", n, t, request, rate, *_pcts(lat), rss, pss, ready, answers)
+                )
+                print(_row(runs[-1]), flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-        runs.append(
-            Run("hashwatch", n, "/v1/match, 1 signal", rate, *_pcts(lat), rss, pss, ready, answers)
-        )
-        print(_row(runs[-1]), flush=True)
     return runs
 
 
@@ -354,9 +357,10 @@ def hma_runs(
     env: dict[str, str],
     stored: list[str],
     queries: list[str],
-    threads: int,
+    threads: list[int],
     workers: list[int],
     work: Path,
+    requests: list[str],
 ) -> list[Run]:
     def raw(conn: http.client.HTTPConnection, q: str) -> frozenset[str]:
         path = f"/m/raw_lookup?signal_type=pdq&signal={q}&include_distance=true"
@@ -393,12 +397,16 @@ def hma_runs(
         try:
             ready = _wait_ready(port, n, proc)
             ready_s = time.perf_counter() - started
-            for label, ask in (("/m/raw_lookup", raw), ("/m/lookup", with_banks)):
-                drive(port, queries[: min(len(queries), 400)], threads, ask)  # warm-up
-                rate, lat, answers = drive(port, queries, threads, ask)
-                rss, pss = memory_mib(proc.pid)
-                runs.append(Run("HMA", n, label, rate, *_pcts(lat), rss, pss, ready_s, answers))
-                print(_row(runs[-1]), flush=True)
+            kinds = {"raw_lookup": ("/m/raw_lookup", raw), "lookup": ("/m/lookup", with_banks)}
+            for label, ask in (kinds[r] for r in requests):
+                for t in threads:
+                    drive(port, queries[: min(len(queries), 400)], t, ask)  # warm-up
+                    rate, lat, answers = drive(port, queries, t, ask)
+                    rss, pss = memory_mib(proc.pid)
+                    runs.append(
+                        Run("HMA", n, t, label, rate, *_pcts(lat), rss, pss, ready_s, answers)
+                    )
+                    print(_row(runs[-1]), flush=True)
             del ready
         finally:
             proc.terminate()
@@ -439,37 +447,41 @@ def _pcts(latencies: list[float]) -> tuple[float, float]:
 
 def _row(r: Run) -> str:
     return (
-        f"| {r.server} | {r.workers} | {r.request} | {r.lookups_s:,.0f} | {r.p50:.1f} | "
+        f"| {r.server} | {r.workers} | {r.threads} | {r.request} | {r.lookups_s:,.0f} | "
+        f"{r.p50:.1f} | "
         f"{r.p99:.1f} | {r.rss_mib:,.0f} | {r.pss_mib:,.0f} | {r.ready_s:.1f} |"
     )
 
 
-def report(runs: list[Run], queries: list[str], entries: int, threads: int) -> None:
+def report(runs: list[Run], queries: list[str], entries: int) -> None:
     print(
         f"\n{entries:,} PDQ hashes, {len(queries):,} queries (half near stored hashes), "
-        f"{threads} client threads on keep-alive loopback connections\n"
+        "client threads on keep-alive loopback connections\n"
     )
     print(
-        "| server | workers | request | lookups/s | p50 ms | p99 ms | RSS MiB | PSS MiB | ready s |"
+        "| server | workers | client threads | request | lookups/s | p50 ms | p99 ms | RSS MiB "
+        "| PSS MiB | ready s |"
     )
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in runs:
         print(_row(r))
     base = runs[0]
     for r in runs[1:]:
         differ = sum(a != b for a, b in zip(base.answers, r.answers, strict=True))
         print(
-            f"answers of {r.server} {r.workers}w {r.request} differ from hashwatch 1w on "
+            f"answers of {r.server} {r.workers}w {r.threads}t {r.request} differ from "
+            f"{base.server} {base.workers}w {base.threads}t on "
             f"{differ} of {len(queries):,} queries"
         )
     matched = sum(bool(a) for a in base.answers)
     print(f"hashwatch matched {matched:,} queries")
-    hw = {r.workers: r for r in runs if r.server == "hashwatch"}
+    hw = {(r.workers, r.threads): r for r in runs if r.server == "hashwatch"}
     for r in runs:
-        if r.server == "HMA" and r.workers in hw:
-            mine = hw[r.workers]
+        if r.server == "HMA" and (r.workers, r.threads) in hw:
+            mine = hw[r.workers, r.threads]
             print(
-                f"{r.workers} worker(s): hashwatch / HMA {r.request}: lookups/s "
+                f"{r.workers} worker(s), {r.threads} client thread(s): hashwatch / HMA "
+                f"{r.request}: lookups/s "
                 f"{mine.lookups_s / r.lookups_s:.2f}x, p99 {mine.p99 / r.p99:.2f}x, "
                 f"PSS {mine.pss_mib / r.pss_mib:.2f}x"
             )
@@ -482,7 +494,15 @@ def main() -> None:
     parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=20_000)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[4], help="client threads; each level in turn"
+    )
+    parser.add_argument(
+        "--hma-requests",
+        nargs="+",
+        choices=["raw_lookup", "lookup"],
+        default=["raw_lookup", "lookup"],
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
         "--hashwatch-dir", type=Path, help="keep (and reuse) hashwatch's database here"
@@ -502,12 +522,19 @@ def main() -> None:
             env, name = hma_setup(hma, args.hma_venv, args.pg_admin, stored, work)
             try:
                 runs += hma_runs(
-                    args.hma_venv, env, stored, queries, args.threads, args.workers, work
+                    args.hma_venv,
+                    env,
+                    stored,
+                    queries,
+                    args.threads,
+                    args.workers,
+                    work,
+                    args.hma_requests,
                 )
             finally:
                 with psycopg.connect(args.pg_admin, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    report(runs, queries, args.entries, args.threads)
+    report(runs, queries, args.entries)
 
 
 if __name__ == "__main__":
