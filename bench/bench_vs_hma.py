@@ -14,7 +14,8 @@ in turn, e.g. ``--threads 1 4 16``) on keep-alive loopback connections; HMA tune
 should be (faiss on one thread: ``OMP_NUM_THREADS=1``), by ``/m/raw_lookup`` (index only) and
 ``/m/lookup`` (with bank metadata; ``--hma-requests`` picks). Printed: lookups/s, p50/p99,
 the servers' RSS and PSS (summed over the process tree; PSS shares pages that processes map
-together), start-up time, whether the answers agreed on every query, and the ratios. Without ``--hma-src`` only hashwatch runs.
+together), start-up time, whether the answers agreed on every query, and the ratios.
+Without ``--hma-src`` only hashwatch runs.
 
 The load generator shares the machine's cores with the server, so every number is a floor;
 compare ratios from one run.
