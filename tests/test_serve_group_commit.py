@@ -4,8 +4,10 @@ request of its batch as a 503."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -126,6 +128,7 @@ def test_one_flush_for_what_queued_meanwhile_and_its_error_for_each_waiter() -> 
     flushed: list[list[int]] = []
     first_started = threading.Event()
     release = threading.Event()
+    disk_full = OSError("disk full")
 
     def flush(items: list[int]) -> None:
         flushed.append(list(items))
@@ -133,13 +136,15 @@ def test_one_flush_for_what_queued_meanwhile_and_its_error_for_each_waiter() -> 
             first_started.set()
             assert release.wait(BOUND_S)
         elif len(flushed) == 2:
-            raise OSError("disk full")
+            raise disk_full
 
-    commit: GroupCommit[int] = GroupCommit(flush, max_queue=100)
+    # A full disk is nobody's fault in particular: the batch is not retried request by request.
+    commit: GroupCommit[int] = GroupCommit(flush, max_queue=100, retry_alone=lambda exc: False)
     first = threading.Thread(target=commit.submit, args=([0],))
     first.start()
     assert first_started.wait(BOUND_S)
     outcomes: dict[int, str] = {}
+    raised: dict[int, BaseException] = {}
 
     def submit(i: int) -> None:
         try:
@@ -147,6 +152,7 @@ def test_one_flush_for_what_queued_meanwhile_and_its_error_for_each_waiter() -> 
             outcomes[i] = "ok"
         except OSError as exc:
             outcomes[i] = str(exc)
+            raised[i] = exc
 
     waiters = [threading.Thread(target=submit, args=(i,)) for i in range(1, 5)]
     for t in waiters:
@@ -166,11 +172,76 @@ def test_one_flush_for_what_queued_meanwhile_and_its_error_for_each_waiter() -> 
     assert sorted(flushed[1]) == sorted([i for n in range(1, 5) for i in (n, n + 100)])
     assert len(flushed) == 2 and commit.flushes == 2
     assert outcomes == {i: "disk full" for i in range(1, 5)}
+    # Each waiter raised its own exception object (one traceback each), caused by the error.
+    assert len({id(exc) for exc in raised.values()}) == 4
+    assert all(type(exc) is OSError and exc.__cause__ is disk_full for exc in raised.values())
     commit.submit([9])  # the writer goes on after a failed flush
     assert flushed[2] == [9]
     commit.close()
     with pytest.raises(RuntimeError):
         commit.submit([10])
+
+
+def test_a_bad_request_in_a_batch_fails_alone_and_the_others_are_recorded_once(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    """One request's audit line cannot be written: its batch is retried request by request,
+    so only that request fails, and the others' records and audit lines exist exactly once."""
+    values = _known_list(sqlite_hw, tmp_path, 5)
+    key = make_key(sqlite_hw, Role.MATCHER)
+    app = create_app(sqlite_hw, settings(background=False))
+    service = app.state.service
+    first_flush, release = threading.Event(), threading.Event()
+    record_matches, append_many = service.webhooks.record_matches, service.audit.append_many
+
+    def gated(*args: Any, **kwargs: Any) -> int:
+        if not first_flush.is_set():  # holds the first flush until the rest are queued
+            first_flush.set()
+            assert release.wait(BOUND_S)
+        return int(record_matches(*args, **kwargs))
+
+    def refusing(events: list[tuple[str, dict[str, Any]]]) -> object:
+        if any(details.get("content_id") == "bad" for _, details in events):
+            raise OSError("the audit log refused a line")
+        return append_many(events)
+
+    service.webhooks.record_matches = gated
+    service.audit.append_many = refusing
+    ids = ["first", "item-1", "item-2", "bad", "item-4"]
+    with TestClient(app, raise_server_exceptions=False) as c:
+
+        def ask(i: int) -> int:
+            body = {"signals": [{"type": "md5", "value": values[i]}], "content_id": ids[i]}
+            return int(c.post("/v1/match", json=body, headers=key).status_code)
+
+        statuses: dict[int, int] = {}
+        first = threading.Thread(target=lambda: statuses.__setitem__(0, ask(0)))
+        first.start()
+        assert first_flush.wait(BOUND_S)
+        rest = [
+            threading.Thread(target=lambda i=i: statuses.__setitem__(i, ask(i)))
+            for i in range(1, 5)
+        ]
+        for t in rest:
+            t.start()
+        for _ in range(BOUND_S * 1000):  # all four queued behind the held flush
+            if service.recorder.queued() == 4:
+                break
+            threading.Event().wait(0.001)
+        assert service.recorder.queued() == 4
+        release.set()
+        for t in [first, *rest]:
+            t.join(BOUND_S)
+    assert statuses == {0: 200, 1: 200, 2: 200, 3: 500, 4: 200}
+    with sqlite_hw.db.read() as conn:
+        recorded = conn.execute(select(MATCH_RECORDS.c.content_id)).scalars().all()
+    assert sorted(recorded) == sorted(["first", "item-1", "item-2", "item-4"])
+    audit = sqlite_hw.settings.data_dir / "serve-audit.log"
+    assert verify_audit_log(audit).ok
+    matched = [line for line in audit.read_text().splitlines() if '"event":"match"' in line]
+    assert sorted(json.loads(line)["details"]["content_id"] for line in matched) == sorted(
+        ["first", "item-1", "item-2", "item-4"]
+    )
 
 
 def test_audit_lines_of_one_flush_chain_like_single_appends(tmp_path: Path) -> None:

@@ -10,16 +10,24 @@ waits for its own.
 
 * ``submit`` returns only after the batch holding its items was flushed without error, so a
   response that follows it reports a record another connection can already read.
-* A failed flush (a database that does not answer) raises the same error in every thread
-  whose items were in that batch; nothing of the batch is reported as recorded.
-* The queue is bounded (``max_queue`` items): past it, ``submit`` waits for room, so a slow
-  disk slows callers down instead of growing memory.
+* A failed flush of several submissions is retried one submission at a time, so one bad
+  item fails only the request that submitted it; the others are answered as recorded. The
+  flush must therefore leave nothing behind when it raises (one transaction, rolled back).
+  An error ``retry_alone`` says no to (a database that does not answer) is not retried:
+  every thread whose items were in the batch raises it, none reported as recorded.
+* Each waiting thread raises its own exception object (of the flush error's type, the
+  error itself as its ``__cause__``): one object raised in many threads would share, and
+  grow, one traceback.
+* The queue is bounded (``max_queue`` items, counted as submitted — for the match service
+  one item is one request's recording): past it, ``submit`` waits for room, so a slow disk
+  slows callers down instead of growing memory.
 * Order: batches are flushed in the order they were formed, items within a batch in the order
   they were submitted.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
@@ -33,15 +41,36 @@ class GroupCommitClosed(RuntimeError):
     """Items submitted after :meth:`GroupCommit.close`."""
 
 
-class _Batch:
-    """The items of one flush and the condition its submitters wait on."""
+class _Batch(Generic[T]):
+    """The submissions of one flush and the condition their submitters wait on."""
 
-    __slots__ = ("cond", "done", "error")
+    __slots__ = ("cond", "done", "submissions")
 
     def __init__(self, lock: threading.Lock) -> None:
         self.cond = threading.Condition(lock)
         self.done = False
+        self.submissions: list[_Submission[T]] = []
+
+
+class _Submission(Generic[T]):
+    """One ``submit`` call's items and, once flushed, its error (None: recorded)."""
+
+    __slots__ = ("error", "items")
+
+    def __init__(self, items: list[T]) -> None:
+        self.items = items
         self.error: BaseException | None = None
+
+
+def _fresh(exc: BaseException) -> BaseException:
+    """A new exception of ``exc``'s type and arguments, without its traceback, caused by it."""
+    try:
+        out = copy.copy(exc)
+    except Exception:  # a type that cannot be rebuilt from its arguments
+        out = exc
+    if out is not exc:
+        out.__traceback__ = None
+    return out
 
 
 class GroupCommit(Generic[T]):
@@ -53,17 +82,21 @@ class GroupCommit(Generic[T]):
         *,
         max_queue: int = 20_000,
         name: str = "hashwatch-group-commit",
+        retry_alone: Callable[[BaseException], bool] = lambda exc: True,
     ) -> None:
+        """``flush``: writes a batch, all or nothing; ``retry_alone``: whether a failed
+        batch's submissions are retried one by one after this error."""
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         self._flush = flush
+        self._retry_alone = retry_alone
         self._max_queue = max_queue
         self._name = name
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the writer waits here for items
         self._room = threading.Condition(self._lock)  # submitters wait here for queue room
         self._pending: list[T] = []
-        self._batch = _Batch(self._lock)
+        self._batch: _Batch[T] = _Batch(self._lock)
         self._thread: threading.Thread | None = None
         self._closed = False
         self.flushes = 0  # flushes done (for tests and benchmarks)
@@ -86,12 +119,18 @@ class GroupCommit(Generic[T]):
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             batch = self._batch
+            submission = _Submission(list(items))
+            batch.submissions.append(submission)
             self._pending.extend(items)
             self._work.notify()
             while not batch.done:
                 batch.cond.wait()
-        if batch.error is not None:
-            raise batch.error
+        error = submission.error
+        if error is not None:
+            fresh = _fresh(error)
+            if fresh is error:
+                raise error
+            raise fresh from error
 
     def queued(self) -> int:
         """Items waiting for the next flush."""
@@ -118,11 +157,26 @@ class GroupCommit(Generic[T]):
                 items, batch = self._pending, self._batch
                 self._pending, self._batch = [], _Batch(self._lock)
                 self._room.notify_all()
-            try:
-                self._flush(items)
-            except BaseException as exc:  # handed to every waiter of the batch
-                batch.error = exc
+            self._flush_batch(items, batch.submissions)
             with self._lock:
                 self.flushes += 1
                 batch.done = True
                 batch.cond.notify_all()
+
+    def _flush_batch(self, items: list[T], submissions: list[_Submission[T]]) -> None:
+        """Flush the batch; if it fails, each submission alone (unless ``retry_alone`` says
+        the error is not one submission's), each keeping its own error."""
+        try:
+            self._flush(items)
+            return
+        except BaseException as exc:
+            error = exc
+        if len(submissions) == 1 or not self._retry_alone(error):
+            for submission in submissions:
+                submission.error = error
+            return
+        for submission in submissions:
+            try:
+                self._flush(submission.items)
+            except BaseException as exc:  # this submission's own error
+                submission.error = exc

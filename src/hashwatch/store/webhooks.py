@@ -256,9 +256,17 @@ class WebhookStore:
 
     # -- matches -------------------------------------------------------------------------
 
-    def record_matches(self, records: list[dict[str, Any]], events: list[dict[str, Any]]) -> int:
+    def record_matches(
+        self,
+        records: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        *,
+        before_commit: Callable[[], object] | None = None,
+    ) -> int:
         """Store match records and queue, in one transaction, each event for every active
-        webhook interested in it (:func:`event_for`). Returns the number of deliveries."""
+        webhook interested in it (:func:`event_for`). Returns the number of deliveries.
+        ``before_commit`` runs last inside the transaction (the server's audit lines): if
+        it raises, nothing is stored."""
         if not records and not events:
             return 0
         now = self.clock()
@@ -281,6 +289,8 @@ class WebhookStore:
             ]
             if rows:
                 conn.execute(insert(D), rows)
+            if before_commit is not None:
+                before_commit()
         return len(rows)
 
     # -- the queue -----------------------------------------------------------------------

@@ -127,7 +127,7 @@ class MatchService:
         self.peers = PeerAccess(hw.db, settings, audit, metrics, self.key_info)
         self.lock = RWLock()
         self.recorder: GroupCommit[_Recording] = GroupCommit(
-            self._flush_records, name="hashwatch-match-records"
+            self._flush_records, name="hashwatch-match-records", retry_alone=_one_requests_fault
         )
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
@@ -355,13 +355,26 @@ class MatchService:
 
     def _flush_records(self, batch: list[_Recording]) -> None:
         """One group commit: every queued request's match records and webhook events in one
-        transaction (one ``executemany``), then their audit lines with one fsync."""
+        transaction (one ``executemany``), their audit lines appended with one fsync before
+        it commits. A failure before the commit leaves no record, event or audit line to
+        duplicate when the batch's requests are retried one by one; only a commit that
+        fails after the append leaves audit lines of matches it did not record."""
         records = [r for item in batch for r in item.records]
         events = [e for item in batch for e in item.events]
-        self.webhooks.record_matches(records, events)
-        self.audit.append_many([("match", _audit_details(r)) for r in records])
+        lines = [("match", _audit_details(r)) for r in records]
+        self.webhooks.record_matches(
+            records, events, before_commit=lambda: self.audit.append_many(lines)
+        )
         for r in records:
             self.metrics.matches.labels(r["list_name"]).inc()
+
+
+def _one_requests_fault(exc: BaseException) -> bool:
+    """Whether a failed flush may be one request's fault, so worth retrying per request: a
+    database that does not answer would fail every retry, each after its own timeout."""
+    from hashwatch.web.failures import database_failure, is_database_error
+
+    return not (is_database_error(exc) and database_failure(exc).outage)
 
 
 @dataclass(frozen=True)
