@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from hashwatch.app import Hashwatch
 from hashwatch.audit import verify_audit_log
 from hashwatch.store.database import Database
-from hashwatch.store.group_commit import GroupCommit
+from hashwatch.store.group_commit import GroupCommit, GroupCommitClosed
 from hashwatch.store.service import MATCH_RECORDS, Role
 from hashwatch.web.app import create_app
 from tests.serve_helpers import make_key, settings
@@ -255,3 +255,19 @@ def test_audit_lines_of_one_flush_chain_like_single_appends(tmp_path: Path) -> N
     check = verify_audit_log(tmp_path / "serve-audit.log")
     assert check.ok and check.lines == 5, check.problems
     assert log.append_many([]) == []
+
+
+def test_stopping_the_server_closes_its_match_recorder_before_the_last_audit_line(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    values = _known_list(sqlite_hw, tmp_path, 1)
+    key = make_key(sqlite_hw, Role.MATCHER)
+    app = create_app(sqlite_hw, settings(background=False))
+    service = app.state.service
+    with TestClient(app) as c:
+        body = {"signals": [{"type": "md5", "value": values[0]}]}
+        assert c.post("/v1/match", json=body, headers=key).status_code == 200
+    with pytest.raises(GroupCommitClosed):
+        service.recorder.submit([object()])
+    lines = (sqlite_hw.settings.data_dir / "serve-audit.log").read_text().splitlines()
+    assert '"event":"serve.stopped"' in lines[-1] and '"event":"match"' in lines[-2]

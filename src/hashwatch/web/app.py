@@ -228,6 +228,8 @@ def create_app(hw: Hashwatch, settings: ServeSettings | None = None) -> FastAPI:
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)
+            # Match records still queued are flushed, then the writer thread ends.
+            service.recorder.close()
             audit.append("serve.stopped")
 
     app = FastAPI(

@@ -126,8 +126,13 @@ class MatchService:
         self._key_cache: dict[int, tuple[float, KeyInfo | None]] = {}
         self.peers = PeerAccess(hw.db, settings, audit, metrics, self.key_info)
         self.lock = RWLock()
+        # One queued item is one request's recording (all its match records): the queue
+        # holds at most 20,000 waiting requests, however many rows each records.
         self.recorder: GroupCommit[_Recording] = GroupCommit(
-            self._flush_records, name="hashwatch-match-records", retry_alone=_one_requests_fault
+            self._flush_records,
+            max_queue=20_000,
+            name="hashwatch-match-records",
+            retry_alone=_one_requests_fault,
         )
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
