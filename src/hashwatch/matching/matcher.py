@@ -90,6 +90,24 @@ class _ListFacts:
     video_min_query_pct: float = 0.0
     local_features: bool = False
 
+    def match(self, row: Any, entry_id: int, hash_type: str, distance: int, **extra: Any) -> Match:
+        """A match on entry ``entry_id`` of this list, with the entry's facts from ``row``
+        (category, series, status) and ``extra`` what the kind of match adds."""
+        return Match(
+            list=self.name,
+            kind=self.kind,
+            hash_type=hash_type,
+            distance=distance,
+            category=row.category,
+            scheme=self.scheme,
+            series=row.series,
+            entry_id=entry_id,
+            category_label=category_label(self.scheme, row.category, self.category_map),
+            entry_status=row.status,
+            list_version=self.version,
+            **extra,
+        )
+
 
 def _variant_name(picture: str | None, variant: str | None) -> str | None:
     """What a PDQ match names as matched: the dihedral variant, after the picture it was
@@ -324,21 +342,7 @@ class Matcher:
             result.matches = [*result.matches, *added]
 
     def _local_match(self, row: Any, local: LocalFacts) -> Match:
-        facts = self._lists[int(row.list_id)]
-        return Match(
-            list=facts.name,
-            kind=facts.kind,
-            hash_type="local",
-            distance=0,
-            category=row.category,
-            scheme=facts.scheme,
-            series=row.series,
-            entry_id=int(row.id),
-            category_label=category_label(facts.scheme, row.category, facts.category_map),
-            entry_status=row.status,
-            list_version=facts.version,
-            local=local,
-        )
+        return self._lists[int(row.list_id)].match(row, int(row.id), "local", 0, local=local)
 
     # -- exact ---------------------------------------------------------------------------
 
@@ -439,18 +443,11 @@ class Matcher:
             return None
         if hash_type == "pdq" and distance > facts.threshold:
             return None
-        return Match(
-            list=facts.name,
-            kind=facts.kind,
-            hash_type=hash_type,
-            distance=distance,
-            category=row.category,
-            scheme=facts.scheme,
-            series=row.series,
-            entry_id=int(row.entry_id),
-            category_label=category_label(facts.scheme, row.category, facts.category_map),
-            entry_status=row.status,
-            list_version=facts.version,
+        return facts.match(
+            row,
+            int(row.entry_id),
+            hash_type,
+            distance,
             variant=variant if variant != "original" else None,
             ref_time=row.frame_time,
         )
