@@ -1,12 +1,13 @@
-"""Group commit: many threads' records written by one writer, one flush for all of them.
+"""Group commit: many threads' records flushed together, one flush for all of them.
 
 A matching request must not answer before its match records and audit lines are durable, but
 one transaction and one ``fsync`` per request caps a server at what the disk can sync a
-second. :class:`GroupCommit` lets every request thread hand its records to one writer thread
-and wait: the writer takes everything queued since its last flush as one batch, flushes it
-(one transaction, one ``executemany``, one audit ``fsync``) and wakes exactly the threads
-whose records were in that batch. Under load many requests share one flush; alone, a request
-waits for its own.
+second. :class:`GroupCommit` batches what request threads submit: when no flush is running,
+the submitting thread flushes at once, itself (no batching delay and no hand-off to another
+thread at low load); while one runs, submissions queue, and when it ends one of the queued
+threads flushes everything queued meanwhile as one batch (one transaction, one
+``executemany``, one audit ``fsync``) and wakes exactly the threads whose records were in it.
+Under load many requests share one flush; alone, a request flushes its own on its own thread.
 
 * ``submit`` returns only after the batch holding its items was flushed without error, so a
   response that follows it reports a record another connection can already read.
@@ -21,8 +22,8 @@ waits for its own.
 * The queue is bounded (``max_queue`` items, counted as submitted — for the match service
   one item is one request's recording): past it, ``submit`` waits for room, so a slow disk
   slows callers down instead of growing memory.
-* Order: batches are flushed in the order they were formed, items within a batch in the order
-  they were submitted.
+* Order: one flush at a time; batches are flushed in the order they were formed, items
+  within a batch in the order they were submitted.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _fresh(exc: BaseException) -> BaseException:
 
 
 class GroupCommit(Generic[T]):
-    """Batches items submitted from many threads into flushes by one writer thread."""
+    """Batches items submitted from many threads into flushes, one flush at a time, each run
+    by one of the submitting threads (the first to find no flush running)."""
 
     def __init__(
         self,
@@ -85,7 +87,8 @@ class GroupCommit(Generic[T]):
         retry_alone: Callable[[BaseException], bool] = lambda exc: True,
     ) -> None:
         """``flush``: writes a batch, all or nothing; ``retry_alone``: whether a failed
-        batch's submissions are retried one by one after this error."""
+        batch's submissions are retried one by one after this error; ``name`` is kept for
+        callers that name their recorder (no thread of its own is started)."""
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         self._flush = flush
@@ -93,11 +96,11 @@ class GroupCommit(Generic[T]):
         self._max_queue = max_queue
         self._name = name
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # the writer waits here for items
         self._room = threading.Condition(self._lock)  # submitters wait here for queue room
+        self._idle = threading.Condition(self._lock)  # close waits here for the last flush
         self._pending: list[T] = []
-        self._batch: _Batch[T] = _Batch(self._lock)
-        self._thread: threading.Thread | None = None
+        self._batch: _Batch[T] = _Batch(self._lock)  # the batch that queued items join
+        self._flushing = False  # a submitter is flushing a batch (one at a time)
         self._closed = False
         self.flushes = 0  # flushes done (for tests and benchmarks)
 
@@ -115,16 +118,17 @@ class GroupCommit(Generic[T]):
                 self._room.wait()
             if self._closed:
                 raise GroupCommitClosed("the match recorder is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
             batch = self._batch
             submission = _Submission(list(items))
             batch.submissions.append(submission)
             self._pending.extend(items)
-            self._work.notify()
             while not batch.done:
-                batch.cond.wait()
+                if self._flushing:
+                    batch.cond.wait()  # the flush running now ends by waking one of us
+                else:
+                    # No flush runs, so every earlier batch is done: ``batch`` is the one
+                    # queued items join, and this thread flushes it (and what joined it).
+                    self._lead()
         error = submission.error
         if error is not None:
             fresh = _fresh(error)
@@ -138,30 +142,33 @@ class GroupCommit(Generic[T]):
             return len(self._pending)
 
     def close(self) -> None:
-        """Flush what is queued, then stop the writer; later submissions raise."""
+        """Wait for what is queued to be flushed (by its submitters); later submissions
+        raise."""
         with self._lock:
             self._closed = True
-            self._work.notify()
             self._room.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
+            while self._flushing or self._pending:
+                self._idle.wait()
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._pending and not self._closed:
-                    self._work.wait()
-                if not self._pending:
-                    return
-                items, batch = self._pending, self._batch
-                self._pending, self._batch = [], _Batch(self._lock)
-                self._room.notify_all()
+    def _lead(self) -> None:
+        """Flush the queued batch on this thread; called and returns with the lock held."""
+        self._flushing = True
+        items, batch = self._pending, self._batch
+        self._pending, self._batch = [], _Batch(self._lock)
+        self._room.notify_all()
+        self._lock.release()
+        try:
             self._flush_batch(items, batch.submissions)
-            with self._lock:
-                self.flushes += 1
-                batch.done = True
-                batch.cond.notify_all()
+        finally:
+            self._lock.acquire()
+            self._flushing = False
+            self.flushes += 1
+            batch.done = True
+            batch.cond.notify_all()
+            if self._pending:
+                self._batch.cond.notify()  # one thread of the next batch flushes it
+            else:
+                self._idle.notify_all()
 
     def _flush_batch(self, items: list[T], submissions: list[_Submission[T]]) -> None:
         """Flush the batch; if it fails, each submission alone (unless ``retry_alone`` says
@@ -171,7 +178,11 @@ class GroupCommit(Generic[T]):
             return
         except BaseException as exc:
             error = exc
-        if len(submissions) == 1 or not self._retry_alone(error):
+        try:
+            retry = len(submissions) > 1 and self._retry_alone(error)
+        except Exception:  # cannot tell: every submission keeps the flush's error
+            retry = False
+        if not retry:
             for submission in submissions:
                 submission.error = error
             return
