@@ -368,6 +368,42 @@ def _split_table() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int16]]:
 _SPLIT_VALUES, _SPLIT_OFFSETS = _split_table()
 
 
+def _split_buckets(
+    buckets: int = 8192,
+) -> tuple[float, float, npt.NDArray[np.intp], int, npt.NDArray[np.float64]]:
+    """A lookup that gives ``np.searchsorted(_SPLIT_VALUES, x)`` exactly, faster.
+
+    ``x`` falls in bucket ``k = floor((x - low) * scale)``; ``start[k]`` counts the table values
+    below the bucket before it (a bucket of slack each side for rounding), and at most
+    ``steps`` values lie from there to the end of the bucket after it, so ``steps`` rounds of
+    "step on while the next value is below x" reach the first value not below ``x`` (the
+    table is padded with +inf so a step never runs off its end)."""
+    values = _SPLIT_VALUES
+    low = float(values[0]) - 1.0
+    width = (float(values[-1]) + 1.0 - low) / buckets
+    edges = low + width * np.arange(-1, buckets + 2)
+    counts = np.searchsorted(values, edges)  # values below each edge
+    start = counts[:-3].copy()
+    start[0] = 0
+    end = counts[3:].copy()
+    end[-1] = len(values)
+    steps = int((end - start).max())
+    padded = np.r_[values, np.inf]
+    return low, 1.0 / width, start, steps, padded
+
+
+_SPLIT_LOW, _SPLIT_SCALE, _SPLIT_START, _SPLIT_STEPS, _SPLIT_PADDED = _split_buckets()
+
+
+def _search_split(frac: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """``np.searchsorted(_SPLIT_VALUES, frac)`` (finite ``frac``), by :func:`_split_buckets`."""
+    k = np.clip(((frac - _SPLIT_LOW) * _SPLIT_SCALE).astype(np.intp), 0, len(_SPLIT_START) - 1)
+    idx = _SPLIT_START[k]
+    for _ in range(_SPLIT_STEPS):
+        idx += _SPLIT_PADDED[idx] < frac
+    return idx
+
+
 def _split_luma(luma: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
     """uint8 RGB whose PDQ luma (0.299R + 0.587G + 0.114B) equals ``luma`` to about +-0.006.
 
@@ -377,7 +413,7 @@ def _split_luma(luma: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
     target = np.clip(luma.astype(np.float64), 0.0, 255.0)
     base = np.clip(np.rint(target), 4, 251)
     frac = target - base
-    idx = np.clip(np.searchsorted(_SPLIT_VALUES, frac), 1, len(_SPLIT_VALUES) - 1)
+    idx = np.clip(_search_split(frac), 1, len(_SPLIT_VALUES) - 1)
     left_closer = np.abs(_SPLIT_VALUES[idx - 1] - frac) <= np.abs(_SPLIT_VALUES[idx] - frac)
     idx = np.where(left_closer, idx - 1, idx)
     rgb = base[..., np.newaxis] + _SPLIT_OFFSETS[idx]
