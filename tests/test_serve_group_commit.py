@@ -200,10 +200,10 @@ def test_a_bad_request_in_a_batch_fails_alone_and_the_others_are_recorded_once(
             assert release.wait(BOUND_S)
         return int(record_matches(*args, **kwargs))
 
-    def refusing(events: list[tuple[str, dict[str, Any]]]) -> object:
+    def refusing(events: list[tuple[str, dict[str, Any]]], **options: Any) -> object:
         if any(details.get("content_id") == "bad" for _, details in events):
             raise OSError("the audit log refused a line")
-        return append_many(events)
+        return append_many(events, **options)
 
     service.webhooks.record_matches = gated
     service.audit.append_many = refusing

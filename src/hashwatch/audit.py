@@ -22,12 +22,13 @@ point on with every hash recomputed. Both need an anchor kept elsewhere: the cas
 records the line count and the hash of the last line (:class:`AuditHead`), and
 :func:`verify_audit_log` checks the log against it.
 
-Each append is one ``write`` followed by ``fsync``. A crash can leave the last line torn
-(no line end); the next :meth:`AuditLog.append` cuts the torn bytes off and records that it
-did so (event ``audit.torn_tail``, with their length and SHA-256), so the chain goes on
-intact and the repair itself is on the record. Writers in several processes are serialised
-with an exclusive ``flock`` where the platform has one, and every append re-reads the chain
-head from the file, so two writers never fork the chain.
+Each append is one ``write`` followed by ``fsync`` (a caller that overlaps the fsync with
+other work appends with ``sync=False`` and calls :meth:`AuditLog.sync`). A crash can leave
+the last line torn (no line end); the next :meth:`AuditLog.append` cuts the torn bytes off
+and records that it did so (event ``audit.torn_tail``, with their length and SHA-256), so
+the chain goes on intact and the repair itself is on the record. Writers in several
+processes are serialised with an exclusive ``flock`` where the platform has one, and every
+append re-reads the chain head from the file, so two writers never fork the chain.
 
 Details are small facts (counts, names, a path, a hash): never bulk data such as a list's
 contents. This module uses the standard library only, so the HTTP server can use it too.
@@ -226,10 +227,16 @@ class AuditLog:
             seq, prev = self._head(f)
             return self._write(f, seq + 1, prev, event, details)
 
-    def append_many(self, events: list[tuple[str, dict[str, Any]]]) -> list[AuditEntry]:
+    def append_many(
+        self, events: list[tuple[str, dict[str, Any]]], *, sync: bool = True
+    ) -> list[AuditEntry]:
         """Append several events, chained in order, with one write and one fsync (a group
         commit: the HTTP server audits a batch of matches at once). All or none are written
-        unless the write itself fails part way, which the next append repairs."""
+        unless the write itself fails part way, which the next append repairs.
+
+        ``sync=False`` leaves out the fsync: the lines are written (a crash of this process
+        keeps them) but durable only once :meth:`sync` returns. The HTTP server syncs them
+        while its database commits the matching records, so the two waits overlap."""
         checked: list[tuple[str, dict[str, Any]]] = []
         for event, details in events:
             if not isinstance(event, str) or not event or "\n" in event:
@@ -250,8 +257,16 @@ class AuditLog:
                 prev = entry.line_sha256
                 out.append(entry)
                 lines.append(line)
-            self._commit(f, b"".join(lines))
+            self._commit(f, b"".join(lines), sync=sync)
             return out
+
+    def sync(self) -> None:
+        """Make every line appended so far durable (those appended with ``sync=False``)."""
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            os.fsync(fd)  # the file's data and size, whoever wrote them
+        finally:
+            os.close(fd)
 
     @property
     def head(self) -> AuditHead:
@@ -319,13 +334,14 @@ class AuditLog:
         return done, line + b"\n"
 
     @staticmethod
-    def _commit(f: Any, data: bytes) -> None:
-        """Append ``data`` at the end and fsync it."""
+    def _commit(f: Any, data: bytes, *, sync: bool = True) -> None:
+        """Append ``data`` at the end and fsync it (unless ``sync`` is False)."""
         f.seek(0, os.SEEK_END)
         view = memoryview(data)
         while view:  # a raw write may be short
             view = view[f.write(view) :]
-        os.fsync(f.fileno())
+        if sync:
+            os.fsync(f.fileno())
 
 
 class _LockedFile:

@@ -105,10 +105,32 @@ class Database:
         return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A connection in one transaction: committed on success, rolled back on any error."""
-        with _mapped_errors(), self.engine.begin() as conn:
-            yield conn
+    def begin(self, *, durable: bool = False) -> Iterator[Connection]:
+        """A connection in one transaction: committed on success, rolled back on any error.
+
+        SQLite commits in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of
+        the process but the last ones may be lost to a power cut or a crash of the system.
+        ``durable``: this commit survives those too before ``begin`` returns (SQLite syncs
+        its write-ahead log at this commit, ``synchronous=FULL`` for this transaction only;
+        PostgreSQL's commits are durable already)."""
+        if not (durable and self.is_sqlite):
+            with _mapped_errors(), self.engine.begin() as conn:
+                yield conn
+            return
+        with _mapped_errors(), self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            # Outside any transaction (the driver begins one at the first write), so the
+            # setting holds for this commit; the pooled connection gets NORMAL back after.
+            raw.execute("PRAGMA synchronous=FULL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                try:
+                    raw.execute("PRAGMA synchronous=NORMAL")
+                except Exception:  # never back in the pool with FULL
+                    conn.invalidate()
 
     @contextmanager
     def write(self, lock: str | None = None) -> Iterator[Connection]:

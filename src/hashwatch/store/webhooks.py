@@ -262,15 +262,17 @@ class WebhookStore:
         events: list[dict[str, Any]],
         *,
         before_commit: Callable[[], object] | None = None,
+        durable: bool = False,
     ) -> int:
         """Store match records and queue, in one transaction, each event for every active
         webhook interested in it (:func:`event_for`). Returns the number of deliveries.
         ``before_commit`` runs last inside the transaction (the server's audit lines): if
-        it raises, nothing is stored."""
+        it raises, nothing is stored. ``durable``: the commit survives a power cut before
+        this returns (:meth:`Database.begin`)."""
         if not records and not events:
             return 0
         now = self.clock()
-        with self.db.begin() as conn:
+        with self.db.begin(durable=durable) as conn:
             if records:
                 conn.execute(insert(MATCH_RECORDS), [{"at": now, **r} for r in records])
             hooks = conn.execute(select(W).where(W.c.disabled_at.is_(None))).all()

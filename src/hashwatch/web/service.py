@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -134,6 +135,8 @@ class MatchService:
             name="hashwatch-match-records",
             retry_alone=_one_requests_fault,
         )
+        # A flush's audit fsync runs here while its database transaction commits.
+        self._audit_sync = ThreadPoolExecutor(1, thread_name_prefix="hashwatch-audit-sync")
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
         self.applied_seq = hw.pdq_index.watermark
@@ -360,18 +363,39 @@ class MatchService:
 
     def _flush_records(self, batch: list[_Recording]) -> None:
         """One group commit: every queued request's match records and webhook events in one
-        transaction (one ``executemany``), their audit lines appended with one fsync before
-        it commits. A failure before the commit leaves no record, event or audit line to
-        duplicate when the batch's requests are retried one by one; only a commit that
-        fails after the append leaves audit lines of matches it did not record."""
+        transaction (one ``executemany``), their audit lines written before it commits. Two
+        waits for the disk, overlapped: the audit log's fsync runs on another thread while
+        the transaction commits durably (SQLite syncs its log at this commit), and the flush
+        returns once both are done. A failure before the commit (the audit write included)
+        leaves no record, event or audit line to duplicate when the batch's requests are
+        retried one by one; a commit that fails after the write leaves audit lines of
+        matches it did not record; an audit fsync that fails after the commit fails every
+        request of the batch without a retry (their records stand)."""
         records = [r for item in batch for r in item.records]
         events = [e for item in batch for e in item.events]
         lines = [("match", _audit_details(r)) for r in records]
-        self.webhooks.record_matches(
-            records, events, before_commit=lambda: self.audit.append_many(lines)
-        )
+        synced: list[Future[None]] = []
+
+        def write_audit_lines() -> None:
+            self.audit.append_many(lines, sync=False)
+            synced.append(self._audit_sync.submit(self.audit.sync))
+
+        try:
+            self.webhooks.record_matches(
+                records, events, before_commit=write_audit_lines, durable=True
+            )
+        finally:
+            sync_error = synced[0].exception() if synced else None  # waits for the fsync
+        if sync_error is not None:
+            raise _AuditNotDurable("the audit lines of recorded matches were not synced") from (
+                sync_error
+            )
         for r in records:
             self.metrics.matches.labels(r["list_name"]).inc()
+
+
+class _AuditNotDurable(OSError):
+    """The audit log's fsync failed after the batch's records were committed."""
 
 
 def _one_requests_fault(exc: BaseException) -> bool:
@@ -379,6 +403,8 @@ def _one_requests_fault(exc: BaseException) -> bool:
     database that does not answer would fail every retry, each after its own timeout."""
     from hashwatch.web.failures import database_failure, is_database_error
 
+    if isinstance(exc, _AuditNotDurable):  # committed: a retry would record them twice
+        return False
     return not (is_database_error(exc) and database_failure(exc).outage)
 
 

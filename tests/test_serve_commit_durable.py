@@ -1,0 +1,90 @@
+"""A match record's commit is durable against a power cut, not only against a crash of the
+server process: SQLite syncs its write-ahead log at that commit (``synchronous=FULL`` for that
+transaction), while the audit log's fsync runs beside it; other writes keep SQLite's NORMAL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select
+
+from hashwatch.app import Hashwatch
+from hashwatch.store.service import MATCH_RECORDS, Role
+from hashwatch.web.app import create_app
+from tests.serve_helpers import make_key, settings
+
+FULL, NORMAL = 2, 1  # PRAGMA synchronous
+
+
+def _known(hw: Hashwatch, tmp_path: Path) -> str:
+    value = "00112233445566778899aabbccddeeff"  # a benign random MD5 standing in for known material
+    (tmp_path / "known.txt").write_text(f"md5 {value}\n")
+    hw.lists.import_file("known", tmp_path / "known.txt")
+    return value
+
+
+def _synchronous(conn: Any) -> int:
+    raw = conn.connection.dbapi_connection
+    return int(raw.execute("PRAGMA synchronous").fetchone()[0])
+
+
+def test_the_match_record_commit_syncs_the_log_and_other_writes_keep_normal(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    value = _known(sqlite_hw, tmp_path)
+    key = make_key(sqlite_hw, Role.MATCHER)
+    inserted: dict[int, str] = {}  # connection id -> the table its transaction wrote
+    at_commit: list[tuple[str, int]] = []
+
+    def before_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO"):
+            inserted.setdefault(id(conn.connection), statement.split()[2])
+
+    def on_commit(conn: Any) -> None:
+        table = inserted.pop(id(conn.connection), None)
+        if table is not None:
+            at_commit.append((table, _synchronous(conn)))
+
+    engine = sqlite_hw.db.engine
+    event.listen(engine, "before_cursor_execute", before_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        app = create_app(sqlite_hw, settings(background=False))
+        with TestClient(app) as c:
+            body = {"signals": [{"type": "md5", "value": value}], "content_id": "upload-1"}
+            r = c.post("/v1/match", json=body, headers=key)
+            assert r.status_code == 200 and r.json()["matches"]
+        make_key(sqlite_hw, Role.MATCHER, name="after-the-match")  # an ordinary write
+        with sqlite_hw.db.read() as conn:
+            pooled_afterwards = _synchronous(conn)
+    finally:
+        event.remove(engine, "before_cursor_execute", before_execute)
+        event.remove(engine, "commit", on_commit)
+    assert ("match_records", FULL) in at_commit
+    assert [level for table, level in at_commit if table != "match_records"][-1] == NORMAL
+    assert pooled_afterwards == NORMAL  # the connection went back to the pool at NORMAL
+
+
+def test_an_audit_sync_that_fails_after_the_commit_fails_the_request_without_a_second_record(
+    sqlite_hw: Hashwatch, tmp_path: Path
+) -> None:
+    value = _known(sqlite_hw, tmp_path)
+    key = make_key(sqlite_hw, Role.MATCHER)
+    app = create_app(sqlite_hw, settings(background=False))
+    service = app.state.service
+
+    def failing_sync() -> None:
+        raise OSError("the disk refused to sync the audit log")
+
+    service.audit.sync = failing_sync
+    with TestClient(app, raise_server_exceptions=False) as c:
+        body = {"signals": [{"type": "md5", "value": value}], "content_id": "upload-2"}
+        r = c.post("/v1/match", json=body, headers=key)
+    assert r.status_code >= 500 and value not in r.text  # not reported as recorded
+    with sqlite_hw.db.read() as conn:
+        recorded = conn.execute(select(MATCH_RECORDS.c.content_id)).scalars().all()
+    assert recorded == ["upload-2"]  # committed once, not retried into a duplicate
+    audit = (sqlite_hw.settings.data_dir / "serve-audit.log").read_text()
+    assert audit.count('"event":"match"') == 1
