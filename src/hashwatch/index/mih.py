@@ -117,6 +117,33 @@ def _ball_masks(width: int, radius: int) -> npt.NDArray[np.int64]:
     return masks
 
 
+@dataclass(frozen=True)
+class _ProbePlan:
+    """What a query at one radius probes in tables of these widths: per-table radius and
+    the buckets probed in all; :attr:`masks` every table's probe masks in one array
+    (``mask_lo``: where each table's start), built only for a plan that is probed."""
+
+    widths: tuple[int, ...]
+    radii: I64Array
+    buckets: int
+
+    @functools.cached_property
+    def masks(self) -> tuple[I64Array, I64Array]:
+        parts = [_ball_masks(w, int(t)) for w, t in zip(self.widths, self.radii, strict=True)]
+        masks = np.concatenate(parts)
+        mask_lo = np.cumsum([0] + [len(m) for m in parts], dtype=np.int64)
+        return masks, mask_lo  # writable, as the kernel's compiled signature has them
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_plan(widths: tuple[int, ...], radius: int) -> _ProbePlan:
+    """The probe plan of ``radius`` in tables of ``widths``, cached: a server asks the same
+    one or two radii of one layout for every request (building it took ~40 µs a query)."""
+    radii = table_radii(list(widths), radius)
+    buckets = sum(_ball(w, t) for w, t in zip(widths, radii, strict=True) if t >= 0)
+    return _ProbePlan(widths, np.array(radii, dtype=np.int64), buckets)
+
+
 def permutation_table(perm: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
     """Per-byte look-up tables (32, 256, 4) that move input bit ``perm[j]`` to output bit j."""
     inv = np.argsort(perm)
@@ -382,15 +409,12 @@ class MihPdqIndex(PdqIndex):
         n = int(self._ids.shape[0])
         widths = self.widths
         cand_limit = max(1024, int(self.fallback_fraction * n))
-        radii = table_radii(widths, r) if widths else []
-        buckets = sum(_ball(w, t) for w, t in zip(widths, radii, strict=True) if t >= 0)
-        if not widths or buckets > cand_limit:
+        plan = _probe_plan(tuple(widths), r) if widths else None
+        if plan is None or plan.buckets > cand_limit:
             self.stats.scanned += q.shape[0]
             result: tuple[I64Array, I64Array, npt.NDArray[np.int32]]
             result = k.scan(q, self._words, self._dead, r)
             return result
-        masks = [_ball_masks(w, t) for w, t in zip(widths, radii, strict=True)]
-        mask_lo = np.cumsum([0] + [len(m) for m in masks], dtype=np.int64)
         qi, pos, dist, fallback, ncand = k.mih_query(
             q,
             r,
@@ -401,9 +425,8 @@ class MihPdqIndex(PdqIndex):
             self._off_base,
             self._starts,
             self._widths,
-            np.array(radii, dtype=np.int64),
-            np.concatenate(masks),
-            mask_lo,
+            plan.radii,
+            *plan.masks,
             cand_limit,
         )
         self.stats.candidates += int(ncand[fallback == 0].sum())
