@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Connection, Row, Select, and_, bindparam, select
 
 from hashwatch.config import MIN_PDQ_QUALITY
 from hashwatch.errors import ListNotFoundError
@@ -142,6 +142,7 @@ class Matcher:
         # None: each list's own setting; True: every list (``match --local-features``).
         self.local_features = local_features
         self._lists: dict[int, _ListFacts] = {}
+        self._facts_by_id: Select[Any] | None = None
         self._local: VotingLocalIndex | None = None
         self.reload_lists()
 
@@ -173,6 +174,7 @@ class Matcher:
             if not self.list_names or f.name in self.list_names or f.kind == ListKind.NEGATIVE
         }
         self._local = None  # feature sets are read again at the next local match
+        self._facts_by_id = None  # built again for these lists at the next match
 
     def refresh(self) -> None:
         """Catch up with list changes made since this matcher was built."""
@@ -409,8 +411,7 @@ class Matcher:
         with self.db.read() as conn:
             ids = list(hits)
             for start in range(0, len(ids), 1000):
-                rows = conn.execute(self.facts_query().where(H.c.id.in_(ids[start : start + 1000])))
-                for row in rows:
+                for row in self.facts_of(conn, ids[start : start + 1000]):
                     for q, dist in hits[int(row.hash_id)]:
                         n, variant = owners[q]
                         match = self.to_match(row, "pdq", dist, variant)
@@ -434,6 +435,16 @@ class Matcher:
             .join(E, E.c.id == H.c.entry_id)
             .where(and_(H.c.active, E.c.status.in_(_LIVE), H.c.list_id.in_(list(self._lists))))
         )
+
+    def facts_of(self, conn: Connection, hash_ids: list[int]) -> Sequence[Row[Any]]:
+        """:meth:`facts_query`'s rows for these hash ids (at most 1,000): one statement per
+        set of lists, built once and reused, so SQLAlchemy neither rebuilds it nor computes
+        its cache key again for each match (~0.2 ms of a lookup that matched)."""
+        stmt = self._facts_by_id
+        if stmt is None:
+            stmt = self.facts_query().where(H.c.id.in_(bindparam("hash_ids", expanding=True)))
+            self._facts_by_id = stmt
+        return conn.execute(stmt, {"hash_ids": hash_ids}).all()
 
     def to_match(
         self, row: Any, hash_type: str, distance: int, variant: str | None
