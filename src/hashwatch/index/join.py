@@ -8,14 +8,17 @@ table at a time over the whole batch, streams instead:
 
 * the substring plan, bit permutation and probe radii are the multi-index's own
   (:func:`~hashwatch.index.mih.plan_substrings`, :func:`~hashwatch.index.mih.table_radii`,
-  the seeded permutation), so the search is exact for any radius;
-* per table, rows are sorted by their substring (a counting sort) and so are the queries; a
-  query then probes buckets next to the ones the previous query probed, so the rows it
-  compares are already in cache;
+  the seeded permutation), so the search is exact for any radius; a table's key is gathered
+  from the stored bytes by look-up tables (no permuted copy of the rows or queries);
+* per table, rows and queries are put in key order by counting sorts; the queries sharing a
+  key (a group: ~8 at 1 M rows and 8 M queries) probe the buckets around that key once, and
+  each row found is compared with the whole group in one vectorised loop. Groups are taken in
+  key order, so each probe mask's buckets are visited in increasing order (streaming);
 * a pair is emitted only by the first table whose probe covers it (checked on the few pairs
   found, not on candidates), so no pair comes twice and no deduplication pass is needed.
 
-Queries are split in slices that run on every core (the kernel releases the GIL).
+Key ranges of a table run on every core (the kernels release the GIL), and the next table is
+sorted while one is joined.
 """
 
 from __future__ import annotations
@@ -28,146 +31,117 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hashwatch.index import _join_kernels as jk
 from hashwatch.index import _kernels as k
 from hashwatch.index.base import HashArray, check_radius, check_rows
-from hashwatch.index.mih import DEFAULT_SEED, permutation_table, plan_substrings, table_radii
+from hashwatch.index.mih import DEFAULT_SEED, plan_substrings, table_radii
 
 __all__ = ["radius_join"]
 
 I64Array = npt.NDArray[np.int64]
-_SLICE = 1 << 16  # sorted queries per task
-_OUT = 1 << 16  # room for pairs per task before it returns and is resumed
+_SLICES = 64  # key ranges per table, spread over the threads
+_TILE_QUERIES = 8192  # queries held in cache while a tile's probes run (256 KiB of words)
 
 
-@k._jit
-def _keys(words: Any, start: int, width: int) -> Any:
-    n = words.shape[0]
-    out = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        out[i] = k._subkey(words, i, start, width)
-    return out
+def _table_bits(perm: I64Array, start: int, width: int) -> tuple[Any, Any, Any, int]:
+    """Table of permuted bits ``start .. start+width``: its key look-up (32, 256), the bytes
+    that hold its bits, and its 256-bit mask as four words."""
+    lut = np.zeros((32, 256), dtype=np.int32)
+    mask = np.zeros(4, dtype=np.uint64)
+    values = np.arange(256)
+    held: list[int] = []
+    for j in range(width):
+        bit = int(perm[start + j])  # input bit 8 * byte + bit-in-byte, word bit // 64
+        byte, within = divmod(bit, 8)
+        lut[byte, ((values >> within) & 1).astype(bool)] |= np.int32(1 << j)
+        mask[bit >> 6] |= np.uint64(1) << np.uint64(bit & 63)
+        if byte not in held:
+            held.append(byte)
+    return lut, np.asarray(sorted(held), dtype=np.int64), mask, len(held)
 
 
-@k._jit
-def _join_slice(
-    qwords: Any,
-    qkeys: Any,
-    lo: int,
-    hi: int,
-    rwords: Any,
-    offsets: Any,
-    masks: Any,
-    t: int,
-    starts: Any,
-    widths: Any,
-    radii: Any,
-    radius: int,
-    out_q: Any,
-    out_r: Any,
-) -> Any:
-    """Pairs of sorted queries ``lo..hi`` with the rows of table ``t`` (sorted by its
-    substring) within ``radius``, skipping pairs an earlier table's probe covers. Stops before
-    a query whose pairs might not fit; returns (outputs, pairs written, next query)."""
-    n = 0
-    cap = out_q.shape[0]
-    for i in range(lo, hi):
-        if n + 64 > cap:
-            return out_q, out_r, n, i
-        key = qkeys[i]
-        q0, q1, q2, q3 = qwords[i, 0], qwords[i, 1], qwords[i, 2], qwords[i, 3]
-        for m in range(masks.shape[0]):
-            b = key ^ masks[m]
-            for j in range(offsets[b], offsets[b + 1]):
-                d = (
-                    k.popcount(q0 ^ rwords[j, 0])
-                    + k.popcount(q1 ^ rwords[j, 1])
-                    + k.popcount(q2 ^ rwords[j, 2])
-                    + k.popcount(q3 ^ rwords[j, 3])
-                )
-                if d > radius:
-                    continue
-                first = True
-                for u in range(t):  # covered by an earlier table's probe: emitted there
-                    if radii[u] < 0:
-                        continue
-                    a = k._subkey(qwords, i, starts[u], widths[u])
-                    c = k._subkey(rwords, j, starts[u], widths[u])
-                    if k.popcount(np.uint64(a ^ c)) <= radii[u]:
-                        first = False
-                        break
-                if not first:
-                    continue
-                if n == cap:
-                    out_q = k._grow(out_q, n + 1)
-                    out_r = k._grow(out_r, n + 1)
-                    cap = out_q.shape[0]
-                out_q[n] = i
-                out_r[n] = j
-                n += 1
-    return out_q, out_r, n, hi
-
-
-def _slices(arrays: tuple[Any, ...], t: int, r: int, nq: int, lo: int) -> list[Any]:
-    """One task: sorted queries ``lo .. lo + _SLICE`` against table ``t``, in bounded outputs."""
-    qsorted, qkeys, rsorted, offsets, masks, starts, widths, radii = arrays
-    parts = []
-    hi = min(lo + _SLICE, nq)
-    while lo < hi:
-        out_q = np.empty(_OUT, np.int64)
-        out_r = np.empty(_OUT, np.int64)
-        tables = (rsorted, offsets, masks, t, starts, widths, radii, r)
-        out_q, out_r, got, lo = _join_slice(qsorted, qkeys, lo, hi, *tables, out_q, out_r)
-        parts.append((out_q[:got].copy(), out_r[:got].copy()))
-    return parts
-
-
-def _words(rows: HashArray, table: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    result: npt.NDArray[np.uint64] = k.permute_words(rows, table)
-    return result
+def _tile_keys(width: int, queries: int) -> int:
+    """Keys a tile of the join spans: a power of two holding about ``_TILE_QUERIES`` queries."""
+    want = _TILE_QUERIES * (1 << width) // max(queries, 1)
+    return 1 << min(width, max(4, want.bit_length() - 1))
 
 
 def radius_join(
-    rows: HashArray, queries: HashArray, radius: int, *, threads: int | None = None
+    rows: HashArray,
+    queries: HashArray,
+    radius: int,
+    *,
+    threads: int | None = None,
+    select: npt.NDArray[np.integer[Any]] | None = None,
 ) -> tuple[I64Array, I64Array]:
     """Every pair (query position, row position) within ``radius`` bits, each exactly once,
-    sorted by query then row. Exact: the multi-index's pigeonhole over its own plan."""
+    sorted by query then row. Exact: the multi-index's pigeonhole over its own plan.
+
+    ``select``: the positions of ``queries`` to ask (all when None), so that a caller asking
+    some rows of a large array needs no copy of them; positions returned are those of
+    ``queries``."""
     rows, queries = check_rows(rows), check_rows(queries)
     r = check_radius(radius)
     n, nq = rows.shape[0], queries.shape[0]
-    if n == 0 or nq == 0:
+    index = np.int32 if max(n, nq) < 2**31 else np.int64  # positions: half the memory
+    asked = np.arange(nq, dtype=index) if select is None else np.asarray(select, dtype=index)
+    if n == 0 or asked.shape[0] == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     perm = np.random.default_rng(DEFAULT_SEED).permutation(256).astype(np.int64)
-    table = permutation_table(perm)
-    rw, qw = _words(rows, table), _words(queries, table)
     widths = plan_substrings(max(n, 2))
     radii = table_radii(widths, r)
-    starts = np.cumsum([0, *widths[:-1]]).astype(np.int64)
-    widths_a = np.asarray(widths, dtype=np.int64)
-    radii_a = np.asarray(radii, dtype=np.int64)
+    starts = np.cumsum([0, *widths[:-1]]).astype(np.int64).tolist()
+    bits = [_table_bits(perm, s, w) for s, w in zip(starts, widths, strict=True)]
+    all_rows = np.arange(n, dtype=index)
+    rwords, qwords = rows.view(np.uint64), queries.view(np.uint64)
+
+    def prepare(t: int) -> tuple[Any, ...]:
+        """Table ``t``'s rows and queries in key order (counting sorts)."""
+        lut, held, _, nbytes = bits[t]
+        buckets = 1 << widths[t]
+        rkeys = jk.table_keys(rows, all_rows, lut, nbytes, held)
+        rorder, roff = jk.counting_sort(rkeys, all_rows, buckets)
+        del rkeys
+        qkeys = jk.table_keys(queries, asked, lut, nbytes, held)
+        qorder, qoff = jk.counting_sort(qkeys, asked, buckets)
+        return jk.gather_words(rwords, rorder), roff, rorder, qoff, qorder
+
+    probed = [t for t in range(len(widths)) if radii[t] >= 0]
     workers = max(1, threads or os.cpu_count() or 1)
     found_q: list[I64Array] = []
     found_r: list[I64Array] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hashwatch-join") as pool:
-        for t, (start, width, probe) in enumerate(zip(starts, widths, radii, strict=True)):
-            if probe < 0:
-                continue
-            masks = k.ball_masks(width, probe)
-            rkeys = _keys(rw, int(start), width)
-            rorder = np.argsort(rkeys, kind="stable")
-            offsets = np.searchsorted(rkeys[rorder], np.arange((1 << width) + 1)).astype(np.int64)
-            rsorted = np.ascontiguousarray(rw[rorder])
-            qkeys = _keys(qw, int(start), width)
-            qorder = np.argsort(qkeys, kind="stable")
-            qsorted = np.ascontiguousarray(qw[qorder])
-            qkeys_sorted = np.ascontiguousarray(qkeys[qorder])
-
-            arrays = (qsorted, qkeys_sorted, rsorted, offsets, masks, starts, widths_a, radii_a)
-            task = functools.partial(_slices, arrays, t, r, nq)
-            for parts in pool.map(task, range(0, nq, _SLICE)):
-                for pq, pr in parts:
-                    if pq.shape[0]:
-                        found_q.append(qorder[pq])
-                        found_r.append(rorder[pr])
+        ahead = pool.submit(prepare, probed[0])
+        for at, t in enumerate(probed):
+            rsorted, roff, rorder, qoff, qorder = ahead.result()
+            if at + 1 < len(probed):  # the next table is sorted while this one is joined
+                ahead = pool.submit(prepare, probed[at + 1])
+            width, buckets = widths[t], 1 << widths[t]
+            before = [u for u in range(t) if radii[u] >= 0]
+            tile = _tile_keys(width, asked.shape[0])
+            masks = k.ball_masks(width, radii[t])
+            masks = masks[np.argsort(masks >> (tile.bit_length() - 1), kind="stable")]
+            task = functools.partial(
+                jk.join_groups,
+                tile=tile,
+                qwords=qwords,
+                qoff=qoff,
+                qorder=qorder,
+                rsorted=rsorted,
+                roff=roff,
+                rorder=rorder,
+                masks=masks,
+                radius=r,
+                earlier=np.array([bits[u][2] for u in before], dtype=np.uint64).reshape(-1, 4),
+                earlier_radii=np.array([radii[u] for u in before], dtype=np.int64),
+            )
+            step = max(tile, -(-buckets // _SLICES // tile) * tile)
+            lows = range(0, buckets, step)
+            for pq, pr in pool.map(task, lows, [min(lo + step, buckets) for lo in lows]):
+                if pq.shape[0]:
+                    found_q.append(pq)
+                    found_r.append(pr)
+            del rsorted, roff, rorder, qoff, qorder, task
     if not found_q:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     q_all = np.concatenate(found_q)

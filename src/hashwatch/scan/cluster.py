@@ -57,6 +57,8 @@ __all__ = [
     "MediaRow",
     "cluster_columns",
     "cluster_new_media",
+    "components",
+    "dihedral_pairs",
     "exif_bits",
     "near_pairs",
     "row_of",
@@ -211,8 +213,6 @@ def cluster_columns(
 ) -> tuple[npt.NDArray[np.int64], list[Cluster]]:
     """Cluster the new media given as columns: each item's cluster number (by position) and
     the clusters in review order."""
-    from hashwatch.index.join import radius_join  # numba: not at import
-
     n = len(media)
     if n == 0:
         return np.zeros(0, dtype=np.int64), []
@@ -221,24 +221,15 @@ def cluster_columns(
     _same_bytes(media, left, right)
     ok = media.has_pdq & ((media.pdq_quality < 0) | (media.pdq_quality >= min_quality))
     hashed = np.flatnonzero(ok).astype(np.int64)
-    if len(hashed) > 1:
-        asked = ok[media.owners]
-        owners = media.owners[asked].astype(np.int64)
-        rows = media.pdq[hashed]
-        queries = np.flatnonzero(asked)
-        # The dihedral queries in blocks: the join's working arrays (~90 bytes a query per
-        # table) stay bounded at a million items and eight million queries.
-        for start in range(0, len(queries), _JOIN_BLOCK):
-            block = queries[start : start + _JOIN_BLOCK]
-            found_q, found_r = radius_join(rows, media.dihedral[block], threshold)
-            left.append(owners[start + found_q])
-            right.append(hashed[found_r])
+    pairs = dihedral_pairs(media.pdq, media.dihedral, media.owners, ok, threshold)
+    left.append(pairs[0])
+    right.append(pairs[1])
     if len(media.videos) > 1:
         positions = list(media.videos)
         for a, b in _shared_frame_pairs(list(media.videos.values()), threshold, min_quality):
             left.append(np.array([positions[a]], dtype=np.int64))
             right.append(np.array([positions[b]], dtype=np.int64))
-    labels = _components(n, left, right)
+    labels = components(n, left, right)
     near = _near_known(media, hashed, nearest_known)
     order = np.argsort(labels, kind="stable")
     starts = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]])
@@ -283,7 +274,38 @@ def _same_bytes(
     right.append(idx[order[same + 1]])
 
 
-def _components(
+def dihedral_pairs(
+    pdq: HashArray,
+    dihedral: HashArray,
+    owners: npt.NDArray[np.integer[Any]],
+    ok: npt.NDArray[np.bool_],
+    threshold: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Pairs of items (positions ``a``, ``b``) where a dihedral variant of ``a`` (row
+    ``dihedral[k]``, ``owners[k] == a``) is within ``threshold`` bits of ``b``'s hash
+    (``pdq[b]``), among the items where ``ok`` is set: every pair the exact multi-index finds
+    (:mod:`hashwatch.index.join`), a variant's pairs once, item pairs possibly more than once.
+
+    The variants are asked in place (no copy), in blocks of ``_JOIN_BLOCK`` (one block up to
+    ~1 M items): the join's working arrays grow ~12 bytes a query in a block."""
+    from hashwatch.index.join import radius_join  # numba: not at import
+
+    hashed = np.flatnonzero(ok).astype(np.int64)
+    if len(hashed) < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    asked = np.flatnonzero(ok[owners])
+    rows = pdq[hashed]
+    left: list[npt.NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)]
+    right: list[npt.NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)]
+    for start in range(0, len(asked), _JOIN_BLOCK):
+        block = asked[start : start + _JOIN_BLOCK]
+        found_q, found_r = radius_join(rows, dihedral, threshold, select=block)
+        left.append(owners[found_q].astype(np.int64))
+        right.append(hashed[found_r])
+    return np.concatenate(left), np.concatenate(right)
+
+
+def components(
     n: int, left: list[npt.NDArray[np.int64]], right: list[npt.NDArray[np.int64]]
 ) -> npt.NDArray[np.int64]:
     """Connected components of the pairs, as each item's smallest member (numpy: hooking
@@ -313,8 +335,8 @@ def _components(
 def near_pairs(rows: HashArray, queries: HashArray, threshold: int) -> Iterator[tuple[int, int]]:
     """Every (query, row) pair within ``threshold`` bits, each once: the exact multi-index
     as a batch join (:mod:`hashwatch.index.join`: ~1 M hashes with their 8 M dihedral
-    variants in about a minute, where probing query by query takes an hour). Rows and
-    queries are numbered by position."""
+    variants in well under a minute on two cores, where probing query by query takes an
+    hour). Rows and queries are numbered by position."""
     from hashwatch.index.join import radius_join  # numba: not at import
 
     found_q, found_r = radius_join(rows, queries, threshold)
@@ -369,7 +391,7 @@ def _shared_frame_pairs(
 
 
 _NEAR_CHUNK = 65_536
-_JOIN_BLOCK = 1 << 20  # dihedral queries per join
+_JOIN_BLOCK = 1 << 23  # dihedral queries per join: 1 M items' 8 M in one
 
 
 def _near_known(
