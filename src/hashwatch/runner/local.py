@@ -8,6 +8,8 @@ are handed to the caller's callback while units are still running.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.context
@@ -37,6 +39,28 @@ PROGRESS_POLL_S = 0.1
 WORKER_PRELOAD = ["hashwatch.signals.hasher", "hashwatch.scan.worker", "hashwatch.runner.local"]
 
 
+def _reap_helpers() -> None:
+    """At exit: stop the fork server and the resource tracker this process started, and wait
+    for them. Left to stop on their own after this process has gone, they outlive it, are
+    handed to PID 1 and stay zombies until it reaps them (in a container, often never), and
+    their CPU time is missing from this process's children's times."""
+    import multiprocessing.forkserver
+    import multiprocessing.resource_tracker
+
+    for helper in (
+        getattr(multiprocessing.forkserver, "_forkserver", None),
+        getattr(multiprocessing.resource_tracker, "_resource_tracker", None),
+    ):
+        stop = getattr(helper, "_stop", None)
+        if stop is None:  # pragma: no cover - a Python without the private helpers
+            continue
+        with contextlib.suppress(OSError):  # already gone (ChildProcessError is an OSError)
+            stop()
+
+
+_reap_registered = False
+
+
 def _worker_context() -> multiprocessing.context.BaseContext:
     """A fork server with the hashing modules preloaded.
 
@@ -49,6 +73,10 @@ def _worker_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     single_threaded_libraries()  # inherited by the fork server when it starts
+    global _reap_registered
+    if not _reap_registered:
+        atexit.register(_reap_helpers)
+        _reap_registered = True
     ctx.set_forkserver_preload(WORKER_PRELOAD)
     return ctx
 
