@@ -144,6 +144,8 @@ def serve(
     os.environ.update(settings.to_env())
     if signing_key is not None:
         os.environ["HASHWATCH_SIGNING_KEY"] = str(signing_key.resolve())
+    # uvicorn's httptools protocol writing a response's head and body in one send()
+    http = "hashwatch.web.http_protocol:CoalescingHttpToolsProtocol"
     if workers > 1 and os.name == "posix":
         # The supervisor only starts and watches the workers: replacing this process (the
         # database, the command line, their imports: ~190 MB) by a bare uvicorn keeps
@@ -151,7 +153,7 @@ def serve(
         hw.close()
         access = "--access-log" if access_log else "--no-access-log"
         argv = [sys.executable, "-m", "uvicorn", "hashwatch.web.app:app_from_env", "--factory"]
-        argv += ["--host", host, "--port", str(port), "--workers", str(workers)]
+        argv += ["--host", host, "--port", str(port), "--workers", str(workers), "--http", http]
         os.execv(sys.executable, [*argv, "--log-level", "info", access])
     uvicorn.run(
         "hashwatch.web.app:app_from_env",
@@ -161,6 +163,7 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=access_log,
+        http=http,
     )
 
 
