@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -80,6 +81,32 @@ def make_tree(root: Path, files: int) -> None:
     marker.touch()
 
 
+def _watch_children(seen: dict[int, float], stop: threading.Event) -> None:
+    """Until ``stop``: the CPU seconds (user + sys) last seen of every process below this one
+    (the scan's fork server and its workers, which this process does not wait for while the
+    scan runs)."""
+    me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+    while not stop.is_set():
+        parents: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(d.name)] = int(fields[1])
+            cpu[int(d.name)] = (int(fields[11]) + int(fields[12])) / tick
+        for pid, seconds in cpu.items():
+            p = parents.get(pid, 0)
+            while p > 1 and p != me:
+                p = parents.get(p, 0)
+            if p == me:
+                seen[pid] = max(seen.get(pid, 0.0), seconds)
+        stop.wait(0.05)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20_000)
@@ -115,8 +142,18 @@ def main() -> None:
     )
     t_ref = time.perf_counter() - t
     t = time.perf_counter()
+    own = os.times()
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_children, args=(seen, stop), daemon=True)
+    watcher.start()
     outcome = hw.scan([tree], work / "case", workers=args.workers)
     t_hw = time.perf_counter() - t
+    stop.set()
+    watcher.join()
+    done = os.times()
+    cpu_main = (done.user - own.user) + (done.system - own.system)
+    cpu_workers = sum(seen.values())
     s = outcome.summary
     print(f"tree: {len(files)} files on disk, {total / 1e6:.0f} MB; {os.cpu_count()} cores")
     print(
@@ -128,6 +165,13 @@ def main() -> None:
         f"{total / t_hw / 1e6:7.1f} MB/s  ({s.files} items incl. archive members)"
     )
     print(f"ratio scan/sha256sum wall time: {t_hw / t_ref:.1f}x")
+    cpu = cpu_main + cpu_workers
+    print(
+        f"scan CPU: {cpu:.1f} s (main process {cpu_main:.1f} s, workers and fork server "
+        f"{cpu_workers:.1f} s as last seen), {cpu / len(files) * 1000:.2f} ms a file; "
+        f"{len(files) / cpu * min(args.workers, os.cpu_count() or 1):.0f} files/s if "
+        f"{args.workers} workers had a core each to themselves"
+    )
     print("statuses:", s.by_status, "clusters:", s.new_clusters)
 
 
