@@ -96,17 +96,16 @@ def join_groups(
     Keys are taken a tile at a time (``tile`` keys, a power of two; ``k0`` a multiple): the
     tile's queries are copied together, contiguous (they stay in cache while every mask is
     probed), and with masks ordered by their bits above the tile's, consecutive masks probe
-    the same aligned tile of row buckets, read in order. A row's distances to its group are
-    taken two words first (random hashes differ by ~64 bits there, so the other two are
-    rarely needed); pairs are appended only after a row is known to have one (rare), outside
-    that loop: appending inside it makes numba's loop several times slower."""
+    the same aligned tile of row buckets, read in order. A row is compared with its group on
+    two words first (random hashes differ there by ~64 bits, so a group within the radius on
+    those is rare) and only such a group is compared in full and its pairs appended, outside
+    the hot loop: appending inside it makes numba's loop several times slower."""
     cap = 1024
     out_q = np.empty(cap, dtype=np.int64)
     out_r = np.empty(cap, dtype=np.int64)
     n = 0
     size = 1024
     qt = np.empty((size, 4), dtype=np.uint64)
-    dist = np.empty(size, dtype=np.int64)
     nm = masks.shape[0]
     ne = earlier.shape[0]
     for t0 in range(k0, k1, tile):
@@ -118,7 +117,6 @@ def join_groups(
         if g_all > size:
             size = 2 * g_all
             qt = np.empty((size, 4), dtype=np.uint64)
-            dist = np.empty(size, dtype=np.int64)
         for i in range(g_all):
             q = qorder[base + i]
             qt[i, 0] = qwords[q, 0]
@@ -141,14 +139,17 @@ def join_groups(
                     low = np.int64(256)
                     for i in range(s, e):  # two words first: random pairs differ by ~64 bits
                         d = np.int64(popcount(qt[i, 0] ^ r0) + popcount(qt[i, 1] ^ r1))
-                        if d <= radius:
-                            d += np.int64(popcount(qt[i, 2] ^ r2) + popcount(qt[i, 3] ^ r3))
-                        dist[i] = d
                         low = min(low, d)
                     if low > radius:
                         continue
                     for i in range(s, e):
-                        if dist[i] > radius:
+                        d = np.int64(
+                            popcount(qt[i, 0] ^ r0)
+                            + popcount(qt[i, 1] ^ r1)
+                            + popcount(qt[i, 2] ^ r2)
+                            + popcount(qt[i, 3] ^ r3)
+                        )
+                        if d > radius:
                             continue
                         x0, x1, x2, x3 = qt[i, 0] ^ r0, qt[i, 1] ^ r1, qt[i, 2] ^ r2, qt[i, 3] ^ r3
                         first = True
