@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -36,15 +36,16 @@ from hashwatch.matching.matcher import Matcher, MatchResult
 from hashwatch.matching.salted import DEFAULT_MAX_ENTRIES as DEFAULT_SALTED_MAX
 from hashwatch.matching.salted import SaltedAnswer, count_ed2k, match_salted_ed2k
 from hashwatch.report.case import CaseDetails
-from hashwatch.report.html import MAX_THUMBNAILS, write_html_report
-from hashwatch.report.manifest import roots_from_records, write_manifest
+from hashwatch.report.collect import DETAILED_CLUSTERS
+from hashwatch.report.html import MAX_THUMBNAILS, ClusterSource, write_html_report
+from hashwatch.report.manifest import roots_from_sorted_records, write_manifest
 from hashwatch.report.review_data import (
     CLUSTERS_FILE,
     THUMBNAILS_FILE,
     write_clusters,
     write_thumbnails,
 )
-from hashwatch.report.vics_case import write_vics_case
+from hashwatch.report.vics_case import write_vics_case_from_state
 from hashwatch.runner import Runner, report_progress
 from hashwatch.scan.archive_split import ARCHIVE_SPLIT_BYTES, ArchivePlanner
 from hashwatch.scan.cluster import MediaColumns, cluster_columns
@@ -389,11 +390,17 @@ class Scanner:
         )
         state.set_clusters(media.keys, numbers)
         del media, numbers
+        # The clusters go to the state too: the outputs read them back in number order (the
+        # page only its first ones) rather than holding a list of every cluster.
+        state.set_cluster_list(clusters)
         summary = self._summarise(state.summary_records(), clusters)  # fields it counts
+        first_clusters = clusters[:DETAILED_CLUSTERS]  # for the caller (all: clusters.jsonl)
+        del clusters
         self._phase_done(audit, "cluster", phase_start)
         self.progress.phase("writing outputs")
         phase_start = (_now(), time.monotonic())
-        evidence = roots_from_records(state.files())  # path, root, size, SHA-256 only
+        # path, root, size, SHA-256 only, in path order: each root's digest taken as it goes
+        evidence = roots_from_sorted_records(state.files)
         case_info = {
             "case_id": state.get_meta("case_id"),
             "evidence": [root.as_json() for root in evidence],
@@ -411,20 +418,21 @@ class Scanner:
             # not decoded into a record and back.
             for text in state.record_texts():
                 fh.write(json.dumps(json.loads(text), ensure_ascii=False) + "\n")
-        write_vics_case(self.case_dir / "case.vics.json", state.records(), case_info)
+        # Grouped by MD5 in SQL: no record held per MD5.
+        write_vics_case_from_state(self.case_dir / "case.vics.json", state, case_info)
         # Read from the state as they are written (a second list of every record, with its
         # thumbnail, doubled the main process's peak: 1.2 GB at 100,000 P2P records).
         with_thumbs = state.records(thumbnails=True)
         write_html_report(
             self.case_dir / "report.html",
             with_thumbs,
-            clusters,
+            ClusterSource(summary.new_clusters, state.cluster_sizes, self._first_clusters(state)),
             summary,
             case_info,
             max_thumbnails=self.config.report_thumbnails,
         )
         # The same clusters and thumbnails for machines (``hashwatch cases import``).
-        write_clusters(self.case_dir / CLUSTERS_FILE, clusters)
+        write_clusters(self.case_dir / CLUSTERS_FILE, state.cluster_list())
         write_thumbnails(self.case_dir / THUMBNAILS_FILE, state.thumbnails())
         # The outputs now hold everything: the working state has done its job.
         state.close()
@@ -442,7 +450,12 @@ class Scanner:
             phases=self.phases,
         )
         write_manifest(self.case_dir, case_info=case_info, evidence=evidence, outputs=list(OUTPUTS))
-        return ScanOutcome(self.case_dir, summary, clusters)
+        return ScanOutcome(self.case_dir, summary, first_clusters)
+
+    @staticmethod
+    def _first_clusters(state: ScanState) -> Callable[[int], list[Cluster]]:
+        """The first ``n`` clusters in number order, read from the state (the report's)."""
+        return lambda n: list(state.cluster_list(n))
 
     def _summarise(self, records: Iterable[ItemRecord], clusters: Sequence[Cluster]) -> ScanSummary:
         """The scan's counts, in one pass over ``records`` (read from the state)."""

@@ -8,7 +8,7 @@ rows and counts are kept, so a scan of millions of files renders in bounded memo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +144,16 @@ def category_text(match: Match | None) -> str:
     return "uncategorised"
 
 
-def collect(records: Iterable[ItemRecord], wanted: set[str], known_budget: int) -> Collected:
+def collect(
+    records: Iterable[ItemRecord],
+    wanted: set[str],
+    known_budget: int,
+    *,
+    detailed: Container[int] | None = None,
+) -> Collected:
+    """One pass over ``records``: the thumbnails of the ``wanted`` paths, at most
+    ``known_budget`` of known files, capped rows and counts; EXIF leads per cluster for the
+    ``detailed`` cluster numbers only (None: every cluster), the ones shown in detail."""
     c = Collected()
     known_thumbs = 0
     for r in records:
@@ -158,7 +167,8 @@ def collect(records: Iterable[ItemRecord], wanted: set[str], known_budget: int) 
         if r.status is ItemStatus.NEW:
             c.leads.add(r)
             if r.cluster is not None:
-                c.cluster_leads.setdefault(r.cluster, Leads()).add(r)
+                if detailed is None or r.cluster in detailed:
+                    c.cluster_leads.setdefault(r.cluster, Leads()).add(r)
             else:
                 c.unclustered_total += 1
                 if len(c.unclustered) < LISTED:

@@ -25,7 +25,8 @@ page's sections), :mod:`~hashwatch.report.page` (status words, thumbnails, small
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 from hashwatch import __version__
 from hashwatch.report.charts import STYLESHEET, esc
 from hashwatch.report.collect import (
+    CLUSTER_ROWS,
     DETAILED_CLUSTERS,
     MAX_THUMBNAILS,
     NEW_THUMBNAILS,
@@ -53,7 +55,7 @@ from hashwatch.report.sections import (
 from hashwatch.report.videos import video_section
 from hashwatch.scan.model import Cluster, ItemRecord, ScanSummary
 
-__all__ = ["MAX_THUMBNAILS", "STATUS_TEXT", "write_html_report"]
+__all__ = ["MAX_THUMBNAILS", "STATUS_TEXT", "ClusterSource", "write_html_report"]
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'"
 _NAV = {"about": "How to read", "summary": "Summary", "new": "New", "exif": "EXIF leads"}
@@ -61,10 +63,27 @@ _NAV |= {"known": "Known", "videos": "Videos", "p2p": "P2P records"}
 _NAV |= {"ignorable": "Ignorable", "errors": "Errors"}
 
 
+@dataclass(frozen=True)
+class ClusterSource:
+    """The clusters as the page reads them, without holding every one: how many there are,
+    each one's size (in number order) and the first ``n`` in number order. A scan reads them
+    from its state (:meth:`hashwatch.scan.state.ScanState.cluster_list`); :meth:`of` wraps a
+    list."""
+
+    count: int
+    sizes: Callable[[], Iterable[int]]
+    head: Callable[[int], Sequence[Cluster]]
+
+    @classmethod
+    def of(cls, clusters: Sequence[Cluster]) -> ClusterSource:
+        ordered = sorted(clusters, key=lambda cl: cl.number)
+        return cls(len(ordered), lambda: (len(cl.members) for cl in ordered), lambda n: ordered[:n])
+
+
 def write_html_report(
     path: str | os.PathLike[str],
     records: Iterable[ItemRecord],
-    clusters: Sequence[Cluster],
+    clusters: Sequence[Cluster] | ClusterSource,
     summary: ScanSummary,
     case_info: Mapping[str, Any],
     *,
@@ -83,7 +102,9 @@ def write_html_report(
     sha256, digest) or roots (paths), lists (mappings with name, kind, version, source or
     source_org), settings (mapping). Missing keys are left out of the header.
     """
-    ordered = sorted(clusters, key=lambda cl: cl.number)
+    source = clusters if isinstance(clusters, ClusterSource) else ClusterSource.of(clusters)
+    # The page shows the first clusters only: in detail, then as table rows.
+    ordered = list(source.head(DETAILED_CLUSTERS + CLUSTER_ROWS))
     if max_thumbnails is None:
         max_thumbnails, new_budget = MAX_THUMBNAILS, NEW_THUMBNAILS
     else:
@@ -93,7 +114,12 @@ def write_html_report(
         members = [cl.representative, *(m for m in cl.members if m != cl.representative)]
         wanted.update(members[: max(0, min(THUMBS_PER_CLUSTER, new_budget - len(wanted)))])
     p2p = P2PRows()  # P2P client records: a section of their own, not files
-    collected = collect(p2p.split(records), wanted, max(0, max_thumbnails - len(wanted)))
+    collected = collect(
+        p2p.split(records),
+        wanted,
+        max(0, max_thumbnails - len(wanted)),
+        detailed={cl.number for cl in ordered[:DETAILED_CLUSTERS]},
+    )
     generated = when_text(datetime.now(UTC))
     page = Page()
     title = f"hashwatch report: case {case_info.get('case_number') or 'unnamed'}"
@@ -108,8 +134,8 @@ def write_html_report(
     links = "".join(f'<li><a href="#{k}">{v}</a></li>' for k, v in _NAV.items())
     page.add(f'<nav aria-label="Sections"><ul>{links}</ul></nav><main>')
     write_intro(page)
-    write_summary(page, collected, summary, ordered)
-    write_new(page, collected, ordered, thumbnail_cap=max_thumbnails)
+    write_summary(page, collected, summary, source.count, source.sizes())
+    write_new(page, collected, ordered, source.count, thumbnail_cap=max_thumbnails)
     write_exif(page, collected)
     write_known(page, collected)
     page.add(video_section(collected.videos))

@@ -39,7 +39,7 @@ import fnmatch
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,7 @@ __all__ = [
     "file_sha256",
     "roots_from_digests",
     "roots_from_records",
+    "roots_from_sorted_records",
     "verify_case",
     "write_manifest",
 ]
@@ -225,6 +226,76 @@ def roots_from_records(records: Iterable[ItemRecord]) -> list[EvidenceRoot]:
                 sizes[record.root] = sizes.get(record.root, 0) + (record.size or 0)
     roots = roots_from_digests(digests)
     return [EvidenceRoot(**{**r.__dict__, "bytes": sizes.get(r.path, 0)}) for r in roots]
+
+
+class _SortedRoot:
+    """One evidence root's files arriving in the order of their relative paths' bytes (as
+    the tree digest sorts them): the digest is taken as they come, nothing held but the
+    first path. :meth:`add` says False when a path comes out of that order."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.prefix = root.rstrip("/\\")
+        self.first: tuple[str, str | None] | None = None
+        self.paths = 0
+        self.last: bytes | None = None
+        self.digest = hashlib.sha256()
+        self.files = self.not_hashed = self.bytes = 0
+
+    def add(self, path: str, sha256: str | None, size: int | None) -> bool:
+        self.paths += 1
+        if self.first is None:
+            self.first = (path, sha256)
+        rel = path
+        if rel.startswith(self.prefix) and rel[len(self.prefix) : len(self.prefix) + 1] in (
+            "/",
+            "\\",
+        ):
+            rel = rel[len(self.prefix) + 1 :]
+        rel = rel.replace(os.sep, "/").lstrip("/")  # as TreeDigest.add
+        key = rel.encode("utf-8", "surrogateescape")
+        if self.last is not None and key <= self.last:
+            return False
+        self.last = key
+        if sha256 is None:
+            self.not_hashed += 1
+            return True
+        self.files += 1
+        self.bytes += size or 0
+        self.digest.update(_sha256sum_line(sha256.lower(), rel))
+        return True
+
+    def evidence(self) -> EvidenceRoot:
+        if self.paths == 1 and self.first is not None and self.first[0] == self.root:
+            sha256 = self.first[1]
+            return EvidenceRoot(self.root, "file", sha256, 1, self.bytes, 0 if sha256 else 1)
+        return EvidenceRoot(
+            self.root,
+            "directory",
+            self.digest.hexdigest(),
+            self.files,
+            self.bytes,
+            self.not_hashed,
+            TREE_DIGEST,
+        )
+
+
+def roots_from_sorted_records(read: Callable[[], Iterable[ItemRecord]]) -> list[EvidenceRoot]:
+    """:func:`roots_from_records` of ``read()``, without holding every file: when the
+    records come in path order (a scan's state gives them so), each root's tree digest is
+    taken as they come. Should a root's paths come in another order (a path that sorts
+    differently once made relative, or twice), ``read()`` is read again by
+    :func:`roots_from_records`: the result is the same either way."""
+    roots: dict[str, _SortedRoot] = {}
+    for record in read():
+        if ARCHIVE_SEPARATOR in record.path:
+            continue
+        root = roots.get(record.root)
+        if root is None:
+            root = roots[record.root] = _SortedRoot(record.root)
+        if not root.add(record.path, record.sha256, record.size):
+            return roots_from_records(read())
+    return sorted((root.evidence() for root in roots.values()), key=lambda r: r.path)
 
 
 def _utc_text(value: Any) -> str | None:

@@ -7,7 +7,7 @@ Each ``write_*`` function appends one section to the :class:`~hashwatch.report.p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from hashwatch.matching.match import Match
 from hashwatch.report.charts import PALETTE, bar_chart, esc
@@ -80,8 +80,9 @@ def write_intro(page: Page) -> None:
 
 
 def write_summary(
-    page: Page, c: Collected, summary: ScanSummary, clusters: Sequence[Cluster]
+    page: Page, c: Collected, summary: ScanSummary, clusters: int, sizes: Iterable[int]
 ) -> None:
+    """The summary: counts by status, charts; ``clusters`` new clusters of ``sizes``."""
     counts = {k: summary.by_status.get(k, c.status.get(k, 0)) for k in STATUS_ORDER}
     total = summary.files or sum(counts.values())
     rows = [
@@ -99,7 +100,7 @@ def write_summary(
         (50, "11–50"),
         (1 << 62, "over 50"),
     )
-    sizes = Counter(next(lbl for top, lbl in buckets if len(cl.members) <= top) for cl in clusters)
+    by_size = Counter(next(lbl for top, lbl in buckets if size <= top) for size in sizes)
     took = f" in {summary.seconds:,.0f} s" if summary.seconds else ""
     videos = Counter(summary.videos_by_status or c.videos.status)
     partial = summary.videos_partial or c.videos.partial
@@ -118,7 +119,7 @@ def write_summary(
     page.add(
         section_html("summary", "Summary", "", ""),
         f"<p>{total:,} files ({size_text(summary.bytes)}) examined{took}: "
-        f"{counts['new']:,} new in {len(clusters):,} clusters, {counts['known']:,} known."
+        f"{counts['new']:,} new in {clusters:,} clusters, {counts['known']:,} known."
         f"{video_line}</p>",
         '<div class="summary-grid">',
         _table(["Status", "Files"], rows, "counts"),
@@ -130,7 +131,7 @@ def write_summary(
             colors=[STATUS_COLOUR[k] for k in STATUS_ORDER],
         ),
         bar_chart(
-            [(lbl, sizes[lbl]) for _, lbl in buckets],
+            [(lbl, by_size[lbl]) for _, lbl in buckets],
             title="New clusters by size",
             chart_id="c-sizes",
             colors=[PALETTE[0]],
@@ -201,13 +202,20 @@ def _cluster(page: Page, c: Collected, cl: Cluster) -> None:
 
 
 def write_new(
-    page: Page, c: Collected, clusters: Sequence[Cluster], *, thumbnail_cap: int | None = None
+    page: Page,
+    c: Collected,
+    clusters: Sequence[Cluster],
+    total: int,
+    *,
+    thumbnail_cap: int | None = None,
 ) -> None:
+    """New media: the first ``clusters`` (in number order) of ``total``, the first
+    :data:`DETAILED_CLUSTERS` in detail, the next :data:`CLUSTER_ROWS` as table rows."""
     page.add(
         section_html(
             "new",
             "New media",
-            f"{c.status.get('new', 0):,} files, {len(clusters):,} clusters",
+            f"{c.status.get('new', 0):,} files, {total:,} clusters",
             esc(STATUS_TEXT["new"][1]) + " Clusters are in review order: cluster 1 first.",
         )
     )
@@ -223,16 +231,15 @@ def write_new(
         page.add('<p class="muted">No new media.</p>')
     for cl in clusters[:DETAILED_CLUSTERS]:
         _cluster(page, c, cl)
-    rest = clusters[DETAILED_CLUSTERS:]
-    if rest:
+    if total > DETAILED_CLUSTERS:
         rows = (
             (str(cl.number), f"{len(cl.members):,}", f"{cl.priority:.2f}", _path(cl.representative))
-            for cl in rest[:CLUSTER_ROWS]
+            for cl in clusters[DETAILED_CLUSTERS : DETAILED_CLUSTERS + CLUSTER_ROWS]
         )
         page.add(
             "<h3>Further clusters</h3>",
             _table(["Cluster", "Files", "Priority", "Representative"], rows),
-            more_html(len(rest) - CLUSTER_ROWS, "clusters"),
+            more_html(total - DETAILED_CLUSTERS - CLUSTER_ROWS, "clusters"),
         )
     if c.unclustered:
         page.add(

@@ -38,11 +38,13 @@ absent, and reads back with :func:`hashwatch.lists.formats.open_list`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -61,9 +63,10 @@ from hashwatch.lists.model import (
 from hashwatch.matching.match import Match
 from hashwatch.report.p2p import p2p_vics_entry
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, ItemRecord, ItemStatus
+from hashwatch.scan.state import Md5Row, ScanState
 from hashwatch.signals.types import HashType, normalize_hash
 
-__all__ = ["CASE_FIELDS", "MEDIA_TYPES", "write_vics_case"]
+__all__ = ["CASE_FIELDS", "MEDIA_TYPES", "write_vics_case", "write_vics_case_from_state"]
 
 MEDIA_TYPES = frozenset({"image", "video"})
 # case_info keys (hashwatch spelling) -> VICS case fields; VICS spellings are accepted too.
@@ -282,6 +285,31 @@ def _case_fields(case_info: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _case_scheme(case_info: Mapping[str, Any], taken: Callable[[], str | None]) -> str | None:
+    """The case's category scheme: ``case_info``'s ``scheme``, else the one ``taken`` from the
+    matches."""
+    return str(case_info.get("scheme") or taken() or "").upper() or None
+
+
+def _write(
+    path: str | os.PathLike[str],
+    case_info: Mapping[str, Any],
+    scheme: str | None,
+    media: Iterable[tuple[str, _Media]],
+    p2p_known: Iterable[ItemRecord],
+) -> int:
+    try:
+        header_scheme = CategoryScheme(str(scheme).upper()) if scheme else CategoryScheme.NONE
+    except ValueError:
+        header_scheme = CategoryScheme.CUSTOM
+    header = ListHeader(format=VICS2, scheme=header_scheme, metadata=_case_fields(case_info))
+    entries = chain(
+        (_entry(m, md5, scheme) for md5, m in media),
+        filter(None, (p2p_vics_entry(r, scheme) for r in p2p_known)),
+    )
+    return write_list(path, VICS2, header, entries)
+
+
 def write_vics_case(
     path: str | os.PathLike[str],
     records: Iterable[ItemRecord],
@@ -294,6 +322,8 @@ def write_vics_case(
     name and organisation) and ``scheme`` (the category scheme, to override the one
     taken from the matches). Records are read once; one entry per distinct MD5 is held in
     memory (the MediaFiles of an MD5 can come from anywhere in the scan), thumbnails not kept.
+    A scan's state is written by :func:`write_vics_case_from_state` instead, grouped in SQL,
+    to the same bytes.
     """
     by_md5: dict[str, _Media] = {}
     p2p_known: list[ItemRecord] = []  # known P2P client records: a Media each (report.p2p)
@@ -311,12 +341,7 @@ def write_vics_case(
         elif media.record.status is not ItemStatus.KNOWN and record.status is ItemStatus.KNOWN:
             media.record = _slim(record)
         media.files.append(_media_file(record, md5))
-    scheme = str(case_info.get("scheme") or _scheme(by_md5.values()) or "").upper() or None
-    try:
-        header_scheme = CategoryScheme(str(scheme).upper()) if scheme else CategoryScheme.NONE
-    except ValueError:
-        header_scheme = CategoryScheme.CUSTOM
-    header = ListHeader(format=VICS2, scheme=header_scheme, metadata=_case_fields(case_info))
+    scheme = _case_scheme(case_info, lambda: _scheme(by_md5.values()))
     ordered = sorted(
         by_md5.items(),
         key=lambda kv: (
@@ -324,8 +349,45 @@ def write_vics_case(
             kv[1].record.cluster if kv[1].record.cluster is not None else 1 << 62,
         ),
     )
-    entries = chain(
-        (_entry(media, md5, scheme) for md5, media in ordered),
-        filter(None, (p2p_vics_entry(r, scheme) for r in p2p_known)),
-    )
-    return write_list(path, VICS2, header, entries)
+    return _write(path, case_info, scheme, ordered, p2p_known)
+
+
+def _md5_rows(state: ScanState, p2p_keys: array[int]) -> Iterator[Md5Row]:
+    """The first pass over the state: each record that is a Media, as its MD5, key, status
+    rank, cluster and scheme (the keys of known P2P records go to ``p2p_keys``)."""
+    for c in state.md5_candidates():
+        status = ItemStatus(c.status)
+        if c.p2p:
+            if status is ItemStatus.KNOWN:
+                p2p_keys.append(c.key)
+            continue
+        match = None
+        if status is ItemStatus.KNOWN:
+            matches = [Match.from_dict(m) for m in json.loads(c.matches or "[]")]
+            match = _known(ItemRecord(path="", root="", matches=matches))
+        if not c.md5 or not (c.media_type in MEDIA_TYPES or match is not None):
+            continue  # as _included decides
+        md5 = normalize_hash(HashType.MD5, c.md5)
+        scheme = match.scheme if match is not None and match.category is not None else None
+        known = status is ItemStatus.KNOWN
+        yield md5, c.key, known, _STATUS_ORDER[status], c.cluster, scheme or None
+
+
+def write_vics_case_from_state(
+    path: str | os.PathLike[str], state: ScanState, case_info: Mapping[str, Any]
+) -> int:
+    """:func:`write_vics_case` of a scan's state (``state.records()``), byte for byte, with
+    no record per MD5 held: which records are Media is decided in one pass over a few of their
+    fields, and the state groups them by MD5 in SQL, in the case's order; each group is read
+    back, written and let go."""
+    p2p_keys: array[int] = array("q")
+    grouped = state.by_md5(_md5_rows(state, p2p_keys), p2p_keys)
+    try:
+        scheme = _case_scheme(case_info, grouped.top_scheme)
+        media = (
+            (md5, _Media(_slim(rep), [_media_file(r, md5) for r in files]))
+            for md5, rep, files in grouped.groups()
+        )
+        return _write(path, case_info, scheme, media, grouped.p2p_records())
+    finally:
+        grouped.close()

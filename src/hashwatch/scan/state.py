@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,9 @@ import numpy.typing as npt
 
 from hashwatch.matching.match import Match
 from hashwatch.scan.cluster import MediaRow
-from hashwatch.scan.model import ItemRecord, ItemStatus
+from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus
 
-__all__ = ["STATE_FILE", "ScanState"]
+__all__ = ["STATE_FILE", "Md5Candidate", "Md5Row", "ScanState"]
 
 STATE_FILE = "scan-state.sqlite3"
 _SCHEMA = """
@@ -36,6 +37,45 @@ CREATE TABLE IF NOT EXISTS items (
     thumbnail BLOB,
     PRIMARY KEY (root, path)
 );
+CREATE TABLE IF NOT EXISTS clusters (
+    number INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
+    cluster TEXT NOT NULL
+);
+"""
+# Records that may be a VICS Media, in path order: P2P client records, known records, images
+# and videos (``hashwatch.report.vics_case`` decides; the rest cannot be one).
+_VICS_CANDIDATES = """
+    SELECT rowid, status, json_extract(record, '$.md5'), json_extract(record, '$.media_type'),
+        json_extract(record, '$.cluster'), json_extract(record, '$.p2p') IS NOT NULL,
+        CASE WHEN status = :known THEN json_extract(record, '$.matches') END
+    FROM items
+    WHERE json_extract(record, '$.p2p') IS NOT NULL OR status = :known
+        OR json_extract(record, '$.media_type') IN ('image', 'video')
+    ORDER BY path, root
+"""
+_MD5_TABLES = """
+DROP TABLE IF EXISTS temp.md5_rows;
+DROP TABLE IF EXISTS temp.md5_groups;
+DROP TABLE IF EXISTS temp.md5_order;
+DROP TABLE IF EXISTS temp.p2p_rows;
+CREATE TEMP TABLE md5_rows (
+    seq INTEGER PRIMARY KEY, md5 TEXT NOT NULL, key INTEGER NOT NULL, known INTEGER NOT NULL,
+    rank INTEGER NOT NULL, cluster INTEGER, scheme TEXT
+);
+CREATE TEMP TABLE p2p_rows (seq INTEGER PRIMARY KEY, key INTEGER NOT NULL);
+"""
+_MD5_GROUPS = """
+CREATE INDEX temp.md5_rows_md5 ON md5_rows (md5, seq);
+CREATE TEMP TABLE md5_groups AS
+    SELECT md5, min(seq) AS first,
+        coalesce(min(CASE WHEN known THEN seq END), min(seq)) AS representative
+    FROM md5_rows GROUP BY md5;
+CREATE TEMP TABLE md5_order AS
+    SELECT m.md5 AS md5, m.key AS key, m.seq = g.representative AS representative
+    FROM md5_groups g JOIN md5_rows r ON r.seq = g.representative
+        JOIN md5_rows m ON m.md5 = g.md5
+    ORDER BY r.rank, coalesce(r.cluster, 4611686018427387904), g.first, m.seq;
 """
 
 
@@ -189,6 +229,53 @@ class ScanState:
                 ),
             )
 
+    def set_cluster_list(self, clusters: Iterable[Cluster]) -> None:
+        """Store the clusters (``clusters.jsonl``'s lines) so that the outputs read them back
+        from here, in number order, instead of holding them."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("DELETE FROM clusters")  # a resumed finish clusters again
+            self.conn.executemany(
+                "INSERT INTO clusters(number, size, cluster) VALUES (?, ?, ?)",
+                (
+                    (cl.number, len(cl.members), json.dumps(cl.as_json(), ensure_ascii=False))
+                    for cl in clusters
+                ),
+            )
+
+    def cluster_list(self, limit: int | None = None) -> Iterator[Cluster]:
+        """The stored clusters in number order (the first ``limit`` of them)."""
+        query = "SELECT cluster FROM clusters ORDER BY number LIMIT ?"
+        for (text,) in self.conn.execute(query, (-1 if limit is None else limit,)):
+            yield Cluster(**json.loads(text))
+
+    def cluster_sizes(self) -> Iterator[int]:
+        """Each stored cluster's number of members, in number order."""
+        for (size,) in self.conn.execute("SELECT size FROM clusters ORDER BY number"):
+            yield size
+
+    def md5_candidates(self) -> Iterator[Md5Candidate]:
+        """What decides which records are VICS Media, in path order, for every record that
+        may be one: a P2P client record, a known record, an image or a video (the rest are
+        not read). A known record's matches come as JSON text."""
+        names = {"known": ItemStatus.KNOWN.value}
+        for key, status, md5, media_type, cluster, p2p, matches in self.conn.execute(
+            _VICS_CANDIDATES, names
+        ):
+            yield Md5Candidate(key, status, md5, media_type, cluster, bool(p2p), matches)
+
+    def by_md5(self, rows: Iterable[Md5Row], p2p_keys: Iterable[int]) -> Md5Groups:
+        """Group records by MD5 in SQL (temporary tables beside the state): ``rows`` are the
+        records that are Media, in path order. See :class:`Md5Groups`."""
+        self.conn.executescript(_MD5_TABLES)
+        insert = "INSERT INTO md5_rows(md5, key, known, rank, cluster, scheme) VALUES (?,?,?,?,?,?)"
+        with self.conn:  # one transaction (temporary tables: nothing of the scan's changes)
+            self.conn.execute("BEGIN")
+            self.conn.executemany(insert, rows)
+            self.conn.executemany("INSERT INTO p2p_rows(key) VALUES (?)", ((k,) for k in p2p_keys))
+        self.conn.executescript(_MD5_GROUPS)
+        return Md5Groups(self.conn)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -196,3 +283,78 @@ class ScanState:
         """Delete the state file (with SQLite's journal files) once the outputs are written."""
         for suffix in ("", "-wal", "-shm", "-journal"):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Md5Candidate:
+    """A record that may be a VICS Media (:meth:`ScanState.md5_candidates`)."""
+
+    key: int
+    status: str
+    md5: str | None
+    media_type: str | None
+    cluster: int | None
+    p2p: bool
+    matches: str | None  # a known record's matches, JSON text
+
+
+# (MD5, record key, is known, rank of the status, cluster, category scheme of its first
+# decisive known match or None): one Media file, as :meth:`ScanState.by_md5` takes it.
+Md5Row = tuple[str, int, bool, int, int | None, str | None]
+
+
+class Md5Groups:
+    """Records grouped by MD5 in SQL, for the VICS case.
+
+    A group's *representative* is its first known record in path order, else its first
+    record. Groups come ordered by the representative's status rank, then its cluster (none
+    last), then the group's first record in path order; each group's records in path order.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def top_scheme(self) -> str | None:
+        """The category scheme most known representatives carry (the group that comes
+        first in path order wins a tie)."""
+        row = self.conn.execute(
+            "SELECT r.scheme FROM md5_groups g JOIN md5_rows r ON r.seq = g.representative "
+            "WHERE r.known AND r.scheme IS NOT NULL "
+            "GROUP BY r.scheme ORDER BY count(*) DESC, min(g.first) LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def groups(self) -> Iterator[tuple[str, ItemRecord, Sequence[ItemRecord]]]:
+        """``(md5, representative record, every record of the MD5)`` in the order above; the
+        representative whole, the others as path, mtime and disk facts only (thumbnails never
+        read)."""
+        query = """
+            SELECT o.md5, CASE WHEN o.representative THEN i.record END, i.path, i.root,
+                json_extract(i.record, '$.mtime'), json_extract(i.record, '$.disk')
+            FROM md5_order o JOIN items i ON i.rowid = o.key ORDER BY o.rowid
+        """
+        md5: str | None = None
+        representative: ItemRecord | None = None
+        files: list[ItemRecord] = []
+        for group, whole, path, root, mtime, disk in self.conn.execute(query):
+            if group != md5:
+                if md5 is not None and representative is not None:
+                    yield md5, representative, files
+                md5, representative, files = group, None, []
+            if whole is not None:
+                representative = ItemRecord.from_json(json.loads(whole))
+                files.append(representative)
+            else:
+                facts = json.loads(disk) if disk is not None else None
+                files.append(ItemRecord(path=path, root=root, mtime=mtime, disk=facts))
+        if md5 is not None and representative is not None:
+            yield md5, representative, files
+
+    def p2p_records(self) -> Iterator[ItemRecord]:
+        """The P2P records given to :meth:`ScanState.by_md5`, in path order."""
+        query = "SELECT i.record FROM p2p_rows p JOIN items i ON i.rowid = p.key ORDER BY p.seq"
+        for (text,) in self.conn.execute(query):
+            yield ItemRecord.from_json(json.loads(text))
+
+    def close(self) -> None:
+        self.conn.executescript(_MD5_TABLES.split("CREATE")[0])
