@@ -221,7 +221,9 @@ def cluster_columns(
     _same_bytes(media, left, right)
     ok = media.has_pdq & ((media.pdq_quality < 0) | (media.pdq_quality >= min_quality))
     hashed = np.flatnonzero(ok).astype(np.int64)
-    pairs = dihedral_pairs(media.pdq, media.dihedral, media.owners, ok, threshold)
+    asked = ok.copy()
+    asked[_hash_copies(media, ok)] = False  # joined to their original by their bytes
+    pairs = dihedral_pairs(media.pdq, media.dihedral, media.owners, asked, threshold)
     left.append(pairs[0])
     right.append(pairs[1])
     if len(media.videos) > 1:
@@ -272,6 +274,31 @@ def _same_bytes(
     same = np.flatnonzero(digests[order][1:] == digests[order][:-1])
     left.append(idx[order[same]])
     right.append(idx[order[same + 1]])
+
+
+def _hash_copies(media: MediaColumns, ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Items that are exact copies (same MD5) of another item with the very same PDQ hash and
+    variants, both of matchable quality: their original (the previous copy in digest order)
+    stands for them in the PDQ join. Clusters stay exact: a copy is joined to its original by
+    its bytes, and every hash pair it has, its original has too."""
+    idx = np.flatnonzero(media.has_md5 & ok).astype(np.int64)
+    if len(idx) < 2:
+        return np.zeros(0, dtype=np.int64)
+    digests = np.ascontiguousarray(media.md5[idx]).view("V16").ravel()
+    order = np.argsort(digests, kind="stable")
+    same = np.flatnonzero(digests[order][1:] == digests[order][:-1])
+    first, copy = idx[order[same]], idx[order[same + 1]]
+    keep = np.all(media.pdq[first] == media.pdq[copy], axis=1)
+    starts = np.searchsorted(media.owners, np.arange(len(media) + 1))
+    counts = np.diff(starts)
+    keep &= counts[first] == counts[copy]
+    for count in np.unique(counts[first[keep]]).tolist():
+        at = np.flatnonzero(keep & (counts[first] == count))
+        step = np.arange(count)
+        a = media.dihedral[starts[first[at]][:, None] + step]
+        b = media.dihedral[starts[copy[at]][:, None] + step]
+        keep[at] = np.all(a == b, axis=(1, 2))
+    return copy[keep]
 
 
 def dihedral_pairs(
