@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-__all__ = ["THUMBNAIL_SIZE", "read_exif_leads", "thumbnail_jpeg", "thumbnail_of"]
+__all__ = ["THUMBNAIL_SIZE", "exif_leads", "read_exif_leads", "thumbnail_jpeg", "thumbnail_of"]
 
 THUMBNAIL_SIZE = 160
 
@@ -52,24 +52,31 @@ def read_exif_leads(content: bytes) -> dict[str, Any] | None:
     """The leads present in the image's EXIF, or None when it carries none."""
     try:
         with Image.open(io.BytesIO(content)) as im:
-            exif = im.getexif()
-            leads: dict[str, Any] = {}
-            for tag, name in _IFD0.items():
-                if (value := _text(exif.get(tag))) is not None:
-                    leads[name] = value
-            sub = exif.get_ifd(_EXIF_IFD)
-            for tag, name in _EXIF.items():
-                if (value := _text(sub.get(tag))) is not None:
-                    leads[name] = value
-            gps = exif.get_ifd(_GPS_IFD)
-            if gps:
-                lat = _degrees(gps.get(2), gps.get(1))
-                lon = _degrees(gps.get(4), gps.get(3))
-                if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180:
-                    leads["gps"] = {"lat": lat, "lon": lon}
-            orientation = exif.get(0x0112)
-            if orientation not in (None, 1):
-                leads["orientation"] = int(orientation)
+            return exif_leads(im.getexif())
+    except Exception:
+        return None
+
+
+def exif_leads(exif: Image.Exif) -> dict[str, Any] | None:
+    """The leads present in EXIF already parsed (a decode's), or None when it carries none."""
+    try:
+        leads: dict[str, Any] = {}
+        for tag, name in _IFD0.items():
+            if (value := _text(exif.get(tag))) is not None:
+                leads[name] = value
+        sub = exif.get_ifd(_EXIF_IFD)
+        for tag, name in _EXIF.items():
+            if (value := _text(sub.get(tag))) is not None:
+                leads[name] = value
+        gps = exif.get_ifd(_GPS_IFD)
+        if gps:
+            lat = _degrees(gps.get(2), gps.get(1))
+            lon = _degrees(gps.get(4), gps.get(3))
+            if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180:
+                leads["gps"] = {"lat": lat, "lon": lon}
+        orientation = exif.get(0x0112)
+        if orientation not in (None, 1):
+            leads["orientation"] = int(orientation)
     except Exception:
         return None
     return leads or None

@@ -25,7 +25,7 @@ from hashwatch.signals.bittorrent import (
 )
 from hashwatch.signals.contact_sheet import contact_sheet_jpeg
 from hashwatch.signals.digests import ByteDigests, digest_file, digest_stream, open_evidence
-from hashwatch.signals.exif import read_exif_leads, thumbnail_jpeg, thumbnail_of
+from hashwatch.signals.exif import exif_leads, read_exif_leads, thumbnail_jpeg, thumbnail_of
 from hashwatch.signals.image import (
     DEFAULT_MAX_DECODE_PIXELS,
     DEFAULT_MAX_PIXELS,
@@ -277,7 +277,10 @@ def _with_pdq(
         return FileSignals(shown, digests, mime=mime, error=_describe(exc))
     except (MemoryError, OSError, ValueError) as exc:  # decoder faults never stop a run
         return FileSignals(shown, digests, mime=mime, error=f"cannot decode: {_describe(exc)}")
-    exif = read_exif_leads(content) if options.exif and content is not None else None
+    exif: dict[str, Any] | None = None
+    if options.exif and content is not None:
+        # A JPEG's EXIF as its decode parsed it (no second open of the file).
+        exif = exif_leads(decoded.exif) if decoded.exif is not None else read_exif_leads(content)
     thumb: bytes | None = None
     if options.thumbnail:
         thumb = thumbnail_of(colour) if colour is not None else None

@@ -253,6 +253,9 @@ class DecodedImage:
     rows: AxisMap
     cols: AxisMap
     colour: Image.Image | None = field(default=None, repr=False, compare=False)
+    # A JPEG's parsed EXIF, as a fresh open of the file gives it (its APP1 segment comes before
+    # the pixels): EXIF leads read from it without opening the file again. None otherwise.
+    exif: Image.Exif | None = field(default=None, repr=False, compare=False)
 
     @property
     def reduced(self) -> bool:
@@ -290,6 +293,15 @@ def _exif_orientation(im: Image.Image) -> int:
     except Exception:
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _parsed_exif(im: Image.Image) -> Image.Exif | None:
+    """The EXIF that :func:`_exif_orientation` parsed (Pillow keeps it), or None where it could
+    not be parsed."""
+    try:
+        return im.getexif()
+    except Exception:
+        return None
 
 
 def _jpeg_scale(width: int, height: int, min_side: int) -> int:
@@ -370,6 +382,7 @@ def _decode(
         raise DecodeError(f"cannot decode {media_type}: {reason}") from exc
 
     orientation = _exif_orientation(im)  # after load: PNG may keep eXIf after the pixels
+    exif = _parsed_exif(im) if fmt == "JPEG" else None
     colour: Image.Image | None = None
     try:
         if keep_colour:
@@ -403,6 +416,7 @@ def _decode(
         rows=AxisMap(up_h, row_step, rows_rev and row_step > 1),
         cols=AxisMap(up_w, col_step, cols_rev and col_step > 1),
         colour=colour,
+        exif=exif,
     )
 
 
