@@ -41,7 +41,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -211,6 +211,7 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
+        self._syncer: _BackgroundSync | None = None
 
     def append(self, event: str, /, **details: Any) -> AuditEntry:
         """Append one event with its details (small JSON facts) and fsync it to disk."""
@@ -267,6 +268,16 @@ class AuditLog:
             os.fsync(fd)  # the file's data and size, whoever wrote them
         finally:
             os.close(fd)
+
+    def sync_started(self) -> Callable[[], None]:
+        """Start :meth:`sync` on this log's own thread and return the function that waits
+        for it to end (raising its error): the caller waits for something else meanwhile
+        (the HTTP server, for its database commit). One at a time: a second call waits for
+        the first one's wait."""
+        with self._lock:
+            if self._syncer is None:
+                self._syncer = _BackgroundSync(self)
+        return self._syncer.start()
 
     @property
     def head(self) -> AuditHead:
@@ -342,6 +353,51 @@ class AuditLog:
             view = view[f.write(view) :]
         if sync:
             os.fsync(f.fileno())
+
+
+class _BackgroundSync:
+    """A daemon thread that runs its log's :meth:`AuditLog.sync` each time it is started.
+
+    Plain locks hand the work over and back (a thread pool's queue and future cost twice the
+    CPU, and more waiting for the interpreter lock, on every flush of the HTTP server)."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+        self._busy = threading.Lock()  # held from start to the end of its wait
+        self._go = threading.Lock()
+        self._go.acquire()
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="hashwatch-audit-sync", daemon=True)
+        self._thread.start()
+
+    def start(self) -> Callable[[], None]:
+        self._busy.acquire()
+        self._go.release()
+        waited = False
+
+        def wait() -> None:
+            nonlocal waited
+            if waited:
+                return
+            waited = True
+            self._done.acquire()
+            error, self._error = self._error, None
+            self._busy.release()
+            if error is not None:
+                raise error
+
+        return wait
+
+    def _run(self) -> None:
+        while True:
+            self._go.acquire()
+            try:
+                self._log.sync()
+            except BaseException as exc:  # handed to the waiter
+                self._error = exc
+            self._done.release()
 
 
 class _LockedFile:

@@ -20,8 +20,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -135,8 +134,6 @@ class MatchService:
             name="hashwatch-match-records",
             retry_alone=_one_requests_fault,
         )
-        # A flush's audit fsync runs here while its database transaction commits.
-        self._audit_sync = ThreadPoolExecutor(1, thread_name_prefix="hashwatch-audit-sync")
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
         self.applied_seq = hw.pdq_index.watermark
@@ -374,18 +371,23 @@ class MatchService:
         records = [r for item in batch for r in item.records]
         events = [e for item in batch for e in item.events]
         lines = [("match", _audit_details(r)) for r in records]
-        synced: list[Future[None]] = []
+        waits: list[Callable[[], None]] = []
 
         def write_audit_lines() -> None:
             self.audit.append_many(lines, sync=False)
-            synced.append(self._audit_sync.submit(self.audit.sync))
+            waits.append(self.audit.sync_started())  # its fsync runs while the commit does
 
         try:
             self.webhooks.record_matches(
                 records, events, before_commit=write_audit_lines, durable=True
             )
         finally:
-            sync_error = synced[0].exception() if synced else None  # waits for the fsync
+            sync_error: BaseException | None = None
+            for wait in waits:
+                try:
+                    wait()
+                except BaseException as exc:
+                    sync_error = exc
         if sync_error is not None:
             raise _AuditNotDurable("the audit lines of recorded matches were not synced") from (
                 sync_error
