@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hashwatch.index import LinearPdqIndex
 from hashwatch.index.join import radius_join
@@ -58,6 +59,8 @@ def test_variants_asked_in_place_give_the_pairs_a_copy_of_them_gives() -> None:
     assert q.tolist() == select[copy_q].tolist()
     assert r.tolist() == copy_r.tolist()
     assert len(q) > 500 and set(q.tolist()) <= set(select.tolist())
+    with pytest.raises(ValueError, match="outside the 4000 queries"):
+        radius_join(rows, queries, 31, select=np.array([3, 4000]))
 
 
 def test_dihedral_pairs_join_only_items_of_matchable_quality() -> None:

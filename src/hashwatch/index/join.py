@@ -85,6 +85,8 @@ def radius_join(
     n, nq = rows.shape[0], queries.shape[0]
     index = np.int32 if max(n, nq) < 2**31 else np.int64  # positions: half the memory
     asked = np.arange(nq, dtype=index) if select is None else np.asarray(select, dtype=index)
+    if select is not None and asked.size and not 0 <= int(asked.min()) <= int(asked.max()) < nq:
+        raise ValueError(f"select holds positions outside the {nq} queries")
     if n == 0 or asked.shape[0] == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     perm = np.random.default_rng(DEFAULT_SEED).permutation(256).astype(np.int64)
