@@ -7,7 +7,7 @@ Hashing is the workers' (bounded per unit); what grows with the evidence is the 
 last phase: clustering the new media and writing the case outputs from the scan's state
 database. This benchmark feeds that phase a synthetic record stream, as the workers would
 have stored it: N generated benign records (a share of them new images with a PDQ hash, its
-8 dihedral variants, EXIF leads and a 3.5 KB thumbnail; the rest plain files), written unit
+8 dihedral variants, EXIF leads and a ~4 KB JPEG thumbnail; the rest plain files), written unit
 by unit to a real state database; then runs the real ``Scanner`` finish (clustering, summary,
 results.jsonl, VICS case, report.html, clusters and thumbnails files, manifest) and prints the
 main process's peak RSS (VmHWM) before and after it, the time it took and the report's size.
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -119,9 +120,22 @@ def _measured_iter(name: str, fn: Any) -> Any:
     return run
 
 
+def thumbnail() -> bytes:
+    """A generated benign 160x120 JPEG (noise over a gradient, ~4 KB), as a scan's thumbnail
+    would be: the report puts only real JPEG or PNG bytes in the page."""
+    from PIL import Image
+
+    rng = np.random.default_rng(15)
+    ramp = np.linspace(0, 200, 160, dtype=np.float64)[None, :, None]
+    pixels = ramp + rng.normal(0, 12, (120, 160, 3))
+    out = io.BytesIO()
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(out, "JPEG", quality=75)
+    return out.getvalue()
+
+
 def feed(state: ScanState, n: int, new_share: float, root: str) -> None:
     rng = np.random.default_rng(15)
-    thumb = bytes(rng.integers(0, 256, 3500, dtype=np.uint8))
+    thumb = thumbnail()
     unit: list[ItemRecord] = []
     for i in range(n):
         path = f"{root}/d{i // 1000:04d}/f{i:07d}"
@@ -169,7 +183,7 @@ def _hex(seed: int, k: int, size: int) -> str:
 def feed_sql(state: ScanState, n: int, new_share: float, root: str) -> None:
     """The records of :func:`feed` (new images and plain files), written by SQL from a
     template record's ``as_json``; hashes derived from the item number (deterministic)."""
-    thumb = bytes(np.random.default_rng(15).integers(0, 256, 3500, dtype=np.uint8))
+    thumb = thumbnail()
     new = ItemRecord(
         path="",
         root=root,
