@@ -13,8 +13,10 @@ server runs alone, with 1 and 2 workers, driven by ``--threads`` client threads 
 in turn, e.g. ``--threads 1 4 16``) on keep-alive loopback connections; HMA tuned as its peer
 should be (faiss on one thread: ``OMP_NUM_THREADS=1``), by ``/m/raw_lookup`` (index only) and
 ``/m/lookup`` (with bank metadata; ``--hma-requests`` picks). Printed: lookups/s, p50/p99,
-the servers' RSS and PSS (summed over the process tree; PSS shares pages that processes map
-together), start-up time, whether the answers agreed on every query, and the ratios.
+the server's CPU per lookup (user + system of its process tree while the queries ran: HMA's
+PostgreSQL, which ``/m/lookup`` asks, is not in it), the servers' RSS and PSS (summed over the
+process tree; PSS shares pages that processes map together), start-up time, whether the
+answers agreed on every query, and the ratios.
 Without ``--hma-src`` only hashwatch runs.
 
 The load generator shares the machine's cores with the server, so every number is a floor;
@@ -90,6 +92,7 @@ class Run:
     pss_mib: float
     ready_s: float
     answers: list[frozenset[str]]
+    cpu_ms: float = float("nan")  # the server's CPU (user + system, its process tree) a lookup
 
 
 def tree(pid: int) -> list[int]:
@@ -101,6 +104,22 @@ def tree(pid: int) -> list[int]:
     for child in children:
         out.extend(tree(int(child)))
     return out
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (threads included) so far:
+    per lookup, a measure the other work on a shared machine moves less than the rate."""
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
@@ -243,11 +262,25 @@ def hashwatch_runs(
             port = int(address.rsplit(":", 1)[1])
             for t in threads:
                 drive(port, queries[: min(len(queries), 400)], t, ask)  # warm-up
+                cpu = cpu_s(proc.pid)
                 rate, lat, answers = drive(port, queries, t, ask)
+                cpu_ms = (cpu_s(proc.pid) - cpu) / len(queries) * 1000
                 rss, pss = memory_mib(proc.pid)
                 request = "/v1/match, 1 signal"
                 runs.append(
-                    Run("hashwatch", n, t, request, rate, *_pcts(lat), rss, pss, ready, answers)
+                    Run(
+                        "hashwatch",
+                        n,
+                        t,
+                        request,
+                        rate,
+                        *_pcts(lat),
+                        rss,
+                        pss,
+                        ready,
+                        answers,
+                        cpu_ms,
+                    )
                 )
                 print(_row(runs[-1]), flush=True)
         finally:
@@ -402,10 +435,24 @@ def hma_runs(
             for label, ask in (kinds[r] for r in requests):
                 for t in threads:
                     drive(port, queries[: min(len(queries), 400)], t, ask)  # warm-up
+                    cpu = cpu_s(proc.pid)
                     rate, lat, answers = drive(port, queries, t, ask)
+                    cpu_ms = (cpu_s(proc.pid) - cpu) / len(queries) * 1000
                     rss, pss = memory_mib(proc.pid)
                     runs.append(
-                        Run("HMA", n, t, label, rate, *_pcts(lat), rss, pss, ready_s, answers)
+                        Run(
+                            "HMA",
+                            n,
+                            t,
+                            label,
+                            rate,
+                            *_pcts(lat),
+                            rss,
+                            pss,
+                            ready_s,
+                            answers,
+                            cpu_ms,
+                        )
                     )
                     print(_row(runs[-1]), flush=True)
             del ready
@@ -450,7 +497,7 @@ def _row(r: Run) -> str:
     return (
         f"| {r.server} | {r.workers} | {r.threads} | {r.request} | {r.lookups_s:,.0f} | "
         f"{r.p50:.1f} | "
-        f"{r.p99:.1f} | {r.rss_mib:,.0f} | {r.pss_mib:,.0f} | {r.ready_s:.1f} |"
+        f"{r.p99:.1f} | {r.cpu_ms:.2f} | {r.rss_mib:,.0f} | {r.pss_mib:,.0f} | {r.ready_s:.1f} |"
     )
 
 
@@ -460,10 +507,10 @@ def report(runs: list[Run], queries: list[str], entries: int) -> None:
         "client threads on keep-alive loopback connections\n"
     )
     print(
-        "| server | workers | client threads | request | lookups/s | p50 ms | p99 ms | RSS MiB "
-        "| PSS MiB | ready s |"
+        "| server | workers | client threads | request | lookups/s | p50 ms | p99 ms "
+        "| server CPU ms/lookup | RSS MiB | PSS MiB | ready s |"
     )
-    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in runs:
         print(_row(r))
     base = runs[0]
@@ -484,6 +531,7 @@ def report(runs: list[Run], queries: list[str], entries: int) -> None:
                 f"{r.workers} worker(s), {r.threads} client thread(s): hashwatch / HMA "
                 f"{r.request}: lookups/s "
                 f"{mine.lookups_s / r.lookups_s:.2f}x, p99 {mine.p99 / r.p99:.2f}x, "
+                f"server CPU a lookup {mine.cpu_ms / r.cpu_ms:.2f}x, "
                 f"PSS {mine.pss_mib / r.pss_mib:.2f}x"
             )
 
