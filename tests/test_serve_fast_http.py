@@ -64,6 +64,23 @@ def test_a_head_and_a_body_written_in_one_turn_reach_the_socket_as_one_write() -
     ]
 
 
+def test_a_body_streamed_in_one_turn_goes_out_before_it_piles_up() -> None:
+    async def story() -> tuple[list[tuple[str, bytes]], int]:
+        sock = _Recorded()
+        writer = _TurnWriter(sock, asyncio.get_running_loop())  # type: ignore[arg-type]
+        chunk = b"x" * 65536
+        for _ in range(10):  # 640 KiB written without the loop turning
+            writer.write(chunk)
+        kept = writer.get_write_buffer_size()
+        await asyncio.sleep(0)
+        return sock.calls, kept
+
+    calls, kept = asyncio.run(story())
+    assert kept < _TurnWriter.FLUSH_AT
+    assert len(calls) == 3  # two writes at 256 KiB each, the rest at the turn's end
+    assert b"".join(data for _, data in calls) == b"x" * 655360
+
+
 def test_closing_sends_what_was_kept_first_and_aborting_drops_it() -> None:
     async def story() -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
         loop = asyncio.get_running_loop()

@@ -27,12 +27,18 @@ __all__ = ["CoalescingHttpToolsProtocol"]
 class _TurnWriter:
     """A transport whose writes within one turn of the loop reach the socket as one write."""
 
-    __slots__ = ("_kept", "_loop", "_transport")
+    __slots__ = ("_kept", "_kept_bytes", "_loop", "_transport")
+
+    #: Kept bytes past which a write goes to the socket at once: a body streamed in one turn
+    #: (an async generator that never waits) must not pile up here, out of the transport's
+    #: flow control.
+    FLUSH_AT = 256 * 1024
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._kept: list[bytes] = []
+        self._kept_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -40,12 +46,16 @@ class _TurnWriter:
         if not self._kept:
             self._loop.call_soon(self.flush)
         self._kept.append(bytes(data))
+        self._kept_bytes += len(data)
+        if self._kept_bytes >= self.FLUSH_AT:
+            self.flush()
 
     def flush(self) -> None:
         if not self._kept:
             return
         data = self._kept[0] if len(self._kept) == 1 else b"".join(self._kept)
         self._kept = []
+        self._kept_bytes = 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
@@ -63,6 +73,7 @@ class _TurnWriter:
 
     def abort(self) -> None:
         self._kept = []
+        self._kept_bytes = 0
         self._transport.abort()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
@@ -70,7 +81,7 @@ class _TurnWriter:
         self._transport.set_protocol(protocol)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(d) for d in self._kept)
+        return self._transport.get_write_buffer_size() + self._kept_bytes
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
