@@ -9,11 +9,12 @@ what the scan's clustering does with them: ``hashwatch.scan.cluster.dihedral_pai
 dihedral variant of every item against every item with the exact multi-index join) and
 ``components`` (the clusters), and prints wall and CPU time (all threads), pairs and clusters.
 
-Exactness: for a random sample of items, brute force (a linear scan of every hash with each of
-the item's 8 variants) gives the items each must be paired with; the benchmark fails if any
-pair is missing or invented. ``--baseline`` also runs an earlier ``hashwatch/index/join.py``
-(e.g. ``git show COMMIT:src/hashwatch/index/join.py > /tmp/old_join.py``) the way the scan
-used it then (blocks of 2^20 variants), in the same run, and checks both give the same clusters.
+Exactness: for a random sample of items, brute force (the index's linear scan kernel: every
+hash against each of the item's 8 variants) gives the items each must be paired with; the
+benchmark fails if any pair is missing or invented. ``--baseline`` also runs an earlier
+``hashwatch/index/join.py`` (``git show COMMIT:src/hashwatch/index/join.py > /tmp/old.py``)
+the way the scan used it then (blocks of 2^20 variants), in the same run, and checks that both
+give the same clusters.
 Goal (issue 15): 1,000,000 hashes in under a minute.
 """
 
@@ -29,7 +30,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hashwatch.index import LinearPdqIndex
+from hashwatch.index._kernels import scan
+from hashwatch.index.base import rows_to_words
 from hashwatch.scan.cluster import components, dihedral_pairs
 
 THRESHOLD = 31
@@ -145,11 +147,13 @@ def main() -> None:
     # Exactness: brute force for a sample of items, each with its 8 variants.
     rng = np.random.default_rng(1)
     sample = np.sort(rng.choice(args.n, size=min(args.sample, args.n), replace=False))
-    linear = LinearPdqIndex()
-    linear.add(np.arange(args.n, dtype=np.int64), rows)
     asked = (sample[:, None] * 8 + np.arange(8)).ravel()
-    truth = linear.query(queries[asked], THRESHOLD)
-    want = {(int(owners[asked[q]]), int(i)) for q, i in zip(truth.query, truth.ids, strict=True)}
+    c = time.process_time()
+    truth_q, truth_i, _ = scan(
+        rows_to_words(queries[asked]), rows_to_words(rows), np.zeros(args.n, np.uint8), THRESHOLD
+    )
+    want = {(int(owners[asked[q]]), int(i)) for q, i in zip(truth_q, truth_i, strict=True)}
+    print(f"brute force: {time.process_time() - c:.1f} s CPU", flush=True)
     chosen = np.isin(left, sample)
     got = set(zip(left[chosen].tolist(), right[chosen].tolist(), strict=True))
     recall = len(want & got) / len(want) if want else 1.0
