@@ -29,7 +29,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -181,15 +181,69 @@ def _distances(a: np.ndarray, b: np.ndarray, rows: int = 256) -> np.ndarray:
     return out
 
 
-@dataclass
 class _KeyWindow:
-    times: np.ndarray = field(default_factory=lambda: np.empty(0))
-    hashes: np.ndarray = field(default_factory=lambda: np.empty((0, 4), dtype=np.uint64))
-    near: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
-    flagged_at: float | None = None
+    """A key's recent PDQ hashes in a ring buffer, oldest at ``start``: each slot's hash (four
+    words), query time and whether it has a neighbour; ``dead`` marks the unused slots (1), so
+    that the distance check runs over the whole buffer without copying the live part out.
+    The buffer doubles up to :attr:`ProbeDetector.MAX_KEPT` slots, then the oldest go first."""
 
-    def keep(self, mask: np.ndarray | slice) -> None:
-        self.times, self.hashes, self.near = self.times[mask], self.hashes[mask], self.near[mask]
+    __slots__ = ("dead", "flagged_at", "hashes", "near", "size", "start", "times")
+
+    def __init__(self, capacity: int) -> None:
+        self.hashes = np.zeros((capacity, 4), dtype=np.uint64)
+        self.times = np.zeros(capacity, dtype=np.float64)
+        self.near = np.zeros(capacity, dtype=bool)
+        self.dead = np.ones(capacity, dtype=np.uint8)
+        self.start = 0
+        self.size = 0
+        self.flagged_at: float | None = None
+
+    @property
+    def capacity(self) -> int:
+        return len(self.times)
+
+    def slots(self, first: int, count: int) -> slice | np.ndarray:
+        """The slots of the ``count`` entries from the ``first`` oldest on: a slice unless
+        they wrap around the buffer's end (a slice costs less to index with)."""
+        cap = len(self.times)
+        pos = self.start + first
+        if pos >= cap:
+            pos -= cap
+        if pos + count <= cap:
+            return slice(pos, pos + count)
+        return (pos + np.arange(count)) % cap
+
+    def drop_oldest(self, count: int) -> None:
+        if count <= 0:
+            return
+        gone = self.slots(0, count)
+        self.dead[gone] = 1
+        self.near[gone] = False
+        self.start = (self.start + count) % self.capacity
+        self.size -= count
+
+    def grow(self, capacity: int) -> None:
+        """Move the live entries, oldest first, into a buffer of ``capacity`` slots."""
+        order = self.slots(0, self.size)
+        old = (self.hashes[order], self.times[order], self.near[order])
+        self.hashes = np.zeros((capacity, 4), dtype=np.uint64)
+        self.times = np.zeros(capacity, dtype=np.float64)
+        self.near = np.zeros(capacity, dtype=bool)
+        self.dead = np.ones(capacity, dtype=np.uint8)
+        self.hashes[: self.size], self.times[: self.size], self.near[: self.size] = old
+        self.dead[: self.size] = 0
+        self.start = 0
+
+    def keep_only(self, keep: np.ndarray) -> None:
+        """Keep the entries (oldest first) where ``keep`` is true, in their order."""
+        order = self.slots(0, self.size)
+        kept = (self.hashes[order][keep], self.times[order][keep], self.near[order][keep])
+        self.near[:] = False
+        self.dead[:] = 1
+        self.size = len(kept[1])
+        self.start = 0
+        self.hashes[: self.size], self.times[: self.size], self.near[: self.size] = kept
+        self.dead[: self.size] = 0
 
 
 @dataclass(frozen=True)
@@ -208,6 +262,7 @@ class ProbeDetector:
     ``distance`` bits of another (identical re-queries do not count)."""
 
     MAX_KEPT = 4096  # hashes kept per key (the oldest go first)
+    FIRST_KEPT = 64  # a key's first buffer; it doubles up to MAX_KEPT
 
     def __init__(
         self,
@@ -228,15 +283,18 @@ class ProbeDetector:
         if not pdq_hashes or self.neighbours <= 0:
             return None
         now = self.clock()
+        new = _words(list(dict.fromkeys(h.lower() for h in pdq_hashes)))
         with self._lock:
-            win = self._keys.setdefault(key_id, _KeyWindow())
+            win = self._keys.get(key_id)
+            if win is None:
+                win = self._keys[key_id] = _KeyWindow(min(self.FIRST_KEPT, self.MAX_KEPT))
             self._expire(win, now)
-            self._add(win, now, _words(list(dict.fromkeys(h.lower() for h in pdq_hashes))))
-            count = int(win.near.sum())
+            self._add(win, now, new)
+            count = int(np.count_nonzero(win.near))
             if count < self.neighbours or win.flagged_at is not None:
                 return None
             win.flagged_at = now
-            return ProbeReport(key_id, count, len(win.hashes), self.window_s)
+            return ProbeReport(key_id, count, win.size, self.window_s)
 
     def is_flagged(self, key_id: int) -> bool:
         with self._lock:
@@ -247,26 +305,45 @@ class ProbeDetector:
             return win.flagged_at is not None
 
     def _expire(self, win: _KeyWindow, now: float) -> None:
-        if len(win.times) and now - win.times[0] > self.window_s:
-            win.keep(now - win.times <= self.window_s)
+        if win.size and now - win.times[win.start] > self.window_s:
+            keep = now - win.times[win.slots(0, win.size)] <= self.window_s
+            first = int(np.argmax(keep)) if keep.any() else win.size
+            if keep[first:].all():  # as the clock goes forward: the oldest few expire
+                win.drop_oldest(first)
+            else:
+                win.keep_only(keep)
         if win.flagged_at is not None and now - win.flagged_at > self.window_s:
             win.flagged_at = None
 
     def _add(self, win: _KeyWindow, now: float, new: np.ndarray) -> None:
         """Add distinct new hashes; mark every hash with a neighbour 1..distance bits away."""
         near_new = np.zeros(len(new), dtype=bool)
-        if len(win.hashes):
-            to_old = _distances(new, win.hashes)
-            fresh = ~(to_old == 0).any(axis=1)  # a hash queried again is not a probe
-            new, to_old, near_new = new[fresh], to_old[fresh], near_new[fresh]
-            close = to_old <= self.distance
-            near_new |= close.any(axis=1)
-            win.near = win.near | close.any(axis=0)
+        if win.size:
+            from hashwatch.index import _kernels as k  # numba on first use, not at load
+
+            # Every (new, kept) pair within ``distance``: a compiled scan of the whole ring
+            # (a few µs for 4,096 slots), unused slots skipped by ``dead``.
+            qi, slot, dist = k.scan(new, win.hashes, win.dead, self.distance)
+            if len(qi):
+                again = np.zeros(len(new), dtype=bool)
+                again[qi[dist == 0]] = True  # a hash queried again is not a probe
+                fresh_hit = ~again[qi]
+                near_new[qi[fresh_hit]] = True
+                win.near[slot[fresh_hit]] = True
+                if again.any():
+                    new, near_new = new[~again], near_new[~again]
         if len(new) > 1:
             among = _distances(new, new)
             near_new |= ((among <= self.distance) & (among > 0)).any(axis=1)
-        win.times = np.concatenate([win.times, np.full(len(new), now)])
-        win.hashes = np.concatenate([win.hashes, new])
-        win.near = np.concatenate([win.near, near_new])
-        if len(win.hashes) > self.MAX_KEPT:
-            win.keep(slice(len(win.hashes) - self.MAX_KEPT, None))
+        if len(new) > self.MAX_KEPT:  # only the newest fit
+            new, near_new = new[-self.MAX_KEPT :], near_new[-self.MAX_KEPT :]
+        if win.size + len(new) > win.capacity and win.capacity < self.MAX_KEPT:
+            need = win.size + len(new)
+            win.grow(min(self.MAX_KEPT, max(2 * win.capacity, 1 << (need - 1).bit_length())))
+        win.drop_oldest(win.size + len(new) - len(win.times))
+        slots = win.slots(win.size, len(new))
+        win.hashes[slots] = new
+        win.times[slots] = now
+        win.near[slots] = near_new
+        win.dead[slots] = 0
+        win.size += len(new)
