@@ -5,6 +5,11 @@ covered — in ONE SQLite transaction. A scan killed at any moment therefore lea
 a unit or none of it, and ``--resume`` skips exactly the evidence files already done: no file
 missing, none twice. Records are upserted by (root, path), so a unit that runs twice changes
 nothing. The state file is the scan's own; the evidence is never written.
+
+The finish writes the case's outputs from here without holding a list of every record: it
+reads records in path order, clusters the new media from columns read by ``json_extract``,
+stores the clusters (read back in number order), and has SQL group the records by MD5 for the
+VICS case (:meth:`ScanState.by_md5`, temporary tables).
 """
 
 from __future__ import annotations
@@ -54,17 +59,22 @@ _VICS_CANDIDATES = """
         OR json_extract(record, '$.media_type') IN ('image', 'video')
     ORDER BY path, root
 """
-_MD5_TABLES = """
+_MD5_DROP = """
 DROP TABLE IF EXISTS temp.md5_rows;
 DROP TABLE IF EXISTS temp.md5_groups;
 DROP TABLE IF EXISTS temp.md5_order;
 DROP TABLE IF EXISTS temp.p2p_rows;
+"""
+_MD5_TABLES = (
+    _MD5_DROP
+    + """
 CREATE TEMP TABLE md5_rows (
     seq INTEGER PRIMARY KEY, md5 TEXT NOT NULL, key INTEGER NOT NULL, known INTEGER NOT NULL,
     rank INTEGER NOT NULL, cluster INTEGER, scheme TEXT
 );
 CREATE TEMP TABLE p2p_rows (seq INTEGER PRIMARY KEY, key INTEGER NOT NULL);
 """
+)
 _MD5_GROUPS = """
 CREATE INDEX temp.md5_rows_md5 ON md5_rows (md5, seq);
 CREATE TEMP TABLE md5_groups AS
@@ -357,4 +367,5 @@ class Md5Groups:
             yield ItemRecord.from_json(json.loads(text))
 
     def close(self) -> None:
-        self.conn.executescript(_MD5_TABLES.split("CREATE")[0])
+        """Drop the temporary tables."""
+        self.conn.executescript(_MD5_DROP)
