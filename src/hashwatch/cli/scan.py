@@ -163,11 +163,14 @@ def scan(
     )
 
     from hashwatch.report.case import CaseDetails
-    from hashwatch.report.signing import load_private_key, sign_manifest
     from hashwatch.triage import summary_lines
 
     case = CaseDetails.given(case_number, agency, examiner, command=["hashwatch", *sys.argv[1:]])
-    key = load_private_key(sign_key) if sign_key is not None else None  # fail before scanning
+    key = None
+    if sign_key is not None:  # cryptography is loaded only to sign
+        from hashwatch.report.signing import load_private_key, sign_manifest
+
+        key = load_private_key(sign_key)  # fail before scanning
     opened = hw(ctx)
     for warning in opened.scan_warnings(list_names):
         err.print(f"[bold red]warning:[/] {warning}", highlight=False)
