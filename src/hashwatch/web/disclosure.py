@@ -296,6 +296,14 @@ class ProbeDetector:
             win.flagged_at = now
             return ProbeReport(key_id, count, win.size, self.window_s)
 
+    def warm_up(self) -> None:
+        """Load the distance check's machine code (numba's cache) now rather than at a key's
+        second query (the server calls this in the background once it is up)."""
+        from hashwatch.index import _kernels as k
+
+        win = _KeyWindow(1)
+        k.scan(np.zeros((1, 4), dtype=np.uint64), win.hashes, win.dead, self.distance)
+
     def is_flagged(self, key_id: int) -> bool:
         with self._lock:
             win = self._keys.get(key_id)

@@ -143,9 +143,11 @@ class MatchService:
         """One query of an all-zero hash at the PDQ distance, answered by nobody: it loads
         the matching kernels' machine code (numba's cache, ~0.7 s the first time in a
         process) in the background after the server is up, so neither ``/healthz`` nor
-        the first request waits for it. Nothing is recorded or audited."""
+        the first request waits for it; probe detection's too. Nothing is recorded or
+        audited."""
         with self.lock.read():
             self.hw.pdq_index.index.query(np.zeros((1, 32), np.uint8), DEFAULT_PDQ_THRESHOLD)
+        self.probes.warm_up()  # and probe detection's distance check
 
     def _observe(self) -> None:
         self.metrics.index_size.set(len(self.hw.pdq_index))
