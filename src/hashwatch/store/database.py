@@ -48,7 +48,7 @@ from hashwatch.store.models import Meta
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["Database"]
+__all__ = ["Database", "DurableWriter"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # A version file's own lines, as Alembic's template writes them (with or without a type).
@@ -198,6 +198,11 @@ class Database:
                 except Exception:  # never back in the pool with FULL
                     conn.invalidate()
 
+    def durable_writer(self) -> DurableWriter:
+        """Durable transactions for one writer at a time (the match recorder's flush) on a
+        connection of their own: see :class:`DurableWriter`."""
+        return DurableWriter(self)
+
     @contextmanager
     def write(self, lock: str | None = None) -> Iterator[Connection]:
         """A write transaction that holds the writer's lock *before* its first read.
@@ -247,6 +252,75 @@ class Database:
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
+
+
+class DurableWriter:
+    """``begin(durable=True)`` for a writer that never runs two transactions at once (the
+    match recorder: its group commit flushes one batch at a time), on a connection kept for it.
+
+    SQLite (a file): the connection is taken from the pool at the first transaction and kept,
+    ``synchronous=FULL`` set on it once, so each commit syncs the write-ahead log as
+    :meth:`Database.begin` does with ``durable=True``, without a pool checkout and check-in
+    (a rollback) and two PRAGMAs a transaction. After any error in a transaction (rolled
+    back) the connection is closed, never returned to the pool at FULL, and the next
+    transaction opens a new one; :meth:`close` closes it too. Other databases (PostgreSQL,
+    whose commits are durable already and whose pool checks a connection before lending it;
+    an in-memory SQLite, one database a thread) use :meth:`Database.begin`.
+
+    Not for concurrent use: the caller runs one transaction at a time (any thread)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        path = db.engine.url.database or ""
+        self._own = db.is_sqlite and path not in ("", ":memory:") and "mode=memory" not in path
+        self._conn: Connection | None = None
+        self._closed = False
+        self.opened = 0  # connections opened (for tests)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A durable transaction: committed (and synced) on success, rolled back on error."""
+        if not self._own or self._closed:
+            with self.db.begin(durable=True) as conn:
+                yield conn
+            return
+        conn = self._conn if self._conn is not None else self._open()
+        done = False
+        try:
+            with _mapped_errors(), conn.begin():
+                yield conn
+            done = True
+        finally:
+            if not done:
+                self._drop()
+
+    def close(self) -> None:
+        """Close the kept connection; later transactions use :meth:`Database.begin`."""
+        self._closed = True
+        self._drop()
+
+    def _open(self) -> Connection:
+        conn = self.db.engine.connect()
+        try:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA synchronous=FULL")  # outside a transaction: holds from now on
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        self._conn = conn
+        self.opened += 1
+        return conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.invalidate()  # its DBAPI connection closed: never back in the pool at FULL
+        finally:
+            conn.close()
 
 
 def _lock_key(name: str) -> int:

@@ -85,10 +85,13 @@ class GroupCommit(Generic[T]):
         max_queue: int = 20_000,
         name: str = "hashwatch-group-commit",
         retry_alone: Callable[[BaseException], bool] = lambda exc: True,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         """``flush``: writes a batch, all or nothing; ``retry_alone``: whether a failed
-        batch's submissions are retried one by one after this error; ``name`` is kept for
-        callers that name their recorder (no thread of its own is started)."""
+        batch's submissions are retried one by one after this error; ``on_close``: called
+        once by :meth:`close` after the last flush (releases what the flushes kept, e.g. a
+        connection: no flush runs after it); ``name`` is kept for callers that name their
+        recorder (no thread of its own is started)."""
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         self._flush = flush
@@ -102,6 +105,7 @@ class GroupCommit(Generic[T]):
         self._batch: _Batch[T] = _Batch(self._lock)  # the batch that queued items join
         self._flushing = False  # a submitter is flushing a batch (one at a time)
         self._closed = False
+        self._on_close = on_close
         self.flushes = 0  # flushes done (for tests and benchmarks)
 
     def submit(self, items: Sequence[T]) -> None:
@@ -143,12 +147,15 @@ class GroupCommit(Generic[T]):
 
     def close(self) -> None:
         """Wait for what is queued to be flushed (by its submitters); later submissions
-        raise."""
+        raise. Then ``on_close`` runs (once)."""
         with self._lock:
             self._closed = True
             self._room.notify_all()
             while self._flushing or self._pending:
                 self._idle.wait()
+            on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     def _lead(self) -> None:
         """Flush the queued batch on this thread; called and returns with the lock held."""

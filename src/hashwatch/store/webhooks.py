@@ -37,7 +37,7 @@ from sqlalchemy import exc as sa_exc
 
 from hashwatch.errors import ConfigError, WebhookNotFoundError
 from hashwatch.store.audit import record_audit
-from hashwatch.store.database import Database
+from hashwatch.store.database import Database, DurableWriter
 from hashwatch.store.models import table_of, utcnow
 from hashwatch.store.service import MATCH_RECORDS, WebhookDeliveryRow, WebhookRow
 from hashwatch.store.webhook_http import TargetPolicy, redact_url
@@ -264,16 +264,18 @@ class WebhookStore:
         *,
         before_commit: Callable[[], object] | None = None,
         durable: bool = False,
+        writer: DurableWriter | None = None,
     ) -> int:
         """Store match records and queue, in one transaction, each event for every active
         webhook interested in it (:func:`event_for`). Returns the number of deliveries.
         ``before_commit`` runs last inside the transaction (the server's audit lines): if
         it raises, nothing is stored. ``durable``: the commit survives a power cut before
-        this returns (:meth:`Database.begin`)."""
+        this returns (:meth:`Database.begin`); ``writer``: a durable transaction on its kept
+        connection instead (:class:`DurableWriter`, one caller at a time)."""
         if not records and not events:
             return 0
         now = self.clock()
-        with self.db.begin(durable=durable) as conn:
+        with writer.begin() if writer is not None else self.db.begin(durable=durable) as conn:
             if records:
                 insert_many(conn, MATCH_RECORDS, [{"at": now, **r} for r in records])
             # The webhooks are read only when there are events for them, and only when some

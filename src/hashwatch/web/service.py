@@ -128,11 +128,15 @@ class MatchService:
         self.lock = RWLock()
         # One queued item is one request's recording (all its match records): the queue
         # holds at most 20,000 waiting requests, however many rows each records.
+        # The recorder's flushes (one at a time) commit on a connection of their own,
+        # closed with the recorder.
+        self._records_writer = hw.db.durable_writer()
         self.recorder: GroupCommit[_Recording] = GroupCommit(
             self._flush_records,
             max_queue=20_000,
             name="hashwatch-match-records",
             retry_alone=_one_requests_fault,
+            on_close=self._records_writer.close,
         )
         self._refresh_lock = threading.Lock()
         self.matcher = hw.matcher()
@@ -381,7 +385,7 @@ class MatchService:
 
         try:
             self.webhooks.record_matches(
-                records, events, before_commit=write_audit_lines, durable=True
+                records, events, before_commit=write_audit_lines, writer=self._records_writer
             )
         finally:
             sync_error: BaseException | None = None
