@@ -415,9 +415,12 @@ class Scanner:
         }
         with (self.case_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
             # The stored JSON is the record's as_json (its cluster set in SQL): re-encoded,
-            # not decoded into a record and back.
+            # not decoded into a record and back; json.dumps(..., ensure_ascii=False) made a
+            # new encoder for every record, these are made once (the same text).
+            encode = json.JSONEncoder(ensure_ascii=False).encode
+            decode = json.JSONDecoder().decode
             for text in state.record_texts():
-                fh.write(json.dumps(json.loads(text), ensure_ascii=False) + "\n")
+                fh.write(encode(decode(text)) + "\n")
         # Grouped by MD5 in SQL: no record held per MD5.
         write_vics_case_from_state(self.case_dir / "case.vics.json", state, case_info)
         # Read from the state as they are written (a second list of every record, with its
