@@ -61,6 +61,10 @@ def test_variants_asked_in_place_give_the_pairs_a_copy_of_them_gives() -> None:
     assert len(q) > 500 and set(q.tolist()) <= set(select.tolist())
     with pytest.raises(ValueError, match="outside the 4000 queries"):
         radius_join(rows, queries, 31, select=np.array([3, 4000]))
+    with pytest.raises(ValueError, match="outside"):  # not wrapped into range by a cast
+        radius_join(rows, queries, 31, select=np.array([3, 2**32 + 5], dtype=np.int64))
+    with pytest.raises(ValueError, match="twice"):
+        radius_join(rows, queries, 31, select=np.array([5, 3, 5]))
 
 
 def test_dihedral_pairs_join_only_items_of_matchable_quality() -> None:

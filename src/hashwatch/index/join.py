@@ -84,9 +84,18 @@ def radius_join(
     r = check_radius(radius)
     n, nq = rows.shape[0], queries.shape[0]
     index = np.int32 if max(n, nq) < 2**31 else np.int64  # positions: half the memory
-    asked = np.arange(nq, dtype=index) if select is None else np.asarray(select, dtype=index)
-    if select is not None and asked.size and not 0 <= int(asked.min()) <= int(asked.max()) < nq:
-        raise ValueError(f"select holds positions outside the {nq} queries")
+    if select is None:
+        asked = np.arange(nq, dtype=index)
+    else:
+        given = np.asarray(select)  # checked in its own type: a cast could wrap a bad position
+        if given.ndim != 1 or not np.issubdtype(given.dtype, np.integer):
+            raise ValueError("select must be a 1-D array of integer positions")
+        if given.size and not 0 <= int(given.min()) <= int(given.max()) < nq:
+            raise ValueError(f"select holds positions outside the {nq} queries")
+        ascending = given.size < 2 or bool(np.all(given[1:] > given[:-1]))  # flatnonzero's
+        if not ascending and np.unique(given).size != given.size:
+            raise ValueError("select holds a position twice (each pair is returned once)")
+        asked = given.astype(index, copy=False)
     if n == 0 or asked.shape[0] == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     perm = np.random.default_rng(DEFAULT_SEED).permutation(256).astype(np.int64)
