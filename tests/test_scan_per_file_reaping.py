@@ -13,11 +13,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 CHILD = textwrap.dedent(
     """
-    import atexit, multiprocessing.forkserver as fs, multiprocessing.resource_tracker as rt, os
+    import atexit, os, sys
 
-    def check():  # registered first, so it runs after the runner's own exit hook
+    def check():  # registered before multiprocessing is imported: runs after its exit hooks
+        import multiprocessing.forkserver as fs, multiprocessing.resource_tracker as rt
+
         for name, pid in (("forkserver", fs._forkserver._forkserver_pid),
                           ("resource tracker", rt._resource_tracker._pid)):
             if pid is None:
@@ -35,23 +39,34 @@ CHILD = textwrap.dedent(
 
     if __name__ == "__main__":
         atexit.register(check)
+        import multiprocessing.forkserver as fs, multiprocessing.resource_tracker as rt
         from hashwatch.runner.local import LocalRunner
 
-        with LocalRunner(2) as runner:
-            assert sorted(runner.map_units(square, range(6))) == [0, 1, 4, 9, 16, 25]
+        runner = LocalRunner(2)
+        assert sorted(runner.map_units(square, range(6))) == [0, 1, 4, 9, 16, 25]
+        if sys.argv[1] == "close":
+            runner.close()
         print("pids", fs._forkserver._forkserver_pid, rt._resource_tracker._pid)
     """
 )
 
 
+@pytest.mark.parametrize("ending", ["close", "left open"])
 def test_an_investigator_s_scan_process_waits_for_its_fork_server_before_exiting(
-    tmp_path: Path,
+    tmp_path: Path, ending: str
 ) -> None:
+    """Closed or not (a library caller may leave its runner to the exit), the helpers are
+    stopped after multiprocessing's own cleanup: no leaked-semaphore warning, no traceback."""
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, str(script), ending],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     lines = done.stdout.splitlines()
     assert lines[0].startswith("pids ") and "None" not in lines[0]  # both helpers had started
     assert set(lines[1:]) == {"forkserver stopped", "resource tracker stopped"}, done.stdout
+    assert "leaked" not in done.stderr and "Traceback" not in done.stderr, done.stderr

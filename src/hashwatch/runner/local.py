@@ -8,12 +8,12 @@ are handed to the caller's callback while units are still running.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.queues
+import multiprocessing.util
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -75,7 +75,10 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     single_threaded_libraries()  # inherited by the fork server when it starts
     global _reap_registered
     if not _reap_registered:
-        atexit.register(_reap_helpers)
+        # Run by multiprocessing's own exit function after its priority-0 finalizers (the
+        # pool's semaphores unlinked) and its children joined: stopped earlier, the resource
+        # tracker would unlink the semaphores itself, warn of leaks and fail their cleanups.
+        multiprocessing.util.Finalize(None, _reap_helpers, exitpriority=-1)
         _reap_registered = True
     ctx.set_forkserver_preload(WORKER_PRELOAD)
     return ctx
