@@ -22,8 +22,7 @@ point on with every hash recomputed. Both need an anchor kept elsewhere: the cas
 records the line count and the hash of the last line (:class:`AuditHead`), and
 :func:`verify_audit_log` checks the log against it.
 
-Each append is one ``write`` followed by ``fsync`` (a caller that overlaps the fsync with
-other work appends with ``sync=False`` and calls :meth:`AuditLog.sync`). A crash can leave
+Each append is one ``write`` followed by ``fsync``. A crash can leave
 the last line torn (no line end); the next :meth:`AuditLog.append` cuts the torn bytes off
 and records that it did so (event ``audit.torn_tail``, with their length and SHA-256), so
 the chain goes on intact and the repair itself is on the record. Writers in several
@@ -41,7 +40,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -211,7 +210,6 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
-        self._syncer: _BackgroundSync | None = None
 
     def append(self, event: str, /, **details: Any) -> AuditEntry:
         """Append one event with its details (small JSON facts) and fsync it to disk."""
@@ -228,16 +226,10 @@ class AuditLog:
             seq, prev = self._head(f)
             return self._write(f, seq + 1, prev, event, details)
 
-    def append_many(
-        self, events: list[tuple[str, dict[str, Any]]], *, sync: bool = True
-    ) -> list[AuditEntry]:
+    def append_many(self, events: list[tuple[str, dict[str, Any]]]) -> list[AuditEntry]:
         """Append several events, chained in order, with one write and one fsync (a group
         commit: the HTTP server audits a batch of matches at once). All or none are written
-        unless the write itself fails part way, which the next append repairs.
-
-        ``sync=False`` leaves out the fsync: the lines are written (a crash of this process
-        keeps them) but durable only once :meth:`sync` returns. The HTTP server syncs them
-        while its database commits the matching records, so the two waits overlap."""
+        unless the write itself fails part way, which the next append repairs."""
         checked: list[tuple[str, dict[str, Any]]] = []
         for event, details in events:
             if not isinstance(event, str) or not event or "\n" in event:
@@ -258,26 +250,8 @@ class AuditLog:
                 prev = entry.line_sha256
                 out.append(entry)
                 lines.append(line)
-            self._commit(f, b"".join(lines), sync=sync)
+            self._commit(f, b"".join(lines))
             return out
-
-    def sync(self) -> None:
-        """Make every line appended so far durable (those appended with ``sync=False``)."""
-        fd = os.open(self.path, os.O_RDWR)
-        try:
-            os.fsync(fd)  # the file's data and size, whoever wrote them
-        finally:
-            os.close(fd)
-
-    def sync_started(self) -> Callable[[], None]:
-        """Start :meth:`sync` on this log's own thread and return the function that waits
-        for it to end (raising its error): the caller waits for something else meanwhile
-        (the HTTP server, for its database commit). One at a time: a second call waits for
-        the first one's wait."""
-        with self._lock:
-            if self._syncer is None:
-                self._syncer = _BackgroundSync(self)
-        return self._syncer.start()
 
     @property
     def head(self) -> AuditHead:
@@ -345,59 +319,13 @@ class AuditLog:
         return done, line + b"\n"
 
     @staticmethod
-    def _commit(f: Any, data: bytes, *, sync: bool = True) -> None:
-        """Append ``data`` at the end and fsync it (unless ``sync`` is False)."""
+    def _commit(f: Any, data: bytes) -> None:
+        """Append ``data`` at the end and fsync it."""
         f.seek(0, os.SEEK_END)
         view = memoryview(data)
         while view:  # a raw write may be short
             view = view[f.write(view) :]
-        if sync:
-            os.fsync(f.fileno())
-
-
-class _BackgroundSync:
-    """A daemon thread that runs its log's :meth:`AuditLog.sync` each time it is started.
-
-    Plain locks hand the work over and back (a thread pool's queue and future cost twice the
-    CPU, and more waiting for the interpreter lock, on every flush of the HTTP server)."""
-
-    def __init__(self, log: AuditLog) -> None:
-        self._log = log
-        self._busy = threading.Lock()  # held from start to the end of its wait
-        self._go = threading.Lock()
-        self._go.acquire()
-        self._done = threading.Lock()
-        self._done.acquire()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="hashwatch-audit-sync", daemon=True)
-        self._thread.start()
-
-    def start(self) -> Callable[[], None]:
-        self._busy.acquire()
-        self._go.release()
-        waited = False
-
-        def wait() -> None:
-            nonlocal waited
-            if waited:
-                return
-            waited = True
-            self._done.acquire()
-            error, self._error = self._error, None
-            self._busy.release()
-            if error is not None:
-                raise error
-
-        return wait
-
-    def _run(self) -> None:
-        while True:
-            self._go.acquire()
-            try:
-                self._log.sync()
-            except BaseException as exc:  # handed to the waiter
-                self._error = exc
-            self._done.release()
+        os.fsync(f.fileno())
 
 
 class _LockedFile:

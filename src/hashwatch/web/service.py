@@ -20,7 +20,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -366,44 +366,25 @@ class MatchService:
 
     def _flush_records(self, batch: list[_Recording]) -> None:
         """One group commit: every queued request's match records and webhook events in one
-        transaction (one ``executemany``), their audit lines written before it commits. Two
-        waits for the disk, overlapped: the audit log's fsync runs on another thread while
-        the transaction commits durably (SQLite syncs its log at this commit), and the flush
-        returns once both are done. A failure before the commit (the audit write included)
-        leaves no record, event or audit line to duplicate when the batch's requests are
-        retried one by one; a commit that fails after the write leaves audit lines of
-        matches it did not record; an audit fsync that fails after the commit fails every
-        request of the batch without a retry (their records stand)."""
+        transaction (one ``executemany``), their audit lines written and fsynced before it
+        commits durably (SQLite syncs its log at this commit). The audit log is written
+        ahead: a power cut at any point leaves no recorded match without its audit line
+        (at worst audit lines of matches whose commit did not happen, as the line says
+        what was attempted). A failure before the commit (the audit write or its fsync
+        included) leaves no record or event to duplicate when the batch's requests are
+        retried one by one."""
         records = [r for item in batch for r in item.records]
         events = [e for item in batch for e in item.events]
         lines = [("match", _audit_details(r)) for r in records]
-        waits: list[Callable[[], None]] = []
 
         def write_audit_lines() -> None:
-            self.audit.append_many(lines, sync=False)
-            waits.append(self.audit.sync_started())  # its fsync runs while the commit does
+            self.audit.append_many(lines)  # one write, one fsync, before the commit
 
-        try:
-            self.webhooks.record_matches(
-                records, events, before_commit=write_audit_lines, writer=self._records_writer
-            )
-        finally:
-            sync_error: BaseException | None = None
-            for wait in waits:
-                try:
-                    wait()
-                except BaseException as exc:
-                    sync_error = exc
-        if sync_error is not None:
-            raise _AuditNotDurable("the audit lines of recorded matches were not synced") from (
-                sync_error
-            )
+        self.webhooks.record_matches(
+            records, events, before_commit=write_audit_lines, writer=self._records_writer
+        )
         for r in records:
             self.metrics.matches.labels(r["list_name"]).inc()
-
-
-class _AuditNotDurable(OSError):
-    """The audit log's fsync failed after the batch's records were committed."""
 
 
 def _one_requests_fault(exc: BaseException) -> bool:
@@ -411,8 +392,6 @@ def _one_requests_fault(exc: BaseException) -> bool:
     database that does not answer would fail every retry, each after its own timeout."""
     from hashwatch.web.failures import database_failure, is_database_error
 
-    if isinstance(exc, _AuditNotDurable):  # committed: a retry would record them twice
-        return False
     return not (is_database_error(exc) and database_failure(exc).outage)
 
 
