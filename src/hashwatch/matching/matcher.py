@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Select, and_, select, text
-from sqlalchemy import exc as sa_exc
 
 from hashwatch.config import MIN_PDQ_QUALITY
 from hashwatch.errors import ListNotFoundError
@@ -32,7 +31,7 @@ from hashwatch.matching.video import frames_from_dicts, match_video
 from hashwatch.signals.pdq import DIHEDRAL_NAMES
 from hashwatch.signals.query import MediaQuery, Signal, signals_from_fields, signals_of
 from hashwatch.signals.types import SIGNAL_TYPES, HashType, normalize_hash
-from hashwatch.store.database import Database
+from hashwatch.store.database import Database, dbapi_call
 from hashwatch.store.models import ENTRIES, HASHES, LISTS
 
 if TYPE_CHECKING:
@@ -463,33 +462,12 @@ class Matcher:
             sql = self._compile_facts(conn, len(hash_ids))
             self._facts_sql[len(hash_ids)] = sql
         params = tuple(hash_ids)
-        dbapi_conn = conn.connection
-        dialect = conn.dialect
-        cursor = None
-        try:
-            cursor = dbapi_conn.cursor()
-            if conn.dispatch.before_cursor_execute:  # listeners see it as any statement
-                conn.dispatch.before_cursor_execute(conn, cursor, sql, params, None, False)
+
+        def read(cursor: Any) -> list[Any]:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-            if conn.dispatch.after_cursor_execute:
-                conn.dispatch.after_cursor_execute(conn, cursor, sql, params, None, False)
-        except dialect.loaded_dbapi.Error as exc:
-            gone = dialect.is_disconnect(exc, dbapi_conn, cursor)
-            if gone:
-                conn.invalidate(exc)
-            raise sa_exc.DBAPIError.instance(
-                sql,
-                params,
-                exc,
-                dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=gone,
-                dialect=dialect,
-            ) from exc
-        finally:
-            if cursor is not None:
-                cursor.close()
+            return list(cursor.fetchall())
+
+        rows = dbapi_call(conn, sql, params, read)
         return [FactsRow._make(r) for r in rows]
 
     def _compile_facts(self, conn: Connection, count: int) -> str:

@@ -33,11 +33,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, insert, select, update
-from sqlalchemy import exc as sa_exc
 
 from hashwatch.errors import ConfigError, WebhookNotFoundError
 from hashwatch.store.audit import record_audit
-from hashwatch.store.database import Database, DurableWriter
+from hashwatch.store.database import Database, DurableWriter, dbapi_call
 from hashwatch.store.models import table_of, utcnow
 from hashwatch.store.service import MATCH_RECORDS, WebhookDeliveryRow, WebhookRow
 from hashwatch.store.webhook_http import TargetPolicy, redact_url
@@ -460,42 +459,6 @@ _Compiled = tuple[str, tuple[str, ...], tuple[Any, ...]]
 _INSERT_SQL: dict[tuple[str, str, tuple[str, ...]], _Compiled | None] = {}
 
 
-def _dbapi_call(
-    conn: Connection, sql: str, params: Any, call: Callable[[Any], None], *, many: bool = False
-) -> None:
-    """``call(cursor)`` on ``conn``'s DBAPI connection, inside its transaction; the engine's
-    cursor events fire around it as for a statement executed through ``conn`` (listeners
-    that watch statements still see it), a driver error leaves as SQLAlchemy's
-    (``DBAPIError`` and its kinds, parameters hidden), and a dropped connection is
-    invalidated."""
-    dialect = conn.dialect
-    dbapi_conn = conn.connection
-    cursor = None
-    try:
-        cursor = dbapi_conn.cursor()
-        if conn.dispatch.before_cursor_execute:
-            conn.dispatch.before_cursor_execute(conn, cursor, sql, params, None, many)
-        call(cursor)
-        if conn.dispatch.after_cursor_execute:
-            conn.dispatch.after_cursor_execute(conn, cursor, sql, params, None, many)
-    except dialect.loaded_dbapi.Error as exc:
-        gone = dialect.is_disconnect(exc, dbapi_conn, cursor)
-        if gone:
-            conn.invalidate(exc)
-        raise sa_exc.DBAPIError.instance(
-            sql,
-            params,
-            exc,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=gone,
-            dialect=dialect,
-        ) from exc
-    finally:
-        if cursor is not None:
-            cursor.close()
-
-
 def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """``conn.execute(insert(table), rows)`` on the DBAPI cursor (one ``executemany``): the
     statement compiled once per dialect, table and set of columns, each value through its
@@ -530,18 +493,15 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
             {k: p(row[k]) if p is not None else row[k] for k, p in zip(order, procs, strict=True)}
             for row in rows
         ]
-    _dbapi_call(conn, sql, params, lambda cursor: cursor.executemany(sql, params), many=True)
+    dbapi_call(conn, sql, params, lambda cursor: cursor.executemany(sql, params), many=True)
 
 
 _ANY_HOOK_SQL = f"SELECT 1 FROM {W.name} WHERE {W.c.disabled_at.name} IS NULL LIMIT 1"
 
 
 def _any_active_hook(conn: Connection) -> bool:
-    found: list[Any] = []
-
-    def call(cursor: Any) -> None:
+    def call(cursor: Any) -> list[Any]:
         cursor.execute(_ANY_HOOK_SQL)
-        found.extend(cursor.fetchall())
+        return list(cursor.fetchall())
 
-    _dbapi_call(conn, _ANY_HOOK_SQL, (), call)
-    return bool(found)
+    return bool(dbapi_call(conn, _ANY_HOOK_SQL, (), call))
