@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from _proctree import tree_cpu
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
 from hashwatch.lists.model import ListKind
@@ -85,24 +86,10 @@ def _watch_children(seen: dict[int, float], stop: threading.Event) -> None:
     """Until ``stop``: the CPU seconds (user + sys) last seen of every process below this one
     (the scan's fork server and its workers, which this process does not wait for while the
     scan runs)."""
-    me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
     while not stop.is_set():
-        parents: dict[int, int] = {}
-        cpu: dict[int, float] = {}
-        for d in Path("/proc").iterdir():
-            if not d.name.isdigit():
-                continue
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(d.name)] = int(fields[1])
-            cpu[int(d.name)] = (int(fields[11]) + int(fields[12])) / tick
-        for pid, seconds in cpu.items():
-            p = parents.get(pid, 0)
-            while p > 1 and p != me:
-                p = parents.get(p, 0)
-            if p == me:
+        for pid, seconds in tree_cpu(me).items():
+            if pid != me:
                 seen[pid] = max(seen.get(pid, 0.0), seconds)
         stop.wait(0.05)
 

@@ -45,6 +45,8 @@ single_threaded_libraries()
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from _proctree import tree_cpu  # noqa: E402
+
 HW = [sys.executable, "-m", "hashwatch"]
 
 
@@ -83,31 +85,6 @@ class Run:
     peak_rss: int  # bytes, the command's own process
 
 
-def _tree_cpu(root: int) -> dict[int, float]:
-    """CPU seconds (user + sys) of ``root`` and every process below it, now."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(d.name)
-        parents[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
-    out = {}
-    for pid, seconds in cpu.items():
-        p = pid
-        while p > 1 and p != root:
-            p = parents.get(p, 0)
-        if p == root:
-            out[pid] = seconds
-    return out
-
-
 def _watch(pid: int, peak: list[int], cpu: dict[int, float], stop: threading.Event) -> None:
     """Until ``stop``: the main process's VmHWM, and the last CPU time seen of every process
     in its tree (workers forked from a fork server are never waited for by the command, so
@@ -119,7 +96,7 @@ def _watch(pid: int, peak: list[int], cpu: dict[int, float], stop: threading.Eve
                     peak[0] = max(peak[0], int(line.split()[1]) * 1024)
         except OSError:
             return
-        for p, seconds in _tree_cpu(pid).items():
+        for p, seconds in tree_cpu(pid).items():
             cpu[p] = max(cpu.get(p, 0.0), seconds)
         stop.wait(0.05)
 
