@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -123,3 +124,11 @@ def serving(hw: Hashwatch, **changes: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+def known_md5(hw: Hashwatch, tmp_path: Path) -> str:
+    """A list "known" holding one benign random MD5 (standing in for known material): its value."""
+    value = "00112233445566778899aabbccddeeff"
+    (tmp_path / "known.txt").write_text(f"md5 {value}\n")
+    hw.lists.import_file("known", tmp_path / "known.txt")
+    return value

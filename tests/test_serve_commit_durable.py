@@ -15,16 +15,9 @@ from sqlalchemy import event, select
 from hashwatch.app import Hashwatch
 from hashwatch.store.service import MATCH_RECORDS, Role
 from hashwatch.web.app import create_app
-from tests.serve_helpers import make_key, settings
+from tests.serve_helpers import known_md5, make_key, settings
 
 FULL, NORMAL = 2, 1  # PRAGMA synchronous
-
-
-def _known(hw: Hashwatch, tmp_path: Path) -> str:
-    value = "00112233445566778899aabbccddeeff"  # a benign random MD5 standing in for known material
-    (tmp_path / "known.txt").write_text(f"md5 {value}\n")
-    hw.lists.import_file("known", tmp_path / "known.txt")
-    return value
 
 
 def _synchronous(conn: Any) -> int:
@@ -35,7 +28,7 @@ def _synchronous(conn: Any) -> int:
 def test_the_match_record_commit_syncs_the_log_and_other_writes_keep_normal(
     sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
-    value = _known(sqlite_hw, tmp_path)
+    value = known_md5(sqlite_hw, tmp_path)
     key = make_key(sqlite_hw, Role.MATCHER)
     inserted: dict[int, str] = {}  # connection id -> the table its transaction wrote
     at_commit: list[tuple[str, int]] = []
@@ -74,7 +67,7 @@ def test_an_audit_fsync_that_fails_leaves_no_record_of_the_match(
 ) -> None:
     """The audit log is written ahead: its fsync comes before the records' commit, so a
     disk that refuses it leaves no match record without a durable audit line."""
-    value = _known(sqlite_hw, tmp_path)
+    value = known_md5(sqlite_hw, tmp_path)
     key = make_key(sqlite_hw, Role.MATCHER)
     app = create_app(sqlite_hw, settings(background=False))
     refusing = False

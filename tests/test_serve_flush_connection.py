@@ -15,16 +15,9 @@ from sqlalchemy import select
 from hashwatch.app import Hashwatch
 from hashwatch.store.service import MATCH_RECORDS, Role
 from hashwatch.web.app import create_app
-from tests.serve_helpers import make_key, settings
+from tests.serve_helpers import known_md5, make_key, settings
 
 FULL, NORMAL = 2, 1  # PRAGMA synchronous
-
-
-def _known(hw: Hashwatch, tmp_path: Path) -> str:
-    value = "00112233445566778899aabbccddeeff"  # a benign random MD5 standing in for known material
-    (tmp_path / "known.txt").write_text(f"md5 {value}\n")
-    hw.lists.import_file("known", tmp_path / "known.txt")
-    return value
 
 
 def _synchronous(raw: Any) -> int:
@@ -39,7 +32,7 @@ def _recorded(hw: Hashwatch) -> list[str]:
 def test_every_flush_commits_on_one_kept_connection_that_syncs_each_commit(
     sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
-    value = _known(sqlite_hw, tmp_path)
+    value = known_md5(sqlite_hw, tmp_path)
     key = make_key(sqlite_hw, Role.MATCHER)
     app = create_app(sqlite_hw, settings(background=False))
     writer = app.state.service._records_writer
@@ -60,7 +53,7 @@ def test_every_flush_commits_on_one_kept_connection_that_syncs_each_commit(
 def test_a_failed_flush_drops_its_connection_and_the_next_one_opens_a_fresh_one(
     sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
-    value = _known(sqlite_hw, tmp_path)
+    value = known_md5(sqlite_hw, tmp_path)
     key = make_key(sqlite_hw, Role.MATCHER)
     app = create_app(sqlite_hw, settings(background=False))
     service = app.state.service
