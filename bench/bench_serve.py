@@ -58,7 +58,9 @@ def build(base: Path, entries: int) -> tuple[str, str]:
     _ = hw.pdq_index  # build and persist the index once
     token = (
         KeyStore(hw.db)
-        .create(f"bench-{secrets.token_hex(3)}", Role.MATCHER, rate_per_s=10**6)
+        .create(
+            f"bench-{secrets.token_hex(3)}", Role.MATCHER, rate_per_s=10**6, signals_per_window=0
+        )
         .token
     )
     hw.close()
