@@ -177,6 +177,31 @@ def drive(
     return len(queries) / elapsed, latencies, answers
 
 
+def measure(
+    server: str,
+    workers: int,
+    threads: int,
+    request: str,
+    pid: int,
+    port: int,
+    ask: Ask,
+    queries: list[str],
+    ready_s: float,
+) -> Run:
+    """One load level against a running server: a 400-query warm-up, then every query once;
+    the server's CPU a lookup and memory (its process tree) taken around the timed run."""
+    drive(port, queries[: min(len(queries), 400)], threads, ask)  # warm-up
+    cpu = cpu_s(pid)
+    rate, lat, answers = drive(port, queries, threads, ask)
+    cpu_ms = (cpu_s(pid) - cpu) / len(queries) * 1000
+    rss, pss = memory_mib(pid)
+    run = Run(
+        server, workers, threads, request, rate, *_pcts(lat), rss, pss, ready_s, answers, cpu_ms
+    )
+    print(_row(run), flush=True)
+    return run
+
+
 def _get_json(
     conn: http.client.HTTPConnection,
     method: str,
@@ -261,28 +286,19 @@ def hashwatch_runs(
         try:
             port = int(address.rsplit(":", 1)[1])
             for t in threads:
-                drive(port, queries[: min(len(queries), 400)], t, ask)  # warm-up
-                cpu = cpu_s(proc.pid)
-                rate, lat, answers = drive(port, queries, t, ask)
-                cpu_ms = (cpu_s(proc.pid) - cpu) / len(queries) * 1000
-                rss, pss = memory_mib(proc.pid)
-                request = "/v1/match, 1 signal"
                 runs.append(
-                    Run(
+                    measure(
                         "hashwatch",
                         n,
                         t,
-                        request,
-                        rate,
-                        *_pcts(lat),
-                        rss,
-                        pss,
+                        "/v1/match, 1 signal",
+                        proc.pid,
+                        port,
+                        ask,
+                        queries,
                         ready,
-                        answers,
-                        cpu_ms,
                     )
                 )
-                print(_row(runs[-1]), flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -434,27 +450,7 @@ def hma_runs(
             kinds = {"raw_lookup": ("/m/raw_lookup", raw), "lookup": ("/m/lookup", with_banks)}
             for label, ask in (kinds[r] for r in requests):
                 for t in threads:
-                    drive(port, queries[: min(len(queries), 400)], t, ask)  # warm-up
-                    cpu = cpu_s(proc.pid)
-                    rate, lat, answers = drive(port, queries, t, ask)
-                    cpu_ms = (cpu_s(proc.pid) - cpu) / len(queries) * 1000
-                    rss, pss = memory_mib(proc.pid)
-                    runs.append(
-                        Run(
-                            "HMA",
-                            n,
-                            t,
-                            label,
-                            rate,
-                            *_pcts(lat),
-                            rss,
-                            pss,
-                            ready_s,
-                            answers,
-                            cpu_ms,
-                        )
-                    )
-                    print(_row(runs[-1]), flush=True)
+                    runs.append(measure("HMA", n, t, label, proc.pid, port, ask, queries, ready_s))
             del ready
         finally:
             proc.terminate()
