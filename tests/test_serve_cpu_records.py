@@ -6,6 +6,7 @@ error and stores nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,10 +16,19 @@ from sqlalchemy import Connection, Table, insert, select
 from hashwatch.app import Hashwatch
 from hashwatch.errors import DatabaseConflictError, DatabaseValueError
 from hashwatch.store import webhooks
+from hashwatch.store.database import DurableWriter
 from hashwatch.store.service import MATCH_RECORDS, MatchRecordStore
 from hashwatch.store.webhooks import WebhookStore
 
 T0 = datetime(2026, 12, 5, 16, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def writer(hw: Hashwatch) -> Iterator[DurableWriter]:
+    """Durable transactions as the server's recorder makes them, closed after the test."""
+    kept = hw.db.durable_writer()
+    yield kept
+    kept.close()
 
 
 def _records(n: int, key: str) -> list[dict[str, Any]]:
@@ -64,7 +74,7 @@ def _raw_times(hw: Hashwatch, key: str) -> list[Any]:
 
 
 def test_records_and_deliveries_are_stored_as_sqlalchemy_stores_them(
-    hw: Hashwatch, monkeypatch: pytest.MonkeyPatch
+    hw: Hashwatch, writer: DurableWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [T0]
     store = WebhookStore(hw.db, clock=lambda: clock[0])
@@ -74,12 +84,12 @@ def test_records_and_deliveries_are_stored_as_sqlalchemy_stores_them(
     gone, _ = store.add("https://receiver.example/gone")
     store.disable(gone["id"])
 
-    assert store.record_matches(_records(9, "raw"), [_event("raw")], durable=True) == 2
+    assert store.record_matches(_records(9, "raw"), [_event("raw")], writer=writer) == 2
     clock[0] = T0 + timedelta(seconds=1)
     with monkeypatch.context() as m:
         m.setattr(webhooks, "insert_many", _through_sqlalchemy)
         m.setattr(webhooks, "_any_active_hook", lambda conn: True)
-        assert store.record_matches(_records(9, "sa"), [_event("sa")], durable=True) == 2
+        assert store.record_matches(_records(9, "sa"), [_event("sa")], writer=writer) == 2
 
     raw, sa = _stored(hw, "raw"), _stored(hw, "sa")
     assert len(raw) == 9
@@ -95,20 +105,22 @@ def test_records_and_deliveries_are_stored_as_sqlalchemy_stores_them(
     assert [r["key_name"] for r in MatchRecordStore(hw.db).recent(18)].count("raw") == 9
 
 
-def test_with_no_active_webhook_nothing_is_queued(hw: Hashwatch) -> None:
+def test_with_no_active_webhook_nothing_is_queued(hw: Hashwatch, writer: DurableWriter) -> None:
     store = WebhookStore(hw.db)
     gone, _ = store.add("https://receiver.example/gone")
     store.disable(gone["id"])
-    assert store.record_matches(_records(3, "k"), [_event("k")], durable=True) == 0
+    assert store.record_matches(_records(3, "k"), [_event("k")], writer=writer) == 0
     assert store.deliveries("pending") == [] and len(_stored(hw, "k")) == 3
 
 
-def test_a_refused_write_fails_as_a_database_error_and_stores_nothing(hw: Hashwatch) -> None:
+def test_a_refused_write_fails_as_a_database_error_and_stores_nothing(
+    hw: Hashwatch, writer: DurableWriter
+) -> None:
     store = WebhookStore(hw.db)
     store.add("https://receiver.example/all")
     rows = _records(3, "k")
     rows[2]["hash_type"] = "x" * 5000  # too long for its column (PostgreSQL refuses it)
     rows[1]["key_name"] = None  # and no key (every database refuses it)
     with pytest.raises((DatabaseConflictError, DatabaseValueError)):
-        store.record_matches(rows, [_event("k")], durable=True)
+        store.record_matches(rows, [_event("k")], writer=writer)
     assert _stored(hw, "k") == [] and store.deliveries("pending") == []

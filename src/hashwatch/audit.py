@@ -22,12 +22,12 @@ point on with every hash recomputed. Both need an anchor kept elsewhere: the cas
 records the line count and the hash of the last line (:class:`AuditHead`), and
 :func:`verify_audit_log` checks the log against it.
 
-Each append is one ``write`` followed by ``fsync``. A crash can leave
-the last line torn (no line end); the next :meth:`AuditLog.append` cuts the torn bytes off
-and records that it did so (event ``audit.torn_tail``, with their length and SHA-256), so
-the chain goes on intact and the repair itself is on the record. Writers in several
-processes are serialised with an exclusive ``flock`` where the platform has one, and every
-append re-reads the chain head from the file, so two writers never fork the chain.
+Each append is one ``write`` followed by ``fsync``. A crash can leave the last line torn
+(no line end); the next :meth:`AuditLog.append` cuts the torn bytes off and records that it
+did so (event ``audit.torn_tail``, with their length and SHA-256), so the chain goes on
+intact and the repair itself is on the record. Writers in several processes are serialised
+with an exclusive ``flock`` where the platform has one, and every append re-reads the chain
+head from the file, so two writers never fork the chain.
 
 Details are small facts (counts, names, a path, a hash): never bulk data such as a list's
 contents. This module uses the standard library only, so the HTTP server can use it too.

@@ -262,19 +262,18 @@ class WebhookStore:
         events: list[dict[str, Any]],
         *,
         before_commit: Callable[[], object] | None = None,
-        durable: bool = False,
         writer: DurableWriter | None = None,
     ) -> int:
         """Store match records and queue, in one transaction, each event for every active
         webhook interested in it (:func:`event_for`). Returns the number of deliveries.
         ``before_commit`` runs last inside the transaction (the server's audit lines): if
-        it raises, nothing is stored. ``durable``: the commit survives a power cut before
-        this returns (:meth:`Database.begin`); ``writer``: a durable transaction on its kept
-        connection instead (:class:`DurableWriter`, one caller at a time)."""
+        it raises, nothing is stored. ``writer``: the transaction is a durable one on the
+        writer's kept connection (:class:`DurableWriter`, one caller at a time): the commit
+        survives a power cut before this returns."""
         if not records and not events:
             return 0
         now = self.clock()
-        with writer.begin() if writer is not None else self.db.begin(durable=durable) as conn:
+        with writer.begin() if writer is not None else self.db.begin() as conn:
             if records:
                 insert_many(conn, MATCH_RECORDS, [{"at": now, **r} for r in records])
             # The webhooks are read only when there are events for them, and only when some

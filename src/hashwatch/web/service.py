@@ -376,12 +376,11 @@ class MatchService:
         records = [r for item in batch for r in item.records]
         events = [e for item in batch for e in item.events]
         lines = [("match", _audit_details(r)) for r in records]
-
-        def write_audit_lines() -> None:
-            self.audit.append_many(lines)  # one write, one fsync, before the commit
-
         self.webhooks.record_matches(
-            records, events, before_commit=write_audit_lines, writer=self._records_writer
+            records,
+            events,
+            before_commit=lambda: self.audit.append_many(lines),  # one write and fsync
+            writer=self._records_writer,
         )
         for r in records:
             self.metrics.matches.labels(r["list_name"]).inc()
