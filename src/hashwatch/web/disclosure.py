@@ -190,13 +190,17 @@ class _KeyWindow:
     __slots__ = ("dead", "flagged_at", "hashes", "near", "size", "start", "times")
 
     def __init__(self, capacity: int) -> None:
+        self._allocate(capacity)
+        self.start = 0
+        self.size = 0
+        self.flagged_at: float | None = None
+
+    def _allocate(self, capacity: int) -> None:
+        """Empty slots: every one dead."""
         self.hashes = np.zeros((capacity, 4), dtype=np.uint64)
         self.times = np.zeros(capacity, dtype=np.float64)
         self.near = np.zeros(capacity, dtype=bool)
         self.dead = np.ones(capacity, dtype=np.uint8)
-        self.start = 0
-        self.size = 0
-        self.flagged_at: float | None = None
 
     @property
     def capacity(self) -> int:
@@ -226,10 +230,7 @@ class _KeyWindow:
         """Move the live entries, oldest first, into a buffer of ``capacity`` slots."""
         order = self.slots(0, self.size)
         old = (self.hashes[order], self.times[order], self.near[order])
-        self.hashes = np.zeros((capacity, 4), dtype=np.uint64)
-        self.times = np.zeros(capacity, dtype=np.float64)
-        self.near = np.zeros(capacity, dtype=bool)
-        self.dead = np.ones(capacity, dtype=np.uint8)
+        self._allocate(capacity)
         self.hashes[: self.size], self.times[: self.size], self.near[: self.size] = old
         self.dead[: self.size] = 0
         self.start = 0
