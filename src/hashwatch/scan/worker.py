@@ -77,11 +77,14 @@ class WorkerOptions:
     """What a scan worker is given: the scan's hashing options, as the caller built them,
     and the limits on archives. ``local_features``: describe every picture's local features
     from its decode (a list the scan matches uses them), sent back with the unit's queries
-    and matched in the main process, which holds the feature index."""
+    and matched in the main process, which holds the feature index. ``thumbnails``: make each
+    picture's small JPEG (a video's contact sheet) from its decode; off, pictures decode in
+    luma only and the review makes thumbnails from the evidence when they are shown."""
 
     hashing: HashOptions = field(default_factory=HashOptions)
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     local_features: bool = False
+    thumbnails: bool = True
 
 
 def process_unit(
@@ -94,12 +97,13 @@ def process_unit(
     ``on_file`` is called as each evidence file (with its archive members) is done, for
     progress finer than a unit.
     """
-    # Beyond the scan's options: EXIF leads, thumbnails (a video's contact sheet) and the 8
-    # dihedral PDQ hashes, which clustering compares whatever matching does.
+    # Beyond the scan's options: EXIF leads, thumbnails (a video's contact sheet) unless the
+    # scan said none, and the 8 dihedral PDQ hashes, which clustering compares whatever
+    # matching does.
     hash_options = replace(
         options.hashing,
         exif=True,
-        thumbnail=True,
+        thumbnail=options.thumbnails,
         dihedral=True,
         local_features=options.local_features,
     )
