@@ -487,14 +487,16 @@ class Hashwatch:
         case: CaseDetails | None = None,
         carve: bool = False,
         report_thumbnails: int | None = None,
+        thumbnails: bool = True,
         salted_ed2k_max: int | None = None,
         runner: str | None = None,
         runner_address: str | None = None,
     ) -> ScanOutcome:
         """Scan evidence into ``case_dir`` (see :mod:`hashwatch.triage`) with ``options``
         (default: :meth:`hash_options`); ``options.dihedral`` decides whether rotated and
-        mirrored copies are matched. The runner is ``runner`` (at ``runner_address``), by
-        default the one the settings name."""
+        mirrored copies are matched; ``thumbnails`` False makes none while scanning (the
+        review makes them from the evidence). The runner is ``runner`` (at
+        ``runner_address``), by default the one the settings name."""
         options = options or self.hash_options()
         matcher = self.matcher(lists, dihedral=options.dihedral)
         used = [info for info in self.lists.all() if info.id in matcher.list_ids]
@@ -508,6 +510,7 @@ class Hashwatch:
             case=case or CaseDetails(),
             carve=carve,
             archive_split_bytes=self.settings.archive_split_bytes,
+            thumbnails=thumbnails,
             **({} if report_thumbnails is None else {"report_thumbnails": report_thumbnails}),
             **({} if salted_ed2k_max is None else {"salted_ed2k_max": salted_ed2k_max}),
         )

@@ -106,6 +106,10 @@ class ScanConfig:
     case: CaseDetails = field(default_factory=CaseDetails)  # case number, agency, examiner...
     carve: bool = False  # search disk images' free space for pictures (hashwatch.scan.carve)
     report_thumbnails: int = MAX_THUMBNAILS  # at most this many in report.html (docs/scan.md)
+    # Each picture's thumbnail made from its decode while scanning. Off (--no-thumbnails):
+    # pictures decode in luma only, the case holds no thumbnails and the review makes them
+    # from the evidence when they are shown (hashwatch.review.cases).
+    thumbnails: bool = True
     # eMule cancelled.met records: the lists' ED2K values salted per seed up to this many
     # (hashwatch.scan.p2p.salted_records); above it the records say they were not checked.
     salted_ed2k_max: int = DEFAULT_SALTED_MAX
@@ -288,6 +292,11 @@ class Scanner:
             state.set_meta("lists", lists)
         audit.append("scan.resumed", done_files=len(state.done_keys()), case=self.case.as_json())
 
+    def _thumbnails(self, state: ScanState) -> bool:
+        """Whether this scan makes thumbnails: a resumed scan goes on as it began."""
+        settings = state.get_meta("settings") or {}
+        return bool(settings.get("thumbnails", self.config.thumbnails))
+
     def _phase_done(self, audit: AuditLog, name: str, start: tuple[str, float]) -> None:
         """Record a phase's true duration in the audit log (``scan.phase``)."""
         elapsed = round(time.monotonic() - start[1], 3)
@@ -304,6 +313,7 @@ class Scanner:
             "frame_interval": options.frame_interval,
             "sampling": options.sampling,
             "list_filter": list(self.config.lists) if self.config.lists else None,
+            "thumbnails": self.config.thumbnails,
             "carve": self.config.carve,
         }
 
@@ -311,7 +321,9 @@ class Scanner:
         done = state.done_keys()
         total_files = total_bytes = 0
         options = WorkerOptions(
-            hashing=self.config.options, local_features=self.matcher.wants_local
+            hashing=self.config.options,
+            local_features=self.matcher.wants_local,
+            thumbnails=self._thumbnails(state),
         )
         # Disk images become parts (file systems, free space) and large zips parts of member
         # ranges (sharing the archive's limits), so that several workers share one of them.
@@ -432,7 +444,7 @@ class Scanner:
             ClusterSource(summary.new_clusters, state.cluster_sizes, self._first_clusters(state)),
             summary,
             case_info,
-            max_thumbnails=self.config.report_thumbnails,
+            max_thumbnails=self.config.report_thumbnails if self._thumbnails(state) else 0,
         )
         # The same clusters and thumbnails for machines (``hashwatch cases import``).
         write_clusters(self.case_dir / CLUSTERS_FILE, state.cluster_list())

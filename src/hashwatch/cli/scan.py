@@ -116,6 +116,14 @@ def scan(
             "every record is in results.jsonl and the review workspace.",
         ),
     ] = 2000,
+    no_thumbnails: Annotated[
+        bool,
+        typer.Option(
+            "--no-thumbnails",
+            help="Make no thumbnails while scanning (a faster first pass: pictures decode in "
+            "luma only); the review pages make them from the evidence when shown.",
+        ),
+    ] = False,
     salted_ed2k_max: Annotated[
         int,
         typer.Option(
@@ -203,6 +211,7 @@ def scan(
             case=case,
             carve=carve,
             report_thumbnails=report_thumbnails,
+            thumbnails=not no_thumbnails,
             runner=runner,
             runner_address=ray_address,
             salted_ed2k_max=salted_ed2k_max,
