@@ -1,12 +1,19 @@
 """Scan throughput on a generated tree of ~20,000 files, beside ``sha256sum`` in the same run.
 
     .venv/bin/python bench/bench_scan.py [--files 20000] [--workers 2] [--dir /tmp/hw-bench-scan]
+        [--floor]
 
 The tree mixes what a seized device holds: photos of several sizes (12 MP, 1 MP, thumbnails),
 documents and other small files, and archives (zip and tar.gz holding more pictures). The
 lists hold 10,000 known entries (MD5 + PDQ), a few of which are in the tree. ``sha256sum`` over
 the same files on disk (archives as bytes) is the reference: hashwatch does more per file (six
 digests, image decoding, PDQ with dihedral variants, EXIF, thumbnails, matching, outputs).
+
+``--floor`` also measures the work no scan of this tree can avoid: ``hashwatch hash`` (one
+process) over a copy of the tree whose archives are replaced by their members as files (the
+other files hard-linked), i.e. the digests, decoding and PDQ of every item the scan reports,
+without archive reading, thumbnails, EXIF, matching, state or outputs. Its CPU time divided by
+the cores bounds the scan's files/s from above on this machine.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -82,6 +90,53 @@ def make_tree(root: Path, files: int) -> None:
     marker.touch()
 
 
+def extracted_tree(tree: Path, root: Path) -> Path:
+    """The tree with every zip and tar.gz replaced by a folder of its members (other files
+    hard-linked: same bytes, no copy), built once."""
+    out = root / "extracted"
+    marker = out / ".complete"
+    if marker.exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    for path in sorted(p for p in tree.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        target = out / path.relative_to(tree)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                zf.extractall(target.with_suffix(".zip.d"))
+        elif path.name.endswith(".tar.gz"):
+            with tarfile.open(path, "r:gz") as tar:
+                tar.extractall(target.with_name(path.name + ".d"), filter="data")
+        else:
+            os.link(path, target)
+    marker.touch()
+    return out
+
+
+def hash_floor(tree: Path, root: Path, files: int, workers: int) -> None:
+    """CPU of ``hashwatch hash`` over the extracted tree, and the files/s it allows."""
+    extracted = extracted_tree(tree, root)
+    items = sum(1 for p in extracted.rglob("*") if p.is_file() and not p.name.startswith("."))
+    env = {**os.environ, "HASHWATCH_DATA_DIR": str(root / "floor-data")}
+    before = os.times()
+    subprocess.run(
+        [sys.executable, "-m", "hashwatch", "hash", str(extracted)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    cores = min(workers, os.cpu_count() or 1)
+    print(
+        f"floor: hashwatch hash over every item ({items} files, archive members extracted): "
+        f"{cpu:.1f} s CPU, {cpu / items * 1000:.2f} ms an item; at most "
+        f"{files / cpu * cores:.0f} files/s of this tree on {cores} cores"
+    )
+
+
 def _watch_children(seen: dict[int, float], stop: threading.Event) -> None:
     """Until ``stop``: the CPU seconds (user + sys) last seen of every process below this one
     (the scan's fork server and its workers, which this process does not wait for while the
@@ -99,6 +154,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", default="/tmp/hw-bench-scan")
+    ap.add_argument("--floor", action="store_true", help="also measure the hashing floor")
     args = ap.parse_args()
     root = Path(args.dir)
     tree = root / "tree"
@@ -160,6 +216,8 @@ def main() -> None:
         f"{args.workers} workers had a core each to themselves"
     )
     print("statuses:", s.by_status, "clusters:", s.new_clusters)
+    if args.floor:
+        hash_floor(tree, root, len(files), args.workers)
 
 
 if __name__ == "__main__":
