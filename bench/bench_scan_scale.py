@@ -153,6 +153,11 @@ def main() -> None:
     ap.add_argument("--dir", default="/tmp/hw-bench-scale")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--no-hash", action="store_true", help="skip the reference (large sizes)")
+    ap.add_argument(
+        "--also-no-thumbnails",
+        action="store_true",
+        help="a second scan row per size with --no-thumbnails (a first pass without them)",
+    )
     args = ap.parse_args()
     base = Path(args.dir)
     work = base / "work"
@@ -170,6 +175,7 @@ def main() -> None:
         f"{'scan f/s':>9} {'cpu ratio':>9} {'scan ms/f':>9} {'main RSS':>9} {'report':>9}"
     )
     first: float | None = None
+    last: float | None = None
     for n in sizes:
         tree = base / f"tree-{n}"
         t0 = time.perf_counter()
@@ -178,21 +184,28 @@ def main() -> None:
         if made > 1:
             print(f"  (tree of {n} built in {made:.0f} s)")
         ref = None if args.no_hash else run([*HW, "hash", str(tree)], env)
-        case = work / f"case-{n}"
-        shutil.rmtree(case, ignore_errors=True)
-        scan = run([*HW, "scan", str(tree), "-o", str(case), "-j", str(args.workers)], env)
-        report = (case / "report.html").stat().st_size
-        per_file = scan.wall / n * 1000
-        first = first or per_file
-        ratio = f"{scan.cpu / ref.cpu:8.2f}x" if ref else "       -"
-        print(
-            f"{n:>8} {ref.wall if ref else 0:>9.1f}s {ref.cpu if ref else 0:>8.1f}s "
-            f"{scan.wall:>9.1f}s {scan.cpu:>8.1f}s {n / scan.wall:>9.0f} {ratio:>9} "
-            f"{per_file:>9.3f} {scan.peak_rss / 2**20:>7.0f}MB {report / 2**20:>7.1f}MB"
-        )
+        variants: list[tuple[str, list[str]]] = [("", [])]
+        if args.also_no_thumbnails:
+            variants.append((" no-thumbs", ["--no-thumbnails"]))
+        for label, extra in variants:
+            case = work / f"case-{n}"
+            shutil.rmtree(case, ignore_errors=True)
+            cmd = [*HW, "scan", str(tree), "-o", str(case), "-j", str(args.workers), *extra]
+            scan = run(cmd, env)
+            report = (case / "report.html").stat().st_size
+            per_file = scan.wall / n * 1000
+            if not label:
+                first, last = first or per_file, per_file
+            ratio = f"{scan.cpu / ref.cpu:8.2f}x" if ref else "       -"
+            print(
+                f"{n:>8} {ref.wall if ref else 0:>9.1f}s {ref.cpu if ref else 0:>8.1f}s "
+                f"{scan.wall:>9.1f}s {scan.cpu:>8.1f}s {n / scan.wall:>9.0f} {ratio:>9} "
+                f"{per_file:>9.3f} {scan.peak_rss / 2**20:>7.0f}MB {report / 2**20:>7.1f}MB"
+                f"{label}"
+            )
         sys.stdout.flush()
-    if first is not None and len(sizes) > 1:
-        print(f"time per file, largest / smallest size: {per_file / first:.2f}x")
+    if first is not None and last is not None and len(sizes) > 1:
+        print(f"time per file, largest / smallest size: {last / first:.2f}x")
     if args.profile:
         profile(base / f"tree-{sizes[0]}", work)
 
