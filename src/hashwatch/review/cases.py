@@ -5,7 +5,9 @@ a modified, missing or added output, or a broken audit log, refuses the import),
 the case's details, every item of ``results.jsonl`` (digests, scan status, cluster, rank and
 its reasons, EXIF leads, matches, error), the clusters of ``clusters.jsonl`` and the small
 JPEGs of ``thumbnails.jsonl`` in one transaction with its audit record. Full-size media stays
-in the evidence (:mod:`hashwatch.review.media`).
+in the evidence (:mod:`hashwatch.review.media`). A case scanned without thumbnails
+(``hashwatch scan --no-thumbnails``) gets each item's thumbnail made from the evidence the
+first time it is shown (:meth:`CaseStore.make_thumbnail`), stored with its own audit record.
 
 A case is keyed by the scan's own case id (the manifest's ``case.case_id``): importing the
 same case again changes nothing; a case directory with that id but another manifest (the
@@ -36,7 +38,7 @@ from hashwatch.report.review_data import (
     read_thumbnails,
 )
 from hashwatch.review.list_step import pending_count
-from hashwatch.review.media import MediaRead, read_evidence_item
+from hashwatch.review.media import MediaRead, read_evidence_item, read_evidence_thumbnail
 from hashwatch.scan.model import Cluster, ItemRecord, ItemStatus
 from hashwatch.store.audit import actor_or_user, record_audit
 from hashwatch.store.database import Database
@@ -537,12 +539,76 @@ class CaseStore:
         return _item(row)
 
     def thumbnail(self, item_id: int) -> bytes | None:
-        """The item's small JPEG (a video's contact sheet), None when the scan made none."""
+        """The item's small JPEG (a video's contact sheet) as stored, None when there is none
+        (the scan made none, or none has been made from the evidence yet)."""
         with self.db.read() as conn:
             jpeg = conn.execute(
                 select(CASE_THUMBNAILS.c.jpeg).where(CASE_THUMBNAILS.c.item_id == item_id)
             ).scalar()
         return None if jpeg is None else bytes(jpeg)
+
+    def make_thumbnail(self, item_id: int, *, actor: str | None = None) -> MediaRead:
+        """The item's small JPEG, made from the evidence when its scan made none at all
+        (``hashwatch scan --no-thumbnails``: :func:`.media.read_evidence_thumbnail`, the
+        scan's own bytes) and stored with its audit record (``case.thumbnail``, ``actor``),
+        so that it is made once; a stored one as it is. Not available: a scan that made
+        thumbnails but none for this item (that outcome stands), a P2P client record, an
+        item that is not a picture or video, evidence that cannot be read or decoded."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(
+                    CASE_ITEMS.c.root,
+                    CASE_ITEMS.c.path,
+                    CASE_ITEMS.c.sha256,
+                    CASE_ITEMS.c.media_type,
+                    CASE_ITEMS.c.digests,
+                    CASES.c.case_uid,
+                    CASES.c.scan,
+                    CASE_THUMBNAILS.c.jpeg,
+                )
+                .join(CASES, CASES.c.id == CASE_ITEMS.c.case_id)
+                .outerjoin(CASE_THUMBNAILS, CASE_THUMBNAILS.c.item_id == CASE_ITEMS.c.id)
+                .where(CASE_ITEMS.c.id == item_id)
+            ).first()
+        if row is None:
+            raise CaseNotFoundError(f"no case item {item_id}")
+        if row.jpeg is not None:
+            return MediaRead(True, bytes(row.jpeg))
+        settings = (row.scan or {}).get("settings") or {}
+        if (
+            settings.get("thumbnails", True) is not False
+            or (row.digests or {}).get("p2p") is not None
+            or row.media_type not in ("image", "video")
+        ):
+            what = "contact sheet" if row.media_type == "video" else "thumbnail"
+            return MediaRead.missing(f"the scan made no {what} for this item")
+        made = read_evidence_thumbnail(
+            row.path, row.sha256, row.media_type, root=row.root, policy=settings.get("pdq_policy")
+        )
+        if not made.available or made.data is None:
+            return made
+        return MediaRead(True, self._store_thumbnail(item_id, row.case_uid, made.data, actor))
+
+    def _store_thumbnail(
+        self, item_id: int, case_uid: str, jpeg: bytes, actor: str | None
+    ) -> bytes:
+        """Store ``jpeg`` as the item's thumbnail with its audit record, unless one was
+        stored meanwhile (then that one is returned: an item has one thumbnail)."""
+        with self.db.write(lock=f"case_thumbnail:{item_id}") as conn:
+            stored = conn.execute(
+                select(CASE_THUMBNAILS.c.jpeg).where(CASE_THUMBNAILS.c.item_id == item_id)
+            ).scalar()
+            if stored is not None:
+                return bytes(stored)
+            conn.execute(insert(CASE_THUMBNAILS).values(item_id=item_id, jpeg=jpeg))
+            record_audit(
+                conn,
+                actor=actor_or_user(actor),
+                action="case.thumbnail",
+                target=f"case:{case_uid}/item:{item_id}",
+                details={"made_from": "evidence", "bytes": len(jpeg)},
+            )
+        return jpeg
 
     def media(self, item_id: int) -> MediaRead:
         """The item's full-size bytes read from the evidence (see :mod:`.media`)."""

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from hashwatch.errors import CaseNotFoundError, ConfigError, DecodeError
 from hashwatch.review.cases import CaseStore
+from hashwatch.review.media import MediaRead
 from hashwatch.review.viewing import MAX_BLUR_STRENGTH, Picture, aided, revealed
 from hashwatch.store.audit import record_audit
 from hashwatch.store.care_models import MEDIA_VIEWS, REVIEWER_SETTINGS
@@ -265,7 +266,9 @@ class ReviewerCare:
     ) -> ServedMedia:
         """Serve the item's thumbnail or full-size picture to ``actor`` by their settings
         (``reveal``: as it is), recording the view and its audit record. A video's full
-        view is its contact sheet, never the video."""
+        view is its contact sheet, never the video. A case scanned without thumbnails has
+        each one made from the evidence when first asked for (:meth:`CaseStore.make_thumbnail`)
+        and served like a stored one."""
         if kind not in (THUMBNAIL, MEDIA):
             raise ConfigError(f"unknown media kind {kind!r}")
         user_id = _person(actor)
@@ -282,7 +285,10 @@ class ReviewerCare:
             sheet = conn.execute(
                 select(CASE_THUMBNAILS.c.jpeg).where(CASE_THUMBNAILS.c.item_id == item_id)
             ).scalar()
-        thumb = None if sheet is None else bytes(sheet)
+        thumb = MediaRead(True, bytes(sheet)) if sheet is not None else None
+        if thumb is None and (kind == THUMBNAIL or item.media_type == "video"):
+            # None stored: a scan without thumbnails has it made from the evidence, once.
+            thumb = self.cases.make_thumbnail(item_id, actor=actor.name)
         blur, grey = (False, False) if reveal else (care.blur, care.greyscale)
         picture, reason = self._picture(item_id, item.media_type, kind, thumb, blur, grey, care)
         served = ServedMedia(item_id, kind, picture, reason, reveal, blur, grey)
@@ -294,18 +300,17 @@ class ReviewerCare:
         item_id: int,
         media_type: str | None,
         kind: MediaKind,
-        thumb: bytes | None,
+        thumb: MediaRead | None,
         blur: bool,
         grey: bool,
         care: CareSettings,
     ) -> tuple[Picture | None, str | None]:
         if kind == THUMBNAIL or media_type == "video":
-            if thumb is None:
-                what = "contact sheet" if media_type == "video" else "thumbnail"
-                return None, f"not available: the scan made no {what} for this item"
-            source = thumb
+            if thumb is None or thumb.data is None:
+                return None, thumb.reason if thumb is not None else "not available"
+            source = thumb.data
             if not (blur or grey):
-                return Picture(thumb, "image/jpeg"), None  # the scan's own small JPEG
+                return Picture(source, "image/jpeg"), None  # the scan's own small JPEG
         else:
             if media_type not in ("image", None):
                 return None, f"not available: a {media_type} item has no picture to show"

@@ -9,6 +9,9 @@ the image) in place with the scan's own image reader
 are checked against the SHA-256 the scan recorded: when the evidence is not reachable, was
 changed, or the item was never hashed, the outcome says "not available" and why, so a page can
 show the thumbnail instead.
+
+:func:`read_evidence_thumbnail` makes an item's small JPEG from those bytes as the scan makes
+it (the same bytes), for a case scanned without thumbnails (``hashwatch scan --no-thumbnails``).
 """
 
 from __future__ import annotations
@@ -20,13 +23,19 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from hashwatch.errors import ConfigError, DecodeError
 from hashwatch.scan.archives import ArchiveLimits, expand_evidence, safe_display
 from hashwatch.scan.image_lookup import read_image_item
 from hashwatch.scan.model import ARCHIVE_SEPARATOR
 from hashwatch.scan.walk import EvidenceFile
 from hashwatch.signals.digests import open_evidence
 
-__all__ = ["DEFAULT_MAX_MEDIA_BYTES", "MediaRead", "read_evidence_item"]
+__all__ = [
+    "DEFAULT_MAX_MEDIA_BYTES",
+    "MediaRead",
+    "read_evidence_item",
+    "read_evidence_thumbnail",
+]
 
 DEFAULT_MAX_MEDIA_BYTES = 1024 * 1024 * 1024  # what one full-size view may hold in memory
 
@@ -137,3 +146,52 @@ def _read_member(
     finally:
         items.close()  # closes the evidence file at once, not when collected
     return found[0] if found else None
+
+
+def read_evidence_thumbnail(
+    path: str, sha256: str | None, media_type: str | None, *, root: str | None, policy: str | None
+) -> MediaRead:
+    """The small JPEG the scan makes of an item (a picture's thumbnail, a video's contact
+    sheet), made now from the item's bytes as :func:`read_evidence_item` reads and checks
+    them; "not available" and why when they cannot be read or give no picture.
+
+    The scan's own steps (:func:`hashwatch.signals.hasher.hash_stream` with thumbnails on):
+    a picture decoded by the scan's PDQ policy (``policy``, its ``pdq_policy`` setting)
+    keeping colour, reduced by :func:`~hashwatch.signals.exif.thumbnail_of`, else made by
+    :func:`~hashwatch.signals.exif.thumbnail_jpeg`; a video's sheet by
+    :func:`~hashwatch.signals.contact_sheet.contact_sheet_jpeg`. The same evidence gives the
+    same bytes as a scan with thumbnails stored.
+    """
+    read = read_evidence_item(path, sha256, root=root)
+    if not read.available or read.data is None:
+        return read
+    jpeg = _thumbnail_jpeg(read.data, media_type, policy)
+    if jpeg is None:
+        what = "contact sheet" if media_type == "video" else "thumbnail"
+        return MediaRead.missing(f"no {what} can be made of this item's evidence")
+    return MediaRead(True, jpeg)
+
+
+def _thumbnail_jpeg(data: bytes, media_type: str | None, policy: str | None) -> bytes | None:
+    if media_type == "video":
+        from hashwatch.signals.contact_sheet import contact_sheet_jpeg
+
+        return contact_sheet_jpeg(data)
+    if media_type != "image":
+        return None
+    from hashwatch.signals.exif import thumbnail_jpeg, thumbnail_of
+    from hashwatch.signals.hasher import HashOptions
+    from hashwatch.signals.image import decode_image
+
+    try:
+        hints = HashOptions(policy=policy).pdq_policy if policy else HashOptions().pdq_policy
+    except ConfigError:  # a policy this version does not know: the default's decode
+        hints = HashOptions().pdq_policy
+    try:
+        decoded = decode_image(data, hints, keep_colour=True)
+    except (DecodeError, MemoryError, OSError, ValueError):
+        return None
+    colour = decoded.colour
+    del decoded  # the luma planes go; the colour picture is all the thumbnail needs
+    thumb = thumbnail_of(colour) if colour is not None else None
+    return thumb if thumb is not None else thumbnail_jpeg(data)
