@@ -95,7 +95,8 @@ def write_html_report(
     :data:`MAX_THUMBNAILS`): the top clusters in review order get three quarters of them
     (:data:`NEW_THUMBNAILS` of the default), known matches the rest; every
     record, with or without a thumbnail here, is in ``results.jsonl`` and the review
-    workspace (``thumbnails.jsonl``).
+    workspace (``thumbnails.jsonl``). A scan that made no thumbnails (its settings'
+    ``thumbnails`` False) is said to be one near the summary.
 
     ``case_info`` keys used: case_number, case_id, examiner, started, finished (ISO-8601 or
     aware datetimes), evidence (EvidenceRoot objects or mappings with path, kind, files,
@@ -134,8 +135,12 @@ def write_html_report(
     links = "".join(f'<li><a href="#{k}">{v}</a></li>' for k, v in _NAV.items())
     page.add(f'<nav aria-label="Sections"><ul>{links}</ul></nav><main>')
     write_intro(page)
-    write_summary(page, collected, summary, source.count, source.sizes())
-    write_new(page, collected, ordered, source.count, thumbnail_cap=max_thumbnails)
+    # A scan without thumbnails (--no-thumbnails) says so, rather than as a cap of the page.
+    made = (case_info.get("settings") or {}).get("thumbnails", True) is not False
+    write_summary(page, collected, summary, source.count, source.sizes(), thumbnails=made)
+    write_new(
+        page, collected, ordered, source.count, thumbnail_cap=max_thumbnails if made else None
+    )
     write_exif(page, collected)
     write_known(page, collected)
     page.add(video_section(collected.videos))

@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 _ANCHOR = {"other": "ignorable", "error": "errors"}
+NO_THUMBNAILS = (
+    '<p class="more" id="no-thumbnails">Thumbnails were not made in this scan '
+    "(<code>--no-thumbnails</code>): pictures show as none here. Imported for review "
+    "(<code>hashwatch cases import</code> or <code>hashwatch review</code>), each picture's "
+    "thumbnail is made from the evidence when the review pages first show it.</p>"
+)
 
 
 def _badge(c: Collected, path: str, badge: str) -> str:
@@ -80,9 +86,16 @@ def write_intro(page: Page) -> None:
 
 
 def write_summary(
-    page: Page, c: Collected, summary: ScanSummary, clusters: int, sizes: Iterable[int]
+    page: Page,
+    c: Collected,
+    summary: ScanSummary,
+    clusters: int,
+    sizes: Iterable[int],
+    *,
+    thumbnails: bool = True,
 ) -> None:
-    """The summary: counts by status, charts; ``clusters`` new clusters of ``sizes``."""
+    """The summary: counts by status, charts; ``clusters`` new clusters of ``sizes``.
+    ``thumbnails`` False: the scan made none (``--no-thumbnails``), which a line says."""
     counts = {k: summary.by_status.get(k, c.status.get(k, 0)) for k in STATUS_ORDER}
     total = summary.files or sum(counts.values())
     rows = [
@@ -121,6 +134,7 @@ def write_summary(
         f"<p>{total:,} files ({size_text(summary.bytes)}) examined{took}: "
         f"{counts['new']:,} new in {clusters:,} clusters, {counts['known']:,} known."
         f"{video_line}</p>",
+        "" if thumbnails else NO_THUMBNAILS,
         '<div class="summary-grid">',
         _table(["Status", "Files"], rows, "counts"),
         '<div class="charts">',
