@@ -13,6 +13,7 @@ time, so a revocation is honoured even before the index has caught up.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, Select, and_, select, text
 
 from hashwatch.config import MIN_PDQ_QUALITY
 from hashwatch.errors import ListNotFoundError
-from hashwatch.index.base import hex_to_rows
+from hashwatch.index.base import HashArray, hex_to_rows
 from hashwatch.lists.categories import category_label
 from hashwatch.lists.model import ListKind, VideoFrameHash
 from hashwatch.matching.index_sync import SyncedPdqIndex
@@ -30,7 +31,7 @@ from hashwatch.matching.match import LocalFacts, Match, VideoFacts, VideoSegment
 from hashwatch.matching.video import frames_from_dicts, match_video
 from hashwatch.signals.pdq import DIHEDRAL_NAMES
 from hashwatch.signals.query import MediaQuery, Signal, signals_from_fields, signals_of
-from hashwatch.signals.types import SIGNAL_TYPES, HashType, normalize_hash
+from hashwatch.signals.types import EXACT_HASH_TYPES, SIGNAL_TYPES, HashType, normalize_hash
 from hashwatch.store.database import Database, dbapi_call
 from hashwatch.store.models import ENTRIES, HASHES, LISTS
 
@@ -122,6 +123,20 @@ class _ListFacts:
         )
 
 
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+EXACT_SET = frozenset(EXACT_HASH_TYPES)
+
+
+def _pdq_rows(values: list[str]) -> HashArray:
+    """The index's rows of these PDQ hashes, each as :func:`normalize_hash` takes it (an
+    :class:`InvalidHashError` for the first malformed one). A hash a scan's worker made is
+    64 hex digits already: the batch is then checked at once (~0.2 µs a hash, where
+    normalising each took ~4 µs); otherwise each is normalised."""
+    if all(len(v) == 64 for v in values) and _HEX_DIGITS.fullmatch("".join(values)):
+        return hex_to_rows(values)  # bytes.fromhex reads either case: the same rows
+    return hex_to_rows([normalize_hash(HashType.PDQ, v) for v in values])
+
+
 def _variant_name(picture: str | None, variant: str | None) -> str | None:
     """What a PDQ match names as matched: the dihedral variant, after the picture it was
     computed from when that is not the picture as it is ("trimmed", "trimmed+flipx")."""
@@ -156,6 +171,7 @@ class Matcher:
         self.local_features = local_features
         self._lists: dict[int, _ListFacts] = {}
         self._facts_sql: dict[int, str] = {}  # facts_of's SQL by number of hash ids
+        self._values_sql: dict[int, str] = {}  # facts_of_values's, by number of values
         self._local: VotingLocalIndex | None = None
         self.reload_lists()
 
@@ -188,6 +204,7 @@ class Matcher:
         }
         self._local = None  # feature sets are read again at the next local match
         self._facts_sql = {}  # built again for these lists at the next match
+        self._values_sql = {}
 
     def refresh(self) -> None:
         """Catch up with list changes made since this matcher was built."""
@@ -362,12 +379,15 @@ class Matcher:
     # -- exact ---------------------------------------------------------------------------
 
     def _match_exact(self, items: Sequence[Sequence[Signal]], raw: list[list[Match]]) -> None:
+        if not self._lists:  # nothing to look up (no list, or none of the named ones)
+            return
+        exact = EXACT_SET
         wanted: dict[tuple[str, str], list[int]] = {}
         for n, item in enumerate(items):
             for s in item:
-                if SIGNAL_TYPES[s.hash_type].is_exact:
+                if s.hash_type in exact:
                     wanted.setdefault((s.hash_type.value, s.value), []).append(n)
-        if not wanted or not self._lists:
+        if not wanted:
             return
         by_type: dict[str, list[str]] = {}
         for htype, value in wanted:
@@ -376,10 +396,7 @@ class Matcher:
             for htype, values in by_type.items():
                 for start in range(0, len(values), 1000):
                     chunk = values[start : start + 1000]
-                    rows = conn.execute(
-                        self.facts_query().where(and_(H.c.hash_type == htype, H.c.value.in_(chunk)))
-                    )
-                    for row in rows:
+                    for row in self.facts_of_values(conn, htype, chunk):
                         match = self.to_match(row, htype, 0, None)
                         if match is not None:
                             for n in wanted[(htype, row.value)]:
@@ -393,11 +410,15 @@ class Matcher:
         raw: list[list[Match]],
         results: list[MatchResult],
     ) -> None:
+        # With no list or an empty index nothing is looked up: the hashes are checked and
+        # the notes of those of too low a quality made, nothing more.
+        searching = bool(self._lists) and len(self.pdq_index) > 0
         queries: list[str] = []
         owners: list[tuple[int, str | None]] = []
+        pdq = HashType.PDQ
         for n, item in enumerate(items):
             for s in item:
-                if s.hash_type is not HashType.PDQ:  # the index holds PDQ hashes
+                if s.hash_type is not pdq:  # the index holds PDQ hashes
                     continue
                 if s.quality is not None and s.quality < self.min_quality:
                     results[n].notes.append(
@@ -405,17 +426,20 @@ class Matcher:
                     )
                     continue
                 variants: Sequence[str | None] = [None]
-                hashes = [s.value]
+                hashes: Sequence[str] = [s.value]
                 if self.dihedral and s.dihedral:
-                    hashes = list(s.dihedral)
+                    hashes = s.dihedral
                     variants = DIHEDRAL_NAMES
                 for value, variant in zip(hashes, variants, strict=True):
-                    queries.append(normalize_hash(HashType.PDQ, value))
-                    owners.append((n, _variant_name(s.picture, variant)))
-        radius = self.max_threshold
-        if not queries or not self._lists or len(self.pdq_index) == 0:
+                    queries.append(value)
+                    if searching:
+                        owners.append((n, _variant_name(s.picture, variant)))
+        # Checked as before (a malformed hash raises, with lists or without).
+        rows = _pdq_rows(queries)
+        if not queries or not searching:
             return
-        found = self.pdq_index.index.query(hex_to_rows(queries), radius)
+        radius = self.max_threshold
+        found = self.pdq_index.index.query(rows, radius)
         if len(found) == 0:
             return
         hits: dict[int, list[tuple[int, int]]] = {}
@@ -459,25 +483,45 @@ class Matcher:
         dropped connection is invalidated as SQLAlchemy would."""
         sql = self._facts_sql.get(len(hash_ids))
         if sql is None:
-            sql = self._compile_facts(conn, len(hash_ids))
+            sql = self._compile_facts(conn, f"{H.name}.{H.c.id.name} IN ({{}})", len(hash_ids))
             self._facts_sql[len(hash_ids)] = sql
-        params = tuple(hash_ids)
+        return self._read_facts(conn, sql, tuple(hash_ids))
 
+    def facts_of_values(
+        self, conn: Connection, hash_type: str, values: list[str]
+    ) -> Sequence[FactsRow]:
+        """:meth:`facts_query`'s rows for the hashes of ``hash_type`` equal to one of
+        ``values`` (at most 1,000; exact types), read as :meth:`facts_of` reads. The values
+        are padded to a power of two with the last one repeated (an ``IN`` list's repeats
+        change nothing), so that a scan's units of any size share a few statements."""
+        count = 1 << max(0, len(values) - 1).bit_length()
+        sql = self._values_sql.get(count)
+        if sql is None:
+            column = f"{H.name}.{H.c.hash_type.name} = {{}} AND {H.name}.{H.c.value.name}"
+            sql = self._compile_facts(conn, column + " IN ({})", count, 1)
+            self._values_sql[count] = sql
+        params = (hash_type, *values, *([values[-1]] * (count - len(values))))
+        return self._read_facts(conn, sql, params)
+
+    @staticmethod
+    def _read_facts(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[FactsRow]:
         def read(cursor: Any) -> list[Any]:
             cursor.execute(sql, params)
             return list(cursor.fetchall())
 
-        rows = dbapi_call(conn, sql, params, read)
-        return [FactsRow._make(r) for r in rows]
+        return [FactsRow._make(r) for r in dbapi_call(conn, sql, params, read)]
 
-    def _compile_facts(self, conn: Connection, count: int) -> str:
-        """:meth:`facts_query` for ``count`` hash ids as SQL text for ``conn``'s driver."""
+    def _compile_facts(self, conn: Connection, condition: str, count: int, single: int = 0) -> str:
+        """:meth:`facts_query` and ``condition`` as SQL text for ``conn``'s driver:
+        ``condition``'s first ``single`` ``{}`` become one marker each, the next one ``count``
+        markers."""
         dialect = conn.dialect
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
-        placeholder = "__hashwatch_hash_ids__"
-        stmt = self.facts_query().where(text(f"{H.name}.{H.c.id.name} IN ({placeholder})"))
+        placeholder = "__hashwatch_condition__"
+        stmt = self.facts_query().where(text(placeholder))
         sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-        return sql.replace(placeholder, ", ".join([marker] * count))
+        markers = [marker] * single + [", ".join([marker] * count)]
+        return sql.replace(placeholder, condition.format(*markers))
 
     def to_match(
         self, row: Any, hash_type: str, distance: int, variant: str | None
