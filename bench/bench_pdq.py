@@ -20,6 +20,14 @@ What it does, and why:
 * Prints images/s, the speed ratio, and the agreement distribution (bits between the two hashes
   of the same file: median, p90, p99, max). The issue's goal: ratio >= 10x at 12 MP with median
   <= 2 bits and p99 <= 12 bits.
+
+``--bits DIR`` measures something else: the CPU time of ``hash_decoded`` on pictures of DIR
+(``*/*.jpg``, e.g. bench/bench_scan_scale.py's tree) already decoded, with and without the
+dihedral hashes, for ``fast-2`` and ``reference-1``: "before" makes the bits from pdqhash's
+vectors (``compute`` / ``compute_dihedral``, as hashwatch did before issue 15), "after" is the
+current code; rounds alternate, and both must give the same hashes::
+
+    .venv/bin/python bench/bench_pdq.py --bits /tmp/hw-bench-scale/tree-12000 --count 400
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import argparse
 import io
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,7 +52,17 @@ import pdqhash  # noqa: E402
 import PIL  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter, ImageFont  # noqa: E402
 
-from hashwatch.signals.pdq import FAST, PdqPolicy, compute_pdq, pdq_distance  # noqa: E402
+from hashwatch.signals import pdq  # noqa: E402
+from hashwatch.signals.image import DecodedImage, decode_image  # noqa: E402
+from hashwatch.signals.pdq import (  # noqa: E402
+    FAST,
+    REFERENCE,
+    PdqPolicy,
+    PdqResult,
+    compute_pdq,
+    hash_decoded,
+    pdq_distance,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
@@ -243,16 +262,91 @@ def format_table(rows: Sequence[Row], policy: PdqPolicy) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- --bits
+
+
+def _bits_from_vectors(pixels: np.ndarray, dihedral: bool) -> tuple[tuple[str, ...], int]:
+    """The bits as hashwatch made them before: pdqhash's 256-element vectors, packed."""
+
+    def hexed(vector: np.ndarray) -> str:
+        return np.packbits(np.asarray(vector, dtype=np.uint8)).tobytes().hex()
+
+    if dihedral:
+        vectors, quality = pdqhash.compute_dihedral(pixels)
+        return tuple(hexed(v) for v in vectors), int(quality)
+    vector, quality = pdqhash.compute(pixels)
+    return (hexed(vector),), int(quality)
+
+
+def _kernel_load_cpu() -> float:
+    """CPU seconds a fresh process spends on its first 64x64 dihedral hash (numba, cached)."""
+    code = (
+        "import time, numpy as np; from hashwatch.signals import pdq; "
+        "px = np.zeros((64, 64, 3), np.uint8); t = time.process_time(); "
+        "pdq._pdq_hashes(px, True); print(time.process_time() - t)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # fill cache
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(out.stdout)
+
+
+def measure_bits(tree: Path, count: int, rounds: int) -> None:
+    """Per-picture CPU time of hash_decoded, bits from vectors (before) and from the DCT."""
+    paths = sorted(tree.glob("*/*.jpg"))[:count]
+    if not paths:
+        raise SystemExit(f"no */*.jpg under {tree}")
+    current = pdq._pdq_hashes
+    cases: list[tuple[PdqPolicy, bool, list[DecodedImage]]] = []
+    for policy in (FAST, REFERENCE):
+        decoded = [decode_image(p.read_bytes(), policy) for p in paths]
+        cases += [(policy, False, decoded), (policy, True, decoded)]
+    times: dict[tuple[str, bool, str], list[float]] = {}
+    before_results: dict[tuple[str, bool], list[PdqResult]] = {}
+    try:
+        for _ in range(rounds):
+            for label, bits_fn in (("before", _bits_from_vectors), ("after", current)):
+                pdq._pdq_hashes = bits_fn
+                for policy, dihedral, decoded in cases:
+                    hash_decoded(decoded[0], policy, dihedral=dihedral)  # warm (numba load)
+                    start = time.process_time()
+                    results = [hash_decoded(d, policy, dihedral=dihedral) for d in decoded]
+                    spent = time.process_time() - start
+                    times.setdefault((policy.name, dihedral, label), []).append(spent)
+                    key = (policy.name, dihedral)
+                    if label == "before":
+                        before_results[key] = results
+                    elif results != before_results[key]:
+                        raise SystemExit(f"{policy.name} dihedral={dihedral}: hashes differ")
+    finally:
+        pdq._pdq_hashes = current
+    print(f"hash_decoded on {len(paths)} decoded pictures of {tree}, one core, {rounds} rounds")
+    print("| policy | dihedral | before ms/picture | after ms/picture | saved ms |")
+    print("|---|---|---:|---:|---:|")
+    for policy, dihedral, _ in cases:
+        before, after = (
+            statistics.median(times[(policy.name, dihedral, label)]) * 1e3 / len(paths)
+            for label in ("before", "after")
+        )
+        print(f"| {policy.name} | {dihedral} | {before:.3f} | {after:.3f} | {before - after:.3f} |")
+    print(f"first dihedral hash of 64x64 pixels in a fresh process: {_kernel_load_cpu():.3f} s CPU")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=40, help="12 MP images to generate/use")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where images are kept")
     parser.add_argument("--repeat", type=int, default=3, help="best of N timing runs")
     parser.add_argument("--markdown", action="store_true", help="print only the Markdown table")
+    parser.add_argument(
+        "--bits", type=Path, metavar="DIR", help="time hash_decoded on DIR/*/*.jpg instead"
+    )
     args = parser.parse_args(argv)
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    if args.bits is not None:
+        measure_bits(args.bits, args.count, max(args.repeat, 5))
+        return 0
     policy = FAST
 
     paths = generate_corpus(args.cache, args.count, (4000, 3000))
