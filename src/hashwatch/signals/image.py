@@ -256,6 +256,10 @@ class DecodedImage:
     # A JPEG's parsed EXIF, as a fresh open of the file gives it (its APP1 segment comes before
     # the pixels): EXIF leads read from it without opening the file again. None otherwise.
     exif: Image.Exif | None = field(default=None, repr=False, compare=False)
+    # True when ``image`` is exactly the Y plane of a YCbCr ``colour`` (a JPEG kept in colour
+    # and not reduced further): a test of its luma then bounds the same test in colour
+    # (hashwatch.signals.robust.trimmed_decode).
+    luma_of_colour: bool = field(default=False, repr=False, compare=False)
 
     @property
     def reduced(self) -> bool:
@@ -384,17 +388,20 @@ def _decode(
     orientation = _exif_orientation(im)  # after load: PNG may keep eXIf after the pixels
     exif = _parsed_exif(im) if fmt == "JPEG" else None
     colour: Image.Image | None = None
+    luma_of_colour = False
     try:
         if keep_colour:
             colour = im
             if grey and im.mode == "YCbCr":
                 im = im.getchannel(0)
+                luma_of_colour = True
         if grey:
             im = luma_image(im, hints.sixteen_bit if hints is not None else "clip")
         step_x = step_y = scale
         if min_side is not None:
             im, gx, gy = _bound(im, min_side)
             step_x, step_y = scale * gx, scale * gy
+            luma_of_colour = luma_of_colour and gx == gy == 1
         if orientation in _ORIENT:
             im = im.transpose(_ORIENT[orientation])
             if colour is not None:
@@ -417,6 +424,7 @@ def _decode(
         cols=AxisMap(up_w, col_step, cols_rev and col_step > 1),
         colour=colour,
         exif=exif,
+        luma_of_colour=luma_of_colour,
     )
 
 

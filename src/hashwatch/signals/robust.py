@@ -147,6 +147,12 @@ def trimmed_decode(decoded: DecodedImage) -> DecodedImage | None:
         source = image
     if source.mode not in ("L", "RGB", "YCbCr"):
         source = source.convert("RGB")  # palette, alpha, 16-bit: compared as 8-bit colour
+    if source is not image and decoded.luma_of_colour and not _may_have_border(image):
+        # The border colour is a median per channel, so its Y is the Y plane's own median,
+        # and a pixel within tolerance in every channel is within it in Y: an edge line
+        # uniform in colour is uniform in Y. No uniform Y edge: none in colour either, and
+        # the Y plane is already an array (no crops of the colour picture).
+        return None
     if not _may_have_border(source):
         return None
     box = border_box(np.asarray(source, dtype=np.uint8))
