@@ -101,17 +101,23 @@ def thumbnail_of(picture: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes | No
     """A small JPEG for the report from a picture already decoded and upright (the reduced
     colour decode PDQ hashing made: no second decode, no full-size resize). An integer box
     reduction first, then a bilinear resize of the rest (10x cheaper than a bicubic resize of
-    the whole picture; the report shows thumbnails blurred)."""
+    the whole picture; the report shows thumbnails blurred).
+
+    A JPEG's colour decode (YCbCr) stays in YCbCr to the end: JPEG stores YCbCr, so the
+    encoder takes it as it is, where a conversion to RGB and the encoder's conversion back
+    cost more than the rest on a small picture (bytes within a grey level or two of the RGB
+    path's; tests/test_worker_extras_thumbnail.py)."""
     try:
         small = picture
         factor = max(picture.width, picture.height) // size
         if factor > 1 and picture.mode in ("RGB", "YCbCr", "L", "RGBA", "CMYK"):
             small = picture.reduce(factor)
-        if small.mode != "RGB":
+        if small.mode not in ("RGB", "YCbCr"):
             small = small.convert("RGB")
-        elif small is picture:
-            small = picture.copy()  # thumbnail() resizes in place; the caller's picture stays
-        small.thumbnail((size, size), resample=Image.Resampling.BILINEAR)
+        if small.width > size or small.height > size:
+            if small is picture:
+                small = picture.copy()  # thumbnail() resizes in place; the caller's stays
+            small.thumbnail((size, size), resample=Image.Resampling.BILINEAR)
         out = io.BytesIO()
         small.save(out, "JPEG", quality=70)
         return out.getvalue()
