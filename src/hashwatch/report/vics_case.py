@@ -64,7 +64,8 @@ from hashwatch.matching.match import Match
 from hashwatch.report.p2p import p2p_vics_entry
 from hashwatch.scan.model import ARCHIVE_SEPARATOR, ItemRecord, ItemStatus
 from hashwatch.scan.state import Md5Row, ScanState
-from hashwatch.signals.types import HashType, normalize_hash
+from hashwatch.signals.signal_type import HexDigestType
+from hashwatch.signals.types import SIGNAL_TYPES, HashType, normalize_hash
 
 __all__ = ["CASE_FIELDS", "MEDIA_TYPES", "write_vics_case", "write_vics_case_from_state"]
 
@@ -94,6 +95,14 @@ _ALT = (
     (HashType.PDQ, "pdq"),
     (HashType.ED2K, "ed2k"),
 )
+# The hex digest types whose canonical form is lowercase hex of their length (and nothing
+# else: their normalize is HexDigestType's own), for _canonical.
+_HEX_LENGTHS = {
+    t: impl.hex_length
+    for t, impl in SIGNAL_TYPES.items()
+    if isinstance(impl, HexDigestType) and type(impl).normalize is HexDigestType.normalize
+}
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
 
 
 @dataclass
@@ -171,13 +180,22 @@ def _media_file(record: ItemRecord, md5: str) -> dict[str, Any]:
     return entry
 
 
+def _canonical(hash_type: HashType, value: str) -> str:
+    """:func:`normalize_hash`, which a digest a scan made (lowercase hex of its length)
+    passes unchanged: such a value is taken as it is (one match, not the type's checks)."""
+    length = _HEX_LENGTHS.get(hash_type)
+    if length is not None and len(value) == length and _LOWER_HEX.fullmatch(value):
+        return value
+    return normalize_hash(hash_type, value)
+
+
 def _hashes(record: ItemRecord, md5: str) -> tuple[tuple[HashType, str], ...]:
     pairs: list[tuple[HashType, str]] = [(HashType.MD5, md5)]
     for hash_type, attr in ((HashType.SHA1, "sha1"), *_ALT):
         value = getattr(record, attr)
         if value:
             try:
-                pairs.append((hash_type, normalize_hash(hash_type, value)))
+                pairs.append((hash_type, _canonical(hash_type, value)))
             except InvalidHashError:
                 continue  # a malformed digest is left out rather than failing the export
     return tuple(pairs)
@@ -367,7 +385,7 @@ def _md5_rows(state: ScanState, p2p_keys: array[int]) -> Iterator[Md5Row]:
             match = _known(ItemRecord(path="", root="", matches=matches))
         if not c.md5 or not (c.media_type in MEDIA_TYPES or match is not None):
             continue  # as _included decides
-        md5 = normalize_hash(HashType.MD5, c.md5)
+        md5 = _canonical(HashType.MD5, c.md5)
         scheme = match.scheme if match is not None and match.category is not None else None
         known = status is ItemStatus.KNOWN
         yield md5, c.key, known, _STATUS_ORDER[status], c.cluster, scheme or None

@@ -259,6 +259,12 @@ class ScanState:
         for (text,) in self.conn.execute(query, (-1 if limit is None else limit,)):
             yield Cluster(**json.loads(text))
 
+    def cluster_texts(self) -> Iterator[str]:
+        """The stored clusters in number order as their JSON text (``clusters.jsonl``'s
+        lines: ``json.dumps(cluster.as_json(), ensure_ascii=False)``)."""
+        for (text,) in self.conn.execute("SELECT cluster FROM clusters ORDER BY number"):
+            yield text
+
     def cluster_sizes(self) -> Iterator[int]:
         """Each stored cluster's number of members, in number order."""
         for (size,) in self.conn.execute("SELECT size FROM clusters ORDER BY number"):
@@ -336,10 +342,12 @@ class Md5Groups:
 
     def groups(self) -> Iterator[tuple[str, ItemRecord, Sequence[ItemRecord]]]:
         """``(md5, representative record, every record of the MD5)`` in the order above; the
-        representative whole, the others as path, mtime and disk facts only (thumbnails never
-        read)."""
+        representative whole but for its dihedral hashes (half its JSON: no entry names
+        them), the others as path, mtime and disk facts only (thumbnails never read)."""
         query = """
-            SELECT o.md5, CASE WHEN o.representative THEN i.record END, i.path, i.root,
+            SELECT o.md5,
+                CASE WHEN o.representative THEN json_remove(i.record, '$.pdq_dihedral') END,
+                i.path, i.root,
                 json_extract(i.record, '$.mtime'), json_extract(i.record, '$.disk')
             FROM md5_order o JOIN items i ON i.rowid = o.key ORDER BY o.rowid
         """

@@ -491,9 +491,14 @@ def record_to_media(record: EntryRecord, media_id: int) -> dict[str, Any]:
     return media
 
 
+# json.dumps(value, ensure_ascii=False, separators=(",", ":")) with the encoder made once
+# (dumps with arguments makes one for every Media).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dumps(value: Any, where: str) -> bytes:
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _COMPACT(value).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ListFormatError(f"cannot be written as JSON: {exc}", where=where) from None
 
