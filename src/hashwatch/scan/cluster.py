@@ -500,6 +500,21 @@ def _score(media: MediaColumns, members: list[int], near: npt.NDArray[np.int64])
                 )
             )
         ]
+        distances = [d for d in near[members].tolist() if d >= 0]
+        bits = int(np.bitwise_or.reduce(media.exif[members]))
+        qualities = quality[members]
+        qualities = qualities[~np.isnan(qualities)]
+        mean = float(qualities.sum()) / len(qualities) if len(qualities) else None
+        largest = int(pixels[members].max())
+    else:
+        # One item (most clusters): the same values read as scalars, not through arrays of
+        # one (a third of the time; a mean of one value is that value).
+        (one,) = members
+        distances = [d] if (d := int(near[one])) >= 0 else []
+        bits = int(media.exif[one])
+        value = float(quality[one])
+        mean = None if math.isnan(value) else value
+        largest = int(pixels[one])
     reasons: list[str] = []
     priority = 0.0
     partial = _partial_known(videos, members) if videos else None
@@ -511,12 +526,10 @@ def _score(media: MediaColumns, members: list[int], near: npt.NDArray[np.int64])
             f"{match.list}, entry {match.entry_id}; {video.compared_pct:.0f} % of "
             "that video's frames found): a partial match, below the list's video thresholds"
         )
-    distances = [d for d in near[members].tolist() if d >= 0]
     near_known = min(distances) if distances else None
     if near_known is not None:
         priority += 4 + 2 * max(0.0, 1 - near_known / 64)
         reasons.append(f"near miss to known material (PDQ distance {near_known})")
-    bits = int(np.bitwise_or.reduce(media.exif[members]))
     for bit, bonus, reason in _EXIF_REASONS:
         if bits & bit:
             priority += bonus
@@ -531,11 +544,8 @@ def _score(media: MediaColumns, members: list[int], near: npt.NDArray[np.int64])
                 [media.sha256[i].tobytes() if media.sha256[i].any() else paths[i] for i in members]
             )
         )
-    qualities = quality[members]
-    qualities = qualities[~np.isnan(qualities)]
-    if len(qualities):
-        priority += float(qualities.sum()) / len(qualities) / 100
-    largest = int(pixels[members].max())
+    if mean is not None:
+        priority += mean / 100
     if largest >= 2_000_000:
         priority += 0.5
         what = "video frames" if any(is_video) else "picture"
