@@ -8,7 +8,8 @@ Everything is benign and generated: the trees of ``bench_scan_scale.py`` (320x24
 scripts. Per picture, in one process, CPU time (``time.process_time``):
 
 - ``hash``: :func:`hash_stream` with ``hashwatch hash``'s options (in-memory bytes);
-- ``worker``: :func:`hash_stream` with the scan worker's options (EXIF, thumbnail, dihedral);
+- ``worker``: :func:`hash_stream` with the scan worker's options (EXIF, thumbnail, dihedral),
+  and ``worker - hash``, what those options add;
 - ``border``: :func:`trimmed_decode` on the worker's decode (the border decision);
 - ``thumb``: :func:`thumbnail_of` on the worker's colour decode;
 - ``unit``: :func:`process_unit` over units of 64 evidence files read from disk (the
@@ -89,6 +90,9 @@ def measure(scale_tree: Path, scan_tree: Path, files: int) -> dict[str, float]:
 
         out[f"{kind} hash"] = _per_item(lambda d: hashed(d, hash_options), data)
         out[f"{kind} worker"] = _per_item(lambda d: hashed(d, worker_options), data)
+        # What the worker's options add, from two measurements of the same process (the
+        # machine's speed drifts less between them than between runs).
+        out[f"{kind} worker - hash"] = out[f"{kind} worker"] - out[f"{kind} hash"]
         out[f"{kind} border"] = _per_item(trimmed_decode, decoded)
         out[f"{kind} thumb"] = _per_item(thumbnail_of, colours)
     for name, tree in (("320x240 tree", scale_tree), ("scan tree", scan_tree)):

@@ -167,6 +167,7 @@ def trimmed_decode(decoded: DecodedImage) -> DecodedImage | None:
         rows=AxisMap(inner.height),
         cols=AxisMap(inner.width),
         colour=None,
+        luma_of_colour=False,
     )
 
 
