@@ -46,7 +46,7 @@ from hashwatch.report.review_data import (
     write_thumbnails,
 )
 from hashwatch.report.vics_case import write_vics_case_from_state
-from hashwatch.runner import Runner, report_progress
+from hashwatch.runner import Runner, report_progress_of
 from hashwatch.scan.archive_split import ARCHIVE_SPLIT_BYTES, ArchivePlanner
 from hashwatch.scan.cluster import MediaColumns, cluster_columns
 from hashwatch.scan.images import ImagePlanner
@@ -176,9 +176,10 @@ class _FileCounter:
         self.done = [0, 0]  # files, bytes of finished units
 
     def event(self, event: Any) -> None:
-        """A worker hashed one evidence file (with its archive members): ``event`` is it."""
-        assert isinstance(event, EvidenceFile)
-        self._advance(1, event.size)
+        """A worker hashed one evidence file (with its archive members): ``event`` is its
+        size (``report_progress_of("size", file)``)."""
+        assert isinstance(event, int)
+        self._advance(1, event)
 
     def _advance(self, files: int, nbytes: int) -> None:
         self.reported[0] += files
@@ -355,8 +356,9 @@ class Scanner:
         del kept
         units = _units(todo, self.config.unit_max_files, self.config.unit_max_bytes)
         counted = _FileCounter(self.progress)
-        # Workers report each evidence file as it is done, so progress moves per file.
-        work = partial(process_unit, options, on_file=report_progress)
+        # Workers report each evidence file as it is done, so progress moves per file: its
+        # size is all the counter reads, and all that is sent.
+        work = partial(process_unit, options, on_file=partial(report_progress_of, "size"))
         for result in self.runner.map_units(work, units, on_progress=counted.event):
             self._store_unit(state, result)
             counted.unit_done(len(result.keys), result.bytes)

@@ -32,6 +32,7 @@ __all__ = [
     "make_runner",
     "make_units",
     "report_progress",
+    "report_progress_of",
     "single_threaded_libraries",
 ]
 
@@ -69,6 +70,14 @@ def report_progress(event: Any) -> None:
     """Called inside a unit's function: hand ``event`` (picklable) to whoever runs it."""
     if _progress_sink is not None:
         _progress_sink(event)
+
+
+def report_progress_of(name: str, item: Any) -> None:
+    """:func:`report_progress` of ``item``'s attribute ``name`` rather than the whole item:
+    ``partial(report_progress_of, "size")`` is what a unit's function calls when the caller
+    counts sizes only (an int travels back cheaper than the object: a scan's evidence file
+    cost ~8 us to unpickle in the caller, a frozen dataclass set field by field)."""
+    report_progress(getattr(item, name))
 
 
 def set_progress_sink(sink: ProgressCallback | None) -> ProgressCallback | None:
