@@ -154,3 +154,17 @@ def test_a_tree_above_the_kept_files_is_walked_again_to_the_same_results(
     results = (tmp_path / "kept" / "results.jsonl").read_bytes()
     assert results == (tmp_path / "walked" / "results.jsonl").read_bytes()
     assert results.count(b"\n") == 16  # 14 files, the zip's 2 members
+
+
+def test_the_report_reads_each_record_whole_but_for_its_dihedral_hashes(tmp_path: Path) -> None:
+    state = ScanState(tmp_path)
+    records = _records()
+    state.save_unit([r.path for r in records], records)
+    whole = list(state.records(thumbnails=True))
+    slim = list(state.records(thumbnails=True, dihedral=False))
+    assert [r.pdq_dihedral for r in whole] == [r.pdq_dihedral for r in records]
+    assert all(r.pdq_dihedral is None for r in slim)
+    for a, b in zip(whole, slim, strict=True):
+        a.pdq_dihedral = None
+        assert a == b
+    state.close()

@@ -451,7 +451,7 @@ class Scanner:
         write_vics_case_from_state(self.case_dir / "case.vics.json", state, case_info)
         # Read from the state as they are written (a second list of every record, with its
         # thumbnail, doubled the main process's peak: 1.2 GB at 100,000 P2P records).
-        with_thumbs = state.records(thumbnails=True)
+        with_thumbs = state.records(thumbnails=True, dihedral=False)  # the page shows none
         write_html_report(
             self.case_dir / "report.html",
             with_thumbs,

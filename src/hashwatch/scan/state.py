@@ -128,9 +128,11 @@ class ScanState:
                 "INSERT OR IGNORE INTO done(key) VALUES (?)", [(k,) for k in keys]
             )
 
-    def records(self, *, thumbnails: bool = False) -> Iterator[ItemRecord]:
-        """Every record, in path order."""
-        query = "SELECT record, thumbnail FROM items ORDER BY path, root"
+    def records(self, *, thumbnails: bool = False, dihedral: bool = True) -> Iterator[ItemRecord]:
+        """Every record, in path order; without its dihedral hashes (``pdq_dihedral`` None,
+        half a picture's JSON left undecoded) if not ``dihedral``."""
+        text = "record" if dihedral else "json_remove(record, '$.pdq_dihedral')"
+        query = f"SELECT {text}, thumbnail FROM items ORDER BY path, root"
         for record, thumb in self.conn.execute(query):
             item = ItemRecord.from_json(json.loads(record))
             if thumbnails:
