@@ -1,7 +1,7 @@
 """Scan throughput on a generated tree of ~20,000 files, beside ``sha256sum`` in the same run.
 
     .venv/bin/python bench/bench_scan.py [--files 20000] [--workers 2] [--dir /tmp/hw-bench-scan]
-        [--floor]
+        [--floor] [--no-thumbnails]
 
 The tree mixes what a seized device holds: photos of several sizes (12 MP, 1 MP, thumbnails),
 documents and other small files, and archives (zip and tar.gz holding more pictures). The
@@ -155,6 +155,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", default="/tmp/hw-bench-scan")
     ap.add_argument("--floor", action="store_true", help="also measure the hashing floor")
+    ap.add_argument("--no-thumbnails", action="store_true", help="scan with --no-thumbnails")
     args = ap.parse_args()
     root = Path(args.dir)
     tree = root / "tree"
@@ -190,7 +191,9 @@ def main() -> None:
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_children, args=(seen, stop), daemon=True)
     watcher.start()
-    outcome = hw.scan([tree], work / "case", workers=args.workers)
+    outcome = hw.scan(
+        [tree], work / "case", workers=args.workers, thumbnails=not args.no_thumbnails
+    )
     t_hw = time.perf_counter() - t
     stop.set()
     watcher.join()
@@ -204,7 +207,9 @@ def main() -> None:
         f"{total / t_ref / 1e6:7.1f} MB/s"
     )
     print(
-        f"hashwatch scan ({args.workers} workers): {t_hw:7.2f} s  {len(files) / t_hw:8.0f} files/s "
+        f"hashwatch scan ({args.workers} workers"
+        f"{', no thumbnails' if args.no_thumbnails else ''}): "
+        f"{t_hw:7.2f} s  {len(files) / t_hw:8.0f} files/s "
         f"{total / t_hw / 1e6:7.1f} MB/s  ({s.files} items incl. archive members)"
     )
     print(f"ratio scan/sha256sum wall time: {t_hw / t_ref:.1f}x")
