@@ -78,7 +78,7 @@ def make_lists(data: Path, tree: Path) -> None:
         fs = hash_file(p, HashOptions())
         if not fs.pdq:
             continue
-        value = bytearray(bytes.fromhex(fs.pdq))
+        value = bytearray(bytes.fromhex(fs.pdq.hash))
         for bit in range(4 + 12 * (n % 3)):  # 4 bits: a match; 16, 28: near misses
             value[bit * 7 % 32] ^= 1 << (bit % 8)
         rows.append(f"{rng.bytes(16).hex()},{value.hex()}")

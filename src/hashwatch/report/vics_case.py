@@ -402,8 +402,10 @@ def write_vics_case_from_state(
     grouped = state.by_md5(_md5_rows(state, p2p_keys), p2p_keys)
     try:
         scheme = _case_scheme(case_info, grouped.top_scheme)
+        # The state's representative is slim already (read without thumbnail and dihedral
+        # hashes): not copied again.
         media = (
-            (md5, _Media(_slim(rep), [_media_file(r, md5) for r in files]))
+            (md5, _Media(rep, [_media_file(r, md5) for r in files]))
             for md5, rep, files in grouped.groups()
         )
         return _write(path, case_info, scheme, media, grouped.p2p_records())
