@@ -28,6 +28,15 @@ vectors (``compute`` / ``compute_dihedral``, as hashwatch did before issue 15), 
 current code; rounds alternate, and both must give the same hashes::
 
     .venv/bin/python bench/bench_pdq.py --bits /tmp/hw-bench-scale/tree-12000 --count 400
+
+``--policies DIR`` compares ``fast-2`` with ``fast-3`` on the same decoded pictures of DIR:
+CPU of ``hash_decoded(..., dihedral=True)`` (rounds alternate; the plain hashes must be equal,
+and fast-3's first dihedral hash must be its plain hash), how many pictures' first dihedral
+hash or quality differs between the two, and the CPU a fresh process (a scan worker's start)
+spends importing hashwatch's PDQ and hashing its first picture under each policy
+(``resource.getrusage``, whole process, numba's cache already filled)::
+
+    .venv/bin/python bench/bench_pdq.py --policies /tmp/hw-bench-scale/tree-12000 --count 2000
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ from hashwatch.signals import pdq  # noqa: E402
 from hashwatch.signals.image import DecodedImage, decode_image  # noqa: E402
 from hashwatch.signals.pdq import (  # noqa: E402
     FAST,
+    FAST_2,
     REFERENCE,
     PdqPolicy,
     PdqResult,
@@ -265,8 +275,12 @@ def format_table(rows: Sequence[Row], policy: PdqPolicy) -> str:
 # --------------------------------------------------------------------------- --bits
 
 
-def _bits_from_vectors(pixels: np.ndarray, dihedral: bool) -> tuple[tuple[str, ...], int]:
+def _bits_from_vectors(
+    pixels: np.ndarray, dihedral: bool, dct64: str = "compute_dihedral"
+) -> tuple[tuple[str, ...], int]:
     """The bits as hashwatch made them before: pdqhash's 256-element vectors, packed."""
+    if dct64 != "compute_dihedral":
+        raise ValueError("before issue 15 every dihedral hash came from compute_dihedral")
 
     def hexed(vector: np.ndarray) -> str:
         return np.packbits(np.asarray(vector, dtype=np.uint8)).tobytes().hex()
@@ -283,7 +297,7 @@ def _kernel_load_cpu() -> float:
     code = (
         "import time, numpy as np; from hashwatch.signals import pdq; "
         "px = np.zeros((64, 64, 3), np.uint8); t = time.process_time(); "
-        "pdq._pdq_hashes(px, True); print(time.process_time() - t)"
+        "pdq._pdq_hashes(px, True, 'compute_dihedral'); print(time.process_time() - t)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # fill cache
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
@@ -297,7 +311,7 @@ def measure_bits(tree: Path, count: int, rounds: int) -> None:
         raise SystemExit(f"no */*.jpg under {tree}")
     current = pdq._pdq_hashes
     cases: list[tuple[PdqPolicy, bool, list[DecodedImage]]] = []
-    for policy in (FAST, REFERENCE):
+    for policy in (FAST_2, REFERENCE):
         decoded = [decode_image(p.read_bytes(), policy) for p in paths]
         cases += [(policy, False, decoded), (policy, True, decoded)]
     times: dict[tuple[str, bool, str], list[float]] = {}
@@ -331,6 +345,77 @@ def measure_bits(tree: Path, count: int, rounds: int) -> None:
     print(f"first dihedral hash of 64x64 pixels in a fresh process: {_kernel_load_cpu():.3f} s CPU")
 
 
+_STARTUP = """
+import resource, sys
+from hashwatch.signals.image import decode_image
+from hashwatch.signals.pdq import get_pdq_policy, hash_decoded
+policy, dihedral = get_pdq_policy(sys.argv[1]), sys.argv[2] == "1"
+data = open(sys.argv[3], "rb").read()
+hash_decoded(decode_image(data, policy), policy, dihedral=dihedral)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(usage.ru_utime + usage.ru_stime, "numba" in sys.modules)
+"""
+
+
+def _startup_cpu(policy: str, dihedral: bool, picture: Path) -> tuple[float, bool]:
+    """CPU seconds of a fresh process that imports the PDQ code and hashes one picture."""
+    argv = [sys.executable, "-c", _STARTUP, policy, "1" if dihedral else "0", str(picture)]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), out[1] == "True"
+
+
+def measure_policies(tree: Path, count: int, rounds: int) -> None:
+    """fast-2 against fast-3: dihedral CPU a picture, first-hash agreement, start-up CPU."""
+    paths = sorted(tree.glob("*/*.jpg"))[:count]
+    if not paths:
+        raise SystemExit(f"no */*.jpg under {tree}")
+    decoded = [decode_image(p.read_bytes(), FAST) for p in paths]
+    plain = [hash_decoded(d, FAST) for d in decoded]
+    results: dict[str, list[PdqResult]] = {}
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for policy in (FAST_2, FAST):
+            hash_decoded(decoded[0], policy, dihedral=True)  # warm (numba load for fast-2)
+            start = time.process_time()
+            got = [hash_decoded(d, policy, dihedral=True) for d in decoded]
+            times.setdefault(policy.name, []).append(time.process_time() - start)
+            results[policy.name] = got
+    for new, alone in zip(results[FAST.name], plain, strict=True):
+        if (new.hash, new.quality) != (alone.hash, alone.quality) or new.dihedral is None:
+            raise SystemExit("fast-3: the dihedral call's hash is not the plain hash")
+    apart = sum(
+        (old.hash, old.quality) != (new.hash, new.quality)
+        for new, old in zip(results[FAST.name], results[FAST_2.name], strict=True)
+    )
+    variants = sum(
+        a != b
+        for new, old in zip(results[FAST.name], results[FAST_2.name], strict=True)
+        for a, b in zip(new.dihedral or (), old.dihedral or (), strict=True)
+    )
+    print(f"hash_decoded(dihedral=True) on {len(paths)} decoded pictures of {tree}, one core")
+    print("| policy | ms/picture (median of rounds) |")
+    print("|---|---:|")
+    for name in (FAST_2.name, FAST.name):
+        print(f"| {name} | {statistics.median(times[name]) * 1e3 / len(paths):.3f} |")
+    print(
+        f"pictures whose first dihedral hash or quality differs (fast-2 vs fast-3): {apart}; "
+        f"dihedral hashes that differ: {variants} of {8 * len(paths)}"
+    )
+    for name, dihedral in ((FAST.name, True), (FAST_2.name, True)):  # fill numba's cache
+        _startup_cpu(name, dihedral, paths[0])
+    startup: dict[tuple[str, bool], list[float]] = {}
+    numba: dict[tuple[str, bool], bool] = {}
+    for _ in range(rounds):
+        for key in ((FAST.name, False), (FAST_2.name, True), (FAST.name, True)):
+            cpu, numba[key] = _startup_cpu(*key, paths[0])
+            startup.setdefault(key, []).append(cpu)
+    print(f"fresh process: import, decode and hash one picture ({rounds} runs each, median)")
+    print("| policy | dihedral | CPU s | numba loaded |")
+    print("|---|---|---:|---|")
+    for key, cpus in startup.items():
+        print(f"| {key[0]} | {key[1]} | {statistics.median(cpus):.3f} | {numba[key]} |")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=40, help="12 MP images to generate/use")
@@ -340,12 +425,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--bits", type=Path, metavar="DIR", help="time hash_decoded on DIR/*/*.jpg instead"
     )
+    parser.add_argument(
+        "--policies", type=Path, metavar="DIR", help="fast-2 against fast-3 on DIR/*/*.jpg"
+    )
     args = parser.parse_args(argv)
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     if args.bits is not None:
         measure_bits(args.bits, args.count, max(args.repeat, 5))
+        return 0
+    if args.policies is not None:
+        measure_policies(args.policies, args.count, max(args.repeat, 5))
         return 0
     policy = FAST
 

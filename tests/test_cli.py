@@ -30,7 +30,7 @@ def test_hash_prints_one_json_object_per_file(run: Run, tmp_path: Path) -> None:
     photo = rows["photo.jpg"]
     assert photo["media_type"] == "image" and len(photo["pdq"]) == 64
     assert len(photo["pdq_dihedral"]) == 8 and photo["pdq_dihedral"][0] == photo["pdq"]
-    assert photo["pdq_policy"] == "fast-2" and "ed2k_red" not in photo
+    assert photo["pdq_policy"] == "fast-3" and "ed2k_red" not in photo
     assert len(photo["sha1_base32"]) == 32
     assert rows["broken.png"]["error"] and rows["broken.png"]["md5"]
     assert "pdq" not in rows["doc.txt"] and "error" not in rows["doc.txt"]

@@ -9,6 +9,7 @@ within 10 bits at quality >= 80, Meta's rule for other decoders; the pure-Python
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from hashwatch.signals.pdq import (
     DIHEDRAL_NAMES,
     FAST,
     FAST_1,
+    FAST_2,
     REFERENCE,
     ZERO_HASH,
     PdqPolicy,
@@ -178,7 +180,7 @@ def test_sixteen_bit_pictures_hash_as_python_threatexchange_does(name: str) -> N
     assert Image.open(io.BytesIO(data)).mode == expected_mode.get(name, "I;16")
     ref = compute_pdq(data, REFERENCE, dihedral=True)
     fast = compute_pdq(data, FAST, dihedral=True)
-    if max(ref.width, ref.height) < 512:  # fast-2 decodes it whole: identical
+    if max(ref.width, ref.height) < 512:  # the fast policy decodes it whole: identical
         assert (fast.hash, fast.quality, fast.dihedral) == (ref.hash, ref.quality, ref.dihedral)
         return
     # Reduced (1200 px to 300): the tolerance of the bundled pictures (measured: 4 bits).
@@ -319,7 +321,7 @@ def test_every_mode_hashes_close_to_the_rgb_original(name: str, policy: PdqPolic
     result = compute_pdq(source, policy)
     baseline = compute_pdq(ORIGINAL, policy)
     if name == "I;16.png":
-        # The reference clips 16-bit values like python-threatexchange, and fast-2 with it.
+        # The reference clips 16-bit values like python-threatexchange, and fast with it.
         assert result.quality < 50
         return
     assert pdq_distance(result.hash, baseline.hash) <= 8
@@ -327,7 +329,7 @@ def test_every_mode_hashes_close_to_the_rgb_original(name: str, policy: PdqPolic
     assert (result.width, result.height) == (1600, 1004)
 
 
-# ------------------------------------------------------- fast-2's replay of the reference filter
+# ----------------------------------------------- the fast policies' replay of the reference filter
 
 
 def _box_pass(values: np.ndarray, window: int) -> np.ndarray:
@@ -380,7 +382,7 @@ def test_replayed_filter_at_full_resolution_hashes_identically(shape: tuple[int,
     coarse = rng.integers(0, 256, (max(shape[0] // 7, 2), max(shape[1] // 7, 2)), dtype=np.uint8)
     grey = Image.fromarray(coarse).resize(shape[::-1], Image.Resampling.BICUBIC)
     data = _png(grey)
-    full = decode_image(data)  # no hints: full resolution, so fast-2 replays every pixel
+    full = decode_image(data)  # no hints: full resolution, so fast replays every pixel
     fast = pdq.hash_decoded(full, FAST, dihedral=True)
     ref = compute_pdq(data, REFERENCE, dihedral=True)
     assert (fast.hash, fast.quality) == (ref.hash, ref.quality)
@@ -393,17 +395,30 @@ def test_replayed_filter_at_full_resolution_hashes_identically(shape: tuple[int,
 
 
 def test_policies_are_named_versioned_and_frozen() -> None:
-    assert FAST.name == "fast-2" and REFERENCE.name == "reference-1"
+    assert FAST.name == "fast-3" and REFERENCE.name == "reference-1"
     assert get_pdq_policy("fast") is FAST
     assert get_pdq_policy("Reference") is REFERENCE
-    assert get_pdq_policy("fast-2") is FAST
+    assert get_pdq_policy("fast-3") is FAST
+    assert get_pdq_policy("fast-2") is FAST_2 and FAST_2.dihedral_dct == "compute_dihedral"
     assert get_pdq_policy("fast-1") is FAST_1 and FAST_1.sixteen_bit == "scale"
-    assert FAST.family == "fast"
+    assert FAST.family == FAST_2.family == FAST_1.family == "fast"
     with pytest.raises(ConfigError):
         get_pdq_policy("fast-0")
     with pytest.raises(AttributeError):
         FAST.name = "x"  # type: ignore[misc]
-    assert compute_pdq(ORIGINAL).policy == "fast-2"
+    assert compute_pdq(ORIGINAL).policy == "fast-3"
+
+
+def test_fast_3_differs_from_fast_2_only_in_its_name_and_dihedral_source() -> None:
+    """fast-2, kept by name, decodes and reduces as fast-3 does: their plain hashes are equal."""
+    assert dataclasses.replace(FAST_2, name="fast-3", dihedral_dct="compute") == FAST
+    new, old = compute_pdq(ORIGINAL, FAST), compute_pdq(ORIGINAL, FAST_2)
+    assert (new.hash, new.quality, new.policy, old.policy) == (
+        old.hash,
+        old.quality,
+        "fast-3",
+        "fast-2",
+    )
 
 
 def test_reference_refuses_a_reduced_decode() -> None:

@@ -29,12 +29,12 @@ def test_hash_uses_the_policy_from_the_environment(
     run: Run, photo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (row,) = _rows(run("hash", str(photo)).stdout)
-    assert row["pdq_policy"] == "fast-2"
+    assert row["pdq_policy"] == "fast-3"
     monkeypatch.setenv("HASHWATCH_PDQ_POLICY", "reference")
     (row,) = _rows(run("hash", str(photo)).stdout)
     assert row["pdq_policy"] == "reference-1"
     (row,) = _rows(run("hash", "--pdq-policy", "fast", str(photo)).stdout)
-    assert row["pdq_policy"] == "fast-2"  # the option wins over the environment
+    assert row["pdq_policy"] == "fast-3"  # the option wins over the environment
 
 
 def test_match_uses_the_policy_from_the_environment(

@@ -18,7 +18,7 @@ CMYK, YCbCr, ...) go through ``convert("RGB")``, which is python-threatexchange'
 ``force_rgb`` path: its default path would crash on them or hash palette indices. That
 reproduces its I;16 vector too (Pillow clips 16-bit values at 255; quality 36).
 
-``fast-2`` (:data:`FAST`, the default) computes the same 64x64 luma summary that the reference
+``fast-3`` (:data:`FAST`, the default) computes the same 64x64 luma summary that the reference
 computes, from far fewer pixels, and hands that to pdqhash:
 
 1. JPEGs decode only their luma plane, at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling), as far
@@ -36,7 +36,8 @@ computes, from far fewer pixels, and hands that to pdqhash:
 3. pdqhash takes uint8 RGB only, and rounding the 64x64 buffer to integers would move bits near
    the median. So each value is spread over the three channels, whose PDQ luma weights
    (0.299, 0.587, 0.114) then reproduce it to about +-0.006. pdqhash's own filter is the
-   identity on a 64x64 input, so its DCT, median, quality and dihedral variants see the buffer.
+   identity on a 64x64 input (not for ``fast-2``'s dihedral hashes: see below), so its DCT,
+   median, quality and dihedral variants see the buffer.
 
 Why these parameters (bench/bench_pdq.py, one core, 40 noisy 12 MP phone-like JPEGs, bits
 from "Pillow full decode + pdqhash", which took 245-316 ms an image). Handing pdqhash a smaller
@@ -53,7 +54,7 @@ luma decoded at 1/2                              75       2 / 5         (4x only
 1/4, then BOX ``resize`` to 256 px               28       14 / 25
 replayed filter, min side 128                    25       2 / 7         4 / 8
 replayed filter, min side 192                    25       2 / 2         2 / 4
-**replayed filter, min side 256 (fast-2)**       25       0 / 2         0 / 3
+**replayed filter, min side 256 (fast-2, -3)**   25       0 / 2         0 / 3
 replayed filter, min side 512                    27       0 / 2         0 / 2
 replayed filter, full-resolution luma            43       0 / 2         0 / 2
 ===============================================  =======  ============  ==================
@@ -66,6 +67,16 @@ quarter of the photos come from the luma: 8-bit integers here (half of them alre
 full-resolution RGB decode), taken from the JPEG's Y plane rather than from clamped RGB. Non-JPEG
 pictures decode whole (PNG, WebP: ~2x faster than the reference, 0-2 bits apart).
 
+``fast-2`` (:data:`FAST_2`) is ``fast-3`` except for its dihedral hashes: pdqhash's dihedral
+call runs its box filter over a 64x64 picture (window 1, whose running float sums move values
+by ~1e-5) where its plain call does not, and ``fast-2`` took the 8 hashes from that call. So
+the first of them differed from the plain hash by a few bits on ~1 picture in 1,000 (and the
+quality on fewer): ``hashwatch scan`` (dihedral on) and ``hashwatch hash`` (off) could record
+different hashes for one file. ``fast-3`` exists to end that: its 8 hashes come from the
+unfiltered DCT the plain hash comes from, so the first is the plain hash, without numba.
+``fast-2`` is kept, under its name only, with its filter replayed in numba, to reproduce hashes
+recorded with it; its plain hashes equal ``fast-3``'s.
+
 ``fast-1`` (:data:`FAST_1`) is ``fast-2`` except that it scaled 16-bit pictures to 8 bits
 (value / 257) as a viewer shows them, where the reference clips: a 16-bit picture's hash was
 ~116 bits from HMA's. It is kept, under its name only, to reproduce hashes recorded with it.
@@ -73,10 +84,10 @@ pictures decode whole (PNG, WebP: ~2x faster than the reference, 0-2 bits apart)
 Dihedral hashes (rotations/flips derived from the DCT, no re-hashing) come in pdqhash's order,
 named in :data:`DIHEDRAL_NAMES`; each is the hash the picture would have after that Pillow
 transpose. They agree with physically transformed pictures within a few bits on photos, not
-always on noise-like pictures (LA.png in the test data). pdqhash's dihedral call filters a
-64x64 picture where its plain call does not, so with the fast policies the hash that comes
-with the dihedral hashes differs from the plain one by a few bits on ~1 picture in 1,000 (and
-the quality on fewer); both are kept as pdqhash gives them.
+always on noise-like pictures (LA.png in the test data). Under ``fast-3`` the first of them
+is always the plain hash, with the plain call's quality. The other policies keep
+``compute_dihedral``'s: ``fast-1`` and ``fast-2`` as described above, ``reference-1`` only on
+a picture that is itself 64x64 (any other size is filtered by both calls).
 """
 
 from __future__ import annotations
@@ -109,6 +120,7 @@ __all__ = [
     "DIHEDRAL_NAMES",
     "FAST",
     "FAST_1",
+    "FAST_2",
     "POLICIES",
     "REFERENCE",
     "ZERO_HASH",
@@ -149,8 +161,11 @@ class PdqPolicy:
     side stays at least this; None decodes at full resolution. ``decode_grey``: decode only
     luma. ``kind``: "reference" (python-threatexchange's pipeline) or "fast" (the reference
     filter replayed from reduced pixels). ``sixteen_bit``: 16-bit and wider pixels clipped to
-    8 bits as the reference does ("clip") or scaled ("scale", ``fast-1`` only). Changing any
-    field means a new ``name``.
+    8 bits as the reference does ("clip") or scaled ("scale", ``fast-1`` only).
+    ``dihedral_dct``: which of pdqhash's DCTs the dihedral hashes of a 64x64 input come from:
+    "compute" (unfiltered, as the plain hash: the first variant is the plain hash; ``fast-3``)
+    or "compute_dihedral" (after its box filter). Other sizes: the same either way. Changing
+    any field means a new ``name``.
     """
 
     name: str
@@ -158,6 +173,7 @@ class PdqPolicy:
     decode_min_side: int | None
     decode_grey: bool
     sixteen_bit: SixteenBit = "clip"
+    dihedral_dct: Literal["compute", "compute_dihedral"] = "compute_dihedral"
 
     @property
     def family(self) -> str:
@@ -166,11 +182,13 @@ class PdqPolicy:
 
 
 REFERENCE = PdqPolicy("reference-1", "reference", decode_min_side=None, decode_grey=False)
-FAST = PdqPolicy("fast-2", "fast", decode_min_side=256, decode_grey=True)
-# fast-1 scaled 16-bit pictures where the reference clips them: selectable by its versioned
-# name only, to reproduce hashes recorded with it.
+FAST = PdqPolicy("fast-3", "fast", decode_min_side=256, decode_grey=True, dihedral_dct="compute")
+# fast-2 took its dihedral hashes after pdqhash's filter, fast-1 also scaled 16-bit pictures
+# where the reference clips them: selectable by their versioned names only, to reproduce
+# hashes recorded with them.
+FAST_2 = PdqPolicy("fast-2", "fast", decode_min_side=256, decode_grey=True)
 FAST_1 = PdqPolicy("fast-1", "fast", decode_min_side=256, decode_grey=True, sixteen_bit="scale")
-POLICIES: dict[str, PdqPolicy] = {p.name: p for p in (FAST, FAST_1, REFERENCE)}
+POLICIES: dict[str, PdqPolicy] = {p.name: p for p in (FAST, FAST_2, FAST_1, REFERENCE)}
 _CURRENT = {p.family: p for p in (FAST, REFERENCE)}
 
 
@@ -247,7 +265,7 @@ def hash_decoded(
             pixels = _split_luma(_luma64(decoded, policy.sixteen_bit))
     except (OSError, ValueError, MemoryError) as exc:
         raise DecodeError(f"cannot prepare pixels for PDQ: {exc}") from exc
-    hashes, quality = _pdq_hashes(pixels, dihedral)
+    hashes, quality = _pdq_hashes(pixels, dihedral, policy.dihedral_dct)
     return PdqResult(
         hashes[0],
         quality,
@@ -306,7 +324,11 @@ def _dihedral_tables() -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
 _DIHEDRAL_GATHER, _DIHEDRAL_SIGN = _dihedral_tables()
 
 
-def _pdq_hashes(pixels: npt.NDArray[np.uint8], dihedral: bool) -> tuple[tuple[str, ...], int]:
+def _pdq_hashes(
+    pixels: npt.NDArray[np.uint8],
+    dihedral: bool,
+    dct64: Literal["compute", "compute_dihedral"],
+) -> tuple[tuple[str, ...], int]:
     """The hash (and with ``dihedral`` its 8 variants) and quality pdqhash gives ``pixels``.
 
     Alone, the hash comes from ``pdqhash.compute``. The dihedral hashes are bit for bit what
@@ -320,9 +342,10 @@ def _pdq_hashes(pixels: npt.NDArray[np.uint8], dihedral: bool) -> tuple[tuple[st
     Where the DCT comes from: ``compute_float`` runs the C++ of ``compute_dihedral`` up to it,
     except on a 64x64 picture, which it (like ``compute``) hands straight to the DCT, whereas
     ``compute_dihedral`` runs its box filter over it first (window 1, whose running float sums
-    move values by ~1e-5: a bit or the quality of ~1 picture in 250 moves). The fast policies
-    always hand pdqhash 64x64 pixels, so their DCT comes from :func:`_dihedral64_dct`, a replay
-    of ``compute_dihedral``'s path.
+    move values by ~1e-5: a bit or the quality of ~1 picture in 250 moves). ``dct64`` says
+    which a 64x64 picture gets (:attr:`PdqPolicy.dihedral_dct`): "compute" takes
+    ``compute_float``'s, so the first variant is ``compute``'s hash; "compute_dihedral" replays
+    that call's path in :func:`_dihedral64_dct` (numba).
     """
     if not dihedral:
         vector, quality = pdqhash.compute(pixels)
@@ -330,7 +353,7 @@ def _pdq_hashes(pixels: npt.NDArray[np.uint8], dihedral: bool) -> tuple[tuple[st
     if min(pixels.shape[:2]) < MIN_HASHABLE_SIDE:
         return (ZERO_HASH,) * 8, 0
     floats: npt.NDArray[np.floating]
-    if pixels.shape[:2] == (_OUT, _OUT):
+    if pixels.shape[:2] == (_OUT, _OUT) and dct64 == "compute_dihedral":
         luma = pixels[:, :, 0] * 0.299 + pixels[:, :, 1] * 0.587 + pixels[:, :, 2] * 0.114
         dct, quality = _dihedral64_kernel()(luma.astype(np.float32), _dct_matrix())
         floats = dct.ravel()[::-1]  # compute_float's order: bit 255 first
@@ -362,7 +385,7 @@ _Dihedral64 = Callable[
 @functools.cache
 def _dihedral64_kernel() -> _Dihedral64:
     """:func:`_dihedral64_dct` compiled (numba, loaded from its cache after the first run)."""
-    import numba  # only dihedral hashes of 64x64 pixels need it; `hashwatch hash` does not
+    import numba  # only fast-1/fast-2's dihedral hashes (or reference-1's of a 64x64 picture)
 
     return cast(_Dihedral64, numba.njit(cache=True, nogil=True)(_dihedral64_dct))
 
@@ -439,7 +462,7 @@ def _reference_array(im: Image.Image) -> npt.NDArray[np.uint8]:
     return array
 
 
-# --------------------------------------------------------------------------- fast-2
+# --------------------------------------------------------------------------- fast
 
 
 def _luma64(decoded: DecodedImage, sixteen_bit: SixteenBit) -> npt.NDArray[np.float32]:
