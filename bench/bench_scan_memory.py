@@ -154,7 +154,7 @@ def feed(state: ScanState, n: int, new_share: float, root: str) -> None:
                 pdq=hashes[0],
                 pdq_quality=90,
                 pdq_dihedral=hashes,
-                pdq_policy="fast-2",
+                pdq_policy="fast-3",
                 status=ItemStatus.NEW,
                 exif={"make": "Generated", "model": f"Cam {i % 7}"},
                 thumbnail=thumb,
@@ -197,7 +197,7 @@ def feed_sql(state: ScanState, n: int, new_share: float, root: str) -> None:
         pdq="",
         pdq_quality=90,
         pdq_dihedral=[],
-        pdq_policy="fast-2",
+        pdq_policy="fast-3",
         status=ItemStatus.NEW,
         exif={"make": "Generated", "model": ""},
     ).as_json()

@@ -41,7 +41,7 @@ Two samplings (``hash_video(..., sampling=...)``, recorded in :attr:`VideoSignal
 Pixels, with the default policy (:data:`~hashwatch.signals.pdq.FAST`): a hashed frame is not
 converted to RGB at all: its luma plane (Y of 8-bit YUV, expanded from limited to full range as
 an RGB conversion would) is box-averaged by an integer factor to 256..511 px and goes through
-``fast-2``'s replay of PDQ's filter (see :mod:`hashwatch.signals.pdq`). For BT.601 YUV,
+the fast policies' replay of PDQ's filter (see :mod:`hashwatch.signals.pdq`). For BT.601 YUV,
 ``0.299 R + 0.587 G + 0.114 B`` of the converted frame *is* the expanded Y (the chroma terms
 cancel), so only rounding and clipping separate the two. Pixel formats without such a plane (GIF
 palettes, RGB codecs) go through an RGB conversion. :data:`~hashwatch.signals.pdq.REFERENCE`
