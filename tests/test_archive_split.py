@@ -26,6 +26,7 @@ from hashwatch.scan.archive_split import ArchivePlanner
 from hashwatch.scan.archives import ArchiveLimits, expand_evidence
 from hashwatch.scan.walk import EvidenceFile, walk_evidence
 from tests.media import jpeg_bytes, scene
+from tests.scan_helpers import InterruptAtFile
 from tests.test_scan import make_lists
 
 SPLIT = 8_000  # bytes: zips above it are split (the setting's default is 1 GiB)
@@ -191,24 +192,6 @@ def test_a_scan_of_a_split_zip_gives_the_unsplit_scan_s_outputs(
     assert split.summary.new_clusters == whole.summary.new_clusters >= 1
 
 
-class _InterruptAtFile:
-    """A scan's progress that stops the scan (the operator's Ctrl-C) at the n-th file."""
-
-    def __init__(self, at: int) -> None:
-        self.at, self.seen = at, 0
-
-    def start(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def advance(self, files: int, nbytes: int) -> None:
-        self.seen += files
-        if self.seen >= self.at:
-            raise KeyboardInterrupt
-
-    def phase(self, text: str) -> None:
-        pass
-
-
 def test_a_scan_stopped_inside_a_split_zip_resumes_with_every_member_once(
     sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
@@ -223,7 +206,7 @@ def test_a_scan_stopped_inside_a_split_zip_resumes_with_every_member_once(
             tmp_path / "case",
             workers=1,
             unit_files=1,
-            progress=_InterruptAtFile(3),
+            progress=InterruptAtFile(3),
         )
     with sqlite3.connect(tmp_path / "case" / "scan-state.sqlite3") as conn:
         done = conn.execute("SELECT count(*) FROM done").fetchone()[0]

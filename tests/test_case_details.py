@@ -20,6 +20,7 @@ from hashwatch.report.case import CaseDetails
 from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
+from tests.scan_helpers import InterruptAtFile
 
 run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 
@@ -213,19 +214,6 @@ def test_an_operator_is_named_even_without_a_login_name(monkeypatch: pytest.Monk
     assert CaseDetails().operator == f"uid {os.getuid()}"
 
 
-class _StopAfterFirstUnit:
-    """Progress that stops the scan after its first work unit, as a kill would."""
-
-    def start(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def advance(self, files: int, nbytes: int) -> None:
-        raise KeyboardInterrupt
-
-    def phase(self, text: str) -> None:
-        pass
-
-
 def test_a_resumed_scan_keeps_its_case_and_records_who_resumed_it(
     sqlite_hw: Hashwatch, tmp_path: Path
 ) -> None:
@@ -233,9 +221,7 @@ def test_a_resumed_scan_keeps_its_case_and_records_who_resumed_it(
     case = tmp_path / "case"
     first = CaseDetails.given("2026-7", "Agency", "First Examiner", command=["hashwatch", "scan"])
     with pytest.raises(KeyboardInterrupt):
-        sqlite_hw.scan(
-            [ev], case, workers=1, unit_files=1, progress=_StopAfterFirstUnit(), case=first
-        )
+        sqlite_hw.scan([ev], case, workers=1, unit_files=1, progress=InterruptAtFile(), case=first)
     other = CaseDetails.given(examiner="Someone Else", command=["hashwatch", "scan", "--resume"])
     with pytest.raises(ConfigError, match="--examiner differs"):
         sqlite_hw.scan([ev], case, workers=1, resume=True, case=other)

@@ -22,6 +22,7 @@ from hashwatch.config import Settings
 from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
+from tests.scan_helpers import InterruptAtFile
 
 run = inprocess_cli.run  # the fixture: ``hashwatch ...`` in this process
 
@@ -94,19 +95,6 @@ def test_a_scan_without_thumbnails_finds_the_same_and_says_none_were_made(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-class _StopAfterFirstFile:
-    """Progress that stops the scan after its first file, as a kill would."""
-
-    def start(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def advance(self, files: int, nbytes: int) -> None:
-        raise KeyboardInterrupt
-
-    def phase(self, text: str) -> None:
-        pass
-
-
 def test_a_resumed_scan_without_thumbnails_stays_without(run: Run, tmp_path: Path) -> None:
     evidence = _evidence(tmp_path / "seized")
     app = Hashwatch(
@@ -120,7 +108,7 @@ def test_a_resumed_scan_without_thumbnails_stays_without(run: Run, tmp_path: Pat
                 workers=1,
                 unit_files=1,
                 thumbnails=False,
-                progress=_StopAfterFirstFile(),
+                progress=InterruptAtFile(),
             )
     finally:
         app.close()
