@@ -220,6 +220,27 @@ def test_evidence_moved_away_is_not_available_and_made_once_it_is_back(
     assert back.content == scanned.reference["hills.png"]
 
 
+def test_a_video_file_s_sheet_is_made_from_the_file_without_holding_it_whole(
+    desk: Desk, scanned: Scanned, counted_reads: list[str]
+) -> None:
+    clip = scanned.evidence / "clip.mp4"
+    original = clip.read_bytes()
+    clip.write_bytes(original + b"changed")
+    try:
+        changed = desk.get("without", "clip.mp4")
+    finally:
+        clip.write_bytes(original)
+    assert changed.status_code == 404
+    assert changed.json() == {
+        "detail": "not available: the evidence changed since the scan (SHA-256 differs)"
+    }
+    shown = desk.get("without", "clip.mp4", reveal=True)
+    assert shown.status_code == 200
+    assert shown.content == scanned.reference["clip.mp4"]
+    # Checked and decoded from the open file: the whole-item reader was never used.
+    assert "clip.mp4" not in counted_reads
+
+
 @pytest.fixture
 def both_desk(hw: Hashwatch, scanned: Scanned) -> Iterator[Desk]:
     yield from _desk(hw, scanned)

@@ -160,8 +160,14 @@ def read_evidence_thumbnail(
     keeping colour, reduced by :func:`~hashwatch.signals.exif.thumbnail_of`, else made by
     :func:`~hashwatch.signals.exif.thumbnail_jpeg`; a video's sheet by
     :func:`~hashwatch.signals.contact_sheet.contact_sheet_jpeg`. The same evidence gives the
-    same bytes as a scan with thumbnails stored.
+    same bytes as a scan with thumbnails stored. A video that is a file of its own is checked
+    and decoded from the file as the scan decodes it, never held in memory whole (whatever its
+    size); one inside an archive or a disk image is read as :func:`read_evidence_item` reads it.
     """
+    if media_type == "video" and sha256:
+        found = _evidence_file(path)
+        if found is not None and found[1] == path:
+            return _video_sheet_from_file(found[0], sha256)
     read = read_evidence_item(path, sha256, root=root)
     if not read.available or read.data is None:
         return read
@@ -169,6 +175,28 @@ def read_evidence_thumbnail(
     if jpeg is None:
         what = "contact sheet" if media_type == "video" else "thumbnail"
         return MediaRead.missing(f"no {what} can be made of this item's evidence")
+    return MediaRead(True, jpeg)
+
+
+def _video_sheet_from_file(on_disk: str, sha256: str) -> MediaRead:
+    """A video file's contact sheet: its SHA-256 checked in blocks, then the sheet decoded
+    from the same open file (read-only, access time kept)."""
+    from hashwatch.signals.contact_sheet import contact_sheet_jpeg
+    from hashwatch.signals.digests import READ_BLOCK_SIZE
+
+    try:
+        with open_evidence(on_disk) as fh:
+            digest = hashlib.sha256()
+            while block := fh.read(READ_BLOCK_SIZE):
+                digest.update(block)
+            if digest.hexdigest() != sha256.lower():
+                return MediaRead.missing("the evidence changed since the scan (SHA-256 differs)")
+            fh.seek(0)
+            jpeg = contact_sheet_jpeg(fh)
+    except OSError as exc:
+        return MediaRead.missing(f"cannot read the evidence ({exc.strerror or exc})")
+    if jpeg is None:
+        return MediaRead.missing("no contact sheet can be made of this item's evidence")
     return MediaRead(True, jpeg)
 
 
