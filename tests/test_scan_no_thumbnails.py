@@ -19,6 +19,7 @@ import pytest
 
 from hashwatch.app import Hashwatch
 from hashwatch.config import Settings
+from hashwatch.scan.state import ScanState
 from tests import inprocess_cli
 from tests.inprocess_cli import Run
 from tests.media import jpeg_bytes, scene
@@ -120,3 +121,34 @@ def test_a_resumed_scan_without_thumbnails_stays_without(run: Run, tmp_path: Pat
     assert (Path("case") / "thumbnails.jsonl").read_bytes() == b""
     assert _settings(Path("case"))["thumbnails"] is False
     assert NOT_MADE in (Path("case") / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_scan_begun_before_the_setting_was_recorded_resumes_with_thumbnails(
+    run: Run, tmp_path: Path
+) -> None:
+    """A scan begun by a version that always made thumbnails (its state's settings have no
+    ``thumbnails``) goes on making them, whatever the resuming command says."""
+    evidence = _evidence(tmp_path / "seized")
+    app = Hashwatch(
+        Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path / "data")
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            app.scan(
+                [evidence], tmp_path / "case", workers=1, unit_files=1, progress=InterruptAtFile()
+            )
+    finally:
+        app.close()
+    state = ScanState(tmp_path / "case")
+    try:
+        older = dict(state.get_meta("settings"))
+        del older["thumbnails"]
+        state.set_meta("settings", older)
+    finally:
+        state.close()
+
+    resumed = run("scan", str(evidence), "-o", "case", "-j", "1", "--resume", "--no-thumbnails")
+    assert resumed.returncode == 0, resumed.stderr
+    thumbnails = (Path("case") / "thumbnails.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(thumbnails) == 7  # the 5 pictures and the zip's 2 members
+    assert NOT_MADE not in (Path("case") / "report.html").read_text(encoding="utf-8")

@@ -297,9 +297,12 @@ class Scanner:
         audit.append("scan.resumed", done_files=len(state.done_keys()), case=self.case.as_json())
 
     def _thumbnails(self, state: ScanState) -> bool:
-        """Whether this scan makes thumbnails: a resumed scan goes on as it began."""
-        settings = state.get_meta("settings") or {}
-        return bool(settings.get("thumbnails", self.config.thumbnails))
+        """Whether this scan makes thumbnails: a resumed scan goes on as it began (one begun
+        before the setting was recorded made them)."""
+        settings = state.get_meta("settings")
+        if not settings:
+            return self.config.thumbnails
+        return bool(settings.get("thumbnails", True))
 
     def _phase_done(self, audit: AuditLog, name: str, start: tuple[str, float]) -> None:
         """Record a phase's true duration in the audit log (``scan.phase``)."""
