@@ -108,3 +108,27 @@ def test_exact_and_pdq_matches_are_those_sqlalchemy_read(
     kinds = {(m.list, m.hash_type) for r in found for m in r.matches + r.suppressed}
     assert kinds == {("agency", "md5"), ("agency", "pdq"), ("agency", "sha256"), ("ignore", "md5")}
     assert sum(1 for r in found if any(m.hash_type == "pdq" for m in r.matches)) >= 10
+
+
+def test_a_large_unit_s_exact_lookups_stay_within_sqlites_oldest_variable_limit(
+    hw: Hashwatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit of 1,300 pictures (a zip's members, say): every listed one is found, and no
+    statement binds more than 999 values (SQLite before 3.32 refused more)."""
+    rng = random.Random(9)
+    pictures = [_picture(rng, _hex(rng, 256)) for _ in range(1300)]
+    listed = pictures[::13]
+    rows = [{"md5": p[0].value, "sha256": "", "pdq": "", "category": "1"} for p in listed]
+    _import(hw, tmp_path / "agency.csv", rows)
+    bound: list[int] = []
+    real = Matcher._read_facts
+
+    def counting(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
+        bound.append(len(params))
+        return real(conn, sql, params)
+
+    monkeypatch.setattr(Matcher, "_read_facts", staticmethod(counting))
+    results = hw.matcher().match_many(pictures)
+    found = [n for n, r in enumerate(results) if any(m.hash_type == "md5" for m in r.matches)]
+    assert found == list(range(0, 1300, 13))
+    assert bound and max(bound) <= 999

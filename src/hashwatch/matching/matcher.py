@@ -57,6 +57,10 @@ H = HASHES
 L = LISTS
 _LIVE = ("active", "disputed")
 
+# Exact values looked up a statement at most: padded to a power of two, 512 stays within
+# SQLite's oldest limit of 999 variables (with the hash type's).
+_VALUES_CHUNK = 512
+
 
 class FactsRow(NamedTuple):
     """A row of :meth:`Matcher.facts_query`: a hash and its entry's facts."""
@@ -394,8 +398,8 @@ class Matcher:
             by_type.setdefault(htype, []).append(value)
         with self.db.read() as conn:
             for htype, values in by_type.items():
-                for start in range(0, len(values), 1000):
-                    chunk = values[start : start + 1000]
+                for start in range(0, len(values), _VALUES_CHUNK):
+                    chunk = values[start : start + _VALUES_CHUNK]
                     for row in self.facts_of_values(conn, htype, chunk):
                         match = self.to_match(row, htype, 0, None)
                         if match is not None:
@@ -491,7 +495,8 @@ class Matcher:
         self, conn: Connection, hash_type: str, values: list[str]
     ) -> Sequence[FactsRow]:
         """:meth:`facts_query`'s rows for the hashes of ``hash_type`` equal to one of
-        ``values`` (at most 1,000; exact types), read as :meth:`facts_of` reads. The values
+        ``values`` (at most :data:`_VALUES_CHUNK`; exact types), read as :meth:`facts_of`
+        reads. The values
         are padded to a power of two with the last one repeated (an ``IN`` list's repeats
         change nothing), so that a scan's units of any size share a few statements."""
         count = 1 << max(0, len(values) - 1).bit_length()
