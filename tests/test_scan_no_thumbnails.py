@@ -96,7 +96,9 @@ def test_a_scan_without_thumbnails_finds_the_same_and_says_none_were_made(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_a_resumed_scan_without_thumbnails_stays_without(run: Run, tmp_path: Path) -> None:
+def _stopped_scan(tmp_path: Path, *, thumbnails: bool) -> Path:
+    """The evidence, its scan into ``tmp_path / "case"`` stopped after the first file (as
+    a kill would stop it), ready for ``--resume``."""
     evidence = _evidence(tmp_path / "seized")
     app = Hashwatch(
         Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path / "data")
@@ -108,11 +110,16 @@ def test_a_resumed_scan_without_thumbnails_stays_without(run: Run, tmp_path: Pat
                 tmp_path / "case",
                 workers=1,
                 unit_files=1,
-                thumbnails=False,
+                thumbnails=thumbnails,
                 progress=InterruptAtFile(),
             )
     finally:
         app.close()
+    return evidence
+
+
+def test_a_resumed_scan_without_thumbnails_stays_without(run: Run, tmp_path: Path) -> None:
+    evidence = _stopped_scan(tmp_path, thumbnails=False)
     assert (tmp_path / "case" / "scan-state.sqlite3").exists()
 
     resumed = run("scan", str(evidence), "-o", "case", "-j", "1", "--resume")
@@ -128,17 +135,7 @@ def test_a_scan_begun_before_the_setting_was_recorded_resumes_with_thumbnails(
 ) -> None:
     """A scan begun by a version that always made thumbnails (its state's settings have no
     ``thumbnails``) goes on making them, whatever the resuming command says."""
-    evidence = _evidence(tmp_path / "seized")
-    app = Hashwatch(
-        Settings(database_url=f"sqlite:///{tmp_path / 'hw.sqlite3'}", data_dir=tmp_path / "data")
-    )
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            app.scan(
-                [evidence], tmp_path / "case", workers=1, unit_files=1, progress=InterruptAtFile()
-            )
-    finally:
-        app.close()
+    evidence = _stopped_scan(tmp_path, thumbnails=True)
     state = ScanState(tmp_path / "case")
     try:
         older = dict(state.get_meta("settings"))
