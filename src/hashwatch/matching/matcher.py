@@ -128,7 +128,7 @@ class _ListFacts:
 
 
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
-EXACT_SET = frozenset(EXACT_HASH_TYPES)
+_EXACT_TYPES = frozenset(EXACT_HASH_TYPES)
 
 
 def _pdq_rows(values: list[str]) -> HashArray:
@@ -385,11 +385,10 @@ class Matcher:
     def _match_exact(self, items: Sequence[Sequence[Signal]], raw: list[list[Match]]) -> None:
         if not self._lists:  # nothing to look up (no list, or none of the named ones)
             return
-        exact = EXACT_SET
         wanted: dict[tuple[str, str], list[int]] = {}
         for n, item in enumerate(items):
             for s in item:
-                if s.hash_type in exact:
+                if s.hash_type in _EXACT_TYPES:
                     wanted.setdefault((s.hash_type.value, s.value), []).append(n)
         if not wanted:
             return
@@ -496,9 +495,9 @@ class Matcher:
     ) -> Sequence[FactsRow]:
         """:meth:`facts_query`'s rows for the hashes of ``hash_type`` equal to one of
         ``values`` (at most :data:`_VALUES_CHUNK`; exact types), read as :meth:`facts_of`
-        reads. The values
-        are padded to a power of two with the last one repeated (an ``IN`` list's repeats
-        change nothing), so that a scan's units of any size share a few statements."""
+        reads. The values are padded to a power of two with the last one repeated (an ``IN``
+        list's repeats change nothing), so that a scan's units of any size share a few
+        statements."""
         count = 1 << max(0, len(values) - 1).bit_length()
         sql = self._values_sql.get(count)
         if sql is None:

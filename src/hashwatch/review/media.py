@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MEDIA_BYTES = 1024 * 1024 * 1024  # what one full-size view may hold in memory
+_CHANGED = "the evidence changed since the scan (SHA-256 differs)"
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def read_evidence_item(
         if data is None:
             return MediaRead.missing("the archive member could not be read from the evidence")
     if hashlib.sha256(data).hexdigest() != sha256.lower():
-        return MediaRead.missing("the evidence changed since the scan (SHA-256 differs)")
+        return MediaRead.missing(_CHANGED)
     return MediaRead(True, data)
 
 
@@ -190,7 +191,7 @@ def _video_sheet_from_file(on_disk: str, sha256: str) -> MediaRead:
             while block := fh.read(READ_BLOCK_SIZE):
                 digest.update(block)
             if digest.hexdigest() != sha256.lower():
-                return MediaRead.missing("the evidence changed since the scan (SHA-256 differs)")
+                return MediaRead.missing(_CHANGED)
             fh.seek(0)
             jpeg = contact_sheet_jpeg(fh)
     except OSError as exc:
